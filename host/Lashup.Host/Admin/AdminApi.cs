@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Lashup.Abstractions.Lifecycle;
+using Lashup.Host.Configuration;
+using Lashup.Host.Lifecycle;
+using Lashup.Host.Metrics;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Lashup.Host.Admin;
+
+/// <summary>The admin HTTP API's wire shapes; the CLI reads the same records.</summary>
+public static class AdminModels
+{
+    /// <summary>One not-ready part.</summary>
+    public sealed record NotReady(string Name, string Reason);
+
+    /// <summary>Answer of <c>/ready</c>.</summary>
+    public sealed record ReadyResponse(bool Ready, IReadOnlyList<NotReady> NotReady);
+
+    /// <summary>One loaded plugin.</summary>
+    public sealed record PluginInfo(string Capability, string Name, string Version, string Folder);
+
+    /// <summary>Answer of <c>/v1/status</c>.</summary>
+    public sealed record StatusResponse(string Node, string Cluster, string Version, double UptimeSeconds, bool Ready, IReadOnlyList<PluginInfo> Plugins);
+
+    /// <summary>An error body.</summary>
+    public sealed record ErrorResponse(string Error);
+
+    /// <summary>JSON settings of the admin API: snake_case, no nulls.</summary>
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        WriteIndented = false,
+    };
+}
+
+/// <summary>Maps the host's admin endpoints.</summary>
+internal static class AdminApi
+{
+    public static void Map(WebApplication app, LoadedConfiguration config, IReadOnlyList<AdminModels.PluginInfo> plugins)
+    {
+        var started = Stopwatch.StartNew();
+        if (!string.IsNullOrEmpty(config.Admin.Token))
+        {
+            var expected = Encoding.UTF8.GetBytes("Bearer " + config.Admin.Token);
+            app.Use(async (context, next) =>
+            {
+                if (context.Request.Path != "/health")
+                {
+                    var given = Encoding.UTF8.GetBytes(context.Request.Headers.Authorization.ToString());
+                    if (!CryptographicOperations.FixedTimeEquals(given, expected))
+                    {
+                        context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+                        context.Response.Headers.WWWAuthenticate = "Bearer";
+                        await context.Response.WriteAsJsonAsync(new AdminModels.ErrorResponse("a valid bearer token is required"), AdminModels.Json);
+                        return;
+                    }
+                }
+
+                await next(context);
+            });
+        }
+
+        app.MapGet("/health", () => Results.Text("ok\n"));
+        app.MapGet("/ready", (IServiceProvider sp) =>
+        {
+            var ready = Readiness(sp);
+            return Results.Json(ready, AdminModels.Json, statusCode: ready.Ready ? 200 : 503);
+        });
+        app.MapGet("/metrics", (PrometheusExporter exporter) =>
+            Results.Text(exporter.Render(), "text/plain; version=0.0.4; charset=utf-8"));
+        app.MapGet("/v1/status", (IServiceProvider sp) => Results.Json(
+            new AdminModels.StatusResponse(
+                config.Node.Name,
+                config.Node.Cluster,
+                typeof(AdminApi).Assembly.GetName().Version?.ToString(3) ?? "0.0.0",
+                Math.Round(started.Elapsed.TotalSeconds, 3),
+                Readiness(sp).Ready,
+                plugins),
+            AdminModels.Json));
+    }
+
+    private static AdminModels.ReadyResponse Readiness(IServiceProvider sp)
+    {
+        var notReady = new List<AdminModels.NotReady>();
+        if (!sp.GetRequiredService<LifecycleOrchestrator>().Started)
+        {
+            notReady.Add(new("host", "plugins are starting or stopping"));
+        }
+
+        foreach (var check in sp.GetServices<IReadinessCheck>())
+        {
+            Readiness r;
+            try
+            {
+                r = check.Check();
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                r = Abstractions.Lifecycle.Readiness.NotReady($"readiness check failed: {e.Message}");
+            }
+
+            if (!r.IsReady)
+            {
+                notReady.Add(new(check.Name, r.Reason ?? "not ready"));
+            }
+        }
+
+        return new AdminModels.ReadyResponse(notReady.Count == 0, notReady);
+    }
+}

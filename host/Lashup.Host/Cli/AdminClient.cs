@@ -1,0 +1,109 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using Lashup.Host.Admin;
+using Lashup.Host.Configuration;
+
+namespace Lashup.Host.Cli;
+
+/// <summary>Thrown when the CLI cannot reach a daemon or the daemon refuses; the message is shown as is.</summary>
+internal sealed class ClientException(string message) : Exception(message);
+
+/// <summary>Talks to a running daemon's admin API for the client commands.</summary>
+internal sealed class AdminClient : IDisposable
+{
+    private readonly HttpClient _http;
+
+    private AdminClient(Uri baseAddress, string? token)
+    {
+        _http = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(10) };
+        if (!string.IsNullOrEmpty(token))
+        {
+            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+    }
+
+    public Uri BaseAddress => _http.BaseAddress!;
+
+    /// <summary>
+    /// Finds the daemon: <paramref name="api"/> if given, else the <c>admin.listen</c> of <paramref name="configPath"/>
+    /// (or of the default config). The token comes from <c>LASHUP_TOKEN</c> or the config.
+    /// </summary>
+    public static AdminClient Create(string? api, string? configPath)
+    {
+        var token = Environment.GetEnvironmentVariable("LASHUP_TOKEN");
+        if (api is not null)
+        {
+            if (!Uri.TryCreate(api.Contains("://", StringComparison.Ordinal) ? api : "http://" + api, UriKind.Absolute, out var uri))
+            {
+                throw new ClientException($"--api: \"{api}\" is not a URL such as http://127.0.0.1:9470");
+            }
+
+            return new AdminClient(uri, token);
+        }
+
+        var errors = new List<ConfigException>();
+        LoadedConfiguration config;
+        try
+        {
+            config = ConfigLoader.Load(configPath, errors);
+        }
+        catch (ConfigException e)
+        {
+            throw new ClientException(e.Message);
+        }
+
+        var listen = AdminEndpoint.TryParse(config.Admin.Listen, out var endpoint)
+            ? endpoint
+            : throw new ClientException($"{config.DisplayName}: admin.listen \"{config.Admin.Listen}\" is not address:port");
+        var host = endpoint.Address.Equals(System.Net.IPAddress.Any) ? "127.0.0.1"
+            : endpoint.Address.Equals(System.Net.IPAddress.IPv6Any) ? "[::1]"
+            : endpoint.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{endpoint.Address}]" : endpoint.Address.ToString();
+        return new AdminClient(new Uri($"http://{host}:{listen.Port}/"), token ?? (config.Admin.Token.Length > 0 ? config.Admin.Token : null));
+    }
+
+    public async Task<T> GetAsync<T>(string path, CancellationToken cancellationToken)
+    {
+        using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Get, path), cancellationToken);
+        return await ReadAsync<T>(response, cancellationToken);
+    }
+
+    public async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _http.SendAsync(request, cancellationToken);
+        }
+        catch (HttpRequestException e) when (e.InnerException is SocketException or null)
+        {
+            throw new ClientException($"no Lashup daemon answers at {BaseAddress} ({e.Message.TrimEnd('.')}); is `lashup run` running?");
+        }
+        catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new ClientException($"the daemon at {BaseAddress} did not answer within {_http.Timeout.TotalSeconds:0}s");
+        }
+    }
+
+    public static async Task<T> ReadAsync<T>(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        if (!response.IsSuccessStatusCode && response.StatusCode != System.Net.HttpStatusCode.ServiceUnavailable)
+        {
+            string detail;
+            try
+            {
+                detail = (await response.Content.ReadFromJsonAsync<AdminModels.ErrorResponse>(AdminModels.Json, cancellationToken))?.Error ?? response.ReasonPhrase ?? "";
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                detail = response.ReasonPhrase ?? "";
+            }
+
+            throw new ClientException($"the daemon answered {(int)response.StatusCode}: {detail}");
+        }
+
+        return await response.Content.ReadFromJsonAsync<T>(AdminModels.Json, cancellationToken)
+            ?? throw new ClientException("the daemon sent an empty answer");
+    }
+
+    public void Dispose() => _http.Dispose();
+}

@@ -1,0 +1,85 @@
+using Lashup.Abstractions.Configuration;
+using Microsoft.Extensions.Configuration;
+
+namespace Lashup.Host.Configuration;
+
+/// <summary><c>[node]</c>: who this node is.</summary>
+public sealed class NodeOptions
+{
+    /// <summary>The node's unique name in the cluster.</summary>
+    [ConfigurationKeyName("name")]
+    public string Name { get; set; } = Environment.MachineName.ToLowerInvariant();
+
+    /// <summary>The cluster's name; frames from other clusters are dropped.</summary>
+    [ConfigurationKeyName("cluster")]
+    public string Cluster { get; set; } = "lashup";
+
+    /// <summary>Where durable state lives; relative paths are relative to the config file.</summary>
+    [ConfigurationKeyName("data_dir")]
+    public string DataDir { get; set; } = "data";
+
+    /// <summary>How long a graceful stop may take before the host gives up waiting.</summary>
+    [ConfigurationKeyName("shutdown_timeout")]
+    public Duration ShutdownTimeout { get; set; } = Duration.FromSeconds(10);
+}
+
+/// <summary><c>[admin]</c>: the admin HTTP API.</summary>
+public sealed class AdminOptions
+{
+    /// <summary>Address and port to listen on; off loopback a token is required.</summary>
+    [ConfigurationKeyName("listen")]
+    public string Listen { get; set; } = "127.0.0.1:9470";
+
+    /// <summary>Bearer token required on every request except /health when set (and always off loopback).</summary>
+    [ConfigurationKeyName("token")]
+    public string Token { get; set; } = "";
+}
+
+/// <summary><c>[plugins]</c>: where plugins are found.</summary>
+public sealed class PluginsOptions
+{
+    /// <summary>Folders holding one sub-folder per plugin; relative paths are relative to the config file.</summary>
+    [ConfigurationKeyName("directories")]
+    public List<string> Directories { get; set; } = [];
+}
+
+/// <summary>Log verbosity.</summary>
+public enum LogLevelOption
+{
+    /// <summary>Everything.</summary>
+    Trace,
+
+    /// <summary>Debugging detail.</summary>
+    Debug,
+
+    /// <summary>Normal operation.</summary>
+    Information,
+
+    /// <summary>Problems that do not stop the node.</summary>
+    Warning,
+
+    /// <summary>Failures.</summary>
+    Error,
+}
+
+/// <summary>Log line format.</summary>
+public enum LogFormatOption
+{
+    /// <summary>One human-readable line per event.</summary>
+    Simple,
+
+    /// <summary>One JSON object per line.</summary>
+    Json,
+}
+
+/// <summary><c>[logging]</c>.</summary>
+public sealed class LoggingOptions
+{
+    /// <summary>Minimum level.</summary>
+    [ConfigurationKeyName("level")]
+    public LogLevelOption Level { get; set; } = LogLevelOption.Information;
+
+    /// <summary>Line format.</summary>
+    [ConfigurationKeyName("format")]
+    public LogFormatOption Format { get; set; } = LogFormatOption.Simple;
+}

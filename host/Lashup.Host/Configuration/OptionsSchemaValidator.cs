@@ -1,0 +1,309 @@
+using System.Collections;
+using System.ComponentModel;
+using System.Globalization;
+using System.Reflection;
+using Lashup.Abstractions.Configuration;
+using Microsoft.Extensions.Configuration;
+
+namespace Lashup.Host.Configuration;
+
+/// <summary>
+/// Checks a configuration section against the options type it binds to, before anything binds or starts: every key
+/// must match a property (by <see cref="ConfigurationKeyNameAttribute"/> or name, ignoring case), and every value must
+/// convert to the property's type. ConfigurationBinder reports neither with a file and line, so this does it with the
+/// TOML source map, and suggests the nearest known key for typos.
+/// </summary>
+internal sealed class OptionsSchemaValidator(IConfiguration configuration, TomlDocument document, List<ConfigException> errors)
+{
+    /// <summary>Validates <paramref name="path"/> against <paramref name="optionsType"/>; <paramref name="extraKeys"/> are keys owned by someone else (e.g. <c>enabled</c>).</summary>
+    public void Validate(string path, Type optionsType, IReadOnlyCollection<string> extraKeys)
+    {
+        var section = configuration.GetSection(path);
+        ValidateObject(section, optionsType, extraKeys);
+    }
+
+    /// <summary>Reports every key of <paramref name="path"/> as unknown (a section nobody declared).</summary>
+    public void RejectAll(string path, IReadOnlyCollection<string> allowedKeys, string why)
+    {
+        foreach (var child in configuration.GetSection(path).GetChildren())
+        {
+            if (!allowedKeys.Contains(child.Key, StringComparer.OrdinalIgnoreCase))
+            {
+                Unknown(child, allowedKeys, why);
+            }
+        }
+    }
+
+    private void ValidateObject(IConfigurationSection section, Type type, IReadOnlyCollection<string> extraKeys)
+    {
+        var properties = Properties(type);
+        foreach (var child in section.GetChildren())
+        {
+            if (extraKeys.Contains(child.Key, StringComparer.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            if (!properties.TryGetValue(child.Key, out var property))
+            {
+                Unknown(child, [.. properties.Keys, .. extraKeys], null);
+                continue;
+            }
+
+            ValidateValue(child, property.PropertyType);
+        }
+    }
+
+    private void ValidateValue(IConfigurationSection section, Type type)
+    {
+        var entry = document.Find(section.Path);
+        type = Nullable.GetUnderlyingType(type) ?? type;
+        if (IsScalar(type))
+        {
+            if (entry is { Kind: TomlValueKind.Table or TomlValueKind.Array })
+            {
+                Error(section, $"expected {Describe(type)}, got {(entry.Kind == TomlValueKind.Table ? "a table" : "an array")}");
+                return;
+            }
+
+            var problem = CheckScalar(section.Value, type);
+            if (problem is not null)
+            {
+                Error(section, problem);
+            }
+
+            return;
+        }
+
+        if (ElementType(type) is { } element)
+        {
+            if (entry is not null && entry.Kind != TomlValueKind.Array)
+            {
+                Error(section, $"expected an array of {Plural(element)}, got {entry.RawText ?? entry.Kind.ToString().ToLowerInvariant()}");
+                return;
+            }
+
+            foreach (var item in section.GetChildren())
+            {
+                if (!int.TryParse(item.Key, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+                {
+                    Error(item, "expected an array element");
+                    continue;
+                }
+
+                ValidateValue(item, element);
+            }
+
+            return;
+        }
+
+        if (DictionaryValueType(type) is { } value)
+        {
+            foreach (var item in section.GetChildren())
+            {
+                ValidateValue(item, value);
+            }
+
+            return;
+        }
+
+        if (entry is not null && entry.Kind != TomlValueKind.Table)
+        {
+            Error(section, $"expected a table, got {entry.RawText}");
+            return;
+        }
+
+        ValidateObject(section, type, []);
+    }
+
+    private static string? CheckScalar(string? value, Type type)
+    {
+        value ??= string.Empty;
+        if (type == typeof(string))
+        {
+            return null;
+        }
+
+        if (type == typeof(Duration))
+        {
+            return Duration.TryParse(value, out _, out var error) ? null : error;
+        }
+
+        if (type.IsEnum)
+        {
+            var names = Enum.GetNames(type);
+            return names.Any(n => n.Equals(value, StringComparison.OrdinalIgnoreCase))
+                ? null
+                : $"expected one of {string.Join(", ", names.Select(n => $"\"{n.ToLowerInvariant()}\""))}, got \"{value}\"";
+        }
+
+        if (type == typeof(bool))
+        {
+            return bool.TryParse(value, out _) ? null : $"expected true or false, got \"{value}\"";
+        }
+
+        try
+        {
+            var converter = TypeDescriptor.GetConverter(type);
+            _ = converter.ConvertFromInvariantString(value);
+            return null;
+        }
+        catch (Exception e) when (e is FormatException or NotSupportedException or ArgumentException or OverflowException || e.InnerException is FormatException or OverflowException)
+        {
+            return $"expected {Describe(type)}, got \"{value}\"";
+        }
+    }
+
+    private void Unknown(IConfigurationSection child, IEnumerable<string> known, string? why)
+    {
+        var suggestion = Suggest(child.Key, known);
+        var message = $"unknown key \"{child.Key}\"{(why is null ? string.Empty : " " + why)}";
+        if (suggestion is not null)
+        {
+            message += $"; did you mean \"{suggestion}\"?";
+        }
+
+        Error(child, message);
+    }
+
+    private void Error(IConfigurationSection section, string message)
+    {
+        var location = document.Find(section.Path)?.Location;
+        errors.Add(new ConfigException($"{ConfigPaths.Display(section.Path)}: {message}", location, section.Path));
+    }
+
+    internal static string? Suggest(string key, IEnumerable<string> known)
+    {
+        string? best = null;
+        var bestDistance = int.MaxValue;
+        foreach (var candidate in known.Distinct(StringComparer.OrdinalIgnoreCase))
+        {
+            var d = Levenshtein(key.ToLowerInvariant(), candidate.ToLowerInvariant());
+            if (d < bestDistance)
+            {
+                (best, bestDistance) = (candidate, d);
+            }
+        }
+
+        return best is not null && bestDistance <= Math.Max(2, key.Length / 3) ? best : null;
+    }
+
+    private static int Levenshtein(string a, string b)
+    {
+        var previous = new int[b.Length + 1];
+        var current = new int[b.Length + 1];
+        for (var j = 0; j <= b.Length; j++)
+        {
+            previous[j] = j;
+        }
+
+        for (var i = 1; i <= a.Length; i++)
+        {
+            current[0] = i;
+            for (var j = 1; j <= b.Length; j++)
+            {
+                var cost = a[i - 1] == b[j - 1] ? 0 : 1;
+                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + cost);
+            }
+
+            (previous, current) = (current, previous);
+        }
+
+        return previous[b.Length];
+    }
+
+    private static Dictionary<string, PropertyInfo> Properties(Type type)
+    {
+        var result = new Dictionary<string, PropertyInfo>(StringComparer.OrdinalIgnoreCase);
+        foreach (var p in type.GetProperties(BindingFlags.Public | BindingFlags.Instance))
+        {
+            if (p.GetIndexParameters().Length > 0 || (p.SetMethod is not { IsPublic: true } && !IsCollection(p.PropertyType)))
+            {
+                continue;
+            }
+
+            result[p.GetCustomAttribute<ConfigurationKeyNameAttribute>()?.Name ?? p.Name] = p;
+        }
+
+        return result;
+    }
+
+    private static bool IsCollection(Type t) => ElementType(t) is not null || DictionaryValueType(t) is not null;
+
+    private static bool IsScalar(Type t) =>
+        t.IsPrimitive || t.IsEnum || t == typeof(string) || t == typeof(decimal) || t == typeof(Duration)
+        || t == typeof(TimeSpan) || t == typeof(Uri) || t == typeof(System.Net.IPAddress) || t == typeof(Guid)
+        || t == typeof(DateTimeOffset) || t == typeof(DateTime);
+
+    private static Type? ElementType(Type t)
+    {
+        if (t.IsArray)
+        {
+            return t.GetElementType();
+        }
+
+        if (t.IsGenericType && t.GetGenericArguments().Length == 1 && typeof(IEnumerable).IsAssignableFrom(t) && t != typeof(string))
+        {
+            return t.GetGenericArguments()[0];
+        }
+
+        return t.IsGenericType && t.GetGenericTypeDefinition() == typeof(IEnumerable<>) ? t.GetGenericArguments()[0] : null;
+    }
+
+    private static Type? DictionaryValueType(Type t) =>
+        t.IsGenericType && t.GetGenericArguments() is [var k, var v] && k == typeof(string)
+        && (t.GetGenericTypeDefinition() == typeof(Dictionary<,>) || t.GetGenericTypeDefinition() == typeof(IDictionary<,>)
+            || t.GetGenericTypeDefinition() == typeof(IReadOnlyDictionary<,>))
+            ? v
+            : null;
+
+    private static string Describe(Type t) => t switch
+    {
+        _ when t == typeof(bool) => "true or false",
+        _ when t == typeof(string) => "a string",
+        _ when t == typeof(Duration) || t == typeof(TimeSpan) => "a duration such as \"5s\"",
+        _ when t == typeof(int) || t == typeof(long) || t == typeof(short) || t == typeof(uint) || t == typeof(ulong)
+               || t == typeof(ushort) || t == typeof(byte) || t == typeof(sbyte) => $"an integer ({Range(t)})",
+        _ when t == typeof(double) || t == typeof(float) || t == typeof(decimal) => "a number",
+        _ when t == typeof(System.Net.IPAddress) => "an IP address",
+        _ => $"a {t.Name}",
+    };
+
+    private static string Plural(Type t) => t == typeof(string) ? "strings" : Describe(t);
+
+    private static string Range(Type t)
+    {
+        var min = t.GetField("MinValue")?.GetValue(null);
+        var max = t.GetField("MaxValue")?.GetValue(null);
+        return FormattableString.Invariant($"{min}..{max}");
+    }
+}
+
+/// <summary>Turns configuration paths into what operators wrote.</summary>
+internal static class ConfigPaths
+{
+    /// <summary><c>dns:upstreams:0</c> → <c>dns.upstreams[0]</c>.</summary>
+    public static string Display(string path)
+    {
+        var parts = path.Split(':');
+        var sb = new System.Text.StringBuilder();
+        foreach (var part in parts)
+        {
+            if (part.Length > 0 && part.All(char.IsAsciiDigit) && sb.Length > 0)
+            {
+                sb.Append('[').Append(part).Append(']');
+            }
+            else
+            {
+                if (sb.Length > 0)
+                {
+                    sb.Append('.');
+                }
+
+                sb.Append(part);
+            }
+        }
+
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,205 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Net.Sockets;
+using Lashup.Host.Admin;
+using Lashup.Host.Configuration;
+using Lashup.Host.Lifecycle;
+using Lashup.Host.Metrics;
+using Lashup.Host.Plugins;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+
+namespace Lashup.Host;
+
+/// <summary>The <c>lashup run</c> and <c>lashup config check</c> commands.</summary>
+internal static partial class Daemon
+{
+    /// <summary>Exit code for bad configuration or input.</summary>
+    public const int ExitBadInput = 2;
+
+    /// <summary>Exit code for a failure at run time.</summary>
+    public const int ExitFailure = 1;
+
+    /// <summary>Validates a config file as fully as possible without starting anything.</summary>
+    public static int Check(string? path, TextWriter stdout, TextWriter stderr)
+    {
+        var errors = new List<ConfigException>();
+        var config = TryLoad(path, errors);
+        if (config is not null && errors.Count == 0)
+        {
+            var declared = new List<(string, Type)>();
+            PluginActivator.Activate(config, new ServiceCollection(), declared, errors);
+            PluginActivator.ValidateSections(config, declared, errors);
+            if (errors.Count == 0 && AdminEndpoint.TryParse(config.Admin.Listen, out var endpoint) && !IsPortFree(endpoint))
+            {
+                errors.Add(PortInUse(config, endpoint));
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            Report(errors, stderr);
+            return ExitBadInput;
+        }
+
+        stdout.WriteLine($"{config!.DisplayName}: ok ({config.Selected.Length} plugin(s) selected{(config.Selected.Length == 0 ? string.Empty : ": " + string.Join(", ", config.Selected.Select(s => s.Descriptor)))})");
+        return 0;
+    }
+
+    /// <summary>Runs the daemon until SIGTERM/SIGINT.</summary>
+    public static async Task<int> RunAsync(string? path, TextWriter stderr)
+    {
+        var errors = new List<ConfigException>();
+        var config = TryLoad(path, errors);
+        if (config is null || errors.Count > 0)
+        {
+            Report(errors, stderr);
+            return ExitBadInput;
+        }
+
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            ApplicationName = "lashup",
+            ContentRootPath = config.BaseDirectory,
+            Args = [],
+        });
+        builder.Configuration.Sources.Clear();
+        builder.Configuration.AddTomlDocument(config.Document);
+        ConfigureLogging(builder.Logging, config.Logging);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = config.Node.ShutdownTimeout);
+        AdminEndpoint.TryParse(config.Admin.Listen, out var adminEndpoint);
+        builder.WebHost.ConfigureKestrel(k => k.Listen(adminEndpoint));
+        builder.Services.AddSingleton(config);
+        builder.Services.AddSingleton(new PrometheusExporter());
+        builder.Services.AddSingleton<LifecycleOrchestrator>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<LifecycleOrchestrator>());
+
+        var declared = new List<(string, Type)>();
+        var activated = PluginActivator.Activate(config, builder.Services, declared, errors);
+        PluginActivator.ValidateSections(config, declared, errors);
+        if (errors.Count > 0)
+        {
+            Report(errors, stderr);
+            return ExitBadInput;
+        }
+
+        var app = builder.Build();
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Lashup.Host");
+        var plugins = activated.Select(a => new AdminModels.PluginInfo(
+            a.Plugin.Descriptor.Capability, a.Plugin.Descriptor.Name, a.Plugin.Descriptor.Version.ToString(3), a.Plugin.Descriptor.Folder)).ToList();
+        AdminApi.Map(app, config, plugins);
+        RegisterHostMetrics(app.Services.GetRequiredService<IMeterFactory>(), plugins);
+
+        try
+        {
+            await app.StartAsync();
+        }
+        catch (IOException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.AddressAlreadyInUse } || e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+        {
+            Report([PortInUse(config, adminEndpoint)], stderr);
+            await app.DisposeAsync();
+            return ExitBadInput;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            LogStartFailed(logger, e.Message);
+            await stderr.WriteLineAsync($"lashup: failed to start: {e.Message}");
+            await app.DisposeAsync();
+            return ExitFailure;
+        }
+
+        LogStarted(logger, config.Node.Name, config.Node.Cluster, config.Admin.Listen, string.Join(", ", plugins.Select(p => $"{p.Capability}/{p.Name}")));
+        await app.WaitForShutdownAsync();
+        await app.DisposeAsync();
+        return 0;
+    }
+
+    private static void RegisterHostMetrics(IMeterFactory meters, IReadOnlyList<AdminModels.PluginInfo> plugins)
+    {
+        var meter = meters.Create("Lashup.Host");
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        meter.CreateObservableGauge("lashup.host.uptime_seconds", () => started.Elapsed.TotalSeconds, "s", "Seconds since the daemon started");
+        meter.CreateObservableGauge("lashup.host.plugins", () => plugins.Select(p => new Measurement<int>(
+            1, new KeyValuePair<string, object?>("capability", p.Capability), new KeyValuePair<string, object?>("name", p.Name))),
+            description: "Loaded plugins (1 per capability and name)");
+    }
+
+    private static LoadedConfiguration? TryLoad(string? path, List<ConfigException> errors)
+    {
+        try
+        {
+            return ConfigLoader.Load(path, errors);
+        }
+        catch (ConfigException e)
+        {
+            errors.Add(e);
+            return null;
+        }
+    }
+
+    private static void Report(IEnumerable<ConfigException> errors, TextWriter stderr)
+    {
+        foreach (var e in errors)
+        {
+            stderr.WriteLine($"error: {e.Message}");
+        }
+    }
+
+    private static ConfigException PortInUse(LoadedConfiguration config, IPEndPoint endpoint) =>
+        new($"admin.listen: {endpoint} is already in use by another process; stop it or choose another port",
+            config.Document.Find("admin:listen")?.Location, "admin:listen");
+
+    private static bool IsPortFree(IPEndPoint endpoint)
+    {
+        try
+        {
+            using var listener = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            listener.Bind(endpoint);
+            return true;
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            return false;
+        }
+        catch (SocketException)
+        {
+            // Not ours to judge here (e.g. an address not on this machine); run reports it.
+            return true;
+        }
+    }
+
+    private static void ConfigureLogging(ILoggingBuilder logging, LoggingOptions options)
+    {
+        logging.ClearProviders();
+        logging.SetMinimumLevel((LogLevel)(int)options.Level);
+        logging.AddFilter("Microsoft", LogLevel.Warning);
+        // A start failure is reported once, by the host, in one line; not again with a stack trace.
+        logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
+        if (options.Format == LogFormatOption.Json)
+        {
+            logging.AddJsonConsole(o => o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ");
+        }
+        else
+        {
+            logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss.fff ";
+                o.UseUtcTimestamp = true;
+                o.ColorBehavior = LoggerColorBehavior.Disabled;
+            });
+        }
+
+        logging.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Lashup node {Node} of cluster {Cluster} is up; admin API on {Admin}; plugins: {Plugins}")]
+    private static partial void LogStarted(ILogger logger, string node, string cluster, string admin, string plugins);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "Failed to start: {Reason}")]
+    private static partial void LogStartFailed(ILogger logger, string reason);
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The test command: builds everything and runs every test suite (the solution, then the out-of-tree example plugin).
+set -euo pipefail
+cd "$(dirname "$0")"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+dotnet build Lashup.sln -nologo -v quiet
+dotnet test Lashup.sln --no-build -nologo --logger "console;verbosity=minimal"
+for example in examples/*/; do
+  if ls "$example"*.sln >/dev/null 2>&1; then
+    dotnet test "$example" -nologo --logger "console;verbosity=minimal"
+  fi
+done

@@ -1,0 +1,112 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Lashup.Host.Tests.Support;
+
+/// <summary>Paths of the build and helpers shared by tests.</summary>
+public static class TestEnvironment
+{
+    public static string RepoRoot { get; } = FindRepoRoot();
+
+    public static string HostDll => Path.Combine(RepoRoot, "artifacts", "bin", "lashup", "lashup.dll");
+
+    public static string FixturePlugin(string name) => Path.Combine(RepoRoot, "artifacts", "test-plugins", name);
+
+    public static bool IsCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>A TCP port free on 127.0.0.1 right now.</summary>
+    public static int FreePort()
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)socket.LocalEndPoint!).Port;
+    }
+
+    private static string FindRepoRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Lashup.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        return dir?.FullName ?? throw new InvalidOperationException("cannot find Lashup.sln above " + AppContext.BaseDirectory);
+    }
+}
+
+/// <summary>A temporary folder with a plugins/ sub-folder assembled from fixtures, and a config file. Deleted on dispose.</summary>
+public sealed class TempSetup : IDisposable
+{
+    public TempSetup(params string[] fixtures)
+    {
+        Root = Directory.CreateTempSubdirectory("lashup-test-").FullName;
+        PluginsDir = Path.Combine(Root, "plugins");
+        Directory.CreateDirectory(PluginsDir);
+        foreach (var fixture in fixtures)
+        {
+            AddPlugin(fixture);
+        }
+    }
+
+    public string Root { get; }
+
+    public string PluginsDir { get; }
+
+    public string ConfigPath => Path.Combine(Root, "lashup.toml");
+
+    /// <summary>Copies a built fixture into plugins/<paramref name="folderName"/> (default: the fixture's own name).</summary>
+    public void AddPlugin(string fixture, string? folderName = null)
+    {
+        var source = TestEnvironment.FixturePlugin(fixture);
+        if (!Directory.Exists(source))
+        {
+            throw new InvalidOperationException($"fixture {fixture} is not built at {source}");
+        }
+
+        var target = Path.Combine(PluginsDir, folderName ?? fixture);
+        Directory.CreateDirectory(target);
+        foreach (var file in Directory.GetFiles(source))
+        {
+            var name = Path.GetFileName(file);
+            if (folderName is not null && name.StartsWith(fixture + ".", StringComparison.Ordinal))
+            {
+                name = folderName + name[fixture.Length..];
+            }
+
+            File.Copy(file, Path.Combine(target, name));
+        }
+    }
+
+    /// <summary>Writes the config: a [node], [admin] and [plugins] header pointing at this setup, then <paramref name="body"/>.</summary>
+    public string WriteConfig(string body, int? adminPort = null, bool header = true)
+    {
+        var text = header
+            ? $"""
+              [node]
+              name = "test-node"
+              data_dir = "data"
+              shutdown_timeout = "5s"
+
+              [admin]
+              listen = "127.0.0.1:{adminPort ?? TestEnvironment.FreePort()}"
+
+              [plugins]
+              directories = ["plugins"]
+
+              """ + body
+            : body;
+        File.WriteAllText(ConfigPath, text);
+        return ConfigPath;
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
