@@ -1,0 +1,320 @@
+using System.Collections.Immutable;
+using System.Net;
+using Lashup.Abstractions.Cluster;
+using Lashup.Plugins.Core.Wire;
+
+namespace Lashup.Plugins.Core.Protocol;
+
+// The global member graph (Lashup's lashup_gm): every node floods its own adjacency (its active view) and metadata,
+// versioned by (epoch, counter); every node keeps all records, computes reachability from itself over the directed
+// graph, and derives member states. Floods lost on the way are repaired by periodic digest exchange with a neighbour
+// and by the exchange two nodes make when a link between them comes up.
+internal sealed partial class LashupNode
+{
+    private readonly Dictionary<string, GraphNode> _graph = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Member> _members = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _metadata;
+    private long _ownCounter;
+    private bool _left;
+    private bool _graphDirty;
+
+    /// <summary>Raised on the node thread after the member list changed, with the changes in order.</summary>
+    public event Action<IReadOnlyList<MembershipChange>>? MembersChanged;
+
+    /// <summary>Every known member as of the last recomputation (node thread only).</summary>
+    public IReadOnlyCollection<Member> Members => _members.Values;
+
+    /// <summary>The number of members this node can reach, itself included.</summary>
+    public int ReachableCount { get; private set; }
+
+    private sealed class GraphNode(AdjacencyRecord record)
+    {
+        public AdjacencyRecord Record { get; set; } = record;
+
+        public MemberState State { get; set; } = MemberState.Unreachable;
+
+        public DateTimeOffset Since { get; set; }
+
+        /// <summary>The record changed since the member list was last rebuilt.</summary>
+        public bool Changed { get; set; } = true;
+    }
+
+    /// <summary>Publishes (or with null removes) a metadata entry about this node.</summary>
+    public void SetMetadata(string key, string? value)
+    {
+        if (value is null ? !_metadata.Remove(key) : _metadata.TryGetValue(key, out var old) && old == value)
+        {
+            return;
+        }
+
+        if (value is not null)
+        {
+            _metadata[key] = value;
+        }
+
+        BumpOwnRecord(flood: true);
+    }
+
+    /// <summary>What this node believes about <paramref name="name"/>, or null if it does not know it.</summary>
+    public MemberState? StateOf(string name) => _members.TryGetValue(name, out var m) ? m.State : null;
+
+    /// <summary>The member-graph record of <paramref name="name"/>, if known.</summary>
+    public AdjacencyRecord? RecordOf(string name) => _graph.TryGetValue(name, out var n) ? n.Record : null;
+
+    private void InitGraph()
+    {
+        _graph[Self.Name] = new GraphNode(new AdjacencyRecord(Self.Name, Self.Address, Epoch, 0, [], new(_metadata), false))
+        {
+            State = MemberState.Alive,
+            Since = _time.GetUtcNow(),
+        };
+    }
+
+    private void BumpOwnRecord(bool flood)
+    {
+        var record = new AdjacencyRecord(
+            Self.Name, Self.Address, Epoch, ++_ownCounter, [.. SortedNames(_active.Keys)], new(_metadata, StringComparer.Ordinal), _left);
+        _graph[Self.Name].Record = record;
+        _graph[Self.Name].Changed = true;
+        MarkGraphDirty();
+        if (flood && _running)
+        {
+            foreach (var peer in _active.Values)
+            {
+                Send(peer.Ref.Address, new AdjacencyUpdate(record));
+            }
+        }
+    }
+
+    private void OnAdjacencyUpdate(NodeRef from, AdjacencyRecord record)
+    {
+        Stats.AdjacencyFloodsReceived++;
+        if (!Store(record))
+        {
+            return;
+        }
+
+        foreach (var peer in _active.Values)
+        {
+            if (peer.Ref.Name != from.Name && peer.Ref.Name != record.Name)
+            {
+                Send(peer.Ref.Address, new AdjacencyUpdate(record));
+            }
+        }
+    }
+
+    /// <summary>Keeps <paramref name="record"/> if it is news; returns whether it was.</summary>
+    private bool Store(AdjacencyRecord record)
+    {
+        if (record.Name == Self.Name)
+        {
+            if (record.Address == Self.Address && record.IsNewerThan(Epoch, _ownCounter))
+            {
+                // Our data directory was lost and an older incarnation's record lives on: move past it.
+                var newEpoch = record.Epoch + 1;
+                LogEpochAdopted(Self.Name, record.Epoch, newEpoch);
+                Epoch = newEpoch;
+                _ownCounter = 0;
+                BumpOwnRecord(flood: true);
+            }
+
+            return false;
+        }
+
+        if (_graph.TryGetValue(record.Name, out var node))
+        {
+            if (!record.IsNewerThan(node.Record))
+            {
+                return false;
+            }
+
+            foreach (var dropped in node.Record.Neighbors)
+            {
+                if (Array.IndexOf(record.Neighbors, dropped) < 0)
+                {
+                    ProbeSoon(dropped);
+                }
+            }
+
+            node.Record = record;
+            node.Changed = true;
+        }
+        else
+        {
+            _graph[record.Name] = new GraphNode(record) { Since = _time.GetUtcNow() };
+        }
+
+        MarkGraphDirty();
+        return true;
+    }
+
+    private void SendDigest(string address, bool wantReply)
+    {
+        var versions = _graph.Values.Select(n => new GmVersion(n.Record.Name, n.Record.Epoch, n.Record.Counter)).ToArray();
+        Send(address, new GmDigest(versions, wantReply), reliable: true);
+    }
+
+    private void GraphSyncTick()
+    {
+        if (_active.Count > 0)
+        {
+            SendDigest(Pick(_active.Values.Select(p => p.Ref).ToList()).Address, wantReply: true);
+        }
+    }
+
+    private void OnGmDigest(NodeRef from, GmDigest digest)
+    {
+        var theirs = new Dictionary<string, GmVersion>(digest.Versions.Length, StringComparer.Ordinal);
+        foreach (var v in digest.Versions)
+        {
+            theirs[v.Name] = v;
+        }
+
+        var newer = _graph.Values
+            .Select(n => n.Record)
+            .Where(r => !theirs.TryGetValue(r.Name, out var v) || r.IsNewerThan(v.Epoch, v.Counter))
+            .ToArray();
+        if (newer.Length > 0)
+        {
+            Send(from.Address, new GmRecords(newer), reliable: true);
+        }
+
+        if (digest.WantReply)
+        {
+            SendDigest(from.Address, wantReply: false);
+        }
+    }
+
+    private void OnGmRecords(GmRecords m)
+    {
+        foreach (var record in m.Records)
+        {
+            Store(record);
+        }
+    }
+
+    private void MarkGraphDirty()
+    {
+        if (_graphDirty)
+        {
+            return;
+        }
+
+        _graphDirty = true;
+        if (_running)
+        {
+            // Coalesce a burst of updates (a digest exchange brings many) into one recomputation.
+            After(_settings.GraphRecomputeDelay, RecomputeGraphNow);
+        }
+    }
+
+    private void RecomputeGraphNow()
+    {
+        _graphDirty = false;
+        _treeChildren.Clear();
+        var reachable = new HashSet<string>(StringComparer.Ordinal) { Self.Name };
+        var queue = new Queue<string>();
+        queue.Enqueue(Self.Name);
+        while (queue.Count > 0)
+        {
+            var node = _graph[queue.Dequeue()];
+            foreach (var neighbor in node.Record.Neighbors)
+            {
+                if (_graph.ContainsKey(neighbor) && reachable.Add(neighbor))
+                {
+                    queue.Enqueue(neighbor);
+                }
+            }
+        }
+
+        ReachableCount = reachable.Count;
+        var now = _time.GetUtcNow();
+        List<MembershipChange>? changes = null;
+        foreach (var node in _graph.Values)
+        {
+            var state = node.Record.Left ? MemberState.Left : reachable.Contains(node.Record.Name) ? MemberState.Alive : MemberState.Unreachable;
+            if (node.Record.Name == Self.Name)
+            {
+                state = _left ? MemberState.Left : MemberState.Alive;
+            }
+
+            if (state != node.State)
+            {
+                node.State = state;
+                node.Since = now;
+                node.Changed = true;
+                LogMemberState(node.Record.Name, state.ToString());
+            }
+
+            if (!node.Changed)
+            {
+                continue;
+            }
+
+            node.Changed = false;
+            var existing = _members.GetValueOrDefault(node.Record.Name);
+            if (existing is not null && existing.State == node.State && existing.Address.ToString() == node.Record.Address
+                && SameMetadata(existing.Metadata, node.Record.Metadata))
+            {
+                continue;
+            }
+
+            var member = new Member(
+                node.Record.Name,
+                IPEndPoint.Parse(node.Record.Address),
+                node.State,
+                node.Record.Metadata.ToImmutableDictionary(StringComparer.Ordinal),
+                node.Since);
+            _members[member.Name] = member;
+            (changes ??= []).Add(new MembershipChange(existing is null ? MembershipChangeKind.Joined : MembershipChangeKind.Updated, member));
+        }
+
+        if (changes is not null)
+        {
+            MembersChanged?.Invoke(changes);
+        }
+    }
+
+    private static bool SameMetadata(ImmutableDictionary<string, string> a, Dictionary<string, string> b) =>
+        a.Count == b.Count && b.All(kv => a.TryGetValue(kv.Key, out var v) && v == kv.Value);
+
+    private void RelinkTick()
+    {
+        var unreachable = _graph.Values
+            .Where(n => n.State == MemberState.Unreachable && !_active.ContainsKey(n.Record.Name))
+            .Select(n => new NodeRef(n.Record.Name, n.Record.Address))
+            .ToList();
+        if (unreachable.Count > 0)
+        {
+            // A healed partition re-merges through this, without waiting for shuffles to mix the passive views.
+            RequestNeighbor(Pick(unreachable), highPriority: true);
+        }
+    }
+
+    private void ExpireTick()
+    {
+        var now = _time.GetUtcNow();
+        var expired = _graph.Values
+            .Where(n => n.Record.Name != Self.Name && n.State != MemberState.Alive && now - n.Since >= _settings.ExpireAfter)
+            .ToList();
+        if (expired.Count == 0)
+        {
+            return;
+        }
+
+        var changes = new List<MembershipChange>();
+        foreach (var node in expired)
+        {
+            _graph.Remove(node.Record.Name);
+            _windows.Remove(node.Record.Name);
+            _multicastSeen.Remove(node.Record.Name);
+            if (_members.Remove(node.Record.Name, out var member))
+            {
+                changes.Add(new MembershipChange(MembershipChangeKind.Removed, member));
+            }
+        }
+
+        MarkGraphDirty();
+        MembersChanged?.Invoke(changes);
+    }
+}

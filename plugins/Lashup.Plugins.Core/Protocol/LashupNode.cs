@@ -1,0 +1,258 @@
+using System.Collections.Immutable;
+using Lashup.Plugins.Core.Wire;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Lashup.Plugins.Core.Protocol;
+
+/// <summary>
+/// One node of the core protocol: HyParView membership, SWIM-style failure detection on active links, the flooded
+/// global member graph (Lashup's lashup_gm) and tree multicast. A single-threaded state machine: every entry point
+/// (<see cref="Receive"/>, timers, API calls) runs on the thread of its <see cref="INodeExecutor"/>, time comes from a
+/// <see cref="TimeProvider"/> and randomness from a seeded <see cref="Random"/>, so the simulator can run thousands of
+/// nodes in virtual time and replay a run from its seed.
+/// </summary>
+internal sealed partial class LashupNode
+{
+    private readonly NodeSettings _settings;
+    private readonly TimeProvider _time;
+    private readonly Random _random;
+    private readonly INodeNetwork _network;
+    private readonly INodeExecutor _executor;
+    private readonly ILogger _logger;
+    private readonly Dictionary<string, SequenceWindow> _windows = new(StringComparer.Ordinal);
+    private readonly HashSet<ITimer> _timers = [];
+    private ulong _seq;
+    private bool _running;
+
+    public LashupNode(
+        NodeRef self,
+        long epoch,
+        NodeSettings settings,
+        IEnumerable<string> seeds,
+        IReadOnlyDictionary<string, string> metadata,
+        TimeProvider time,
+        Random random,
+        INodeNetwork network,
+        INodeExecutor executor,
+        ILogger? logger = null)
+    {
+        Self = self;
+        Epoch = epoch;
+        _settings = settings;
+        _time = time;
+        _random = random;
+        _network = network;
+        _executor = executor;
+        _logger = logger ?? NullLogger.Instance;
+        _seeds = [.. seeds.Where(s => s != self.Address).Distinct(StringComparer.Ordinal)];
+        _metadata = metadata.ToDictionary(StringComparer.Ordinal);
+        InitGraph();
+    }
+
+    public NodeRef Self { get; }
+
+    /// <summary>This incarnation's epoch: persisted and bumped on every restart, so our new records win.</summary>
+    public long Epoch { get; private set; }
+
+    public NodeStats Stats { get; } = new();
+
+    public bool IsRunning => _running;
+
+    /// <summary>Set when another node refused our join for a reason retrying cannot fix (e.g. our name is taken).</summary>
+    public string? FatalError { get; private set; }
+
+    /// <summary>Names of the active view.</summary>
+    public IReadOnlyCollection<string> ActiveView => _active.Keys;
+
+    /// <summary>Names of the passive view.</summary>
+    public IEnumerable<string> PassiveView => _passive.Select(p => p.Name);
+
+    public void Start()
+    {
+        if (_running)
+        {
+            return;
+        }
+
+        _running = true;
+        BumpOwnRecord(flood: false);
+        RecomputeGraphNow();
+        Every(Jitter(_settings.JoinRetryInterval), JoinTick, runNow: true);
+        ScheduleProbeTick();
+        ScheduleShuffle();
+        Every(Jitter(_settings.GmSyncInterval), GraphSyncTick);
+        Every(Jitter(_settings.GmRefreshInterval), () => BumpOwnRecord(flood: true));
+        Every(Jitter(_settings.RelinkInterval), RelinkTick);
+        Every(TimeSpan.FromSeconds(60), ExpireTick);
+    }
+
+    /// <summary>Leaves gracefully: floods a "left" record and disconnects every neighbour, then stops all timers.</summary>
+    public void Stop(bool graceful)
+    {
+        if (!_running)
+        {
+            return;
+        }
+
+        if (graceful)
+        {
+            _left = true;
+            BumpOwnRecord(flood: false);
+            var record = _graph[Self.Name].Record;
+            foreach (var peer in _active.Values)
+            {
+                Send(peer.Ref.Address, new AdjacencyUpdate(record), reliable: true);
+                Send(peer.Ref.Address, new Disconnect(Leaving: true), reliable: true);
+            }
+        }
+
+        _running = false;
+        foreach (var t in _timers)
+        {
+            t.Dispose();
+        }
+
+        _timers.Clear();
+    }
+
+    /// <summary>Handles one decoded envelope from the network.</summary>
+    public void Receive(Envelope envelope)
+    {
+        if (!_running)
+        {
+            return;
+        }
+
+        if (envelope.From == Self.Name)
+        {
+            if (envelope.FromAddress != Self.Address)
+            {
+                // Another live process uses our name; its messages must not be taken for ours.
+                Stats.Drop(DropReason.Invalid);
+            }
+
+            return;
+        }
+
+        if (!_windows.TryGetValue(envelope.From, out var window))
+        {
+            window = new SequenceWindow();
+            _windows[envelope.From] = window;
+        }
+
+        if (!window.Accept(envelope.Epoch, envelope.Seq))
+        {
+            Stats.Drop(DropReason.Replayed);
+            return;
+        }
+
+        Stats.MessagesReceived++;
+        var from = new NodeRef(envelope.From, envelope.FromAddress);
+        switch (envelope.Body)
+        {
+            case Join m: OnJoin(from, m); break;
+            case JoinReply m: OnJoinReply(from, m); break;
+            case ForwardJoin m: OnForwardJoin(from, m); break;
+            case NeighborRequest m: OnNeighborRequest(from, m); break;
+            case NeighborReply m: OnNeighborReply(from, m); break;
+            case Disconnect m: OnDisconnect(from, m); break;
+            case Shuffle m: OnShuffle(from, m); break;
+            case ShuffleReply m: OnShuffleReply(m); break;
+            case Ping m: Send(from.Address, new Ack(m.ProbeId)); break;
+            case Ack m: OnAck(from, m); break;
+            case PingRequest m: OnPingRequest(from, m); break;
+            case IndirectAck m: OnIndirectAck(m); break;
+            case AdjacencyUpdate m: OnAdjacencyUpdate(from, m.Record); break;
+            case GmDigest m: OnGmDigest(from, m); break;
+            case GmRecords m: OnGmRecords(m); break;
+            case MulticastData m: OnMulticast(from, m); break;
+            default: Stats.Drop(DropReason.Invalid); break;
+        }
+    }
+
+    private void Send(string address, Message message, bool reliable = false)
+    {
+        Stats.MessagesSent++;
+        _network.Send(address, new Envelope(Self.Name, Self.Address, Epoch, ++_seq, message), reliable);
+    }
+
+    /// <summary>Runs <paramref name="action"/> on the node thread after <paramref name="delay"/> unless stopped; the timer is one-shot.</summary>
+    private ITimer After(TimeSpan delay, Action action)
+    {
+        ITimer? timer = null;
+        timer = _time.CreateTimer(
+            _ => _executor.Post(() =>
+            {
+                if (timer is not null)
+                {
+                    _timers.Remove(timer);
+                    timer.Dispose();
+                }
+
+                if (_running)
+                {
+                    action();
+                }
+            }),
+            null,
+            delay < TimeSpan.Zero ? TimeSpan.Zero : delay,
+            Timeout.InfiniteTimeSpan);
+        _timers.Add(timer);
+        return timer;
+    }
+
+    private void Cancel(ITimer? timer)
+    {
+        if (timer is not null)
+        {
+            timer.Dispose();
+            _timers.Remove(timer);
+        }
+    }
+
+    private void Every(TimeSpan period, Action action, bool runNow = false)
+    {
+        void Tick()
+        {
+            action();
+            After(Jitter(period), Tick);
+        }
+
+        After(runNow ? TimeSpan.Zero : period, Tick);
+    }
+
+    /// <summary><paramref name="t"/> plus up to 25% random jitter, so nodes do not act in lock step.</summary>
+    private TimeSpan Jitter(TimeSpan t) => t + TimeSpan.FromTicks((long)(t.Ticks * 0.25 * _random.NextDouble()));
+
+    private T Pick<T>(IReadOnlyList<T> items) => items[_random.Next(items.Count)];
+
+    private List<T> Sample<T>(IEnumerable<T> items, int count)
+    {
+        var list = items.ToList();
+        for (var i = list.Count - 1; i > 0; i--)
+        {
+            var j = _random.Next(i + 1);
+            (list[i], list[j]) = (list[j], list[i]);
+        }
+
+        return list.Count > count ? list.GetRange(0, count) : list;
+    }
+
+    private static ImmutableArray<string> SortedNames(IEnumerable<string> names) => [.. names.Order(StringComparer.Ordinal)];
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Neighbour {Peer} joined the active view ({Count} active)")]
+    private partial void LogNeighborUp(NodeRef peer, int count);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Neighbour {Peer} left the active view: {Reason} ({Count} active)")]
+    private partial void LogNeighborDown(NodeRef peer, string reason, int count);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Join refused by {Peer}: {Reason}")]
+    private partial void LogJoinRefused(NodeRef peer, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Another node holds a newer record under our name {Name} (epoch {Epoch}); moving to epoch {NewEpoch}")]
+    private partial void LogEpochAdopted(string name, long epoch, long newEpoch);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Member {Name} is now {State}")]
+    private partial void LogMemberState(string name, string state);
+}

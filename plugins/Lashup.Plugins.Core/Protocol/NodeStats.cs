@@ -1,0 +1,29 @@
+using Lashup.Plugins.Core.Wire;
+
+namespace Lashup.Plugins.Core.Protocol;
+
+/// <summary>
+/// Counters of one node, written only by its protocol thread and read by metrics and the simulator (torn reads of a
+/// 64-bit counter cannot happen on 64-bit platforms).
+/// </summary>
+internal sealed class NodeStats
+{
+    public readonly long[] Dropped = new long[Enum.GetValues<DropReason>().Length];
+    public long MessagesSent;
+    public long MessagesReceived;
+    public long BytesSent;
+    public long BytesReceived;
+    public long ProbesSent;
+    public long ProbeTimeouts;
+    public long IndirectProbesSent;
+    public long Suspicions;
+    public long NeighborsFailed;
+    public long FalseSuspicionsCleared;
+    public long AdjacencyFloodsReceived;
+    public long MulticastDelivered;
+    public long MulticastDuplicates;
+    public long MulticastForwarded;
+    public long JoinsRefused;
+
+    public void Drop(DropReason reason) => Interlocked.Increment(ref Dropped[(int)reason]);
+}

@@ -1,0 +1,333 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Threading.Channels;
+using Lashup.Plugins.Core.Protocol;
+using Lashup.Plugins.Core.Wire;
+using Microsoft.Extensions.Logging;
+
+namespace Lashup.Plugins.Core.Runtime;
+
+/// <summary>
+/// The real network under the protocol: one UDP socket for small messages and a TCP listener on the same port for bulk
+/// and reliable ones, with one outgoing connection per peer fed by a bounded queue (a slow or dead peer costs at most
+/// that queue, never unbounded memory). Every received frame is decoded off the protocol thread; frames that fail any
+/// check are dropped and counted by reason, and the node goes on.
+/// </summary>
+internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
+{
+    private const int MaxInboundConnections = 1024;
+    private const int PeerQueueCapacity = 1024;
+    private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(3);
+    private static readonly TimeSpan IdleTimeout = TimeSpan.FromMinutes(5);
+
+    private readonly FrameCodec _codec;
+    private readonly int _maxDatagram;
+    private readonly NodeStats _stats;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly ConcurrentDictionary<string, Peer> _peers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, IPEndPoint?> _endpoints = new(StringComparer.Ordinal);
+    private readonly List<Task> _loops = [];
+    private Socket? _udp;
+    private Socket? _tcp;
+    private int _inbound;
+    private Action<Envelope>? _deliver;
+
+    public SocketTransport(FrameCodec codec, int maxDatagram, NodeStats stats, ILogger logger)
+    {
+        _codec = codec;
+        _maxDatagram = maxDatagram;
+        _stats = stats;
+        _logger = logger;
+    }
+
+    public IPEndPoint? LocalEndPoint => (IPEndPoint?)_udp?.LocalEndPoint;
+
+    /// <summary>Binds UDP and TCP on <paramref name="endpoint"/>; throws with a clear message if the port is taken.</summary>
+    public void Bind(IPEndPoint endpoint)
+    {
+        _udp = new Socket(endpoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        _tcp = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            _udp.ReceiveBufferSize = 4 * 1024 * 1024;
+            _udp.Bind(endpoint);
+            _tcp.Bind((IPEndPoint)_udp.LocalEndPoint!);
+            _tcp.Listen(512);
+        }
+        catch (SocketException e)
+        {
+            _udp.Dispose();
+            _tcp.Dispose();
+            throw new InvalidOperationException(e.SocketErrorCode == SocketError.AddressAlreadyInUse
+                ? $"core.listen: {endpoint} is already in use by another process"
+                : $"core.listen: cannot listen on {endpoint}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Starts receiving; decoded envelopes go to <paramref name="deliver"/> (called on socket threads).</summary>
+    public void Start(Action<Envelope> deliver)
+    {
+        _deliver = deliver;
+        _loops.Add(Task.Run(UdpLoopAsync));
+        _loops.Add(Task.Run(AcceptLoopAsync));
+    }
+
+    public void Send(string address, Envelope envelope, bool reliable)
+    {
+        if (!_endpoints.TryGetValue(address, out var endpoint))
+        {
+            endpoint = IPEndPoint.TryParse(address, out var parsed) ? parsed : null;
+            if (_endpoints.Count > 100_000)
+            {
+                _endpoints.Clear();
+            }
+
+            _endpoints[address] = endpoint;
+        }
+
+        if (endpoint is null || _udp is null)
+        {
+            return;
+        }
+
+        byte[] frame;
+        try
+        {
+            frame = _codec.Encode(envelope);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            LogEncodeFailed(e, envelope.Body.GetType().Name);
+            return;
+        }
+
+        Interlocked.Add(ref _stats.BytesSent, frame.Length);
+        if (!reliable && frame.Length <= _maxDatagram)
+        {
+            try
+            {
+                _udp.SendTo(frame, SocketFlags.None, endpoint);
+            }
+            catch (SocketException)
+            {
+                // A datagram to a dead host is lost like any other; probes notice.
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+
+            return;
+        }
+
+        var peer = _peers.GetOrAdd(address, _ => StartPeer(endpoint));
+        if (!peer.Queue.Writer.TryWrite(frame))
+        {
+            _stats.Drop(DropReason.TooLarge);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync();
+        foreach (var peer in _peers.Values)
+        {
+            peer.Queue.Writer.TryComplete();
+        }
+
+        _udp?.Dispose();
+        _tcp?.Dispose();
+        try
+        {
+            await Task.WhenAll(_loops.Concat(_peers.Values.Select(p => p.Writer))).WaitAsync(TimeSpan.FromSeconds(5));
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException or TimeoutException or IOException)
+        {
+        }
+
+        _stopping.Dispose();
+    }
+
+    private Peer StartPeer(IPEndPoint endpoint)
+    {
+        var queue = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(PeerQueueCapacity)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.DropWrite,
+        });
+        var peer = new Peer(queue);
+        peer.Writer = Task.Run(() => PeerWriterAsync(endpoint, queue.Reader));
+        return peer;
+    }
+
+    private async Task PeerWriterAsync(IPEndPoint endpoint, ChannelReader<byte[]> queue)
+    {
+        Socket? socket = null;
+        try
+        {
+            while (await queue.WaitToReadAsync(_stopping.Token))
+            {
+                if (socket is null)
+                {
+                    socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                    using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+                    timeout.CancelAfter(ConnectTimeout);
+                    try
+                    {
+                        await socket.ConnectAsync(endpoint, timeout.Token);
+                    }
+                    catch (Exception e) when (e is SocketException or OperationCanceledException && !_stopping.IsCancellationRequested)
+                    {
+                        // Unreachable peer: drop what is queued (the protocol retries what matters) and try again later.
+                        socket.Dispose();
+                        socket = null;
+                        while (queue.TryRead(out _))
+                        {
+                        }
+
+                        continue;
+                    }
+                }
+
+                while (queue.TryRead(out var frame))
+                {
+                    try
+                    {
+                        await socket.SendAsync(frame, SocketFlags.None, _stopping.Token);
+                    }
+                    catch (SocketException)
+                    {
+                        socket.Dispose();
+                        socket = null;
+                        break;
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        finally
+        {
+            socket?.Dispose();
+        }
+    }
+
+    private async Task UdpLoopAsync()
+    {
+        var buffer = GC.AllocateUninitializedArray<byte>(65536, pinned: true);
+        EndPoint any = new IPEndPoint(_udp!.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, 0);
+        while (!_stopping.IsCancellationRequested)
+        {
+            int received;
+            try
+            {
+                var result = await _udp.ReceiveFromAsync(buffer, SocketFlags.None, any, _stopping.Token);
+                received = result.ReceivedBytes;
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.MessageSize)
+            {
+                continue;
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                return;
+            }
+
+            Interlocked.Add(ref _stats.BytesReceived, received);
+            Decode(buffer.AsSpan(0, received));
+        }
+    }
+
+    private void Decode(ReadOnlySpan<byte> frame)
+    {
+        var reason = _codec.TryDecode(frame, out var envelope);
+        if (reason != DropReason.None)
+        {
+            _stats.Drop(reason);
+            return;
+        }
+
+        _deliver!(envelope!);
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await _tcp!.AcceptAsync(_stopping.Token);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                return;
+            }
+
+            if (Interlocked.Increment(ref _inbound) > MaxInboundConnections)
+            {
+                Interlocked.Decrement(ref _inbound);
+                client.Dispose();
+                continue;
+            }
+
+            _ = Task.Run(() => ReadStreamAsync(client));
+        }
+    }
+
+    private async Task ReadStreamAsync(Socket client)
+    {
+        var header = new byte[FrameCodec.HeaderSize];
+        byte[]? body = null;
+        try
+        {
+            using var stream = new NetworkStream(client, ownsSocket: true);
+            while (!_stopping.IsCancellationRequested)
+            {
+                using var idle = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+                idle.CancelAfter(IdleTimeout);
+                await stream.ReadExactlyAsync(header, idle.Token);
+                var reason = _codec.TryReadLength(header, out var length);
+                if (reason != DropReason.None)
+                {
+                    // Not our protocol, another cluster, or a lying length: the stream cannot be resynchronised.
+                    _stats.Drop(reason);
+                    return;
+                }
+
+                body = ArrayPool<byte>.Shared.Rent(FrameCodec.HeaderSize + length);
+                header.CopyTo(body, 0);
+                await stream.ReadExactlyAsync(body.AsMemory(FrameCodec.HeaderSize, length), idle.Token);
+                Interlocked.Add(ref _stats.BytesReceived, FrameCodec.HeaderSize + length);
+                Decode(body.AsSpan(0, FrameCodec.HeaderSize + length));
+                ArrayPool<byte>.Shared.Return(body);
+                body = null;
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ObjectDisposedException or EndOfStreamException)
+        {
+        }
+        finally
+        {
+            if (body is not null)
+            {
+                ArrayPool<byte>.Shared.Return(body);
+            }
+
+            Interlocked.Decrement(ref _inbound);
+        }
+    }
+
+    private sealed class Peer(Channel<byte[]> queue)
+    {
+        public Channel<byte[]> Queue { get; } = queue;
+
+        public Task Writer { get; set; } = Task.CompletedTask;
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Cannot encode a {Message} message")]
+    private partial void LogEncodeFailed(Exception e, string message);
+}

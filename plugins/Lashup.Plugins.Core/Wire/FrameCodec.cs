@@ -1,0 +1,253 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+using MessagePack;
+
+namespace Lashup.Plugins.Core.Wire;
+
+/// <summary>Why a received frame was dropped; each reason is a metric label.</summary>
+internal enum DropReason
+{
+    None = 0,
+    Truncated,
+    BadMagic,
+    UnsupportedVersion,
+    WrongCluster,
+    TooLarge,
+    LengthMismatch,
+    NotEncrypted,
+    UnexpectedEncryption,
+    UnknownKey,
+    AuthenticationFailed,
+    Malformed,
+    Invalid,
+    Replayed,
+}
+
+/// <summary>
+/// Frames every message: a 14-byte header (magic "LX", version, flags, cluster-name hash, key id, length) and a
+/// MessagePack <see cref="Envelope"/>, optionally sealed with AES-GCM (the header is the associated data, so it cannot
+/// be altered either). Decoding never throws: anything wrong is a <see cref="DropReason"/>. The body is read with
+/// <see cref="MessagePackSecurity.UntrustedData"/> and a depth limit, and only after the declared length has been
+/// checked against the frame and the size limit, so a frame cannot make us allocate more than its own size allows.
+/// </summary>
+internal sealed class FrameCodec
+{
+    public const int HeaderSize = 14;
+    public const byte Version = 1;
+    private const int NonceSize = 12;
+    private const int TagSize = 16;
+    private const byte FlagEncrypted = 1;
+
+    private static readonly MessagePackSerializerOptions Options = MessagePackSerializerOptions.Standard
+        .WithSecurity(MessagePackSecurity.UntrustedData.WithMaximumObjectGraphDepth(12));
+
+    private readonly uint _clusterHash;
+    private readonly Keyring? _keyring;
+    private readonly byte[] _noncePrefix = RandomNumberGenerator.GetBytes(4);
+    private long _nonceCounter;
+
+    public FrameCodec(string clusterName, Keyring? keyring, int maxFrameSize)
+    {
+        _clusterHash = ClusterHash(clusterName);
+        _keyring = keyring;
+        MaxFrameSize = maxFrameSize;
+    }
+
+    public int MaxFrameSize { get; }
+
+    public static uint ClusterHash(string clusterName)
+    {
+        // FNV-1a over UTF-8: cheap, stable across versions, enough to tell clusters apart (not a security boundary;
+        // the keyring is).
+        var hash = 2166136261u;
+        foreach (var b in Encoding.UTF8.GetBytes(clusterName))
+        {
+            hash = (hash ^ b) * 16777619u;
+        }
+
+        return hash;
+    }
+
+    /// <summary>Serializes and frames <paramref name="envelope"/>.</summary>
+    public byte[] Encode(Envelope envelope)
+    {
+        var body = MessagePackSerializer.Serialize(envelope, Options);
+        var encrypted = _keyring is not null;
+        var bodyLength = encrypted ? NonceSize + body.Length + TagSize : body.Length;
+        var frame = new byte[HeaderSize + bodyLength];
+        frame[0] = (byte)'L';
+        frame[1] = (byte)'X';
+        frame[2] = Version;
+        frame[3] = encrypted ? FlagEncrypted : (byte)0;
+        BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(4), _clusterHash);
+        frame[8] = encrypted ? _keyring!.PrimaryId : (byte)0;
+        frame[9] = 0;
+        BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(10), (uint)bodyLength);
+        if (!encrypted)
+        {
+            body.CopyTo(frame, HeaderSize);
+            return frame;
+        }
+
+        var nonce = frame.AsSpan(HeaderSize, NonceSize);
+        _noncePrefix.CopyTo(nonce);
+        BinaryPrimitives.WriteInt64BigEndian(nonce[4..], Interlocked.Increment(ref _nonceCounter));
+        var cipher = frame.AsSpan(HeaderSize + NonceSize, body.Length);
+        var tag = frame.AsSpan(HeaderSize + NonceSize + body.Length, TagSize);
+        _keyring!.Primary.Encrypt(nonce, body, cipher, tag, frame.AsSpan(0, HeaderSize));
+        return frame;
+    }
+
+    /// <summary>Reads the body length from a header (for stream framing); false if the header is not ours or too large.</summary>
+    public DropReason TryReadLength(ReadOnlySpan<byte> header, out int bodyLength)
+    {
+        bodyLength = 0;
+        var reason = CheckHeader(header);
+        if (reason != DropReason.None)
+        {
+            return reason;
+        }
+
+        var length = BinaryPrimitives.ReadUInt32BigEndian(header[10..]);
+        if (length > (uint)(MaxFrameSize - HeaderSize))
+        {
+            return DropReason.TooLarge;
+        }
+
+        bodyLength = (int)length;
+        return DropReason.None;
+    }
+
+    /// <summary>Decodes one whole frame.</summary>
+    public DropReason TryDecode(ReadOnlySpan<byte> frame, out Envelope? envelope)
+    {
+        envelope = null;
+        if (frame.Length > MaxFrameSize)
+        {
+            return DropReason.TooLarge;
+        }
+
+        var reason = TryReadLength(frame, out var bodyLength);
+        if (reason != DropReason.None)
+        {
+            return reason;
+        }
+
+        if (frame.Length - HeaderSize != bodyLength)
+        {
+            return DropReason.LengthMismatch;
+        }
+
+        var encrypted = (frame[3] & FlagEncrypted) != 0;
+        if (_keyring is null && encrypted)
+        {
+            return DropReason.UnexpectedEncryption;
+        }
+
+        if (_keyring is not null && !encrypted)
+        {
+            return DropReason.NotEncrypted;
+        }
+
+        var body = frame[HeaderSize..];
+        byte[]? rented = null;
+        try
+        {
+            if (encrypted)
+            {
+                if (body.Length < NonceSize + TagSize)
+                {
+                    return DropReason.Truncated;
+                }
+
+                var plainLength = body.Length - NonceSize - TagSize;
+                rented = ArrayPool<byte>.Shared.Rent(Math.Max(1, plainLength));
+                var plain = rented.AsSpan(0, plainLength);
+                var opened = false;
+                var anyKey = false;
+                foreach (var key in _keyring!.Candidates(frame[8]))
+                {
+                    anyKey = true;
+                    try
+                    {
+                        key.Decrypt(body[..NonceSize], body.Slice(NonceSize, plainLength), body[^TagSize..], plain, frame[..HeaderSize]);
+                        opened = true;
+                        break;
+                    }
+                    catch (AuthenticationTagMismatchException)
+                    {
+                    }
+                }
+
+                if (!anyKey)
+                {
+                    return DropReason.UnknownKey;
+                }
+
+                if (!opened)
+                {
+                    return DropReason.AuthenticationFailed;
+                }
+
+                return Deserialize(rented.AsMemory(0, plainLength), out envelope);
+            }
+
+            rented = ArrayPool<byte>.Shared.Rent(Math.Max(1, body.Length));
+            body.CopyTo(rented);
+            return Deserialize(rented.AsMemory(0, body.Length), out envelope);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+    }
+
+    private DropReason CheckHeader(ReadOnlySpan<byte> header)
+    {
+        if (header.Length < HeaderSize)
+        {
+            return DropReason.Truncated;
+        }
+
+        if (header[0] != (byte)'L' || header[1] != (byte)'X')
+        {
+            return DropReason.BadMagic;
+        }
+
+        if (header[2] != Version)
+        {
+            return DropReason.UnsupportedVersion;
+        }
+
+        return BinaryPrimitives.ReadUInt32BigEndian(header[4..]) != _clusterHash ? DropReason.WrongCluster : DropReason.None;
+    }
+
+    private static DropReason Deserialize(ReadOnlyMemory<byte> body, out Envelope? envelope)
+    {
+        envelope = null;
+        try
+        {
+            envelope = MessagePackSerializer.Deserialize<Envelope>(body, Options, out var read);
+            if (read != body.Length)
+            {
+                envelope = null;
+                return DropReason.Malformed;
+            }
+        }
+        catch (MessagePackSerializationException)
+        {
+            return DropReason.Malformed;
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or OverflowException or FormatException or IndexOutOfRangeException or InsufficientExecutionStackException or NullReferenceException)
+        {
+            return DropReason.Malformed;
+        }
+
+        return MessageValidator.IsValid(envelope) ? DropReason.None : DropReason.Invalid;
+    }
+}

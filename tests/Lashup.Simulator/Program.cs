@@ -1,0 +1,54 @@
+using System.Diagnostics;
+using System.Globalization;
+using Lashup.Simulator;
+
+// The simulator's command line: runs the scenarios of docs/benchmarks.md and prints one table row per run.
+//   dotnet run -c Release --project tests/Lashup.Simulator -- [scenario] [--nodes N,N,...] [--seed S] [--runs R]
+var scenario = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "all";
+var nodes = Arg("--nodes", "10,100,1000").Split(',').Select(int.Parse).ToArray();
+var seed = int.Parse(Arg("--seed", "1"), CultureInfo.InvariantCulture);
+var runs = int.Parse(Arg("--runs", "5"), CultureInfo.InvariantCulture);
+
+var sw = Stopwatch.StartNew();
+foreach (var n in nodes)
+{
+    if (scenario is "all" or "join")
+    {
+        Scenarios.JoinAndLeaveRounds(n, seed);
+    }
+
+    if (scenario is "all" or "broadcast")
+    {
+        Scenarios.Broadcast(n, seed);
+    }
+
+    if (scenario is "all" or "churn")
+    {
+        Scenarios.HalfCrash(n, seed, runs);
+    }
+
+    if (scenario is "all" or "detect")
+    {
+        Scenarios.Detection(n, seed, runs);
+    }
+}
+
+if (scenario is "all" or "loss")
+{
+    Scenarios.FalsePositives(nodes.Min(), seed, 0.10);
+    Scenarios.FalsePositives(nodes.Min(), seed, 0.30);
+}
+
+if (scenario is "traffic")
+{
+    Scenarios.Traffic(nodes.Max(), seed);
+}
+
+Console.WriteLine($"# done in {sw.Elapsed.TotalSeconds:F1} s wall");
+return 0;
+
+string Arg(string name, string fallback)
+{
+    var i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+}
