@@ -16,9 +16,9 @@ public static class LifecycleServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         services.TryAddSingleton<T>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ILifecycleParticipant, T>(sp => sp.GetRequiredService<T>()));
-        if (typeof(IReadinessCheck).IsAssignableFrom(typeof(T)) && !services.Any(d => d.ServiceType == typeof(IReadinessCheck) && d.ServiceKey is null && d.ImplementationFactory?.Target is ReadinessOf<T>))
+        if (typeof(IReadinessCheck).IsAssignableFrom(typeof(T)))
         {
-            services.AddSingleton(typeof(IReadinessCheck), new ReadinessOf<T>().Resolve);
+            AddReadinessOf<T>(services);
         }
 
         return services;
@@ -30,8 +30,21 @@ public static class LifecycleServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         services.TryAddSingleton<T>();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IReadinessCheck, T>(sp => sp.GetRequiredService<T>()));
+        AddReadinessOf<T>(services);
         return services;
+    }
+
+    /// <summary>
+    /// Registers the singleton <typeparamref name="T"/> as a readiness check unless it already is, whichever of
+    /// <see cref="AddLifecycleParticipant{T}"/> and <see cref="AddReadinessCheck{T}"/> registered it.
+    /// </summary>
+    private static void AddReadinessOf<T>(IServiceCollection services)
+        where T : class
+    {
+        if (!services.Any(d => d.ServiceType == typeof(IReadinessCheck) && d.ServiceKey is null && d.ImplementationFactory?.Target is ReadinessOf<T>))
+        {
+            services.AddSingleton(typeof(IReadinessCheck), new ReadinessOf<T>().Resolve);
+        }
     }
 
     /// <summary>Resolves a participant as its readiness check; its type marks the registration as done once.</summary>
