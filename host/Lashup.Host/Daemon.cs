@@ -12,6 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
+using Microsoft.Extensions.Options;
 
 namespace Lashup.Host;
 
@@ -32,8 +33,16 @@ internal static partial class Daemon
         if (config is not null && errors.Count == 0)
         {
             var declared = new List<(string, Type)>();
-            PluginActivator.Activate(config, new ServiceCollection(), declared, errors);
+            var services = new ServiceCollection();
+            services.AddOptions();
+            PluginActivator.Activate(config, services, declared, errors);
             PluginActivator.ValidateSections(config, declared, errors);
+            if (errors.Count == 0)
+            {
+                using var provider = services.BuildServiceProvider();
+                ValidatePluginOptions(provider, config, errors);
+            }
+
             if (errors.Count == 0 && AdminEndpoint.TryParse(config.Admin.Listen, out var endpoint) && !IsPortFree(endpoint))
             {
                 errors.Add(PortInUse(config, endpoint));
@@ -88,6 +97,14 @@ internal static partial class Daemon
         }
 
         var app = builder.Build();
+        ValidatePluginOptions(app.Services, config, errors);
+        if (errors.Count > 0)
+        {
+            Report(errors, stderr);
+            await app.DisposeAsync();
+            return ExitBadInput;
+        }
+
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Lashup.Host");
         var plugins = activated.Select(a => new AdminModels.PluginInfo(
             a.Plugin.Descriptor.Capability, a.Plugin.Descriptor.Name, a.Plugin.Descriptor.Version.ToString(3), a.Plugin.Descriptor.Folder)).ToList();
@@ -126,6 +143,30 @@ internal static partial class Daemon
         meter.CreateObservableGauge("lashup.host.plugins", () => plugins.Select(p => new Measurement<int>(
             1, new KeyValuePair<string, object?>("capability", p.Capability), new KeyValuePair<string, object?>("name", p.Name))),
             description: "Loaded plugins (1 per capability and name)");
+    }
+
+    /// <summary>
+    /// Runs the plugins' own options validation (what <c>ValidateOnStart</c> would run at start) and reports each
+    /// failure as one error, located in the TOML file when the failure starts with the key it is about.
+    /// </summary>
+    private static void ValidatePluginOptions(IServiceProvider provider, LoadedConfiguration config, List<ConfigException> errors)
+    {
+        try
+        {
+            provider.GetService<IStartupValidator>()?.Validate();
+        }
+        catch (Exception e) when (e is OptionsValidationException or AggregateException)
+        {
+            var failures = e is AggregateException aggregate
+                ? aggregate.Flatten().InnerExceptions.OfType<OptionsValidationException>().SelectMany(x => x.Failures)
+                : ((OptionsValidationException)e).Failures;
+            foreach (var failure in failures)
+            {
+                var key = failure.Split(": ", 2)[0];
+                var path = System.Text.RegularExpressions.Regex.Replace(key, @"\[(\d+)\]", ":$1").Replace('.', ':');
+                errors.Add(new ConfigException(failure, config.Document.Find(path)?.Location, path));
+            }
+        }
     }
 
     private static LoadedConfiguration? TryLoad(string? path, List<ConfigException> errors)

@@ -50,6 +50,10 @@ status.SetAction(async (parse, ct) =>
 });
 root.Subcommands.Add(status);
 
+var members = new Command("members", "Show the cluster's members as a running daemon sees them") { apiOption, configOption, jsonOption };
+members.SetAction((parse, ct) => MembersCommand.RunAsync(parse.GetValue(apiOption), parse.GetValue(configOption), parse.GetValue(jsonOption), Console.Out, Console.Error, ct));
+root.Subcommands.Add(members);
+
 // The daemon handles SIGTERM/SIGINT itself (graceful, bounded by node.shutdown_timeout); System.CommandLine must not
 // kill the process after its own short timeout.
 return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });

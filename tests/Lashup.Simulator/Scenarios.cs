@@ -69,6 +69,7 @@ internal static class Scenarios
             ?? throw new InvalidOperationException($"leave not known everywhere (seed {seed})");
 
         var result = new JoinLeave(n, bootstrap, joinTime / Hop, leaveTime / Hop, wall.Elapsed.TotalSeconds);
+        Console.Error.WriteLine($"#   events {cluster.Sim.EventsRun}, messages delivered {cluster.MessagesDelivered}, lost {cluster.MessagesLost}");
         if (print)
         {
             Console.WriteLine($"join/leave  N={n,6}  log2N={Math.Log2(n),5:F1}  join={result.JoinRounds,5:F0} rounds  leave={result.LeaveRounds,5:F0} rounds  (bootstrap {bootstrap.TotalSeconds:F1} s virtual, {result.WallSeconds:F1} s wall)");

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Lashup.Abstractions.Admin;
 using Lashup.Abstractions.Lifecycle;
 using Lashup.Host.Configuration;
 using Lashup.Host.Lifecycle;
@@ -75,6 +76,11 @@ internal static class AdminApi
         });
         app.MapGet("/metrics", (PrometheusExporter exporter) =>
             Results.Text(exporter.Render(), "text/plain; version=0.0.4; charset=utf-8"));
+        foreach (var endpoint in app.Services.GetServices<IAdminEndpoint>())
+        {
+            app.MapMethods(endpoint.Pattern, [endpoint.Method], (HttpContext context) => Handle(endpoint, context));
+        }
+
         app.MapGet("/v1/status", (IServiceProvider sp) => Results.Json(
             new AdminModels.StatusResponse(
                 config.Node.Name,
@@ -84,6 +90,64 @@ internal static class AdminApi
                 Readiness(sp).Ready,
                 plugins),
             AdminModels.Json));
+    }
+
+    /// <summary>The most a plugin endpoint reads of a request body.</summary>
+    public const int MaxBodySize = 1024 * 1024;
+
+    private static async Task Handle(IAdminEndpoint endpoint, HttpContext context)
+    {
+        AdminResult result;
+        try
+        {
+            var body = await ReadBodyAsync(context.Request, context.RequestAborted);
+            var routeValues = context.Request.RouteValues
+                .Where(kv => kv.Value is not null)
+                .ToDictionary(kv => kv.Key, kv => Convert.ToString(kv.Value, System.Globalization.CultureInfo.InvariantCulture) ?? "", StringComparer.OrdinalIgnoreCase);
+            var query = context.Request.Query.ToDictionary(kv => kv.Key, kv => kv.Value.ToString(), StringComparer.OrdinalIgnoreCase);
+            result = await endpoint.HandleAsync(new AdminRequest(routeValues, query, body), context.RequestAborted);
+        }
+        catch (AdminRequestException e)
+        {
+            result = AdminResult.Error(StatusCodes.Status400BadRequest, e.Message);
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            return;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            result = AdminResult.Error(StatusCodes.Status500InternalServerError, e.Message);
+        }
+
+        context.Response.StatusCode = result.StatusCode;
+        if (result.Body is not null)
+        {
+            await context.Response.WriteAsJsonAsync(result.Body, result.Body.GetType(), AdminResult.JsonOptions, context.RequestAborted);
+        }
+    }
+
+    private static async Task<ReadOnlyMemory<byte>> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        if (request.ContentLength > MaxBodySize)
+        {
+            throw new AdminRequestException($"the request body is larger than {MaxBodySize} bytes");
+        }
+
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
+        {
+            if (buffer.Length + read > MaxBodySize)
+            {
+                throw new AdminRequestException($"the request body is larger than {MaxBodySize} bytes");
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        return buffer.ToArray();
     }
 
     private static AdminModels.ReadyResponse Readiness(IServiceProvider sp)

@@ -17,6 +17,9 @@ internal sealed partial class LashupNode
     private long _ownCounter;
     private bool _left;
     private bool _graphDirty;
+    private bool _floodPending;
+    private int _graphShape;
+    private int _visitStamp;
 
     /// <summary>Raised on the node thread after the member list changed, with the changes in order.</summary>
     public event Action<IReadOnlyList<MembershipChange>>? MembersChanged;
@@ -37,6 +40,34 @@ internal sealed partial class LashupNode
 
         /// <summary>The record changed since the member list was last rebuilt.</summary>
         public bool Changed { get; set; } = true;
+
+        /// <summary>The record's neighbours resolved to graph nodes (unknown names left out), valid for <see cref="ResolvedShape"/>.</summary>
+        public GraphNode[] Resolved { get; set; } = [];
+
+        public int ResolvedShape { get; set; } = -1;
+
+        public int Visited { get; set; }
+    }
+
+    /// <summary>The neighbours of <paramref name="node"/> as graph nodes; re-resolved when its record or the set of nodes changed.</summary>
+    private GraphNode[] Neighbors(GraphNode node)
+    {
+        if (node.ResolvedShape != _graphShape)
+        {
+            var resolved = new List<GraphNode>(node.Record.Neighbors.Length);
+            foreach (var name in node.Record.Neighbors)
+            {
+                if (_graph.TryGetValue(name, out var n))
+                {
+                    resolved.Add(n);
+                }
+            }
+
+            node.Resolved = [.. resolved];
+            node.ResolvedShape = _graphShape;
+        }
+
+        return node.Resolved;
     }
 
     /// <summary>Publishes (or with null removes) a metadata entry about this node.</summary>
@@ -74,15 +105,24 @@ internal sealed partial class LashupNode
     {
         var record = new AdjacencyRecord(
             Self.Name, Self.Address, Epoch, ++_ownCounter, [.. SortedNames(_active.Keys)], new(_metadata, StringComparer.Ordinal), _left);
-        _graph[Self.Name].Record = record;
-        _graph[Self.Name].Changed = true;
+        var self = _graph[Self.Name];
+        self.Record = record;
+        self.Changed = true;
+        self.ResolvedShape = -1;
         MarkGraphDirty();
-        if (flood && _running)
+        if (flood && _running && !_floodPending)
         {
-            foreach (var peer in _active.Values)
+            // Coalesce: several view changes in a few milliseconds (a join storm) go out as one flood.
+            _floodPending = true;
+            After(_settings.FloodDelay, () =>
             {
-                Send(peer.Ref.Address, new AdjacencyUpdate(record));
-            }
+                _floodPending = false;
+                var current = _graph[Self.Name].Record;
+                foreach (var peer in _active.Values)
+                {
+                    Send(peer.Ref.Address, new AdjacencyUpdate(current));
+                }
+            });
         }
     }
 
@@ -138,10 +178,12 @@ internal sealed partial class LashupNode
 
             node.Record = record;
             node.Changed = true;
+            node.ResolvedShape = -1;
         }
         else
         {
             _graph[record.Name] = new GraphNode(record) { Since = _time.GetUtcNow() };
+            _graphShape++;
         }
 
         MarkGraphDirty();
@@ -212,27 +254,31 @@ internal sealed partial class LashupNode
     {
         _graphDirty = false;
         _treeChildren.Clear();
-        var reachable = new HashSet<string>(StringComparer.Ordinal) { Self.Name };
-        var queue = new Queue<string>();
-        queue.Enqueue(Self.Name);
+        var stamp = ++_visitStamp;
+        var start = _graph[Self.Name];
+        start.Visited = stamp;
+        var queue = new Queue<GraphNode>();
+        queue.Enqueue(start);
+        var reachableCount = 1;
         while (queue.Count > 0)
         {
-            var node = _graph[queue.Dequeue()];
-            foreach (var neighbor in node.Record.Neighbors)
+            foreach (var neighbor in Neighbors(queue.Dequeue()))
             {
-                if (_graph.ContainsKey(neighbor) && reachable.Add(neighbor))
+                if (neighbor.Visited != stamp)
                 {
+                    neighbor.Visited = stamp;
+                    reachableCount++;
                     queue.Enqueue(neighbor);
                 }
             }
         }
 
-        ReachableCount = reachable.Count;
+        ReachableCount = reachableCount;
         var now = _time.GetUtcNow();
         List<MembershipChange>? changes = null;
         foreach (var node in _graph.Values)
         {
-            var state = node.Record.Left ? MemberState.Left : reachable.Contains(node.Record.Name) ? MemberState.Alive : MemberState.Unreachable;
+            var state = node.Record.Left ? MemberState.Left : node.Visited == stamp ? MemberState.Alive : MemberState.Unreachable;
             if (node.Record.Name == Self.Name)
             {
                 state = _left ? MemberState.Left : MemberState.Alive;
@@ -303,6 +349,7 @@ internal sealed partial class LashupNode
         }
 
         var changes = new List<MembershipChange>();
+        _graphShape++;
         foreach (var node in expired)
         {
             _graph.Remove(node.Record.Name);

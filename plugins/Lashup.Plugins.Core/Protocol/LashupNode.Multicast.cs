@@ -50,22 +50,25 @@ internal sealed partial class LashupNode
         }
 
         var mine = new List<string>();
-        if (_graph.ContainsKey(root))
+        if (_graph.TryGetValue(root, out var rootNode))
         {
-            var visited = new HashSet<string>(StringComparer.Ordinal) { root };
-            var queue = new Queue<string>();
-            queue.Enqueue(root);
+            var stamp = ++_visitStamp;
+            rootNode.Visited = stamp;
+            var queue = new Queue<GraphNode>();
+            queue.Enqueue(rootNode);
             while (queue.Count > 0)
             {
                 var parent = queue.Dequeue();
-                foreach (var neighbor in _graph[parent].Record.Neighbors)
+                var parentIsSelf = parent.Record.Name == Self.Name;
+                foreach (var neighbor in Neighbors(parent))
                 {
-                    if (_graph.ContainsKey(neighbor) && visited.Add(neighbor))
+                    if (neighbor.Visited != stamp)
                     {
+                        neighbor.Visited = stamp;
                         queue.Enqueue(neighbor);
-                        if (parent == Self.Name)
+                        if (parentIsSelf)
                         {
-                            mine.Add(neighbor);
+                            mine.Add(neighbor.Record.Name);
                         }
                     }
                 }

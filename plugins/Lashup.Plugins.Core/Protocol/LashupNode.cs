@@ -21,8 +21,8 @@ internal sealed partial class LashupNode
     private readonly INodeExecutor _executor;
     private readonly ILogger _logger;
     private readonly Dictionary<string, SequenceWindow> _windows = new(StringComparer.Ordinal);
-    private readonly HashSet<ITimer> _timers = [];
     private ulong _seq;
+    private int _generation;
     private bool _running;
 
     public LashupNode(
@@ -35,7 +35,8 @@ internal sealed partial class LashupNode
         Random random,
         INodeNetwork network,
         INodeExecutor executor,
-        ILogger? logger = null)
+        ILogger? logger = null,
+        NodeStats? stats = null)
     {
         Self = self;
         Epoch = epoch;
@@ -45,6 +46,7 @@ internal sealed partial class LashupNode
         _network = network;
         _executor = executor;
         _logger = logger ?? NullLogger.Instance;
+        Stats = stats ?? new NodeStats();
         _seeds = [.. seeds.Where(s => s != self.Address).Distinct(StringComparer.Ordinal)];
         _metadata = metadata.ToDictionary(StringComparer.Ordinal);
         InitGraph();
@@ -55,7 +57,7 @@ internal sealed partial class LashupNode
     /// <summary>This incarnation's epoch: persisted and bumped on every restart, so our new records win.</summary>
     public long Epoch { get; private set; }
 
-    public NodeStats Stats { get; } = new();
+    public NodeStats Stats { get; }
 
     public bool IsRunning => _running;
 
@@ -107,13 +109,9 @@ internal sealed partial class LashupNode
             }
         }
 
+        // Pending one-shot timers may still fire: they find the node stopped (or a newer generation) and do nothing.
         _running = false;
-        foreach (var t in _timers)
-        {
-            t.Dispose();
-        }
-
-        _timers.Clear();
+        _generation++;
     }
 
     /// <summary>Handles one decoded envelope from the network.</summary>
@@ -180,17 +178,13 @@ internal sealed partial class LashupNode
     /// <summary>Runs <paramref name="action"/> on the node thread after <paramref name="delay"/> unless stopped; the timer is one-shot.</summary>
     private ITimer After(TimeSpan delay, Action action)
     {
+        var generation = _generation;
         ITimer? timer = null;
         timer = _time.CreateTimer(
             _ => _executor.Post(() =>
             {
-                if (timer is not null)
-                {
-                    _timers.Remove(timer);
-                    timer.Dispose();
-                }
-
-                if (_running)
+                timer?.Dispose();
+                if (_running && generation == _generation)
                 {
                     action();
                 }
@@ -198,18 +192,10 @@ internal sealed partial class LashupNode
             null,
             delay < TimeSpan.Zero ? TimeSpan.Zero : delay,
             Timeout.InfiniteTimeSpan);
-        _timers.Add(timer);
         return timer;
     }
 
-    private void Cancel(ITimer? timer)
-    {
-        if (timer is not null)
-        {
-            timer.Dispose();
-            _timers.Remove(timer);
-        }
-    }
+    private static void Cancel(ITimer? timer) => timer?.Dispose();
 
     private void Every(TimeSpan period, Action action, bool runNow = false)
     {

@@ -24,7 +24,8 @@ internal sealed record NodeSettings
     public TimeSpan ExpireAfter { get; init; } = TimeSpan.FromHours(24);
     public int MaxJoinsPerSecond { get; init; } = 50;
     public TimeSpan NeighborRequestTimeout { get; init; } = TimeSpan.FromSeconds(2);
-    public TimeSpan GraphRecomputeDelay { get; init; } = TimeSpan.FromMilliseconds(5);
+    public TimeSpan GraphRecomputeDelay { get; init; } = TimeSpan.FromMilliseconds(20);
+    public TimeSpan FloodDelay { get; init; } = TimeSpan.FromMilliseconds(10);
     public int MaxMulticastPayload { get; init; } = 48 * 1024;
 
     public static NodeSettings From(CoreOptions o) => new()

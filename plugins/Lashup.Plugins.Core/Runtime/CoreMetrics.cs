@@ -1,0 +1,32 @@
+using System.Diagnostics.Metrics;
+using Lashup.Abstractions.Cluster;
+using Lashup.Plugins.Core.Protocol;
+using Lashup.Plugins.Core.Wire;
+
+namespace Lashup.Plugins.Core.Runtime;
+
+/// <summary>The core's metrics, observed from the node's counters (meter <c>Lashup.Core</c>).</summary>
+internal static class CoreMetrics
+{
+    public static void Register(IMeterFactory factory, NodeStats stats, Func<IReadOnlyList<Member>> members)
+    {
+        var meter = factory.Create("Lashup.Core");
+        meter.CreateObservableGauge("lashup.core.members", () => Enum.GetValues<MemberState>().Select(state =>
+            new Measurement<int>(members().Count(m => m.State == state), new KeyValuePair<string, object?>("state", state.ToString().ToLowerInvariant()))),
+            description: "Known members by state");
+        meter.CreateObservableCounter("lashup.core.frames_dropped", () => Enum.GetValues<DropReason>().Where(r => r != DropReason.None).Select(r =>
+            new Measurement<long>(Volatile.Read(ref stats.Dropped[(int)r]), new KeyValuePair<string, object?>("reason", r.ToString().ToLowerInvariant()))),
+            description: "Received frames dropped, by reason");
+        meter.CreateObservableCounter("lashup.core.bytes_sent", () => Volatile.Read(ref stats.BytesSent), "By", "Bytes sent to other nodes (UDP and TCP)");
+        meter.CreateObservableCounter("lashup.core.bytes_received", () => Volatile.Read(ref stats.BytesReceived), "By", "Bytes received from other nodes");
+        meter.CreateObservableCounter("lashup.core.messages_sent", () => Volatile.Read(ref stats.MessagesSent), description: "Protocol messages sent");
+        meter.CreateObservableCounter("lashup.core.messages_received", () => Volatile.Read(ref stats.MessagesReceived), description: "Protocol messages accepted");
+        meter.CreateObservableCounter("lashup.core.probes", () => Volatile.Read(ref stats.ProbesSent), description: "Direct probes of active neighbours");
+        meter.CreateObservableCounter("lashup.core.probe_timeouts", () => Volatile.Read(ref stats.ProbeTimeouts), description: "Direct probes unanswered in time (indirect probing followed)");
+        meter.CreateObservableCounter("lashup.core.suspicions", () => Volatile.Read(ref stats.Suspicions), description: "Probe rounds (direct and indirect) that failed");
+        meter.CreateObservableCounter("lashup.core.neighbors_failed", () => Volatile.Read(ref stats.NeighborsFailed), description: "Neighbours declared failed");
+        meter.CreateObservableCounter("lashup.core.multicast_delivered", () => Volatile.Read(ref stats.MulticastDelivered), description: "Broadcasts delivered to this node");
+        meter.CreateObservableCounter("lashup.core.multicast_duplicates", () => Volatile.Read(ref stats.MulticastDuplicates), description: "Broadcast copies dropped as duplicates");
+        meter.CreateObservableCounter("lashup.core.joins_refused", () => Volatile.Read(ref stats.JoinsRefused), description: "Joins refused (throttled or name taken)");
+    }
+}

@@ -1,0 +1,279 @@
+using System.Collections.Immutable;
+using System.Net;
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Lashup.Abstractions.Cluster;
+using Lashup.Abstractions.Lifecycle;
+using Lashup.Abstractions.Plugins;
+using Lashup.Plugins.Core.Protocol;
+using Lashup.Plugins.Core.Wire;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Lashup.Plugins.Core.Runtime;
+
+/// <summary>
+/// Runs the protocol in the daemon: binds the sockets, bumps the persisted epoch, starts the node on its loop, and
+/// offers it to other plugins as <see cref="IClusterMembership"/> and <see cref="IClusterMulticast"/>. On stop it
+/// leaves gracefully (floods a "left" record and disconnects its neighbours) before closing the sockets.
+/// </summary>
+internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessCheck, IClusterMembership, IClusterMulticast, IAsyncDisposable
+{
+    private const int WatchBacklog = 1024;
+    private readonly CoreOptions _options;
+    private readonly NodeInfo _nodeInfo;
+    private readonly TimeProvider _time;
+    private readonly ILoggerFactory _loggers;
+    private readonly ILogger _logger;
+    private readonly NodeLoop _loop;
+    private readonly Lock _watchLock = new();
+    private readonly List<Channel<MembershipEvent>> _watchers = [];
+    private SocketTransport? _transport;
+    private LashupNode? _node;
+    private ImmutableArray<Member> _members = [];
+    private volatile bool _ready;
+
+    public CoreRuntime(IOptions<CoreOptions> options, NodeInfo nodeInfo, TimeProvider time, ILoggerFactory loggers)
+    {
+        _options = options.Value;
+        _nodeInfo = nodeInfo;
+        _time = time;
+        _loggers = loggers;
+        _logger = loggers.CreateLogger("Lashup.Core");
+        _loop = new NodeLoop(loggers.CreateLogger<NodeLoop>());
+    }
+
+    public int Stage => LifecycleStage.Membership;
+
+    public string Name => "core";
+
+    public string LocalName => _nodeInfo.Name;
+
+    public ImmutableArray<Member> Members => _members;
+
+    public NodeStats Stats => _node?.Stats ?? new NodeStats();
+
+    public int MaxPayloadSize => _node?.MaxMulticastPayload ?? 48 * 1024;
+
+    /// <summary>The address other nodes reach this one at (known after start).</summary>
+    public string? Address => _node?.Self.Address;
+
+    internal NodeLoop Loop => _loop;
+
+    internal LashupNode? Node => _node;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        var listen = IPEndPoint.Parse(_options.Listen);
+        var keyring = Keyring.Parse(_options.Keyring);
+        var epoch = EpochStore.Next(Path.Combine(_nodeInfo.DataDirectory, "core"));
+        var codec = new FrameCodec(_nodeInfo.ClusterName, keyring, _options.MaxStreamFrameSize);
+        var stats = new NodeStats();
+        _transport = new SocketTransport(codec, _options.MaxDatagramSize, stats, _logger);
+        _transport.Bind(listen);
+        var advertise = _options.Advertise.Length > 0 ? _options.Advertise : _transport.LocalEndPoint!.ToString();
+        var metadata = new Dictionary<string, string>(_options.Metadata, StringComparer.Ordinal);
+        _node = new LashupNode(
+            new NodeRef(_nodeInfo.Name, advertise), epoch, NodeSettings.From(_options), _options.Seeds, metadata, _time,
+            new Random(), _transport, _loop, _loggers.CreateLogger("Lashup.Core.Protocol"), stats);
+        _node.MembersChanged += OnMembersChanged;
+        _loop.Start();
+        _loop.Post(_node.Start);
+        var node = _node;
+        _transport.Start(envelope => _loop.Post(() => node.Receive(envelope)));
+        _ready = true;
+        LogStarted(_nodeInfo.Name, advertise, epoch, _options.Seeds.Count == 0 ? "(none)" : string.Join(", ", _options.Seeds), keyring is not null);
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _ready = false;
+        if (_node is { } node)
+        {
+            await _loop.InvokeAsync(() =>
+            {
+                node.Stop(graceful: true);
+                return true;
+            }).WaitAsync(TimeSpan.FromSeconds(2), cancellationToken);
+
+            // Give the goodbye messages a moment on the wire before the sockets close.
+            await Task.Delay(TimeSpan.FromMilliseconds(200), _time, cancellationToken);
+        }
+
+        await DisposeAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_transport is not null)
+        {
+            await _transport.DisposeAsync();
+            _transport = null;
+        }
+
+        await _loop.DisposeAsync();
+        lock (_watchLock)
+        {
+            foreach (var watcher in _watchers)
+            {
+                watcher.Writer.TryComplete();
+            }
+        }
+    }
+
+    public Readiness Check()
+    {
+        var node = _node;
+        if (!_ready || node is null)
+        {
+            return Readiness.NotReady("not started");
+        }
+
+        if (node.FatalError is { } fatal)
+        {
+            return Readiness.NotReady(fatal);
+        }
+
+        return _options.Seeds.Count > 0 && node.ActiveView.Count == 0
+            ? Readiness.NotReady($"joining: no seed has answered yet ({string.Join(", ", _options.Seeds)})")
+            : Readiness.Ready;
+    }
+
+    public ValueTask SetLocalMetadataAsync(string key, string? value, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        if (key.Length > MessageValidator.MaxMetadataKeyLength || value?.Length > MessageValidator.MaxMetadataValueLength)
+        {
+            throw new ArgumentException($"metadata keys are 1-{MessageValidator.MaxMetadataKeyLength} characters and values at most {MessageValidator.MaxMetadataValueLength}");
+        }
+
+        var node = _node ?? throw new InvalidOperationException("the core is not started");
+        return new ValueTask(_loop.InvokeAsync(() =>
+        {
+            node.SetMetadata(key, value);
+            return true;
+        }));
+    }
+
+    public async IAsyncEnumerable<MembershipEvent> WatchAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var channel = Channel.CreateUnbounded<MembershipEvent>();
+        lock (_watchLock)
+        {
+            channel.Writer.TryWrite(new MembershipEvent(_members, null));
+            _watchers.Add(channel);
+        }
+
+        try
+        {
+            while (await channel.Reader.WaitToReadAsync(cancellationToken))
+            {
+                while (channel.Reader.TryRead(out var e))
+                {
+                    yield return e;
+                }
+            }
+        }
+        finally
+        {
+            lock (_watchLock)
+            {
+                _watchers.Remove(channel);
+            }
+        }
+    }
+
+    public void Broadcast(string topic, ReadOnlyMemory<byte> payload)
+    {
+        if (string.IsNullOrEmpty(topic) || topic.Length > MessageValidator.MaxTopicLength)
+        {
+            throw new ArgumentException($"a topic is 1-{MessageValidator.MaxTopicLength} characters", nameof(topic));
+        }
+
+        if (payload.Length > MaxPayloadSize)
+        {
+            throw new ArgumentException($"a broadcast payload is at most {MaxPayloadSize} bytes, this one is {payload.Length}", nameof(payload));
+        }
+
+        var node = _node ?? throw new InvalidOperationException("the core is not started");
+        var copy = payload.ToArray();
+        _loop.Post(() => node.Broadcast(topic, copy));
+    }
+
+    public IDisposable Subscribe(string topic, Action<MulticastMessage> handler)
+    {
+        var node = _node ?? throw new InvalidOperationException("the core is not started");
+        var subscription = new DeferredSubscription();
+        _loop.Post(() => subscription.Set(node.Subscribe(topic, handler)));
+        return subscription;
+    }
+
+    /// <summary>A snapshot of the node's views, taken on the protocol thread.</summary>
+    public Task<(long Epoch, string[] Active, int Passive)> ViewsAsync()
+    {
+        var node = _node ?? throw new InvalidOperationException("the core is not started");
+        return _loop.InvokeAsync(() => (node.Epoch, node.ActiveView.Order(StringComparer.Ordinal).ToArray(), node.PassiveView.Count()));
+    }
+
+    private void OnMembersChanged(IReadOnlyList<MembershipChange> changes)
+    {
+        var snapshot = _node!.Members.OrderBy(m => m.Name, StringComparer.Ordinal).ToImmutableArray();
+        lock (_watchLock)
+        {
+            _members = snapshot;
+            foreach (var watcher in _watchers)
+            {
+                if (watcher.Reader.Count + changes.Count > WatchBacklog)
+                {
+                    // A watcher this far behind gets the current list instead of the backlog.
+                    while (watcher.Reader.TryRead(out _))
+                    {
+                    }
+
+                    watcher.Writer.TryWrite(new MembershipEvent(snapshot, null));
+                    continue;
+                }
+
+                foreach (var change in changes)
+                {
+                    watcher.Writer.TryWrite(new MembershipEvent(default, change));
+                }
+            }
+        }
+    }
+
+    private sealed class DeferredSubscription : IDisposable
+    {
+        private readonly Lock _lock = new();
+        private IDisposable? _inner;
+        private bool _disposed;
+
+        public void Set(IDisposable inner)
+        {
+            lock (_lock)
+            {
+                if (_disposed)
+                {
+                    inner.Dispose();
+                    return;
+                }
+
+                _inner = inner;
+            }
+        }
+
+        public void Dispose()
+        {
+            lock (_lock)
+            {
+                _disposed = true;
+                _inner?.Dispose();
+                _inner = null;
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Node {Name} listening at {Address} (epoch {Epoch}); seeds: {Seeds}; encryption: {Encrypted}")]
+    private partial void LogStarted(string name, string address, long epoch, string seeds, bool encrypted);
+}
