@@ -54,6 +54,11 @@ var members = new Command("members", "Show the cluster's members as a running da
 members.SetAction((parse, ct) => MembersCommand.RunAsync(parse.GetValue(apiOption), parse.GetValue(configOption), parse.GetValue(jsonOption), Console.Out, Console.Error, ct));
 root.Subcommands.Add(members);
 
+var keysArgument = new Argument<string[]>("keys") { Description = "New keys (base64), primary first; none to show the key ids in use", Arity = ArgumentArity.ZeroOrMore };
+var keysCommand = new Command("keys", "Show or replace a running daemon's gossip encryption keys (rotation without restart)") { apiOption, configOption, keysArgument };
+keysCommand.SetAction((parse, ct) => KeysCommand.RunAsync(parse.GetValue(apiOption), parse.GetValue(configOption), parse.GetValue(keysArgument) ?? [], Console.Out, Console.Error, ct));
+root.Subcommands.Add(keysCommand);
+
 // The daemon handles SIGTERM/SIGINT itself (graceful, bounded by node.shutdown_timeout); System.CommandLine must not
 // kill the process after its own short timeout.
 return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });

@@ -26,6 +26,8 @@ public sealed class CorePlugin : ILashupPlugin
         services.TryAddSingleton<IClusterMembership>(sp => sp.GetRequiredService<CoreRuntime>());
         services.TryAddSingleton<IClusterMulticast>(sp => sp.GetRequiredService<CoreRuntime>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IAdminEndpoint, MembersEndpoint>());
+        services.AddSingleton<IAdminEndpoint>(sp => new KeysEndpoint(sp.GetRequiredService<CoreRuntime>(), "GET"));
+        services.AddSingleton<IAdminEndpoint>(sp => new KeysEndpoint(sp.GetRequiredService<CoreRuntime>(), "PUT"));
         services.AddSingleton<CoreMetricsRegistration>();
         services.AddSingleton<ILifecycleParticipant>(sp => sp.GetRequiredService<CoreMetricsRegistration>());
     }

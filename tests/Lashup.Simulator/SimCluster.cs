@@ -54,11 +54,11 @@ internal sealed class SimCluster
     public long BytesSent { get; private set; }
 
     /// <summary>Adds and starts a node that joins through <paramref name="seeds"/> (addresses).</summary>
-    public SimNode AddNode(IEnumerable<string> seeds, IReadOnlyDictionary<string, string>? metadata = null)
+    public SimNode AddNode(IEnumerable<string> seeds, IReadOnlyDictionary<string, string>? metadata = null, string? name = null)
     {
         var index = Nodes.Count;
         var address = $"10.{(index >> 16) & 255}.{(index >> 8) & 255}.{index & 255}:7470";
-        var node = new SimNode(this, $"node-{index:D5}", address, [.. seeds], metadata ?? new Dictionary<string, string>(), Sim.Seed * 7919 + index);
+        var node = new SimNode(this, name ?? $"node-{index:D5}", address, [.. seeds], metadata ?? new Dictionary<string, string>(), Sim.Seed * 7919 + index);
         Nodes.Add(node);
         _byAddress[address] = node;
         node.Start(epoch: 1);

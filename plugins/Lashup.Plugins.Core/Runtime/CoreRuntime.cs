@@ -60,6 +60,8 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
 
     internal NodeLoop Loop => _loop;
 
+    internal FrameCodec? Codec { get; private set; }
+
     internal LashupNode? Node => _node;
 
     public Task StartAsync(CancellationToken cancellationToken)
@@ -68,6 +70,7 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
         var keyring = Keyring.Parse(_options.Keyring);
         var epoch = EpochStore.Next(Path.Combine(_nodeInfo.DataDirectory, "core"));
         var codec = new FrameCodec(_nodeInfo.ClusterName, keyring, _options.MaxStreamFrameSize);
+        Codec = codec;
         var stats = new NodeStats();
         _transport = new SocketTransport(codec, _options.MaxDatagramSize, stats, _logger);
         _transport.Bind(listen);

@@ -44,7 +44,7 @@ internal sealed class FrameCodec
         .WithSecurity(MessagePackSecurity.UntrustedData.WithMaximumObjectGraphDepth(12));
 
     private readonly uint _clusterHash;
-    private readonly Keyring? _keyring;
+    private volatile Keyring? _keyring;
     private readonly byte[] _noncePrefix = RandomNumberGenerator.GetBytes(4);
     private long _nonceCounter;
 
@@ -56,6 +56,24 @@ internal sealed class FrameCodec
     }
 
     public int MaxFrameSize { get; }
+
+    /// <summary>The keys in use (null: plaintext).</summary>
+    public Keyring? Keyring => _keyring;
+
+    /// <summary>
+    /// Replaces the keys at run time (key rotation without restart). Encryption cannot be switched on or off this way:
+    /// a plaintext node and an encrypting node cannot talk, so that takes a restart of every node.
+    /// </summary>
+    public void ReplaceKeyring(Keyring keyring)
+    {
+        if (_keyring is null)
+        {
+            throw new InvalidOperationException("this node runs without encryption; set core.keyring and restart to enable it");
+        }
+
+        // The old keys are not disposed: frames in flight on other threads may still use them; the GC frees them.
+        _keyring = keyring;
+    }
 
     public static uint ClusterHash(string clusterName)
     {
@@ -74,7 +92,8 @@ internal sealed class FrameCodec
     public byte[] Encode(Envelope envelope)
     {
         var body = MessagePackSerializer.Serialize(envelope, Options);
-        var encrypted = _keyring is not null;
+        var keyring = _keyring;
+        var encrypted = keyring is not null;
         var bodyLength = encrypted ? NonceSize + body.Length + TagSize : body.Length;
         var frame = new byte[HeaderSize + bodyLength];
         frame[0] = (byte)'L';
@@ -82,7 +101,7 @@ internal sealed class FrameCodec
         frame[2] = Version;
         frame[3] = encrypted ? FlagEncrypted : (byte)0;
         BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(4), _clusterHash);
-        frame[8] = encrypted ? _keyring!.PrimaryId : (byte)0;
+        frame[8] = encrypted ? keyring!.PrimaryId : (byte)0;
         frame[9] = 0;
         BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(10), (uint)bodyLength);
         if (!encrypted)
@@ -96,7 +115,7 @@ internal sealed class FrameCodec
         BinaryPrimitives.WriteInt64BigEndian(nonce[4..], Interlocked.Increment(ref _nonceCounter));
         var cipher = frame.AsSpan(HeaderSize + NonceSize, body.Length);
         var tag = frame.AsSpan(HeaderSize + NonceSize + body.Length, TagSize);
-        _keyring!.Primary.Encrypt(nonce, body, cipher, tag, frame.AsSpan(0, HeaderSize));
+        keyring!.Primary.Encrypt(nonce, body, cipher, tag, frame.AsSpan(0, HeaderSize));
         return frame;
     }
 
@@ -141,12 +160,13 @@ internal sealed class FrameCodec
         }
 
         var encrypted = (frame[3] & FlagEncrypted) != 0;
-        if (_keyring is null && encrypted)
+        var keyring = _keyring;
+        if (keyring is null && encrypted)
         {
             return DropReason.UnexpectedEncryption;
         }
 
-        if (_keyring is not null && !encrypted)
+        if (keyring is not null && !encrypted)
         {
             return DropReason.NotEncrypted;
         }
@@ -167,7 +187,7 @@ internal sealed class FrameCodec
                 var plain = rented.AsSpan(0, plainLength);
                 var opened = false;
                 var anyKey = false;
-                foreach (var key in _keyring!.Candidates(frame[8]))
+                foreach (var key in keyring!.Candidates(frame[8]))
                 {
                     anyKey = true;
                     try

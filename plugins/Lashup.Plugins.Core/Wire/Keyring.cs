@@ -12,6 +12,9 @@ internal sealed class Keyring : IDisposable
 
     private Keyring((byte, AesGcm)[] keys) => _keys = keys;
 
+    /// <summary>The key ids, primary first (hex): safe to show, unlike the keys.</summary>
+    public IReadOnlyList<string> Ids => [.. _keys.Select(k => k.Id.ToString("x2", System.Globalization.CultureInfo.InvariantCulture))];
+
     /// <summary>The primary key's id.</summary>
     public byte PrimaryId => _keys[0].Id;
 
