@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text;
 
 namespace Lashup.Abstractions.Data;
@@ -80,8 +79,6 @@ public sealed class LwwRegister : Crdt, IReplicatedData<LwwRegister>, IEquatable
     /// <summary>A timestamp that beats this register's: <paramref name="timestamp"/>, or one past the current write's.</summary>
     internal long NextTimestamp(long timestamp) =>
         IsBottom || timestamp > Timestamp ? timestamp : Timestamp == long.MaxValue ? long.MaxValue : Timestamp + 1;
-
-    internal string Describe() => string.Create(CultureInfo.InvariantCulture, $"{this}@{Timestamp}/{Replica}");
 
     private static int Compare(LwwRegister a, LwwRegister b)
     {

@@ -11,7 +11,7 @@ namespace Lashup.Abstractions.Tests.Data;
 /// </summary>
 public sealed class ConvergenceTests
 {
-    private const int Iterations = 250;
+    private const int Iterations = 200;
 
     private static readonly ImmutableArray<string>[] Paths =
         [["f"], ["g"], ["m", "f"], ["m", "g"], ["m", "n", "f"]];
@@ -47,7 +47,7 @@ public sealed class ConvergenceTests
 
     [Fact]
     public void Deltas_MapHistories_Converge() =>
-        Run(CrdtMap.Empty, iterations: 400, op: (s, replica, step) =>
+        Run(CrdtMap.Empty, iterations: 300, op: (s, replica, step) =>
         {
             try
             {

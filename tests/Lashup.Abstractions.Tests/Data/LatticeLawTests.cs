@@ -9,7 +9,7 @@ namespace Lashup.Abstractions.Tests.Data;
 /// </summary>
 public sealed class LatticeLawTests
 {
-    private const int Iterations = 300;
+    private const int Iterations = 200;
 
     [Fact]
     public void Merge_VersionVectors_IsJoinSemilattice() => CheckLaws(Generators.VersionVector);
