@@ -1,0 +1,85 @@
+using System.Collections.Immutable;
+using System.Globalization;
+
+namespace Lashup.Abstractions.Data;
+
+/// <summary>
+/// A grow-only counter: each replica counts its own increments; the value is the sum; the join is the pointwise
+/// maximum. Sums past <see cref="ulong.MaxValue"/> wrap (counters are not meant to get near it).
+/// </summary>
+public sealed class GCounter : Crdt, IReplicatedData<GCounter>, IEquatable<GCounter>
+{
+    private GCounter(ImmutableSortedDictionary<string, ulong> counts) => Counts = counts;
+
+    /// <summary>Creates a counter from raw per-replica counts (e.g. when deserializing); zero counts are dropped.</summary>
+    /// <exception cref="ArgumentException">A replica name is null or empty, or appears twice.</exception>
+    public GCounter(IEnumerable<KeyValuePair<string, ulong>> counts)
+        : this(Data.Counts.Create(counts, nameof(counts)))
+    {
+    }
+
+    /// <summary>The zero counter.</summary>
+    public static GCounter Empty { get; } = new(Data.Counts.Empty);
+
+    /// <summary>Each replica's total of increments (non-zero only), ordered by name (ordinal).</summary>
+    public ImmutableSortedDictionary<string, ulong> Counts { get; }
+
+    /// <summary>The sum of all replicas' counts.</summary>
+    public ulong Value
+    {
+        get
+        {
+            ulong sum = 0;
+            foreach (var (_, count) in Counts)
+            {
+                sum = unchecked(sum + count);
+            }
+
+            return sum;
+        }
+    }
+
+    /// <inheritdoc/>
+    public override CrdtType Type => CrdtType.GCounter;
+
+    /// <inheritdoc/>
+    public override bool IsBottom => Counts.IsEmpty;
+
+    /// <summary>Adds <paramref name="amount"/> to <paramref name="replica"/>'s count.</summary>
+    /// <returns>The new counter and the delta (the replica's new count alone).</returns>
+    /// <exception cref="OverflowException">The replica's count would pass <see cref="ulong.MaxValue"/>.</exception>
+    public (GCounter Value, GCounter Delta) Increment(string replica, ulong amount)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(replica);
+        var count = checked(Counts.GetValueOrDefault(replica) + amount);
+        if (count == 0)
+        {
+            return (this, Empty);
+        }
+
+        return (new GCounter(Counts.SetItem(replica, count)), new GCounter(Data.Counts.Empty.Add(replica, count)));
+    }
+
+    /// <summary>The pointwise maximum of both counters.</summary>
+    public GCounter Merge(GCounter other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        var merged = Data.Counts.Max(Counts, other.Counts);
+        return ReferenceEquals(merged, Counts) ? this : ReferenceEquals(merged, other.Counts) ? other : new GCounter(merged);
+    }
+
+    /// <inheritdoc/>
+    public override int EstimateSize() => SizeEstimate.Counts(Counts);
+
+    /// <inheritdoc/>
+    public bool Equals(GCounter? other) => other is not null && Data.Counts.Equal(Counts, other.Counts);
+
+    /// <inheritdoc/>
+    public override bool Equals(object? obj) => Equals(obj as GCounter);
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => Data.Counts.Hash(Counts);
+
+    /// <summary>The value, for display.</summary>
+    public override string ToString() => Value.ToString(CultureInfo.InvariantCulture);
+}

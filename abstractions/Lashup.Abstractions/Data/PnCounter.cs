@@ -1,0 +1,78 @@
+using System.Globalization;
+
+namespace Lashup.Abstractions.Data;
+
+/// <summary>
+/// A counter that goes up and down: two <see cref="GCounter"/>s, one of increments and one of decrements; the value
+/// is their difference (wrapping like <see cref="long"/> arithmetic should it ever pass its range).
+/// </summary>
+public sealed class PnCounter : Crdt, IReplicatedData<PnCounter>, IEquatable<PnCounter>
+{
+    /// <summary>Creates a counter from its two halves (e.g. when deserializing).</summary>
+    public PnCounter(GCounter increments, GCounter decrements)
+    {
+        ArgumentNullException.ThrowIfNull(increments);
+        ArgumentNullException.ThrowIfNull(decrements);
+        Increments = increments;
+        Decrements = decrements;
+    }
+
+    /// <summary>The zero counter.</summary>
+    public static PnCounter Empty { get; } = new(GCounter.Empty, GCounter.Empty);
+
+    /// <summary>What each replica added.</summary>
+    public GCounter Increments { get; }
+
+    /// <summary>What each replica subtracted (as positive counts).</summary>
+    public GCounter Decrements { get; }
+
+    /// <summary>Increments minus decrements.</summary>
+    public long Value => unchecked((long)(Increments.Value - Decrements.Value));
+
+    /// <inheritdoc/>
+    public override CrdtType Type => CrdtType.PnCounter;
+
+    /// <inheritdoc/>
+    public override bool IsBottom => Increments.IsBottom && Decrements.IsBottom;
+
+    /// <summary>Adds <paramref name="amount"/> (negative to subtract) as <paramref name="replica"/>.</summary>
+    /// <returns>The new counter and the delta (the replica's new count in the half that changed).</returns>
+    /// <exception cref="OverflowException">The replica's count in that half would pass <see cref="ulong.MaxValue"/>.</exception>
+    public (PnCounter Value, PnCounter Delta) Increment(string replica, long amount)
+    {
+        if (amount >= 0)
+        {
+            var (value, delta) = Increments.Increment(replica, (ulong)amount);
+            return (ReferenceEquals(value, Increments) ? this : new PnCounter(value, Decrements), new PnCounter(delta, GCounter.Empty));
+        }
+        else
+        {
+            var (value, delta) = Decrements.Increment(replica, (ulong)(-(amount + 1)) + 1);
+            return (new PnCounter(Increments, value), new PnCounter(GCounter.Empty, delta));
+        }
+    }
+
+    /// <summary>Both halves merged pointwise.</summary>
+    public PnCounter Merge(PnCounter other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        var increments = Increments.Merge(other.Increments);
+        var decrements = Decrements.Merge(other.Decrements);
+        return ReferenceEquals(increments, Increments) && ReferenceEquals(decrements, Decrements) ? this : new PnCounter(increments, decrements);
+    }
+
+    /// <inheritdoc/>
+    public override int EstimateSize() => Increments.EstimateSize() + Decrements.EstimateSize();
+
+    /// <inheritdoc/>
+    public bool Equals(PnCounter? other) => other is not null && Increments.Equals(other.Increments) && Decrements.Equals(other.Decrements);
+
+    /// <inheritdoc/>
+    public override bool Equals(object? obj) => Equals(obj as PnCounter);
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => HashCode.Combine(Increments, Decrements);
+
+    /// <summary>The value, for display.</summary>
+    public override string ToString() => Value.ToString(CultureInfo.InvariantCulture);
+}

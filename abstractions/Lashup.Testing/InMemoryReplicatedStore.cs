@@ -1,0 +1,297 @@
+using System.Collections.Immutable;
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Lashup.Abstractions.Data;
+
+namespace Lashup.Testing;
+
+/// <summary>
+/// An in-memory <see cref="IReplicatedStore"/> holding one replica, for unit-testing plugins without a cluster. Updates
+/// use the real <see cref="CrdtMap.Apply(IReadOnlyList{CrdtOp}, string, long)"/> and bump this replica's entry of the
+/// key's version vector; watchers see the snapshot, then every change, coalesced per key while they are behind, like
+/// the real store. <see cref="ApplyRemote"/> and <see cref="MergeRemote"/> simulate writes made on other nodes.
+/// Thread-safe.
+/// </summary>
+public sealed class InMemoryReplicatedStore : IReplicatedStore
+{
+    private readonly Lock _lock = new();
+    private readonly TimeProvider _time;
+    private readonly List<WatchQueue> _watchers = [];
+    private ImmutableSortedDictionary<KvKey, KvEntry> _entries = ImmutableSortedDictionary<KvKey, KvEntry>.Empty;
+    private volatile bool _overloaded;
+
+    /// <summary>Creates an empty store for the replica (node) <paramref name="replica"/>.</summary>
+    /// <param name="replica">This node's name: local updates are made as this replica.</param>
+    /// <param name="time">The clock for register timestamps (Unix milliseconds); the system clock by default.</param>
+    public InMemoryReplicatedStore(string replica = "node-1", TimeProvider? time = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(replica);
+        Replica = replica;
+        _time = time ?? TimeProvider.System;
+    }
+
+    /// <summary>This store's replica (node) name.</summary>
+    public string Replica { get; }
+
+    /// <summary>
+    /// The largest value (by <see cref="Crdt.EstimateSize"/>) a local update may produce; larger ones fail with
+    /// <see cref="KvValidationException"/>. 1 MiB by default.
+    /// </summary>
+    public int MaxValueBytes { get; init; } = 1 << 20;
+
+    /// <summary>While true, local updates fail with <see cref="KvOverloadedException"/> (to test a plugin's back-off).</summary>
+    public bool Overloaded
+    {
+        get => _overloaded;
+        set => _overloaded = value;
+    }
+
+    /// <summary>How many watchers are enumerating (a cancelled watch is removed when its enumeration ends).</summary>
+    public int WatcherCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _watchers.Count;
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public KvEntry? Get(KvKey key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        lock (_lock)
+        {
+            return _entries.GetValueOrDefault(key);
+        }
+    }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<KvEntry> List(KvKey prefix)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        ImmutableSortedDictionary<KvKey, KvEntry> entries;
+        lock (_lock)
+        {
+            entries = _entries;
+        }
+
+        return [.. entries.Values.Where(e => e.Key.StartsWith(prefix) && !e.IsEmpty)];
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<KvEntry> UpdateAsync(
+        KvKey key,
+        IReadOnlyList<CrdtOp> ops,
+        VersionVector? expectedVersion = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(ops);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (key.IsRoot)
+        {
+            throw new KvValidationException(key, "the root key names no value; updates need a key such as \"lb/vips/web:80\"");
+        }
+
+        if (_overloaded)
+        {
+            throw new KvOverloadedException("the in-memory store is set to Overloaded", TimeSpan.FromMilliseconds(100));
+        }
+
+        lock (_lock)
+        {
+            var current = _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
+            if (expectedVersion is not null && !expectedVersion.Equals(current.Version))
+            {
+                throw new KvConflictException(key, expectedVersion, current);
+            }
+
+            var (value, delta) = current.Value.Apply(ops, Replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
+            if (delta.IsBottom)
+            {
+                return ValueTask.FromResult(current);
+            }
+
+            var size = value.EstimateSize();
+            if (size > MaxValueBytes)
+            {
+                throw new KvValidationException(key, $"the value of \"{key}\" would be about {size} bytes; the limit is {MaxValueBytes}");
+            }
+
+            return ValueTask.FromResult(Store(new KvEntry(key, value, current.Version.Increment(Replica))));
+        }
+    }
+
+    /// <summary>
+    /// Simulates an update made on another node that had seen everything this store has: applies
+    /// <paramref name="ops"/> as <paramref name="replica"/> and bumps that replica's entry of the version. Watchers
+    /// see it like any merged remote change.
+    /// </summary>
+    /// <returns>The new entry and the delta the other node would have sent (to feed another store's <see cref="MergeRemote"/>).</returns>
+    /// <exception cref="CrdtTypeMismatchException">An op does not fit its field's type (nothing changes).</exception>
+    public (KvEntry Entry, CrdtMap Delta) ApplyRemote(string replica, KvKey key, IReadOnlyList<CrdtOp> ops)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(replica);
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(ops);
+        if (key.IsRoot)
+        {
+            throw new KvValidationException(key, "the root key names no value");
+        }
+
+        lock (_lock)
+        {
+            var current = _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
+            var (value, delta) = current.Value.Apply(ops, replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
+            return delta.IsBottom ? (current, delta) : (Store(new KvEntry(key, value, current.Version.Increment(replica))), delta);
+        }
+    }
+
+    /// <summary>
+    /// Merges a delta (or a whole value) received from another node, as the real store does on receipt: the value is
+    /// merged with <see cref="CrdtMap.Merge"/> and the version with <see cref="VersionVector.Merge"/>. Watchers are
+    /// told only when something changed.
+    /// </summary>
+    /// <returns>The key's entry after the merge.</returns>
+    public KvEntry MergeRemote(KvKey key, CrdtMap delta, VersionVector version)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(delta);
+        ArgumentNullException.ThrowIfNull(version);
+        if (key.IsRoot)
+        {
+            throw new KvValidationException(key, "the root key names no value");
+        }
+
+        lock (_lock)
+        {
+            var current = _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
+            var merged = new KvEntry(key, current.Value.Merge(delta), current.Version.Merge(version));
+            return merged.Value.Equals(current.Value) && merged.Version.Equals(current.Version)
+                ? current
+                : Store(merged);
+        }
+    }
+
+    /// <inheritdoc/>
+    public async IAsyncEnumerable<KvChange> WatchAsync(KvKey prefix, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        var queue = new WatchQueue(prefix);
+        lock (_lock)
+        {
+            foreach (var (key, entry) in _entries)
+            {
+                if (key.StartsWith(prefix) && !entry.IsEmpty)
+                {
+                    queue.Enqueue(new KvChange(KvChangeKind.Snapshot, entry));
+                }
+            }
+
+            queue.Enqueue(KvChange.SnapshotComplete);
+            _watchers.Add(queue);
+        }
+
+        try
+        {
+            while (true)
+            {
+                while (queue.TryDequeue(out var change))
+                {
+                    yield return change;
+                }
+
+                await queue.WaitAsync(cancellationToken);
+            }
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                _watchers.Remove(queue);
+            }
+        }
+    }
+
+    /// <summary>Stores an entry and queues it for watchers; called under the lock.</summary>
+    private KvEntry Store(KvEntry entry)
+    {
+        _entries = _entries.SetItem(entry.Key, entry);
+        foreach (var watcher in _watchers)
+        {
+            if (entry.Key.StartsWith(watcher.Prefix))
+            {
+                watcher.Enqueue(new KvChange(KvChangeKind.Updated, entry));
+            }
+        }
+
+        return entry;
+    }
+
+    /// <summary>
+    /// A watcher's backlog: FIFO, at most one pending change per key (a newer change replaces the pending one in
+    /// place), so it is bounded by the number of keys under the prefix however slow the reader is.
+    /// </summary>
+    private sealed class WatchQueue(KvKey prefix)
+    {
+        private readonly Lock _lock = new();
+        private readonly LinkedList<KvChange> _order = new();
+        private readonly Dictionary<KvKey, LinkedListNode<KvChange>> _pending = [];
+        private readonly Channel<bool> _signal = Channel.CreateBounded<bool>(new BoundedChannelOptions(1)
+        {
+            FullMode = BoundedChannelFullMode.DropWrite,
+        });
+
+        public KvKey Prefix { get; } = prefix;
+
+        public void Enqueue(KvChange change)
+        {
+            lock (_lock)
+            {
+                if (change.Entry is { } entry && _pending.TryGetValue(entry.Key, out var node))
+                {
+                    // Coalesce: the reader gets the latest value, in the slot (and with the kind) of the older one.
+                    node.Value = node.Value with { Entry = entry };
+                }
+                else
+                {
+                    var added = _order.AddLast(change);
+                    if (change.Entry is { } e)
+                    {
+                        _pending[e.Key] = added;
+                    }
+                }
+            }
+
+            _signal.Writer.TryWrite(true);
+        }
+
+        public bool TryDequeue([NotNullWhen(true)] out KvChange? change)
+        {
+            lock (_lock)
+            {
+                var first = _order.First;
+                if (first is null)
+                {
+                    change = null;
+                    return false;
+                }
+
+                _order.RemoveFirst();
+                if (first.Value.Entry is { } entry)
+                {
+                    _pending.Remove(entry.Key);
+                }
+
+                change = first.Value;
+                return true;
+            }
+        }
+
+        public async ValueTask WaitAsync(CancellationToken cancellationToken) => await _signal.Reader.ReadAsync(cancellationToken);
+    }
+}
