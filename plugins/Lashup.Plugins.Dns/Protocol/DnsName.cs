@@ -1,3 +1,5 @@
+using System.Text;
+
 namespace Lashup.Plugins.Dns.Protocol;
 
 /// <summary>
@@ -26,10 +28,12 @@ internal static class DnsName
     /// <summary>ASCII lower case of one octet; every other octet unchanged.</summary>
     public static byte ToLower(byte value) => (uint)(value - 'A') <= 'Z' - 'A' ? (byte)(value | 0x20) : value;
 
-    /// <summary>Lower-cases ASCII letters in place.</summary>
+    /// <summary>Lower-cases ASCII letters in place; every other octet is left alone.</summary>
     public static void ToLowerInPlace(Span<byte> name)
     {
-        for (var i = 0; i < name.Length; i++)
+        // Vectorized up to the first octet outside ASCII (rare in names), octet by octet from there.
+        Ascii.ToLowerInPlace(name, out var start);
+        for (var i = start; i < name.Length; i++)
         {
             name[i] = ToLower(name[i]);
         }
@@ -416,7 +420,9 @@ internal static class DnsName
     /// <returns><see cref="DnsParseError.None"/>, or the first problem; running past the end is <see cref="DnsParseError.TruncatedRecord"/>.</returns>
     internal static DnsParseError Read(ReadOnlySpan<byte> message, int offset, Span<byte> destination, bool toLower, out int nameLength, out int next)
     {
-        if (destination.Length < MaxLength)
+        // An empty destination validates and measures only (records the parser skips).
+        var copy = !destination.IsEmpty;
+        if (copy && destination.Length < MaxLength)
         {
             throw new ArgumentException("the destination must hold a 255-octet name", nameof(destination));
         }
@@ -438,13 +444,21 @@ internal static class DnsName
             switch (octet & 0xC0)
             {
                 case 0x00 when octet == 0:
-                    destination[written++] = 0;
+                    if (copy)
+                    {
+                        destination[written] = 0;
+                        if (toLower)
+                        {
+                            ToLowerInPlace(destination[..written]);
+                        }
+                    }
+
                     if (next < 0)
                     {
                         next = position + 1;
                     }
 
-                    nameLength = written;
+                    nameLength = written + 1;
                     return DnsParseError.None;
 
                 case 0x00:
@@ -459,19 +473,9 @@ internal static class DnsName
                         return DnsParseError.TruncatedRecord;
                     }
 
-                    var label = message.Slice(position, octet + 1);
-                    var target = destination.Slice(written, octet + 1);
-                    if (toLower)
+                    if (copy)
                     {
-                        target[0] = (byte)octet;
-                        for (var i = 1; i < label.Length; i++)
-                        {
-                            target[i] = ToLower(label[i]);
-                        }
-                    }
-                    else
-                    {
-                        label.CopyTo(target);
+                        message.Slice(position, octet + 1).CopyTo(destination[written..]);
                     }
 
                     written += octet + 1;

@@ -99,13 +99,12 @@ internal static class DnsQueryParser
     /// <summary>Walks the authority and additional sections: skips ordinary records, reads the one OPT record.</summary>
     private static DnsParseError ParseRecords(ReadOnlySpan<byte> packet, int position, DnsHeader header, ref DnsQuery query)
     {
-        Span<byte> owner = stackalloc byte[DnsName.MaxLength];
         var total = header.AuthorityCount + header.AdditionalCount;
         var badVersion = false;
         for (var i = 0; i < total; i++)
         {
             // Each record takes at least 11 octets, so a lying count runs out of packet after a few iterations.
-            var error = DnsName.Read(packet, position, owner, toLower: false, out var ownerLength, out position);
+            var error = DnsName.Read(packet, position, [], toLower: false, out var ownerLength, out position);
             if (error != DnsParseError.None)
             {
                 return error;

@@ -143,11 +143,23 @@ internal ref struct DnsResponseWriter
 
         if (query.HasQuestion)
         {
-            Span<byte> name = stackalloc byte[DnsName.MaxLength];
-            var error = DnsName.Read(packet, DnsHeader.Size, name, toLower: false, out var nameLength, out _);
-            var echoed = error == DnsParseError.None && DnsName.EqualsIgnoreCase(name[..nameLength], query.Name)
-                ? name[..nameLength]
-                : query.Name;
+            // Usually the name sits uncompressed right after the header: echo those octets. Otherwise decompress it.
+            scoped ReadOnlySpan<byte> echoed = query.Name;
+            if (packet.Length >= DnsHeader.Size + echoed.Length && DnsName.EqualsIgnoreCase(packet.Slice(DnsHeader.Size, echoed.Length), echoed))
+            {
+                echoed = packet.Slice(DnsHeader.Size, echoed.Length);
+            }
+            else
+            {
+                Span<byte> name = stackalloc byte[DnsName.MaxLength];
+                var error = DnsName.Read(packet, DnsHeader.Size, name, toLower: false, out var nameLength, out _);
+                if (error == DnsParseError.None && DnsName.EqualsIgnoreCase(name[..nameLength], query.Name))
+                {
+                    ok &= WriteQuestion(name[..nameLength], query.QuestionType, query.QuestionClass);
+                    return ok;
+                }
+            }
+
             ok &= WriteQuestion(echoed, query.QuestionType, query.QuestionClass);
         }
 

@@ -95,6 +95,7 @@ internal static class DnsReverseName
         }
 
         Span<byte> octets = stackalloc byte[16];
+        octets.Clear(); // nibbles are OR-ed in, and the module skips zeroing stack memory
         if (name.Length == (32 * 2) + Ip6Arpa.Length)
         {
             if (!DnsName.EqualsIgnoreCase(name[^Ip6Arpa.Length..], Ip6Arpa))

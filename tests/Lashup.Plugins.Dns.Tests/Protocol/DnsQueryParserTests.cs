@@ -90,6 +90,16 @@ public class DnsQueryParserTests
     }
 
     [Fact]
+    public void TryParse_NonAsciiOctets_LowerCasesAsciiOnly()
+    {
+        // 0xC9 ('É' in Latin-1) stays as it is; the ASCII letters after it are still folded (RFC 4343).
+        var query = Parse(Concat(Header(), [4, (byte)'A', 0xC9, (byte)'B', (byte)'C', 2, (byte)'X', 0xFF, 0], TypeClass()));
+
+        Assert.Equal([4, (byte)'a', 0xC9, (byte)'b', (byte)'c', 2, (byte)'x', 0xFF, 0], query.Name.ToArray());
+        Assert.Equal(DnsName.GetHashCode([4, (byte)'A', 0xC9, (byte)'B', (byte)'C', 2, (byte)'X', 0xFF, 0]), query.NameHash);
+    }
+
+    [Fact]
     public void TryParse_QueryWithOpt_ReadsEdnsAndSkipsOptions()
     {
         var options = Concat(Option(10, [1, 2, 3, 4, 5, 6, 7, 8]), Option(8, [0, 1, 24, 0, 10, 0, 2]), Option(0xFDE9, []));
