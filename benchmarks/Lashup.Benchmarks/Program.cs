@@ -1,0 +1,9 @@
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+
+// In-process: the repository's build rules (warnings as errors, central package versions) would trip the projects
+// BenchmarkDotNet otherwise generates.
+var config = DefaultConfig.Instance.AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance));
+BenchmarkSwitcher.FromAssembly(typeof(Lashup.Benchmarks.DnsCodecBenchmarks).Assembly).Run(args, config);
