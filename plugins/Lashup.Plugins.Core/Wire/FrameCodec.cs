@@ -96,7 +96,15 @@ internal sealed class FrameCodec
         BinaryPrimitives.WriteInt64BigEndian(nonce[4..], Interlocked.Increment(ref _nonceCounter));
         var cipher = frame.AsSpan(HeaderSize + NonceSize, body.Length);
         var tag = frame.AsSpan(HeaderSize + NonceSize + body.Length, TagSize);
-        _keyring!.Primary.Encrypt(nonce, body, cipher, tag, frame.AsSpan(0, HeaderSize));
+        var primary = _keyring!.Primary;
+
+        // An AesGcm instance is not thread-safe (on OpenSSL it keeps one cipher context), and the transport encodes
+        // and decodes on several threads at once: one key, one caller at a time.
+        lock (primary)
+        {
+            primary.Encrypt(nonce, body, cipher, tag, frame.AsSpan(0, HeaderSize));
+        }
+
         return frame;
     }
 
@@ -172,7 +180,11 @@ internal sealed class FrameCodec
                     anyKey = true;
                     try
                     {
-                        key.Decrypt(body[..NonceSize], body.Slice(NonceSize, plainLength), body[^TagSize..], plain, frame[..HeaderSize]);
+                        lock (key)
+                        {
+                            key.Decrypt(body[..NonceSize], body.Slice(NonceSize, plainLength), body[^TagSize..], plain, frame[..HeaderSize]);
+                        }
+
                         opened = true;
                         break;
                     }
@@ -248,6 +260,12 @@ internal sealed class FrameCodec
             return DropReason.Malformed;
         }
 
-        return MessageValidator.IsValid(envelope) ? DropReason.None : DropReason.Invalid;
+        if (!MessageValidator.IsValid(envelope))
+        {
+            envelope = null;
+            return DropReason.Invalid;
+        }
+
+        return DropReason.None;
     }
 }
