@@ -37,7 +37,8 @@ internal sealed class SequenceWindow
             }
             else
             {
-                for (var s = _highest + 1; s <= seq; s++)
+                // Up to seq, not through it: seq is marked just below, and s <= ulong.MaxValue would never end.
+                for (var s = _highest + 1; s < seq; s++)
                 {
                     Clear(s);
                 }

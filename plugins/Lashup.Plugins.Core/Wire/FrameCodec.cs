@@ -115,7 +115,15 @@ internal sealed class FrameCodec
         BinaryPrimitives.WriteInt64BigEndian(nonce[4..], Interlocked.Increment(ref _nonceCounter));
         var cipher = frame.AsSpan(HeaderSize + NonceSize, body.Length);
         var tag = frame.AsSpan(HeaderSize + NonceSize + body.Length, TagSize);
-        keyring!.Primary.Encrypt(nonce, body, cipher, tag, frame.AsSpan(0, HeaderSize));
+        var primary = keyring!.Primary;
+
+        // An AesGcm instance is not thread-safe (on OpenSSL it keeps one cipher context), and the transport encodes
+        // and decodes on several threads at once: one key, one caller at a time.
+        lock (primary)
+        {
+            primary.Encrypt(nonce, body, cipher, tag, frame.AsSpan(0, HeaderSize));
+        }
+
         return frame;
     }
 
@@ -192,7 +200,11 @@ internal sealed class FrameCodec
                     anyKey = true;
                     try
                     {
-                        key.Decrypt(body[..NonceSize], body.Slice(NonceSize, plainLength), body[^TagSize..], plain, frame[..HeaderSize]);
+                        lock (key)
+                        {
+                            key.Decrypt(body[..NonceSize], body.Slice(NonceSize, plainLength), body[^TagSize..], plain, frame[..HeaderSize]);
+                        }
+
                         opened = true;
                         break;
                     }
@@ -268,6 +280,12 @@ internal sealed class FrameCodec
             return DropReason.Malformed;
         }
 
-        return MessageValidator.IsValid(envelope) ? DropReason.None : DropReason.Invalid;
+        if (!MessageValidator.IsValid(envelope))
+        {
+            envelope = null;
+            return DropReason.Invalid;
+        }
+
+        return DropReason.None;
     }
 }
