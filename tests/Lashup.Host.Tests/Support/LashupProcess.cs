@@ -85,6 +85,16 @@ public sealed partial class LashupProcess : IDisposable
         }
     }
 
+    /// <summary>SIGKILL: no goodbye, as a crash.</summary>
+    public void Kill()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit(5000);
+        }
+    }
+
     public void Dispose()
     {
         if (!_process.HasExited)
