@@ -9,6 +9,12 @@ var nodes = Arg("--nodes", "10,100,1000").Split(',').Select(int.Parse).ToArray()
 var seed = int.Parse(Arg("--seed", "1"), CultureInfo.InvariantCulture);
 var runs = int.Parse(Arg("--runs", "5"), CultureInfo.InvariantCulture);
 
+if (scenario == "inject")
+{
+    await Inject.RunAsync(Arg("--target", "127.0.0.1:7470"), Arg("--cluster", "lashup"), int.Parse(Arg("--members", "1000"), CultureInfo.InvariantCulture));
+    return 0;
+}
+
 var sw = Stopwatch.StartNew();
 foreach (var n in nodes)
 {

@@ -14,6 +14,7 @@ internal sealed partial class LashupNode
     private int _joinIndex;
     private uint _shuffleId;
     private NodeRef[] _lastShuffleSent = [];
+    private readonly Dictionary<string, long> _refusedUntil = new(StringComparer.Ordinal);
     private long _joinWindowStart;
     private int _joinsInWindow;
 
@@ -26,8 +27,15 @@ internal sealed partial class LashupNode
 
     private void JoinTick()
     {
-        if (_active.Count > 0 || FatalError is not null)
+        if (FatalError is not null)
         {
+            return;
+        }
+
+        if (_active.Count > 0)
+        {
+            // Below the target size (after failures, or refusals by full peers): top up from the passive view.
+            FillActiveView();
             return;
         }
 
@@ -172,11 +180,12 @@ internal sealed partial class LashupNode
         if (m.Accepted)
         {
             AddActive(from);
+            return;
         }
-        else
-        {
-            FillActiveView();
-        }
+
+        // A full peer said no: leave it alone for a while, or two half-empty views would ping-pong requests forever.
+        _refusedUntil[from.Name] = _time.GetTimestamp() + (long)(_settings.RefusalBackoff.TotalSeconds * _time.TimestampFrequency);
+        FillActiveView();
     }
 
     private void OnDisconnect(NodeRef from, Disconnect m)
@@ -274,7 +283,16 @@ internal sealed partial class LashupNode
             return;
         }
 
-        var candidates = _passive.Where(p => !_pendingNeighbors.ContainsKey(p.Name)).ToList();
+        var now = _time.GetTimestamp();
+        if (_refusedUntil.Count > 0)
+        {
+            foreach (var expired in _refusedUntil.Where(r => r.Value <= now).Select(r => r.Key).ToList())
+            {
+                _refusedUntil.Remove(expired);
+            }
+        }
+
+        var candidates = _passive.Where(p => !_pendingNeighbors.ContainsKey(p.Name) && !_refusedUntil.ContainsKey(p.Name)).ToList();
         foreach (var candidate in Sample(candidates, free))
         {
             RequestNeighbor(candidate, highPriority: _active.Count == 0);

@@ -172,6 +172,7 @@ internal sealed partial class LashupNode
     private void Send(string address, Message message, bool reliable = false)
     {
         Stats.MessagesSent++;
+        Stats.CountSent(message);
         _network.Send(address, new Envelope(Self.Name, Self.Address, Epoch, ++_seq, message), reliable);
     }
 

@@ -24,6 +24,7 @@ internal sealed record NodeSettings
     public TimeSpan ExpireAfter { get; init; } = TimeSpan.FromHours(24);
     public int MaxJoinsPerSecond { get; init; } = 50;
     public TimeSpan NeighborRequestTimeout { get; init; } = TimeSpan.FromSeconds(2);
+    public TimeSpan RefusalBackoff { get; init; } = TimeSpan.FromSeconds(30);
     public TimeSpan GraphRecomputeDelay { get; init; } = TimeSpan.FromMilliseconds(20);
     public TimeSpan FloodDelay { get; init; } = TimeSpan.FromMilliseconds(10);
     public int MaxMulticastPayload { get; init; } = 48 * 1024;

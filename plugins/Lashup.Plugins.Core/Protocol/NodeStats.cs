@@ -25,5 +25,24 @@ internal sealed class NodeStats
     public long MulticastForwarded;
     public long JoinsRefused;
 
+    /// <summary>Message types in union-tag order, for <see cref="SentByType"/>.</summary>
+    public static readonly Type[] MessageTypes =
+    [
+        typeof(Join), typeof(JoinReply), typeof(ForwardJoin), typeof(NeighborRequest), typeof(NeighborReply), typeof(Disconnect),
+        typeof(Shuffle), typeof(ShuffleReply), typeof(Ping), typeof(Ack), typeof(PingRequest), typeof(IndirectAck),
+        typeof(AdjacencyUpdate), typeof(GmDigest), typeof(GmRecords), typeof(MulticastData),
+    ];
+
+    public readonly long[] SentByType = new long[MessageTypes.Length];
+
     public void Drop(DropReason reason) => Interlocked.Increment(ref Dropped[(int)reason]);
+
+    public void CountSent(Message message)
+    {
+        var index = Array.IndexOf(MessageTypes, message.GetType());
+        if (index >= 0)
+        {
+            SentByType[index]++;
+        }
+    }
 }

@@ -19,7 +19,9 @@ internal static class CoreMetrics
             description: "Received frames dropped, by reason");
         meter.CreateObservableCounter("lashup.core.bytes_sent", () => Volatile.Read(ref stats.BytesSent), "By", "Bytes sent to other nodes (UDP and TCP)");
         meter.CreateObservableCounter("lashup.core.bytes_received", () => Volatile.Read(ref stats.BytesReceived), "By", "Bytes received from other nodes");
-        meter.CreateObservableCounter("lashup.core.messages_sent", () => Volatile.Read(ref stats.MessagesSent), description: "Protocol messages sent");
+        meter.CreateObservableCounter("lashup.core.messages_sent", () => NodeStats.MessageTypes.Select((t, i) =>
+            new Measurement<long>(Volatile.Read(ref stats.SentByType[i]), new KeyValuePair<string, object?>("type", t.Name.ToLowerInvariant()))),
+            description: "Protocol messages sent, by type");
         meter.CreateObservableCounter("lashup.core.messages_received", () => Volatile.Read(ref stats.MessagesReceived), description: "Protocol messages accepted");
         meter.CreateObservableCounter("lashup.core.probes", () => Volatile.Read(ref stats.ProbesSent), description: "Direct probes of active neighbours");
         meter.CreateObservableCounter("lashup.core.probe_timeouts", () => Volatile.Read(ref stats.ProbeTimeouts), description: "Direct probes unanswered in time (indirect probing followed)");
