@@ -5,9 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-10}
-dotnet build Lashup.sln -c Release -nologo -v quiet >/dev/null
-dotnet build tests/Lashup.Simulator -c Release -nologo -v quiet >/dev/null
 work=$(mktemp -d)
+# A ReadyToRun install (host and core plugin), as a release would ship, so start-up is not dominated by JIT.
+dotnet publish host/Lashup.Host -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
+  -p:OutDir="$work/build/host/" -o "$work/install/bin" -nologo -v quiet >/dev/null
+dotnet publish plugins/Lashup.Plugins.Core -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
+  -p:OutDir="$work/build/core/" -o "$work/install/plugins/Lashup.Plugins.Core" -nologo -v quiet >/dev/null
+dotnet build tests/Lashup.Simulator -c Release -nologo -v quiet >/dev/null
 pids=()
 cleanup() { kill -9 "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
@@ -23,7 +27,7 @@ data_dir = "data"
 [admin]
 listen = "127.0.0.1:$((19500 + i))"
 [plugins]
-directories = ["$PWD/artifacts/plugins"]
+directories = ["$work/install/plugins"]
 [logging]
 level = "warning"
 [core]
@@ -54,7 +58,7 @@ if mode == "converge":
         if all(sum(1 for s in states(i).values() if s == "alive") == n for i in range(1, n + 1)):
             print(f"converged: all {n} daemons answer /health {healthy:.2f} s after launch, and all see {n} alive {time.time() - t0:.2f} s after launch")
             sys.exit(0)
-        time.sleep(0.02)
+        time.sleep(0.2)  # the poller must not steal the CPU the daemons start on
     sys.exit("not converged in 60 s")
 if mode == "kill":
     victim = f"node-{n}"
@@ -72,7 +76,7 @@ PY
 
 start=$(date +%s.%N)
 for i in $(seq 1 "$n"); do
-  dotnet artifacts/bin/lashup/lashup.dll run --config "$work/n$i/lashup.toml" > "$work/n$i/log" 2>&1 &
+  dotnet "$work/install/bin/lashup.dll" run --config "$work/n$i/lashup.toml" > "$work/n$i/log" 2>&1 &
   pids+=($!)
 done
 python3 "$work/poll.py" "$n" converge "$start"
@@ -80,13 +84,12 @@ python3 "$work/poll.py" "$n" converge "$start"
 sleep 10
 b0=$(metric 1 lashup_core_bytes_sent_total); sleep 30; b1=$(metric 1 lashup_core_bytes_sent_total)
 echo "idle traffic: node-1 sent $(( (${b1%.*} - ${b0%.*}) / 30 )) B/s with $n members ($(( (${b1%.*} - ${b0%.*}) / 30 / n )) B/s per member)"
-rss=$(ps -o rss= -p "${pids[0]}" | tr -d ' ')
-echo "RSS of node-1: $((rss / 1024)) MiB"
+mem() { awk '/^Rss:/ {r=$2} /^Pss:/ {p=$2} /^Anonymous:/ {a=$2} END {printf "RSS %d MiB (PSS %d MiB, anonymous %d MiB; the rest is shared runtime files)", r/1024, p/1024, a/1024}' "/proc/$1/smaps_rollup"; }
+echo "memory of node-1: $(mem "${pids[0]}")"
 
 kill -9 "${pids[$((n - 1))]}"
 python3 "$work/poll.py" "$n" kill "$(date +%s.%N)"
 
 dotnet tests/Lashup.Simulator/bin/Release/net10.0/Lashup.Simulator.dll inject --target 127.0.0.1:18501 --cluster bench --members 1000 >/dev/null
 sleep 5
-rss=$(ps -o rss= -p "${pids[0]}" | tr -d ' ')
-echo "RSS of node-1 knowing $(curl -s http://127.0.0.1:19501/v1/members | python3 -c 'import sys,json; print(len(json.load(sys.stdin)["members"]))') members: $((rss / 1024)) MiB"
+echo "memory of node-1 knowing $(curl -s http://127.0.0.1:19501/v1/members | python3 -c 'import sys,json; print(len(json.load(sys.stdin)["members"]))') members: $(mem "${pids[0]}")"
