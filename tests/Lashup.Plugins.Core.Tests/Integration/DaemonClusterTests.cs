@@ -90,6 +90,36 @@ public sealed class DaemonClusterTests
         Assert.True(await cluster.WaitAsync(async () => await AliveAsync(first) == 4, Timeout), "outsider did not join after rotation:\n" + cluster.Logs());
     }
 
+    [Fact]
+    public async Task SeedNotAnswering_DaemonRunsAndSaysWhyItIsNotReady()
+    {
+        using var cluster = new DaemonCluster();
+        var ghost = new DaemonCluster.Daemon("ghost", Host.Tests.Support.TestEnvironment.FreePort(), 0, "");
+        var node = cluster.Add(seeds: [ghost]);
+        cluster.StartAll();
+        using var http = new HttpClient();
+        string? body = null;
+
+        Assert.True(
+            await cluster.WaitAsync(
+                async () =>
+                {
+                    try
+                    {
+                        using var response = await http.GetAsync($"http://{node.Api}/ready");
+                        body = await response.Content.ReadAsStringAsync();
+                        return response.StatusCode == System.Net.HttpStatusCode.ServiceUnavailable && body.Contains("core", StringComparison.Ordinal);
+                    }
+                    catch (HttpRequestException)
+                    {
+                        return false;
+                    }
+                },
+                Timeout),
+            "no not-ready answer:\n" + cluster.Logs());
+        Assert.Contains($"joining: no seed has answered yet (127.0.0.1:{ghost.CorePort})", body, StringComparison.Ordinal);
+    }
+
     private static async Task<int> AliveAsync(DaemonCluster.Daemon node) =>
         (await DaemonCluster.MembersAsync(node)).Values.Count(s => s == "alive");
 }

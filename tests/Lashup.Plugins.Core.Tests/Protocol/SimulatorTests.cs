@@ -137,6 +137,21 @@ public sealed class SimulatorTests
     }
 
     [Fact]
+    public void SeedNotAnswering_KeepsRetryingAndJoinsWhenItAppears()
+    {
+        const int seed = 14;
+        var cluster = new SimCluster(seed);
+        var early = cluster.AddNode(["10.0.0.1:7470"]); // node-00001's address; that node does not exist yet
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(10));
+        Assert.Empty(early.Node!.ActiveView);
+        Assert.True(early.Node.Stats.MessagesSent >= 8, $"seed {seed}: only {early.Node.Stats.MessagesSent} join attempts in 10 s");
+
+        cluster.AddNode([]);
+
+        Assert.NotNull(cluster.Sim.RunUntil(() => cluster.Converged() && early.Node.ActiveView.Count == 1, TimeSpan.FromSeconds(5)));
+    }
+
+    [Fact]
     public void SameSeed_ReplaysIdentically()
     {
         static string Trace(int seed)
