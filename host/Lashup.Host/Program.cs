@@ -59,6 +59,8 @@ var keysCommand = new Command("keys", "Show or replace a running daemon's gossip
 keysCommand.SetAction((parse, ct) => KeysCommand.RunAsync(parse.GetValue(apiOption), parse.GetValue(configOption), parse.GetValue(keysArgument) ?? [], Console.Out, Console.Error, ct));
 root.Subcommands.Add(keysCommand);
 
+root.Subcommands.Add(KvCommand.Build(apiOption, configOption, jsonOption));
+
 // The daemon handles SIGTERM/SIGINT itself (graceful, bounded by node.shutdown_timeout); System.CommandLine must not
 // kill the process after its own short timeout.
 return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });

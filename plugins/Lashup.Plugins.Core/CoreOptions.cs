@@ -98,6 +98,10 @@ public sealed class CoreOptions
     [ConfigurationKeyName("max_stream_frame_size")]
     public int MaxStreamFrameSize { get; set; } = 16 * 1024 * 1024;
 
+    /// <summary>Largest encoded value of one key of the replicated store, in bytes.</summary>
+    [ConfigurationKeyName("max_value_size")]
+    public int MaxValueSize { get; set; } = 1024 * 1024;
+
     /// <summary>
     /// AES-GCM keys, base64 of 16, 24 or 32 bytes. The first encrypts; all decrypt, so a key rotates in three steps
     /// (add it second everywhere, move it first everywhere, drop the old one). Empty: no encryption.

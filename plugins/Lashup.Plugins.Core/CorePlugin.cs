@@ -1,9 +1,11 @@
 using Lashup.Abstractions.Admin;
 using Lashup.Abstractions.Cluster;
+using Lashup.Abstractions.Data;
 using Lashup.Abstractions.Lifecycle;
 using Lashup.Abstractions.Plugins;
 using Lashup.Plugins.Core;
 using Lashup.Plugins.Core.Runtime;
+using Lashup.Plugins.Core.Store;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -28,6 +30,14 @@ public sealed class CorePlugin : ILashupPlugin
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IAdminEndpoint, MembersEndpoint>());
         services.AddSingleton<IAdminEndpoint>(sp => new KeysEndpoint(sp.GetRequiredService<CoreRuntime>(), "GET"));
         services.AddSingleton<IAdminEndpoint>(sp => new KeysEndpoint(sp.GetRequiredService<CoreRuntime>(), "PUT"));
+        services.AddLifecycleParticipant<KvStore>();
+        services.TryAddSingleton<IReplicatedStore>(sp => sp.GetRequiredService<KvStore>());
+        foreach (var (method, pattern) in KvEndpoint.Routes)
+        {
+            services.AddSingleton<IAdminEndpoint>(sp => new KvEndpoint(sp.GetRequiredService<IReplicatedStore>(), method, pattern));
+        }
+
+        services.AddSingleton<IAdminEndpoint>(sp => new KvWatchEndpoint(sp.GetRequiredService<IReplicatedStore>()));
         services.AddSingleton<CoreMetricsRegistration>();
         services.AddSingleton<ILifecycleParticipant>(sp => sp.GetRequiredService<CoreMetricsRegistration>());
     }

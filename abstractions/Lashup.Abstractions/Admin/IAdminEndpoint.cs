@@ -57,6 +57,15 @@ public sealed record AdminResult(int StatusCode, object? Body)
 
     /// <summary>An error with a one-line message, as <c>{"error": "..."}</c>.</summary>
     public static AdminResult Error(int statusCode, string message) => new(statusCode, new AdminError(message));
+
+    /// <summary>
+    /// A streamed answer (200, <c>application/x-ndjson</c>): the host calls <paramref name="writer"/> with the response
+    /// body and a token cancelled when the client goes away; write one JSON object per line and flush after each.
+    /// </summary>
+    public static AdminResult Streaming(Func<Stream, CancellationToken, Task> writer) => new(200, null) { Streamer = writer };
+
+    /// <summary>Set for a streamed answer; see <see cref="Streaming"/>.</summary>
+    public Func<Stream, CancellationToken, Task>? Streamer { get; init; }
 }
 
 /// <summary>The body of an error answer.</summary>

@@ -121,6 +121,21 @@ internal static class AdminApi
         }
 
         context.Response.StatusCode = result.StatusCode;
+        if (result.Streamer is { } streamer)
+        {
+            context.Response.ContentType = "application/x-ndjson";
+            await context.Response.StartAsync(context.RequestAborted);
+            try
+            {
+                await streamer(context.Response.Body, context.RequestAborted);
+            }
+            catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+            {
+            }
+
+            return;
+        }
+
         if (result.Body is not null)
         {
             await context.Response.WriteAsJsonAsync(result.Body, result.Body.GetType(), AdminResult.JsonOptions, context.RequestAborted);

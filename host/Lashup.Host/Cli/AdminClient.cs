@@ -68,11 +68,16 @@ internal sealed class AdminClient : IDisposable
         return await ReadAsync<T>(response, cancellationToken);
     }
 
-    public async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    public async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken, HttpCompletionOption completion = HttpCompletionOption.ResponseContentRead)
     {
         try
         {
-            return await _http.SendAsync(request, cancellationToken);
+            if (completion == HttpCompletionOption.ResponseHeadersRead)
+            {
+                _http.Timeout = Timeout.InfiniteTimeSpan;
+            }
+
+            return await _http.SendAsync(request, completion, cancellationToken);
         }
         catch (HttpRequestException e) when (e.InnerException is SocketException or null)
         {

@@ -49,6 +49,14 @@ internal sealed class DaemonCluster : IDisposable
         }
     }
 
+    /// <summary>Starts <paramref name="node"/> again (after a kill) with the same config and data folder.</summary>
+    public void Restart(Daemon node)
+    {
+        node.Process?.Dispose();
+        node.ExpectedExit = false;
+        node.Process = LashupProcess.Start("run", "--config", node.ConfigPath);
+    }
+
     /// <summary>Runs <c>lashup members --json</c> against <paramref name="node"/>: name → state.</summary>
     public static async Task<Dictionary<string, string>> MembersAsync(Daemon node)
     {

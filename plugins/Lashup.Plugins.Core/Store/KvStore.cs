@@ -1,0 +1,309 @@
+using System.Collections.Immutable;
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Lashup.Abstractions.Data;
+using Lashup.Abstractions.Lifecycle;
+using Lashup.Abstractions.Plugins;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Lashup.Plugins.Core.Store;
+
+/// <summary>
+/// This node's replica of the key-value store: an in-memory sorted index of CRDT maps with a version vector per key,
+/// persisted to SQLite before an update is acknowledged. Reads never touch the disk. Updates are applied atomically
+/// (all ops or none, optional compare-and-set on the version vector); a value over the size limit, a type-mismatched op
+/// or a disk that fails changes nothing and raises a clear error. Watchers get the entries under their prefix, a
+/// snapshot-complete marker, then every change, coalesced per key when they fall behind (bounded by the number of
+/// keys, never by the number of writes).
+/// </summary>
+internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant, IReadinessCheck, IDisposable
+{
+    private readonly Lock _lock = new();
+    private readonly CoreOptions _options;
+    private readonly NodeInfo _node;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly List<WatchQueue> _watchers = [];
+    private ImmutableSortedDictionary<KvKey, KvEntry> _entries = ImmutableSortedDictionary<KvKey, KvEntry>.Empty;
+    private SqliteKvPersistence? _disk;
+    private string? _diskError;
+
+    public KvStore(IOptions<CoreOptions> options, NodeInfo node, TimeProvider time, ILoggerFactory loggers)
+    {
+        _options = options.Value;
+        _node = node;
+        _time = time;
+        _logger = loggers.CreateLogger("Lashup.Core.Store");
+    }
+
+    public int Stage => LifecycleStage.ReplicatedData;
+
+    public string Name => "core.store";
+
+    public StoreStats Stats { get; } = new();
+
+    public int Count => _entries.Count;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _disk = SqliteKvPersistence.Open(Path.Combine(_node.DataDirectory, "core"), _node.ClusterName, _node.Name);
+        var entries = ImmutableSortedDictionary.CreateBuilder<KvKey, KvEntry>();
+        foreach (var (key, value, version) in _disk.ReadAll())
+        {
+            try
+            {
+                var parsed = KvKey.Parse(key);
+                entries[parsed] = new KvEntry(parsed, CrdtCodec.DecodeMap(value), CrdtCodec.DecodeVersion(version));
+            }
+            catch (Exception e) when (e is CrdtCodecException or KvValidationException or FormatException)
+            {
+                throw new InvalidOperationException($"{_disk.Path} holds an unreadable entry for key \"{key}\" ({e.Message}); restore the file or move it away to re-sync", e);
+            }
+        }
+
+        _entries = entries.ToImmutable();
+        LogLoaded(_entries.Count, _disk.Path);
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        Dispose();
+        return Task.CompletedTask;
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            _disk?.Dispose();
+            _disk = null;
+            foreach (var watcher in _watchers)
+            {
+                watcher.Complete();
+            }
+        }
+    }
+
+    public Readiness Check() =>
+        _disk is null ? Readiness.NotReady("the store is not open")
+        : _diskError is { } error ? Readiness.NotReady($"writes fail: {error}")
+        : Readiness.Ready;
+
+    public KvEntry? Get(KvKey key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        var entry = _entries.GetValueOrDefault(key);
+        return entry is null || entry.IsEmpty ? null : entry;
+    }
+
+    public IReadOnlyList<KvEntry> List(KvKey prefix)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        return [.. _entries.Values.Where(e => e.Key.StartsWith(prefix) && !e.IsEmpty)];
+    }
+
+    public ValueTask<KvEntry> UpdateAsync(KvKey key, IReadOnlyList<CrdtOp> ops, VersionVector? expectedVersion = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(ops);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (key.IsRoot)
+        {
+            throw new KvValidationException(key, "the root key names no value; updates need a key such as \"lb/vips/web:80\"");
+        }
+
+        if (ops.Count == 0)
+        {
+            throw new KvValidationException(key, "an update needs at least one operation");
+        }
+
+        lock (_lock)
+        {
+            var disk = _disk ?? throw new KvException("the store is not open (the node is starting or stopping)");
+            var current = _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
+            if (expectedVersion is not null && !expectedVersion.Equals(current.Version))
+            {
+                throw new KvConflictException(key, expectedVersion, current);
+            }
+
+            var (value, delta) = current.Value.Apply(ops, _node.Name, _time.GetUtcNow().ToUnixTimeMilliseconds());
+            if (delta.IsBottom)
+            {
+                return ValueTask.FromResult(current);
+            }
+
+            var encoded = CrdtCodec.EncodeMap(value);
+            if (encoded.Length > _options.MaxValueSize)
+            {
+                throw new KvValidationException(key, $"the value of \"{key}\" would be {encoded.Length} bytes; the limit is {_options.MaxValueSize} (core.max_value_size)");
+            }
+
+            var updated = new KvEntry(key, value, current.Version.Increment(_node.Name));
+            try
+            {
+                disk.Put(key.ToString(), encoded, CrdtCodec.EncodeVersion(updated.Version));
+                _diskError = null;
+            }
+            catch (Microsoft.Data.Sqlite.SqliteException e)
+            {
+                // Nothing changes in memory: a write that is not on disk is not acknowledged.
+                _diskError = e.Message;
+                Stats.WriteFailures++;
+                LogWriteFailed(key.ToString(), e.Message);
+                throw new KvException($"the update of \"{key}\" could not be written to {disk.Path}: {e.Message}; nothing was changed");
+            }
+
+            Stats.LocalUpdates++;
+            Publish(updated);
+            return ValueTask.FromResult(updated);
+        }
+    }
+
+    public async IAsyncEnumerable<KvChange> WatchAsync(KvKey prefix, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        var queue = new WatchQueue(prefix);
+        lock (_lock)
+        {
+            foreach (var (key, entry) in _entries)
+            {
+                if (key.StartsWith(prefix) && !entry.IsEmpty)
+                {
+                    queue.Enqueue(new KvChange(KvChangeKind.Snapshot, entry));
+                }
+            }
+
+            queue.Enqueue(KvChange.SnapshotComplete);
+            _watchers.Add(queue);
+        }
+
+        try
+        {
+            while (true)
+            {
+                while (queue.TryDequeue(out var change))
+                {
+                    yield return change;
+                }
+
+                if (!await queue.WaitAsync(cancellationToken))
+                {
+                    yield break;
+                }
+            }
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                _watchers.Remove(queue);
+            }
+        }
+    }
+
+    /// <summary>The largest backlog (distinct keys waiting) of any watcher: the subscription lag metric.</summary>
+    public int MaxWatchBacklog()
+    {
+        lock (_lock)
+        {
+            return _watchers.Count == 0 ? 0 : _watchers.Max(w => w.Backlog);
+        }
+    }
+
+    private void Publish(KvEntry entry)
+    {
+        _entries = _entries.SetItem(entry.Key, entry);
+        foreach (var watcher in _watchers)
+        {
+            if (entry.Key.StartsWith(watcher.Prefix))
+            {
+                watcher.Enqueue(new KvChange(KvChangeKind.Updated, entry));
+            }
+        }
+    }
+
+    internal sealed class StoreStats
+    {
+        public long LocalUpdates;
+        public long WriteFailures;
+    }
+
+    /// <summary>A watcher's queue: changes in order, one slot per key (a newer value replaces a waiting older one).</summary>
+    private sealed class WatchQueue(KvKey prefix)
+    {
+        private readonly Lock _lock = new();
+        private readonly LinkedList<KvChange> _order = new();
+        private readonly Dictionary<KvKey, LinkedListNode<KvChange>> _pending = [];
+        private readonly Channel<bool> _signal = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+
+        public KvKey Prefix { get; } = prefix;
+
+        public int Backlog
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return _order.Count;
+                }
+            }
+        }
+
+        public void Enqueue(KvChange change)
+        {
+            lock (_lock)
+            {
+                if (change.Entry is { } entry && _pending.TryGetValue(entry.Key, out var node))
+                {
+                    node.Value = node.Value with { Entry = entry };
+                }
+                else
+                {
+                    var added = _order.AddLast(change);
+                    if (change.Entry is { } e)
+                    {
+                        _pending[e.Key] = added;
+                    }
+                }
+            }
+
+            _signal.Writer.TryWrite(true);
+        }
+
+        public bool TryDequeue([NotNullWhen(true)] out KvChange? change)
+        {
+            lock (_lock)
+            {
+                var first = _order.First;
+                if (first is null)
+                {
+                    change = null;
+                    return false;
+                }
+
+                _order.RemoveFirst();
+                if (first.Value.Entry is { } entry)
+                {
+                    _pending.Remove(entry.Key);
+                }
+
+                change = first.Value;
+                return true;
+            }
+        }
+
+        public void Complete() => _signal.Writer.TryComplete();
+
+        public async ValueTask<bool> WaitAsync(CancellationToken cancellationToken) =>
+            await _signal.Reader.WaitToReadAsync(cancellationToken) && _signal.Reader.TryRead(out _);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Store loaded {Count} keys from {Path}")]
+    private partial void LogLoaded(int count, string path);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Cannot persist the update of {Key}: {Reason}; the store is read-only until writes succeed again")]
+    private partial void LogWriteFailed(string key, string reason);
+}

@@ -1,0 +1,114 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Lashup.Host.Tests.Support;
+
+namespace Lashup.Plugins.Core.Tests.Integration;
+
+/// <summary>The store on a real daemon: the <c>lashup kv</c> commands, and no acknowledged write lost to a kill -9.</summary>
+public sealed class KvDaemonTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task KvCommands_PutGetListWatchDel_AgainstRealDaemon()
+    {
+        using var cluster = new DaemonCluster();
+        var node = cluster.Add();
+        cluster.StartAll();
+        Assert.True(await WaitReadyAsync(cluster, node), cluster.Logs());
+
+        var put = await DaemonCluster.CliAsync("kv", "put", "lb/vips/web:80", "--api", node.Api, "--add", "backends=10.0.0.5:80", "--add", "backends=10.0.0.6:80", "--set", "owner=alice");
+        Assert.Contains("lb/vips/web:80", put, StringComparison.Ordinal);
+        Assert.Contains("\"owner\":\"alice\"", put, StringComparison.Ordinal);
+
+        var get = await DaemonCluster.CliAsync("kv", "get", "lb/vips/web:80", "--api", node.Api, "--json");
+        var entry = JsonDocument.Parse(get.Split('\n').First(l => l.StartsWith('{'))).RootElement;
+        Assert.Equal(2, entry.GetProperty("value").GetProperty("backends").GetArrayLength());
+        Assert.Equal(1, entry.GetProperty("version").GetProperty(node.Name).GetInt32());
+
+        await DaemonCluster.CliAsync("kv", "put", "lb/vips/db:5432", "--api", node.Api, "--set", "owner=bob");
+        var list = await DaemonCluster.CliAsync("kv", "list", "lb/vips", "--api", node.Api);
+        Assert.Contains("lb/vips/db:5432", list, StringComparison.Ordinal);
+        Assert.Contains("lb/vips/web:80", list, StringComparison.Ordinal);
+
+        var (code, output) = await LashupProcess.RunAsync(Timeout, "kv", "put", "lb/vips/web:80", "--api", node.Api, "--incr", "owner=1");
+        Assert.Equal(1, code);
+        Assert.Contains("lashup: the daemon answered 400", output, StringComparison.Ordinal);
+
+        using var watch = LashupProcess.Start("kv", "watch", "lb/vips", "--api", node.Api);
+        await cluster.WaitAsync(() => Task.FromResult(watch.Output.Contains("now watching", StringComparison.Ordinal)), Timeout);
+        await DaemonCluster.CliAsync("kv", "put", "lb/vips/web:80", "--api", node.Api, "--remove", "backends=10.0.0.5:80");
+        Assert.True(await cluster.WaitAsync(() => Task.FromResult(watch.Output.Contains("~ lb/vips/web:80", StringComparison.Ordinal)), Timeout), watch.Output);
+
+        await DaemonCluster.CliAsync("kv", "del", "lb/vips/db:5432", "--api", node.Api);
+        (code, output) = await LashupProcess.RunAsync(Timeout, "kv", "get", "lb/vips/db:5432", "--api", node.Api);
+        Assert.Equal(1, code);
+        Assert.Contains("no key \"lb/vips/db:5432\"", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task KillNineDuringWrites_EveryAcknowledgedWriteSurvivesRestart()
+    {
+        using var cluster = new DaemonCluster();
+        var node = cluster.Add();
+        cluster.StartAll();
+        Assert.True(await WaitReadyAsync(cluster, node), cluster.Logs());
+        using var http = new HttpClient { BaseAddress = new Uri($"http://{node.Api}/"), Timeout = TimeSpan.FromSeconds(5) };
+        var acknowledged = new List<int>();
+        var writer = Task.Run(async () =>
+        {
+            for (var i = 0; i < 100_000; i++)
+            {
+                try
+                {
+                    using var response = await http.PutAsJsonAsync($"v1/kv/crash/k{i}", new { ops = new[] { new { op = "set", field = "v", value = $"{i}" } } });
+                    if (response.StatusCode != HttpStatusCode.OK)
+                    {
+                        return;
+                    }
+
+                    lock (acknowledged)
+                    {
+                        acknowledged.Add(i);
+                    }
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+                {
+                    return;
+                }
+            }
+        });
+
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        node.ExpectedExit = true;
+        node.Process!.Kill();
+        await writer.WaitAsync(Timeout);
+        Assert.True(acknowledged.Count > 10, $"only {acknowledged.Count} writes before the kill");
+
+        cluster.Restart(node);
+        Assert.True(await WaitReadyAsync(cluster, node), cluster.Logs());
+        var list = JsonDocument.Parse(await http.GetStringAsync("v1/kv?prefix=crash")).RootElement.GetProperty("entries")
+            .EnumerateArray().Select(e => e.GetProperty("key").GetString()).ToHashSet();
+        var lost = acknowledged.Where(i => !list.Contains($"crash/k{i}")).ToList();
+        Assert.True(lost.Count == 0, $"{lost.Count} of {acknowledged.Count} acknowledged writes lost, e.g. {string.Join(", ", lost.Take(5))}");
+    }
+
+    private static async Task<bool> WaitReadyAsync(DaemonCluster cluster, DaemonCluster.Daemon node)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        return await cluster.WaitAsync(
+            async () =>
+            {
+                try
+                {
+                    return (await http.GetAsync($"http://{node.Api}/ready")).StatusCode == HttpStatusCode.OK;
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+                {
+                    return false;
+                }
+            },
+            Timeout);
+    }
+}
