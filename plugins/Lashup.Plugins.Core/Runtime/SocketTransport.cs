@@ -21,6 +21,7 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
     private const int PeerQueueCapacity = 1024;
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(3);
     private static readonly TimeSpan IdleTimeout = TimeSpan.FromMinutes(5);
+    private static readonly TimeSpan PeerIdleTimeout = TimeSpan.FromSeconds(60);
 
     private readonly FrameCodec _codec;
     private readonly int _maxDatagram;
@@ -28,7 +29,7 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<string, Peer> _peers = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, IPEndPoint?> _endpoints = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, IPEndPoint?> _endpoints = new(StringComparer.Ordinal);
     private readonly List<Task> _loops = [];
     private Socket? _udp;
     private Socket? _tcp;
@@ -122,10 +123,23 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
             return;
         }
 
-        var peer = _peers.GetOrAdd(address, _ => StartPeer(endpoint));
-        if (!peer.Queue.Writer.TryWrite(frame))
+        while (true)
         {
-            _stats.Drop(DropReason.TooLarge);
+            var peer = _peers.GetOrAdd(address, _ => StartPeer(address, endpoint));
+            if (peer.Queue.Writer.TryWrite(frame))
+            {
+                return;
+            }
+
+            if (!peer.Closed)
+            {
+                // The peer's queue is full: it is slow or unreachable; drop rather than grow without bound.
+                _stats.Drop(DropReason.TooLarge);
+                return;
+            }
+
+            // The writer closed the idle connection just now: start a new one.
+            _peers.TryRemove(KeyValuePair.Create(address, peer));
         }
     }
 
@@ -150,7 +164,7 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
         _stopping.Dispose();
     }
 
-    private Peer StartPeer(IPEndPoint endpoint)
+    private Peer StartPeer(string address, IPEndPoint endpoint)
     {
         var queue = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(PeerQueueCapacity)
         {
@@ -158,17 +172,45 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
             FullMode = BoundedChannelFullMode.DropWrite,
         });
         var peer = new Peer(queue);
-        peer.Writer = Task.Run(() => PeerWriterAsync(endpoint, queue.Reader));
+        peer.Writer = Task.Run(() => PeerWriterAsync(address, endpoint, peer));
         return peer;
     }
 
-    private async Task PeerWriterAsync(IPEndPoint endpoint, ChannelReader<byte[]> queue)
+    /// <summary>Writes a peer's queue to one connection; closes it (and ends) after <see cref="PeerIdleTimeout"/> without frames.</summary>
+    private async Task PeerWriterAsync(string address, IPEndPoint endpoint, Peer peer)
     {
+        var queue = peer.Queue.Reader;
         Socket? socket = null;
         try
         {
-            while (await queue.WaitToReadAsync(_stopping.Token))
+            while (true)
             {
+                using (var idle = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token))
+                {
+                    idle.CancelAfter(PeerIdleTimeout);
+                    try
+                    {
+                        if (!await queue.WaitToReadAsync(idle.Token))
+                        {
+                            return;
+                        }
+                    }
+                    catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
+                    {
+                        // Idle: close the connection and let the next send start a fresh writer.
+                        peer.Closed = true;
+                        peer.Queue.Writer.TryComplete();
+                        _peers.TryRemove(KeyValuePair.Create(address, peer));
+                        while (queue.TryRead(out var late))
+                        {
+                            // A frame queued in the race with closing: hand it to a new writer.
+                            Send(address, late);
+                        }
+
+                        return;
+                    }
+                }
+
                 if (socket is null)
                 {
                     socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -321,11 +363,21 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
         }
     }
 
+    private void Send(string address, byte[] frame)
+    {
+        if (_endpoints.TryGetValue(address, out var endpoint) && endpoint is not null)
+        {
+            _peers.GetOrAdd(address, _ => StartPeer(address, endpoint)).Queue.Writer.TryWrite(frame);
+        }
+    }
+
     private sealed class Peer(Channel<byte[]> queue)
     {
         public Channel<byte[]> Queue { get; } = queue;
 
         public Task Writer { get; set; } = Task.CompletedTask;
+
+        public volatile bool Closed;
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Cannot encode a {Message} message")]
