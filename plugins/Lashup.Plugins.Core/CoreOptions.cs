@@ -98,6 +98,10 @@ public sealed class CoreOptions
     [ConfigurationKeyName("max_stream_frame_size")]
     public int MaxStreamFrameSize { get; set; } = 16 * 1024 * 1024;
 
+    /// <summary>Anti-entropy of the replicated store with one random neighbour this often.</summary>
+    [ConfigurationKeyName("kv_sync_interval")]
+    public Duration KvSyncInterval { get; set; } = Duration.FromSeconds(5);
+
     /// <summary>Largest encoded value of one key of the replicated store, in bytes.</summary>
     [ConfigurationKeyName("max_value_size")]
     public int MaxValueSize { get; set; } = 1024 * 1024;

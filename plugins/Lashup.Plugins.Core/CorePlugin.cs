@@ -31,6 +31,7 @@ public sealed class CorePlugin : ILashupPlugin
         services.AddSingleton<IAdminEndpoint>(sp => new KeysEndpoint(sp.GetRequiredService<CoreRuntime>(), "GET"));
         services.AddSingleton<IAdminEndpoint>(sp => new KeysEndpoint(sp.GetRequiredService<CoreRuntime>(), "PUT"));
         services.AddLifecycleParticipant<KvStore>();
+        services.AddLifecycleParticipant<KvReplicator>();
         services.TryAddSingleton<IReplicatedStore>(sp => sp.GetRequiredService<KvStore>());
         foreach (var (method, pattern) in KvEndpoint.Routes)
         {

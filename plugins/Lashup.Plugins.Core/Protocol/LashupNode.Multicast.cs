@@ -101,6 +101,31 @@ internal sealed partial class LashupNode
         Forward(message);
     }
 
+    /// <summary>Sends <paramref name="payload"/> on <paramref name="topic"/> to one member (over TCP); subscribers of the topic there receive it.</summary>
+    public bool SendDirect(string node, string topic, byte[] payload)
+    {
+        var address = _active.TryGetValue(node, out var peer) ? peer.Ref.Address : _graph.GetValueOrDefault(node)?.Record.Address;
+        if (!_running || address is null || node == Self.Name)
+        {
+            return false;
+        }
+
+        Send(address, new DirectData(topic, payload), reliable: true);
+        return true;
+    }
+
+    private void OnDirect(NodeRef from, DirectData message)
+    {
+        if (_subscribers.TryGetValue(message.Topic, out var handlers))
+        {
+            var delivered = new MulticastMessage(from.Name, message.Topic, message.Payload);
+            foreach (var handler in handlers.ToArray())
+            {
+                handler(delivered);
+            }
+        }
+    }
+
     private bool Seen(MulticastData message)
     {
         if (!_multicastSeen.TryGetValue(message.Origin, out var window))

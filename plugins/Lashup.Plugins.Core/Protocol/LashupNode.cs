@@ -165,6 +165,7 @@ internal sealed partial class LashupNode
             case GmDigest m: OnGmDigest(from, m); break;
             case GmRecords m: OnGmRecords(m); break;
             case MulticastData m: OnMulticast(from, m); break;
+            case DirectData m: OnDirect(from, m); break;
             default: Stats.Drop(DropReason.Invalid); break;
         }
     }

@@ -30,7 +30,7 @@ internal sealed class NodeStats
     [
         typeof(Join), typeof(JoinReply), typeof(ForwardJoin), typeof(NeighborRequest), typeof(NeighborReply), typeof(Disconnect),
         typeof(Shuffle), typeof(ShuffleReply), typeof(Ping), typeof(Ack), typeof(PingRequest), typeof(IndirectAck),
-        typeof(AdjacencyUpdate), typeof(GmDigest), typeof(GmRecords), typeof(MulticastData),
+        typeof(AdjacencyUpdate), typeof(GmDigest), typeof(GmRecords), typeof(MulticastData), typeof(DirectData),
     ];
 
     public readonly long[] SentByType = new long[MessageTypes.Length];

@@ -4,7 +4,7 @@ using Lashup.Abstractions.Lifecycle;
 namespace Lashup.Plugins.Core.Runtime;
 
 /// <summary>Registers the core's observable metrics once the node has started.</summary>
-internal sealed class CoreMetricsRegistration(IMeterFactory meters, CoreRuntime core, Store.KvStore store) : ILifecycleParticipant
+internal sealed class CoreMetricsRegistration(IMeterFactory meters, CoreRuntime core, Store.KvStore store, Store.KvReplicator replicator) : ILifecycleParticipant
 {
     public int Stage => LifecycleStage.ReplicatedData + 1;
 
@@ -17,6 +17,13 @@ internal sealed class CoreMetricsRegistration(IMeterFactory meters, CoreRuntime 
         meter.CreateObservableGauge("lashup.core.store_keys", () => store.Count, description: "Keys in this node's replica");
         meter.CreateObservableCounter("lashup.core.store_local_updates", () => Volatile.Read(ref store.Stats.LocalUpdates), description: "Updates applied on this node");
         meter.CreateObservableCounter("lashup.core.store_write_failures", () => Volatile.Read(ref store.Stats.WriteFailures), description: "Updates refused because the disk write failed");
+        meter.CreateObservableCounter("lashup.core.store_deltas_sent", () => Volatile.Read(ref store.Stats.DeltasSent), description: "Deltas of local updates broadcast");
+        meter.CreateObservableCounter("lashup.core.store_deltas_merged", () => Volatile.Read(ref store.Stats.DeltasMerged), description: "Deltas from other nodes merged");
+        meter.CreateObservableCounter("lashup.core.store_deltas_skipped", () => Volatile.Read(ref store.Stats.DeltasSkipped), description: "Deltas left to anti-entropy (duplicate or after a gap)");
+        meter.CreateObservableCounter("lashup.core.store_sync_rounds", () => Volatile.Read(ref store.Stats.SyncRounds), description: "Anti-entropy rounds started");
+        meter.CreateObservableCounter("lashup.core.store_sync_bytes", () => Volatile.Read(ref store.Stats.SyncBytes), "By", "Anti-entropy bytes sent");
+        meter.CreateObservableCounter("lashup.core.store_entries_repaired", () => Volatile.Read(ref store.Stats.EntriesRepaired), description: "Entries brought up to date by anti-entropy");
+        meter.CreateObservableCounter("lashup.core.store_inbox_dropped", () => Volatile.Read(ref replicator.InboxDropped), description: "Replication messages dropped because the inbox was full");
         meter.CreateObservableGauge("lashup.core.store_watch_backlog", store.MaxWatchBacklog, description: "Keys waiting in the slowest watcher's queue (subscription lag)");
         return Task.CompletedTask;
     }

@@ -212,6 +212,15 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
         return subscription;
     }
 
+    /// <summary>Sends a direct message to one member's subscribers of <paramref name="topic"/> (see <see cref="Subscribe"/>).</summary>
+    internal void SendDirect(string node, string topic, byte[] payload)
+    {
+        if (_node is { } n)
+        {
+            _loop.Post(() => n.SendDirect(node, topic, payload));
+        }
+    }
+
     /// <summary>A snapshot of the node's views, taken on the protocol thread.</summary>
     public Task<(long Epoch, string[] Active, int Passive)> ViewsAsync()
     {

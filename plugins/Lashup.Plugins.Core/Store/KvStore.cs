@@ -27,8 +27,15 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     private readonly ILogger _logger;
     private readonly List<WatchQueue> _watchers = [];
     private ImmutableSortedDictionary<KvKey, KvEntry> _entries = ImmutableSortedDictionary<KvKey, KvEntry>.Empty;
+    private readonly ulong[] _buckets = new ulong[BucketCount];
     private SqliteKvPersistence? _disk;
     private string? _diskError;
+
+    /// <summary>Anti-entropy buckets: keys are spread by hash; each bucket's digest is the XOR of its keys' versions.</summary>
+    public const int BucketCount = 256;
+
+    /// <summary>Called (under the store's lock; must not block) with every local update's key, delta and new counter.</summary>
+    public Action<KvKey, CrdtMap, ulong>? LocalDelta { get; set; }
 
     public KvStore(IOptions<CoreOptions> options, NodeInfo node, TimeProvider time, ILoggerFactory loggers)
     {
@@ -64,6 +71,11 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         }
 
         _entries = entries.ToImmutable();
+        foreach (var entry in _entries.Values)
+        {
+            _buckets[Bucket(entry.Key)] ^= VersionHash(entry);
+        }
+
         LogLoaded(_entries.Count, _disk.Path);
         return Task.CompletedTask;
     }
@@ -157,7 +169,8 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
             }
 
             Stats.LocalUpdates++;
-            Publish(updated);
+            Publish(current, updated);
+            LocalDelta?.Invoke(key, delta, updated.Version[_node.Name]);
             return ValueTask.FromResult(updated);
         }
     }
@@ -213,8 +226,103 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         }
     }
 
-    private void Publish(KvEntry entry)
+    /// <summary>
+    /// Merges a delta that <paramref name="origin"/> made as its update number <paramref name="counter"/> of this key.
+    /// Only the next update of that origin is merged: the version vector then says exactly which updates the value
+    /// holds, so anti-entropy can compare versions instead of values. A delta after a gap is left to anti-entropy.
+    /// </summary>
+    /// <returns>Whether the delta was merged.</returns>
+    public bool MergeDelta(KvKey key, string origin, ulong counter, CrdtMap delta)
     {
+        lock (_lock)
+        {
+            var current = _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
+            if (current.Version[origin] != counter - 1)
+            {
+                Stats.DeltasSkipped++;
+                return false;
+            }
+
+            var merged = new KvEntry(key, current.Value.Merge(delta), current.Version.Increment(origin));
+            return Persist(current, merged) && ++Stats.DeltasMerged > 0;
+        }
+    }
+
+    /// <summary>Merges a whole entry from another replica (anti-entropy): values join, versions take the pointwise maximum.</summary>
+    public bool MergeEntry(KvKey key, CrdtMap value, VersionVector version)
+    {
+        lock (_lock)
+        {
+            var current = _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
+            var merged = new KvEntry(key, current.Value.Merge(value), current.Version.Merge(version));
+            return !merged.Version.Equals(current.Version) && Persist(current, merged);
+        }
+    }
+
+    /// <summary>A copy of the bucket digests.</summary>
+    public ulong[] BucketDigest()
+    {
+        lock (_lock)
+        {
+            return [.. _buckets];
+        }
+    }
+
+    /// <summary>The keys of the given buckets with the hashes of their versions.</summary>
+    public List<(KvKey Key, ulong Hash)> KeysIn(IReadOnlySet<int> buckets) =>
+        [.. _entries.Values.Where(e => buckets.Contains(Bucket(e.Key))).Select(e => (e.Key, VersionHash(e)))];
+
+    /// <summary>The entry of <paramref name="key"/> including an emptied one (anti-entropy must carry removals), or null.</summary>
+    public KvEntry? GetRaw(KvKey key) => _entries.GetValueOrDefault(key);
+
+    public static int Bucket(KvKey key) => (int)(Fnv(System.Text.Encoding.UTF8.GetBytes(key.ToString()), 14695981039346656037UL) % BucketCount);
+
+    public static ulong VersionHash(KvEntry entry) =>
+        Fnv(CrdtCodec.EncodeVersion(entry.Version), Fnv(System.Text.Encoding.UTF8.GetBytes(entry.Key.ToString()), 14695981039346656037UL));
+
+    private static ulong Fnv(ReadOnlySpan<byte> bytes, ulong hash)
+    {
+        foreach (var b in bytes)
+        {
+            hash = (hash ^ b) * 1099511628211UL;
+        }
+
+        return hash;
+    }
+
+    private bool Persist(KvEntry current, KvEntry merged)
+    {
+        var disk = _disk;
+        if (disk is null)
+        {
+            return false;
+        }
+
+        try
+        {
+            disk.Put(merged.Key.ToString(), CrdtCodec.EncodeMap(merged.Value), CrdtCodec.EncodeVersion(merged.Version));
+            _diskError = null;
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException e)
+        {
+            _diskError = e.Message;
+            Stats.WriteFailures++;
+            return false;
+        }
+
+        Publish(current, merged);
+        return true;
+    }
+
+    private void Publish(KvEntry previous, KvEntry entry)
+    {
+        var bucket = Bucket(entry.Key);
+        if (!previous.Version.IsEmpty)
+        {
+            _buckets[bucket] ^= VersionHash(previous);
+        }
+
+        _buckets[bucket] ^= VersionHash(entry);
         _entries = _entries.SetItem(entry.Key, entry);
         foreach (var watcher in _watchers)
         {
@@ -229,6 +337,12 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     {
         public long LocalUpdates;
         public long WriteFailures;
+        public long DeltasMerged;
+        public long DeltasSkipped;
+        public long DeltasSent;
+        public long SyncRounds;
+        public long SyncBytes;
+        public long EntriesRepaired;
     }
 
     /// <summary>A watcher's queue: changes in order, one slot per key (a newer value replaces a waiting older one).</summary>

@@ -52,6 +52,7 @@ internal static class MessageValidator
         GmDigest d => d.Versions is not null && d.Versions.Length <= MaxDigestEntries && d.Versions.All(v => v is not null && IsName(v.Name)),
         GmRecords r => r.Records is not null && r.Records.Length <= MaxDigestEntries && r.Records.All(IsRecord),
         MulticastData d => IsName(d.Origin) && d.Topic is { Length: > 0 and <= MaxTopicLength } && d.Payload is not null,
+        DirectData d => d.Topic is { Length: > 0 and <= MaxTopicLength } && d.Payload is not null,
         _ => false,
     };
 }

@@ -38,6 +38,7 @@ public sealed record Envelope(
 [Union(13, typeof(GmDigest))]
 [Union(14, typeof(GmRecords))]
 [Union(15, typeof(MulticastData))]
+[Union(16, typeof(DirectData))]
 public abstract record Message;
 
 /// <summary>A newcomer asks a contact to join.</summary>
@@ -131,3 +132,7 @@ public sealed record MulticastData(
     [property: Key(2)] ulong Seq,
     [property: Key(3)] string Topic,
     [property: Key(4)] byte[] Payload) : Message;
+
+/// <summary>A message from one node's plugin to the same plugin on another node (e.g. store anti-entropy).</summary>
+[MessagePackObject]
+public sealed record DirectData([property: Key(0)] string Topic, [property: Key(1)] byte[] Payload) : Message;

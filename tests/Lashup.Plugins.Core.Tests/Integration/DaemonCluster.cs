@@ -35,6 +35,7 @@ internal sealed class DaemonCluster : IDisposable
             seeds = [{seedList}]
             join_retry_interval = "500ms"
             relink_interval = "3s"
+            kv_sync_interval = "1s"
             keyring = [{(keyring is null ? "" : $"\"{keyring}\"")}]
             """);
         Nodes.Add(daemon);

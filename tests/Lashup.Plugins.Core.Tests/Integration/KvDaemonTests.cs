@@ -94,6 +94,66 @@ public sealed class KvDaemonTests
         Assert.True(lost.Count == 0, $"{lost.Count} of {acknowledged.Count} acknowledged writes lost, e.g. {string.Join(", ", lost.Take(5))}");
     }
 
+    [Fact]
+    public async Task ThreeDaemons_PutVisibleElsewhere_RestartedNodeCatchesUpByAntiEntropy()
+    {
+        using var cluster = new DaemonCluster();
+        for (var i = 0; i < 3; i++)
+        {
+            cluster.Add();
+        }
+
+        cluster.StartAll();
+        var (first, third) = (cluster.Nodes[0], cluster.Nodes[2]);
+        Assert.True(
+            await cluster.WaitAsync(async () => (await DaemonCluster.MembersAsync(first)).Values.Count(s => s == "alive") == 3, Timeout),
+            "not converged:\n" + cluster.Logs());
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+
+        await DaemonCluster.CliAsync("kv", "put", "services/web", "--api", first.Api, "--add", "endpoints=10.0.0.5:80");
+        Assert.True(await cluster.WaitAsync(async () => await HasAsync(http, third, "services/web"), Timeout), "the put did not reach node-3:\n" + cluster.Logs());
+        await DaemonCluster.CliAsync("kv", "put", "services/web", "--api", third.Api, "--add", "endpoints=10.0.0.6:80");
+        Assert.True(
+            await cluster.WaitAsync(async () => (await http.GetStringAsync($"http://{first.Api}/v1/kv/services/web")).Contains("10.0.0.6:80", StringComparison.Ordinal), Timeout),
+            "node-3's add did not reach node-1");
+
+        third.ExpectedExit = true;
+        third.Process!.Kill();
+        for (var i = 0; i < 20; i++)
+        {
+            await DaemonCluster.CliAsync("kv", "put", $"missed/k{i}", "--api", first.Api, "--set", $"v={i}");
+        }
+
+        cluster.Restart(third);
+        Assert.True(
+            await cluster.WaitAsync(async () => await CountAsync(http, third, "missed") == 20, Timeout),
+            $"node-3 has {await CountAsync(http, third, "missed")}/20 keys written while it was down:\n" + cluster.Logs());
+    }
+
+    private static async Task<bool> HasAsync(HttpClient http, DaemonCluster.Daemon node, string key)
+    {
+        try
+        {
+            return (await http.GetAsync($"http://{node.Api}/v1/kv/{key}")).StatusCode == HttpStatusCode.OK;
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private static async Task<int> CountAsync(HttpClient http, DaemonCluster.Daemon node, string prefix)
+    {
+        try
+        {
+            return JsonDocument.Parse(await http.GetStringAsync($"http://{node.Api}/v1/kv?prefix={prefix}")).RootElement.GetProperty("entries").GetArrayLength();
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+            return -1;
+        }
+    }
+
     private static async Task<bool> WaitReadyAsync(DaemonCluster cluster, DaemonCluster.Daemon node)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };

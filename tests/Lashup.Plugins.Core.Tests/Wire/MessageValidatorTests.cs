@@ -137,6 +137,9 @@ public class MessageValidatorTests
         ["multicast topic null"] = (() => Of(new MulticastData("o", 0, 0, null!, [1])), false),
         ["multicast origin empty"] = (() => Of(new MulticastData("", 0, 0, "t", [1])), false),
         ["multicast payload null"] = (() => Of(new MulticastData("o", 0, 0, "t", null!)), false),
+        ["direct"] = (() => Of(new DirectData("kv.sync", [1])), true),
+        ["direct topic empty"] = (() => Of(new DirectData("", [1])), false),
+        ["direct payload null"] = (() => Of(new DirectData("t", null!)), false),
     };
 
     public static TheoryData<string, bool> Table()

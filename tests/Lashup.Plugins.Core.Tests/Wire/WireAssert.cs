@@ -68,6 +68,11 @@ internal static class WireAssert
                 Assert.Equal(e.Topic, m.Topic);
                 Assert.Equal(e.Payload, m.Payload);
                 break;
+            case DirectData e:
+                var direct = (DirectData)actual;
+                Assert.Equal(e.Topic, direct.Topic);
+                Assert.Equal(e.Payload, direct.Payload);
+                break;
             default:
                 // The remaining messages hold only scalars, strings and NodeRefs, so record equality is deep.
                 Assert.Equal(expected, actual);

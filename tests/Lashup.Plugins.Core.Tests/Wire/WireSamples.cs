@@ -41,6 +41,7 @@ internal static class WireSamples
         new GmDigest([new GmVersion("node-1", 1, 2), new GmVersion("node-2", long.MaxValue, 0)], WantReply: true),
         new GmRecords([Record(12), Record(13)]),
         new MulticastData("node-14", 5, 9, "dns/records", [0, 1, 2, 0xff, 0x80]),
+        new DirectData("kv.sync", [0, 1, 2, 0xff, 0x80]),
     }.ToDictionary(m => m.GetType().Name);
 
     public static Envelope Envelope(Message body, ulong seq = 1) => new("node-0", "127.0.0.1:7470", 3, seq, body);
