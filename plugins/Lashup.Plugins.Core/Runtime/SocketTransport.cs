@@ -214,6 +214,13 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
                 if (socket is null)
                 {
                     socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                    if (LocalEndPoint is { } local && !local.Address.Equals(IPAddress.Any) && !local.Address.Equals(IPAddress.IPv6Any)
+                        && local.AddressFamily == endpoint.AddressFamily)
+                    {
+                        // Connect from our own address, so peers (and firewalls) see the same source for UDP and TCP.
+                        socket.Bind(new IPEndPoint(local.Address, 0));
+                    }
+
                     using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
                     timeout.CancelAfter(ConnectTimeout);
                     try

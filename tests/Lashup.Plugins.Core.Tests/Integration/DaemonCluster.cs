@@ -11,12 +11,12 @@ internal sealed class DaemonCluster : IDisposable
 
     public List<Daemon> Nodes { get; } = [];
 
-    public Daemon Add(string? keyring = null, IEnumerable<Daemon>? seeds = null)
+    public Daemon Add(string? keyring = null, IEnumerable<Daemon>? seeds = null, string coreAddress = "127.0.0.1")
     {
         var index = Nodes.Count + 1;
-        var daemon = new Daemon($"node-{index}", TestEnvironment.FreePort(), TestEnvironment.FreePort(), Path.Combine(_root, $"node-{index}"));
+        var daemon = new Daemon($"node-{index}", TestEnvironment.FreePort(), TestEnvironment.FreePort(), Path.Combine(_root, $"node-{index}")) { CoreAddress = coreAddress };
         Directory.CreateDirectory(daemon.Folder);
-        var seedList = string.Join(", ", (seeds ?? Nodes.Take(1)).Select(s => $"\"127.0.0.1:{s.CorePort}\""));
+        var seedList = string.Join(", ", (seeds ?? Nodes.Take(1)).Select(s => $"\"{s.CoreAddress}:{s.CorePort}\""));
         File.WriteAllText(daemon.ConfigPath, $"""
             [node]
             name = "{daemon.Name}"
@@ -31,7 +31,7 @@ internal sealed class DaemonCluster : IDisposable
             directories = ["{Path.Combine(TestEnvironment.RepoRoot, "artifacts", "plugins")}"]
 
             [core]
-            listen = "127.0.0.1:{daemon.CorePort}"
+            listen = "{coreAddress}:{daemon.CorePort}"
             seeds = [{seedList}]
             join_retry_interval = "500ms"
             relink_interval = "3s"
@@ -132,6 +132,8 @@ internal sealed class DaemonCluster : IDisposable
         public string ConfigPath => Path.Combine(Folder, "lashup.toml");
 
         public string Api => $"127.0.0.1:{AdminPort}";
+
+        public string CoreAddress { get; init; } = "127.0.0.1";
 
         public LashupProcess? Process { get; set; }
 
