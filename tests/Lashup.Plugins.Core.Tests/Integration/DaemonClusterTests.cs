@@ -6,6 +6,7 @@ namespace Lashup.Plugins.Core.Tests.Integration;
 /// Real daemons on loopback driven through the real CLI: they converge, a kill -9 is detected, a graceful stop is
 /// seen as "left", a node with the wrong key never joins, and keys rotate at run time without losing a member.
 /// </summary>
+[Collection(DaemonCollection.Name)]
 public sealed class DaemonClusterTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);

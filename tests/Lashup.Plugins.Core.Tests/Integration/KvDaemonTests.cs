@@ -6,6 +6,7 @@ using Lashup.Host.Tests.Support;
 namespace Lashup.Plugins.Core.Tests.Integration;
 
 /// <summary>The store on a real daemon: the <c>lashup kv</c> commands, and no acknowledged write lost to a kill -9.</summary>
+[Collection(DaemonCollection.Name)]
 public sealed class KvDaemonTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);

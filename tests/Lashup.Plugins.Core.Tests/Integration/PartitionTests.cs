@@ -9,6 +9,7 @@ namespace Lashup.Plugins.Core.Tests.Integration;
 /// A real partition between daemons: nftables drops every packet between two loopback addresses (root only; CI runs
 /// as root). Both sides keep taking writes; after the heal every replica converges to the same values.
 /// </summary>
+[Collection(DaemonCollection.Name)]
 public sealed class PartitionTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
