@@ -1,0 +1,213 @@
+using System.Buffers;
+using Lashup.Abstractions.Data;
+using MessagePack;
+
+namespace Lashup.Plugins.Core.Store;
+
+/// <summary>
+/// The store's anti-entropy exchange, independent of the transport: <see cref="Digest"/> starts a round; the peer's
+/// <see cref="Handle"/> answers with the keys of differing buckets; the first side answers with the entries the peer
+/// lacks (and the keys it wants back); the peer sends those. Whole entries are merged (values join, versions take the
+/// pointwise maximum), so a lost or repeated message only costs another round.
+/// </summary>
+internal static class AntiEntropy
+{
+    private const int MaxEntriesPerMessage = 512;
+
+    /// <summary>The opening message: this store's bucket digests.</summary>
+    public static byte[] Digest(KvStore store) => Build(store, (ref MessagePackWriter w) =>
+    {
+        w.WriteArrayHeader(2);
+        w.Write(0);
+        var buckets = store.BucketDigest();
+        w.WriteArrayHeader(buckets.Length);
+        foreach (var b in buckets)
+        {
+            w.Write(b);
+        }
+    });
+
+    /// <summary>Handles one message (0 digest, 1 keys of differing buckets, 2 entries + keys wanted back); answers through <paramref name="reply"/>.</summary>
+    public static void Handle(KvStore store, byte[] payload, Action<byte[]> reply)
+    {
+        var reader = new MessagePackReader(payload);
+        Expect(reader.ReadArrayHeader() == 2);
+        switch (reader.ReadInt32())
+        {
+            case 0:
+            {
+                var count = reader.ReadArrayHeader();
+                Expect(count == KvStore.BucketCount);
+                var mine = store.BucketDigest();
+                var differing = new HashSet<int>();
+                for (var i = 0; i < count; i++)
+                {
+                    if (reader.ReadUInt64() != mine[i])
+                    {
+                        differing.Add(i);
+                    }
+                }
+
+                if (differing.Count == 0)
+                {
+                    return;
+                }
+
+                var keys = store.KeysIn(differing);
+                reply(Build(store, (ref MessagePackWriter w) =>
+                {
+                    w.WriteArrayHeader(2);
+                    w.Write(1);
+                    w.WriteArrayHeader(3);
+                    WriteInts(ref w, differing);
+                    w.WriteArrayHeader(keys.Count);
+                    foreach (var (key, hash) in keys)
+                    {
+                        w.WriteArrayHeader(2);
+                        w.Write(key.ToString());
+                        w.Write(hash);
+                    }
+
+                    w.WriteNil();
+                }));
+                break;
+            }
+
+            case 1:
+            {
+                Expect(reader.ReadArrayHeader() == 3);
+                var buckets = ReadInts(ref reader);
+                var theirs = new Dictionary<KvKey, ulong>();
+                var n = reader.ReadArrayHeader();
+                Expect(n <= 1_000_000);
+                for (var i = 0; i < n; i++)
+                {
+                    Expect(reader.ReadArrayHeader() == 2);
+                    theirs[KvKey.Parse(reader.ReadString() ?? "")] = reader.ReadUInt64();
+                }
+
+                reader.Skip();
+                var mine = store.KeysIn(buckets).ToDictionary(k => k.Key, k => k.Hash);
+                var give = mine.Where(k => !theirs.TryGetValue(k.Key, out var h) || h != k.Value).Select(k => k.Key).ToList();
+                var want = theirs.Where(k => !mine.TryGetValue(k.Key, out var h) || h != k.Value).Select(k => k.Key).ToList();
+                SendEntries(store, give, want, reply);
+                break;
+            }
+
+            case 2:
+            {
+                Expect(reader.ReadArrayHeader() == 2);
+                var n = reader.ReadArrayHeader();
+                Expect(n <= MaxEntriesPerMessage);
+                for (var i = 0; i < n; i++)
+                {
+                    Expect(reader.ReadArrayHeader() == 3);
+                    var key = KvKey.Parse(reader.ReadString() ?? "");
+                    var value = CrdtCodec.DecodeMap(reader.ReadBytes()?.ToArray() ?? []);
+                    var version = CrdtCodec.DecodeVersion(reader.ReadBytes()?.ToArray() ?? []);
+                    if (store.MergeEntry(key, value, version))
+                    {
+                        store.Stats.EntriesRepaired++;
+                    }
+                }
+
+                var wanted = new List<KvKey>();
+                var w = reader.ReadArrayHeader();
+                Expect(w <= 1_000_000);
+                for (var i = 0; i < w; i++)
+                {
+                    wanted.Add(KvKey.Parse(reader.ReadString() ?? ""));
+                }
+
+                if (wanted.Count > 0)
+                {
+                    SendEntries(store, wanted, [], reply);
+                }
+
+                break;
+            }
+
+            default:
+                throw new FormatException("unknown anti-entropy message");
+        }
+    }
+
+    private static void SendEntries(KvStore store, List<KvKey> give, List<KvKey> want, Action<byte[]> reply)
+    {
+        var entries = give.Select(store.GetRaw).OfType<KvEntry>().ToList();
+        for (var offset = 0; offset < Math.Max(1, entries.Count); offset += MaxEntriesPerMessage)
+        {
+            var chunk = entries.Skip(offset).Take(MaxEntriesPerMessage).ToList();
+            var wanted = offset == 0 ? want : [];
+            if (chunk.Count == 0 && wanted.Count == 0)
+            {
+                return;
+            }
+
+            reply(Build(store, (ref MessagePackWriter w) =>
+            {
+                w.WriteArrayHeader(2);
+                w.Write(2);
+                w.WriteArrayHeader(2);
+                w.WriteArrayHeader(chunk.Count);
+                foreach (var e in chunk)
+                {
+                    w.WriteArrayHeader(3);
+                    w.Write(e.Key.ToString());
+                    w.Write(CrdtCodec.EncodeMap(e.Value));
+                    w.Write(CrdtCodec.EncodeVersion(e.Version));
+                }
+
+                w.WriteArrayHeader(wanted.Count);
+                foreach (var k in wanted)
+                {
+                    w.Write(k.ToString());
+                }
+            }));
+        }
+    }
+
+    private delegate void Writer(ref MessagePackWriter writer);
+
+    private static byte[] Build(KvStore store, Writer write)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        var writer = new MessagePackWriter(buffer);
+        write(ref writer);
+        writer.Flush();
+        store.Stats.SyncBytes += buffer.WrittenCount;
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private static void WriteInts(ref MessagePackWriter w, IReadOnlyCollection<int> values)
+    {
+        w.WriteArrayHeader(values.Count);
+        foreach (var v in values)
+        {
+            w.Write(v);
+        }
+    }
+
+    private static HashSet<int> ReadInts(ref MessagePackReader reader)
+    {
+        var n = reader.ReadArrayHeader();
+        Expect(n <= KvStore.BucketCount);
+        var set = new HashSet<int>();
+        for (var i = 0; i < n; i++)
+        {
+            var b = reader.ReadInt32();
+            Expect(b is >= 0 and < KvStore.BucketCount);
+            set.Add(b);
+        }
+
+        return set;
+    }
+
+    private static void Expect(bool condition)
+    {
+        if (!condition)
+        {
+            throw new FormatException("malformed store replication message");
+        }
+    }
+}
