@@ -24,6 +24,7 @@ internal sealed class NodeStats
     public long MulticastDuplicates;
     public long MulticastForwarded;
     public long JoinsRefused;
+    public long SendQueueFull;
 
     /// <summary>Message types in union-tag order, for <see cref="SentByType"/>.</summary>
     public static readonly Type[] MessageTypes =

@@ -29,6 +29,7 @@ internal static class CoreMetrics
         meter.CreateObservableCounter("lashup.core.neighbors_failed", () => Volatile.Read(ref stats.NeighborsFailed), description: "Neighbours declared failed");
         meter.CreateObservableCounter("lashup.core.multicast_delivered", () => Volatile.Read(ref stats.MulticastDelivered), description: "Broadcasts delivered to this node");
         meter.CreateObservableCounter("lashup.core.multicast_duplicates", () => Volatile.Read(ref stats.MulticastDuplicates), description: "Broadcast copies dropped as duplicates");
+        meter.CreateObservableCounter("lashup.core.send_queue_full", () => Volatile.Read(ref stats.SendQueueFull), description: "Outgoing TCP frames dropped because the peer's queue was full");
         meter.CreateObservableCounter("lashup.core.joins_refused", () => Volatile.Read(ref stats.JoinsRefused), description: "Joins refused (throttled or name taken)");
     }
 }

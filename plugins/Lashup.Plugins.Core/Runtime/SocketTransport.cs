@@ -134,7 +134,7 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
             if (!peer.Closed)
             {
                 // The peer's queue is full: it is slow or unreachable; drop rather than grow without bound.
-                _stats.Drop(DropReason.TooLarge);
+                Interlocked.Increment(ref _stats.SendQueueFull);
                 return;
             }
 

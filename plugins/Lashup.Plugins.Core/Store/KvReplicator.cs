@@ -44,7 +44,7 @@ internal sealed partial class KvReplicator(KvStore store, CoreRuntime core, IOpt
         _subscriptions.Add(core.Subscribe(SyncTopic, m => Enqueue(m, OnSync)));
         _worker = Task.Run(WorkAsync);
         var interval = options.Value.KvSyncInterval.Value;
-        _timer = time.CreateTimer(_ => _inbox.Writer.TryWrite(() => _ = SyncRoundAsync()), null, interval, interval);
+        _timer = time.CreateTimer(_ => _inbox.Writer.TryWrite(StartSyncRound), null, interval, interval);
         return Task.CompletedTask;
     }
 
@@ -120,6 +120,9 @@ internal sealed partial class KvReplicator(KvStore store, CoreRuntime core, IOpt
         store.MergeDelta(key, replica, counter, delta);
     }
 
+    private void StartSyncRound() => SyncRoundAsync().ContinueWith(
+        t => LogSyncFailed(t.Exception!.GetBaseException().Message), CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+
     private async Task SyncRoundAsync()
     {
         var (_, active, _) = await core.ViewsAsync();
@@ -144,6 +147,9 @@ internal sealed partial class KvReplicator(KvStore store, CoreRuntime core, IOpt
             throw new FormatException("malformed store replication message");
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "An anti-entropy round failed: {Reason}")]
+    private partial void LogSyncFailed(string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Dropped a malformed store replication message: {Reason}")]
     private partial void LogBadMessage(string reason);

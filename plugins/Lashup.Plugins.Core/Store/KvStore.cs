@@ -244,7 +244,13 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
             }
 
             var merged = new KvEntry(key, current.Value.Merge(delta), current.Version.Increment(origin));
-            return Persist(current, merged) && ++Stats.DeltasMerged > 0;
+            if (!Persist(current, merged))
+            {
+                return false;
+            }
+
+            Stats.DeltasMerged++;
+            return true;
         }
     }
 
