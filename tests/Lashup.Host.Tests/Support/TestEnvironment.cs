@@ -15,6 +15,11 @@ public static class TestEnvironment
     public static bool IsCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>A TCP port free on 127.0.0.1 right now.</summary>
+    /// <summary>Whether <paramref name="command"/> is an executable on the PATH.</summary>
+    public static bool HasCommand(string command) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
+            .Any(dir => dir.Length > 0 && File.Exists(Path.Combine(dir, command)));
+
     public static int FreePort()
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);

@@ -11,7 +11,8 @@ internal sealed class DaemonCluster : IDisposable
 
     public List<Daemon> Nodes { get; } = [];
 
-    public Daemon Add(string? keyring = null, IEnumerable<Daemon>? seeds = null, string coreAddress = "127.0.0.1")
+    /// <summary>Adds a daemon; <paramref name="extraToml"/> is appended to its config (e.g. a [dns] section).</summary>
+    public Daemon Add(string? keyring = null, IEnumerable<Daemon>? seeds = null, string coreAddress = "127.0.0.1", string extraToml = "")
     {
         var index = Nodes.Count + 1;
         var daemon = new Daemon($"node-{index}", TestEnvironment.FreePort(), TestEnvironment.FreePort(), Path.Combine(_root, $"node-{index}")) { CoreAddress = coreAddress };
@@ -37,7 +38,8 @@ internal sealed class DaemonCluster : IDisposable
             relink_interval = "3s"
             kv_sync_interval = "1s"
             keyring = [{(keyring is null ? "" : $"\"{keyring}\"")}]
-            """);
+
+            """ + extraToml);
         Nodes.Add(daemon);
         return daemon;
     }
