@@ -15,11 +15,13 @@ namespace Lashup.Plugins.Dns.Server;
 /// SO_REUSEPORT, so the kernel spreads queries over them, each drained by its own thread with blocking
 /// <c>recvfrom</c>/<c>sendto</c> into two pinned buffers; an answer from memory costs those two system calls and no
 /// allocation. Forwarded queries leave the thread (a copy of the packet and client address goes to an async task).
+/// On Linux the datagrams come and go in batches (<see cref="UdpBatch"/>: recvmmsg/sendmmsg), as in nsd and knot.
 /// TCP: RFC 7766 framing, several queries per connection, a deadline per query (slowloris clients are cut off) and a
 /// cap on open connections.
 /// </summary>
 internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposable
 {
+    private const int BatchSize = 32;
     private static readonly TimeSpan ReceivePoll = TimeSpan.FromSeconds(1);
 
     private readonly QueryEngine _engine;
@@ -93,7 +95,18 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
                 socket.SendBufferSize = 4 << 20;
                 socket.ReceiveTimeout = (int)ReceivePoll.TotalMilliseconds;
                 socket.Bind(bound);
-                var thread = new Thread(() => UdpLoop(socket)) { IsBackground = true, Name = $"dns-udp-{_threads.Count}" };
+                var thread = new Thread(() =>
+                {
+                    if (UdpBatch.IsSupported)
+                    {
+                        UdpBatchLoop(socket);
+                    }
+                    else
+                    {
+                        UdpLoop(socket);
+                    }
+                })
+                { IsBackground = true, Name = $"dns-udp-{_threads.Count}" };
                 _threads.Add(thread);
             }
 
@@ -198,6 +211,87 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
         }
     }
 
+    /// <summary>
+    /// The Linux receive loop: up to <see cref="BatchSize"/> queries per <c>recvmmsg</c>, answered in place, their
+    /// responses sent with one <c>sendmmsg</c>. The socket stays in blocking mode (no async operation ever touches it),
+    /// so the first datagram is waited for with the socket's receive timeout and the rest are taken if already queued.
+    /// </summary>
+    private void UdpBatchLoop(Socket socket)
+    {
+        using var batch = new UdpBatch(BatchSize, _engine.MaxUdpPayload);
+        var handle = socket.SafeHandle;
+        var added = false;
+        try
+        {
+            // Holding a reference keeps the descriptor open (and unreused) until this loop has left recvmmsg.
+            handle.DangerousAddRef(ref added);
+            var descriptor = (int)handle.DangerousGetHandle();
+            var forwarding = _forwarder is not null;
+            while (!_stopped)
+            {
+                var count = batch.Receive(descriptor, out var errno);
+                if (count < 0)
+                {
+                    if (!_stopped)
+                    {
+                        LogReceiveFailed(_logger, errno);
+                        Thread.Sleep(100);
+                    }
+
+                    continue;
+                }
+
+                var start = Stopwatch.GetTimestamp();
+                for (var i = 0; i < count; i++)
+                {
+                    var packet = batch.Query(i);
+                    if (packet.IsEmpty)
+                    {
+                        Interlocked.Increment(ref _stats.Dropped);
+                        continue;
+                    }
+
+                    var allowed = forwarding && _acl.Allows(batch.Address(i));
+                    var outcome = _engine.Answer(packet, batch.Response(i), overTcp: false, allowed, out var query, out var length);
+                    if (outcome == QueryOutcome.Forward)
+                    {
+                        if (allowed)
+                        {
+                            ForwardUdp(socket, packet, query, ClientAcl.ToSocketAddress(batch.Address(i)));
+                            continue;
+                        }
+
+                        Interlocked.Increment(ref _stats.ForwardRefused);
+                        outcome = _engine.Error(packet, batch.Response(i), query, DnsResponseCode.Refused, out length);
+                    }
+
+                    if (outcome == QueryOutcome.Answered)
+                    {
+                        batch.Reply(i, length);
+                    }
+                }
+
+                var answered = batch.Send(descriptor);
+                if (_latency is not null && answered > 0)
+                {
+                    // Every query of a batch waited for the whole batch: that is the latency each one saw here.
+                    var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+                    for (var i = 0; i < answered; i++)
+                    {
+                        _latency.Record(seconds);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
     private void UdpLoop(Socket socket)
     {
         var receive = GC.AllocateUninitializedArray<byte>(DnsResponseWriter.MaxMessageSize, pinned: true);
@@ -273,7 +367,9 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
                 var length = await _forwarder!.ForwardAsync(copy.AsMemory(0, packetLength), query, response, limit, overTcp: false, _stopping.Token).ConfigureAwait(false);
                 if (length > 0)
                 {
-                    await socket.SendToAsync(response.AsMemory(0, length), SocketFlags.None, address, _stopping.Token).ConfigureAwait(false);
+                    // Synchronous on purpose: an async operation would switch the socket to non-blocking mode under
+                    // the receive loop's recvmmsg. A UDP send does not block for long.
+                    socket.SendTo(response.AsSpan(0, length), SocketFlags.None, address);
                 }
             }
             catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException || _stopped)
@@ -424,6 +520,9 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
 
     [LoggerMessage(Level = LogLevel.Information, Message = "DNS listening on {Endpoints} (UDP with {Workers} SO_REUSEPORT sockets each, and TCP)")]
     private static partial void LogListening(ILogger logger, string endpoints, int workers);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "DNS UDP receive failed: errno {Errno}")]
+    private static partial void LogReceiveFailed(ILogger logger, int errno);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "DNS UDP send failed: {Error}")]
     private static partial void LogSendFailed(ILogger logger, SocketError error);

@@ -107,9 +107,16 @@ internal sealed class DaemonCluster : IDisposable
 
     public void Dispose()
     {
+        // Every daemon is killed even if one of them fails to go quietly.
         foreach (var node in Nodes)
         {
-            node.Process?.Dispose();
+            try
+            {
+                node.Process?.Dispose();
+            }
+            catch (InvalidOperationException)
+            {
+            }
         }
 
         try
