@@ -433,16 +433,23 @@ internal sealed class DnsForwarder : IAsyncDisposable
     {
         var now = _time.GetTimestamp();
         var targets = new List<UpstreamHealth>(_upstreams.Length);
+        var healthy = 0;
         foreach (var upstream in _upstreams)
         {
-            if (upstream.IsHealthy || upstream.TryClaimRetry(now))
+            if (upstream.IsHealthy)
+            {
+                healthy++;
+                targets.Add(upstream);
+            }
+            else if (upstream.TryClaimRetry(now))
             {
                 targets.Add(upstream);
             }
         }
 
-        if (targets.Count == 0)
+        if (healthy == 0 && targets.Count < _upstreams.Length)
         {
+            targets.Clear();
             targets.AddRange(_upstreams);
         }
 

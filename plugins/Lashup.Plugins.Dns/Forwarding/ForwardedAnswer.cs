@@ -61,9 +61,15 @@ internal sealed class ForwardedAnswer
         limit = Math.Min(Math.Min(limit, destination.Length), DnsResponseWriter.MaxMessageSize);
         var edns = query.Edns.IsPresent;
         var total = _message.Length + (edns ? OptRecordSize : 0);
-        if (total > limit || query.NameLength != QuestionNameLength)
+        if (query.NameLength != QuestionNameLength)
         {
-            return ClientResponses.Write(destination, limit, clientPacket, query, ResponseCode, payloadSize, truncated: query.NameLength == QuestionNameLength);
+            // Not the question this answer is for (the cache key rules it out; a guard against misuse).
+            return ClientResponses.Write(destination, limit, clientPacket, query, DnsResponseCode.ServerFailure, payloadSize);
+        }
+
+        if (total > limit)
+        {
+            return ClientResponses.Write(destination, limit, clientPacket, query, ResponseCode, payloadSize, truncated: true);
         }
 
         var output = destination[..total];

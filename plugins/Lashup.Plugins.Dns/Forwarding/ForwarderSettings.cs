@@ -55,6 +55,11 @@ internal sealed record ForwarderSettings(IReadOnlyList<IPEndPoint> Upstreams)
             throw new ArgumentException("every upstream needs an address and a port other than 0", nameof(Upstreams));
         }
 
+        if (Upstreams.Distinct().Count() != Upstreams.Count)
+        {
+            throw new ArgumentException("an upstream is listed twice", nameof(Upstreams));
+        }
+
         Check(Timeout > TimeSpan.Zero && Timeout <= TimeSpan.FromMinutes(1), nameof(Timeout), "between 0 and 1 minute");
         Check(CacheEntries >= 0, nameof(CacheEntries), "0 (off) or more");
         Check(CacheMaxBytes > 0, nameof(CacheMaxBytes), "positive");

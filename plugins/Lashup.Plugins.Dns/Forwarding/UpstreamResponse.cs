@@ -112,7 +112,14 @@ internal static class UpstreamResponse
             return UpstreamVerdict.Truncated;
         }
 
+        // Every record takes at least 11 octets: counts the rest of the message cannot hold are lies, refused before
+        // anything is sized by them.
         var records = header.AnswerCount + header.AuthorityCount + header.AdditionalCount;
+        if (records > (message.Length - reader.Position) / 11)
+        {
+            return UpstreamVerdict.Malformed;
+        }
+
         var kept = 0;
         var keptEnd = reader.Position;
         var keptAdditional = 0;
@@ -122,7 +129,7 @@ internal static class UpstreamResponse
         var soaTtl = uint.MaxValue;
         var soaMinimum = uint.MaxValue;
 
-        // Offsets of TTL fields go on the stack first (a record takes at least 11 octets, so at most ~6000 of them).
+        // Offsets of TTL fields: on the stack for ordinary answers, at most ~6000 of them in a 64 KB message.
         var ttlOffsets = records <= 512 ? stackalloc ushort[records] : new ushort[records];
         for (var i = 0; i < records; i++)
         {

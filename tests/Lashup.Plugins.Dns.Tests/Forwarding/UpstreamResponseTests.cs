@@ -71,6 +71,7 @@ public sealed class UpstreamResponseTests
         { "NXDOMAIN", Concat(Header(Id, 0x8183), Question), (int)UpstreamVerdict.Answer },
         { "NODATA", Concat(Header(Id, 0x8180), Question), (int)UpstreamVerdict.Answer },
         { "truncated, records cut", Concat(Header(Id, 0x8380, an: 5), Question, ARecord(300).AsSpan(0, 7).ToArray()), (int)UpstreamVerdict.Truncated },
+        { "counts the message cannot hold", Concat(Header(Id, 0x8180, an: 65535, ns: 65535, ar: 65535), Question, ARecord(300)), (int)UpstreamVerdict.Malformed },
         { "records missing", Concat(Header(Id, 0x8180, an: 2), Question, ARecord(300)), (int)UpstreamVerdict.Malformed },
         { "record cut", Concat(Header(Id, 0x8180, an: 1), Question, ARecord(300).AsSpan(0, 15).ToArray()), (int)UpstreamVerdict.Malformed },
         { "OPT in answer", Concat(Header(Id, 0x8180, an: 1), Question, Opt()), (int)UpstreamVerdict.Malformed },
