@@ -327,7 +327,7 @@ public sealed class DnsForwarderTests
     {
         await using var first = new FakeUpstream(r => Answers.Error(r, DnsResponseCode.Refused));
         await using var second = new FakeUpstream(_ => UpstreamReply.Silent);
-        await using var harness = new ForwarderHarness([first.EndPoint, second.EndPoint], configure: s => s with { Timeout = TimeSpan.FromMilliseconds(200) });
+        await using var harness = new ForwarderHarness([first.EndPoint, second.EndPoint], configure: s => s with { Timeout = TimeSpan.FromMilliseconds(500) });
 
         for (var i = 0; i < 3; i++)
         {
@@ -445,16 +445,12 @@ public sealed class DnsForwarderTests
     [Fact]
     public async Task ResolveAsync_SameQuestionConcurrently_OneUpstreamQuery()
     {
-        using var gate = new ManualResetEventSlim();
-        await using var upstream = new FakeUpstream(r =>
-        {
-            gate.Wait(ForwarderHarness.Patience);
-            return Answers.A(r);
-        });
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var upstream = new FakeUpstream(r => Answers.A(r)) { HoldUntil = gate.Task };
         await using var harness = new ForwarderHarness([upstream.EndPoint], configure: s => s with { Timeout = TimeSpan.FromSeconds(15) });
 
         var asks = Enumerable.Range(0, 50).Select(i => harness.AskAsync(i % 2 == 0 ? "same.example.org" : "SAME.example.org", id: (ushort)i)).ToList();
-        gate.Set();
+        gate.SetResult();
         var responses = await Task.WhenAll(asks);
 
         Assert.Equal(1, upstream.UdpQueries);
@@ -469,17 +465,13 @@ public sealed class DnsForwarderTests
     [Fact]
     public async Task ResolveAsync_TooManyInFlight_ServFailAtOnce()
     {
-        using var gate = new ManualResetEventSlim();
-        await using var upstream = new FakeUpstream(r =>
-        {
-            gate.Wait(ForwarderHarness.Patience);
-            return Answers.A(r);
-        });
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var upstream = new FakeUpstream(r => Answers.A(r)) { HoldUntil = gate.Task };
         await using var harness = new ForwarderHarness([upstream.EndPoint], configure: s => s with { MaxInFlight = 1, Timeout = TimeSpan.FromSeconds(15) });
 
         var waiting = harness.AskAsync("one.example.org");
         var refused = await harness.AskAsync("two.example.org");
-        gate.Set();
+        gate.SetResult();
         var answered = await waiting;
 
         Assert.Equal(DnsResponseCode.ServerFailure, refused.Code);

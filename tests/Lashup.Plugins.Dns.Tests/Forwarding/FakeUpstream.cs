@@ -55,6 +55,9 @@ internal sealed class FakeUpstream : IAsyncDisposable
     /// <summary>Replaceable at any time (an upstream that recovers).</summary>
     public Func<UpstreamRequest, UpstreamReply> Handler { get; set; }
 
+    /// <summary>When set, each UDP query is answered only once this completes (an upstream that is slow on purpose).</summary>
+    public Task? HoldUntil { get; set; }
+
     public int UdpQueries => Volatile.Read(ref _udpQueries);
 
     public int TcpQueries => Volatile.Read(ref _tcpQueries);
@@ -101,9 +104,14 @@ internal sealed class FakeUpstream : IAsyncDisposable
             Interlocked.Increment(ref _udpQueries);
             var request = new UpstreamRequest(received.Buffer, query, OverTcp: false);
             Requests.Enqueue(request);
-            var reply = Handler(request);
             try
             {
+                if (HoldUntil is { } hold)
+                {
+                    await hold.WaitAsync(_stop.Token);
+                }
+
+                var reply = Handler(request);
                 foreach (var forged in reply.FromOtherPort ?? [])
                 {
                     await _otherPort.SendAsync(forged, received.RemoteEndPoint, _stop.Token);

@@ -22,7 +22,7 @@ internal sealed class ForwarderHarness : IAsyncDisposable
 
     public ForwarderHarness(IEnumerable<IPEndPoint> upstreams, TimeProvider? time = null, Func<ForwarderSettings, ForwarderSettings>? configure = null)
     {
-        var settings = new ForwarderSettings([.. upstreams]) { Timeout = TimeSpan.FromSeconds(1) };
+        var settings = new ForwarderSettings([.. upstreams]) { Timeout = TimeSpan.FromSeconds(5) };
         Settings = configure?.Invoke(settings) ?? settings;
         _listener.InstrumentPublished = (instrument, listener) =>
         {
