@@ -104,6 +104,8 @@ internal sealed class DnsForwarder : IAsyncDisposable
                 channel.StopAsync().GetAwaiter().GetResult();
             }
 
+            _ipv4 = _ipv6 = [];
+            Volatile.Write(ref _state, 0);
             throw;
         }
 

@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using System.Net;
+using System.Net.Sockets;
 using Lashup.Abstractions.Dns;
 using Lashup.Plugins.Dns.Forwarding;
 using Lashup.Plugins.Dns.Protocol;
@@ -516,6 +517,26 @@ public sealed class DnsForwarderTests
 
         Assert.Equal(DnsResponseCode.Refused, response.Code);
         Assert.Equal(0, upstream.UdpQueries);
+    }
+
+    [SkippableFact]
+    public async Task ResolveAsync_Ipv4AndIpv6Upstreams_BothAskedBothFamiliesMatched()
+    {
+        Skip.IfNot(Socket.OSSupportsIPv6, "no IPv6 on this host");
+        await using var v6 = new FakeUpstream(r => Answers.Error(r, DnsResponseCode.ServerFailure), address: IPAddress.IPv6Loopback);
+        await using var v4 = new FakeUpstream(r => Answers.Error(r, DnsResponseCode.ServerFailure));
+
+        // Both answer SERVFAIL, so the response only comes once both answers were matched to their queries.
+        await using var harness = new ForwarderHarness([v6.EndPoint, v4.EndPoint], configure: s => s with { Timeout = TimeSpan.FromSeconds(50) });
+        var failed = await harness.AskAsync("www.example.org");
+        v6.Handler = r => Answers.A(r, 300, "2001:db8::1");
+        var answered = await harness.AskAsync("www.example.org", DnsRecordType.AAAA);
+
+        Assert.Equal(DnsResponseCode.ServerFailure, failed.Code);
+        Assert.Equal(1, harness.Counter("lashup.dns.forward.errors{reason=upstream_error}"));
+        Assert.Equal("2001:db8::1", Assert.Single(answered.Answers).Data);
+        Assert.Contains(harness.Forwarder.LocalEndPoints, e => e.Address.Equals(IPAddress.IPv6Loopback));
+        Assert.Contains(harness.Forwarder.LocalEndPoints, e => e.Address.Equals(IPAddress.Loopback));
     }
 
     [Fact]

@@ -21,13 +21,13 @@ internal sealed record UpstreamReply(IReadOnlyList<byte[]> Datagrams, IReadOnlyL
 }
 
 /// <summary>
-/// A tiny DNS server on 127.0.0.1 (UDP, and TCP on the same port) built from the codec: every query is parsed,
+/// A tiny DNS server on 127.0.0.1 or ::1 (UDP, and TCP on the same port) built from the codec: every query is parsed,
 /// counted and recorded, and the handler decides what to send back. Disposing stops both loops and waits for them.
 /// </summary>
 internal sealed class FakeUpstream : IAsyncDisposable
 {
     private readonly UdpClient _udp;
-    private readonly UdpClient _otherPort = new(new IPEndPoint(IPAddress.Loopback, 0));
+    private readonly UdpClient _otherPort;
     private readonly TcpListener? _tcp;
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _loops = [];
@@ -35,10 +35,12 @@ internal sealed class FakeUpstream : IAsyncDisposable
     private int _udpQueries;
     private int _tcpQueries;
 
-    public FakeUpstream(Func<UpstreamRequest, UpstreamReply> handler, bool tcp = false)
+    public FakeUpstream(Func<UpstreamRequest, UpstreamReply> handler, bool tcp = false, IPAddress? address = null)
     {
         Handler = handler;
-        _udp = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+        address ??= IPAddress.Loopback;
+        _otherPort = new UdpClient(new IPEndPoint(address, 0));
+        _udp = new UdpClient(new IPEndPoint(address, 0));
         EndPoint = (IPEndPoint)_udp.Client.LocalEndPoint!;
         if (tcp)
         {
