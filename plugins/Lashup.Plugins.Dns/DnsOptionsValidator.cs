@@ -1,4 +1,5 @@
 using System.Net;
+using Lashup.Plugins.Dns.Forwarding;
 using Lashup.Plugins.Dns.Protocol;
 using Microsoft.Extensions.Options;
 
@@ -60,6 +61,26 @@ internal sealed class DnsOptionsValidator : IValidateOptions<DnsOptions>
         if (o.TcpIdleTimeout.Value <= TimeSpan.Zero)
         {
             errors.Add($"dns.tcp_idle_timeout: must be above 0, got {o.TcpIdleTimeout}");
+        }
+
+        if (o.Upstreams.Count > 0)
+        {
+            if (!UpstreamParser.TryParse(o.Upstreams, out var upstreams, out var upstreamError))
+            {
+                errors.Add($"dns.upstreams: {upstreamError}");
+            }
+            else
+            {
+                // Forwarding to ourselves would loop: every forwarded query would come back to be forwarded again.
+                foreach (var upstream in upstreams)
+                {
+                    if (o.EffectiveListen.Any(l => IPEndPoint.TryParse(l, out var own) && own.Port == upstream.Port
+                            && (own.Address.Equals(upstream.Address) || own.Address.Equals(IPAddress.Any) || own.Address.Equals(IPAddress.IPv6Any))))
+                    {
+                        errors.Add($"dns.upstreams: {upstream} is this server's own listen address (a forwarding loop); \"system\" may point there through /etc/resolv.conf");
+                    }
+                }
+            }
         }
 
         for (var i = 0; i < o.EffectiveAllowRecursionFrom.Count; i++)

@@ -5,6 +5,7 @@ using Lashup.Abstractions.Lifecycle;
 using Lashup.Abstractions.Plugins;
 using Lashup.Plugins.Dns;
 using Lashup.Plugins.Dns.Authority;
+using Lashup.Plugins.Dns.Forwarding;
 using Lashup.Plugins.Dns.Server;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -60,9 +61,28 @@ public sealed class DnsPlugin : ILashupPlugin
         services.TryAddSingleton(sp =>
         {
             var o = sp.GetRequiredService<IOptions<DnsOptions>>().Value;
+            if (!UpstreamParser.TryParse(o.Upstreams, out var upstreams, out var error))
+            {
+                throw new InvalidOperationException($"dns.upstreams: {error}");
+            }
+
+            return new UpstreamForwarding(new DnsForwarder(
+                new ForwarderSettings(upstreams) { Timeout = o.ForwardTimeout, CacheEntries = o.CacheSize, ClientPayloadSize = (ushort)o.MaxUdpPayload },
+                sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<ILogger<DnsForwarder>>(),
+                sp.GetRequiredService<DnsMetrics>().Meter));
+        });
+        if (context.Configuration.GetSection("upstreams").GetChildren().Any())
+        {
+            services.AddLifecycleParticipant<UpstreamForwarding>();
+        }
+
+        services.TryAddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<DnsOptions>>().Value;
             return new DnsServer(
                 sp.GetRequiredService<QueryEngine>(),
-                forwarder: null,
+                o.Upstreams.Count > 0 ? sp.GetRequiredService<UpstreamForwarding>() : null,
                 new ClientAcl(o.EffectiveAllowRecursionFrom.Select(IPNetwork.Parse)),
                 sp.GetRequiredService<DnsStats>(),
                 sp.GetRequiredService<DnsMetrics>().Latency,

@@ -22,7 +22,9 @@ internal sealed class RecordIndex
     private readonly ConcurrentDictionary<byte[], NameNode>.AlternateLookup<ReadOnlySpan<byte>> _lookup;
     private readonly Lock _writeLock = new();
     private readonly Dictionary<string, ImmutableArray<IndexedRecord>> _owners = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, Dictionary<string, ImmutableArray<IndexedRecord>>> _byName = new(StringComparer.Ordinal);
+    // Name → the records each owner has there. Almost every name has one owner, so a small array of pairs, replaced
+    // on change, rather than a dictionary per name (which cost about 200 bytes a name).
+    private readonly Dictionary<string, OwnerRecords[]> _byName = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _descendants = new(StringComparer.Ordinal);
     private readonly ImmutableArray<string> _zones;
     private readonly ZoneSettings _settings;
@@ -88,12 +90,15 @@ internal sealed class RecordIndex
             foreach (var group in previous.GroupBy(r => r.Name, StringComparer.Ordinal))
             {
                 affected.Add(group.Key);
-                var owners = _byName[group.Key];
-                owners.Remove(owner);
-                if (owners.Count == 0)
+                var owners = _byName[group.Key].Where(o => o.Owner != owner).ToArray();
+                if (owners.Length == 0)
                 {
                     _byName.Remove(group.Key);
                     AdjustAncestors(group.Key, -1);
+                }
+                else
+                {
+                    _byName[group.Key] = owners;
                 }
             }
 
@@ -102,11 +107,11 @@ internal sealed class RecordIndex
                 affected.Add(group.Key);
                 if (!_byName.TryGetValue(group.Key, out var owners))
                 {
-                    _byName[group.Key] = owners = new Dictionary<string, ImmutableArray<IndexedRecord>>(StringComparer.Ordinal);
+                    owners = [];
                     AdjustAncestors(group.Key, +1);
                 }
 
-                owners[owner] = [.. group];
+                _byName[group.Key] = [.. owners, new OwnerRecords(owner, [.. group])];
             }
 
             _recordCount += next.Length - previous.Length;
@@ -174,7 +179,7 @@ internal sealed class RecordIndex
         {
             if (_descendants.ContainsKey(name))
             {
-                _nodes[wire] = new NameNode(wire, name, []);
+                _nodes[wire] = new NameNode(wire, []);
             }
             else
             {
@@ -186,7 +191,7 @@ internal sealed class RecordIndex
 
         // An SRV set carries the addresses of its targets (additional section). Producers keep targets in the same
         // owner as the SRV records (an instance name and its service), so both are rebuilt by the same SetOwner.
-        var all = owners.Values.SelectMany(r => r).Distinct().ToImmutableArray();
+        var all = owners.SelectMany(o => o.Records).Distinct().ToImmutableArray();
         var sets = ImmutableArray.CreateBuilder<RecordSet>();
         foreach (var byType in all.GroupBy(r => r.Type))
         {
@@ -195,7 +200,7 @@ internal sealed class RecordIndex
             sets.Add(RecordSet.Create(wire, byType.Key, records, additional, _settings));
         }
 
-        _nodes[wire] = new NameNode(wire, name, sets.ToImmutable(), all);
+        _nodes[wire] = new NameNode(wire, sets.ToImmutable());
     }
 
     private ImmutableArray<IndexedRecord> AddressesOf(IEnumerable<string> targets)
@@ -205,7 +210,7 @@ internal sealed class RecordIndex
         {
             if (_byName.TryGetValue(target, out var owners))
             {
-                result.AddRange(owners.Values.SelectMany(r => r).Where(r => r.Type is DnsRecordType.A or DnsRecordType.AAAA).Distinct());
+                result.AddRange(owners.SelectMany(o => o.Records).Where(r => r.Type is DnsRecordType.A or DnsRecordType.AAAA).Distinct());
             }
         }
 
@@ -213,16 +218,21 @@ internal sealed class RecordIndex
     }
 }
 
+/// <summary>The records one owner has at one name.</summary>
+internal readonly record struct OwnerRecords(string Owner, ImmutableArray<IndexedRecord> Records);
+
 /// <summary>One name of the index: its record sets by type (none for an empty non-terminal). Immutable.</summary>
-internal sealed class NameNode(byte[] wireName, string name, ImmutableArray<RecordSet> sets, ImmutableArray<IndexedRecord> all = default)
+internal sealed class NameNode(byte[] wireName, ImmutableArray<RecordSet> sets)
 {
     public byte[] WireName { get; } = wireName;
 
-    public string Name { get; } = name;
-
     public ImmutableArray<RecordSet> Sets { get; } = sets;
 
-    public ImmutableArray<IndexedRecord> All { get; } = all.IsDefault ? [] : all;
+    /// <summary>Whether the name has no records (an empty non-terminal).</summary>
+    public bool IsEmpty => Sets.IsEmpty;
+
+    /// <summary>Every record of the name (for ANY; built per call, ANY is rare).</summary>
+    public ImmutableArray<IndexedRecord> All => [.. Sets.SelectMany(s => s.Records)];
 
     public RecordSet? Find(DnsRecordType type)
     {

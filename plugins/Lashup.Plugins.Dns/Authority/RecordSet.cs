@@ -17,6 +17,9 @@ namespace Lashup.Plugins.Dns.Authority;
 /// </summary>
 internal sealed class RecordSet
 {
+    [ThreadStatic]
+    private static byte[]? t_scratch;
+
     private RecordSet(DnsRecordType type, ImmutableArray<IndexedRecord> records, ImmutableArray<IndexedRecord> additional, byte[] tail, int answerLength, ushort answerCount, ushort additionalCount, int stride)
     {
         Type = type;
@@ -51,7 +54,7 @@ internal sealed class RecordSet
     /// <summary>Encodes a record set at <paramref name="wireName"/>.</summary>
     public static RecordSet Create(byte[] wireName, DnsRecordType type, ImmutableArray<IndexedRecord> records, ImmutableArray<IndexedRecord> additional, in ZoneSettings settings)
     {
-        var buffer = new byte[DnsResponseWriter.MaxMessageSize];
+        var buffer = t_scratch ??= new byte[DnsResponseWriter.MaxMessageSize];
         var writer = new DnsResponseWriter(buffer, DnsResponseWriter.MaxMessageSize);
         writer.WriteQuestion(wireName, type);
         var questionEnd = writer.Length;

@@ -118,7 +118,7 @@ internal sealed partial class QueryEngine
         _stats.Count(type, DnsResponseCode.NoError);
         if (type == DnsRecordType.ANY)
         {
-            return node.All.IsEmpty
+            return node.IsEmpty
                 ? WriteNegative(packet, response, limit, recursionAvailable, query, DnsResponseCode.NoError, FindZone(query.Name))
                 : WriteRecords(packet, response, limit, recursionAvailable, query, node.All, []);
         }

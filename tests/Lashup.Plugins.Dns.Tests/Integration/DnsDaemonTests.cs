@@ -24,7 +24,7 @@ public sealed class DnsDaemonTests : IDisposable
 
     public void Dispose() => _cluster.Dispose();
 
-    private DaemonCluster.Daemon AddNode()
+    private DaemonCluster.Daemon AddNode(string extraDns = "")
     {
         var port = TestEnvironment.FreePort();
         var node = _cluster.Add(extraToml: $"""
@@ -33,6 +33,7 @@ public sealed class DnsDaemonTests : IDisposable
             zones = ["lashup.directory", "cluster.test"]
             udp_workers = 1
             tcp_idle_timeout = "2s"
+            {extraDns}
             """);
         _dnsPorts[node.Name] = port;
         return node;
@@ -146,5 +147,34 @@ public sealed class DnsDaemonTests : IDisposable
 
         await DigUntilAsync(n3, d => d.Trim() == "10.3.0.1", "+short", "api.lashup.directory");
         Assert.Contains("10.3.0.1", await DigAsync(n1, "+short", "api.lashup.directory"), StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public async Task Dig_OtherNames_ForwardedToTheConfiguredUpstream_ServFailWhenItIsGone()
+    {
+        Skip.If(!TestEnvironment.HasCommand("dig") && !TestEnvironment.IsCi, "dig (dnsutils) is not installed");
+        var upstream = new Forwarding.FakeUpstream(r => Forwarding.Answers.A(r, 300, "192.0.2.10"), tcp: true);
+        try
+        {
+            var node = AddNode($"upstreams = [\"{upstream.EndPoint}\"]\nforward_timeout = \"1s\"");
+            _cluster.StartAll();
+
+            var answer = await DigUntilAsync(node, d => d.Trim() == "192.0.2.10", "+short", "www.example.org");
+            Assert.Equal("192.0.2.10", answer.Trim());
+            var full = await DigAsync(node, "api.example.org");
+            Assert.Contains("flags: qr rd ra", full, StringComparison.Ordinal);
+            Assert.Equal("192.0.2.10", (await DigAsync(node, "+tcp", "+short", "tcp.example.org")).Trim());
+            // Cluster names are still ours.
+            Assert.Equal("NOERROR", Status(await DigAsync(node, "lashup.directory", "SOA")));
+
+            await upstream.DisposeAsync();
+
+            // dig waits 2 s; the server gives up on the dead upstream after 1 s and answers SERVFAIL.
+            Assert.Equal("SERVFAIL", Status(await DigAsync(node, "gone.example.org")));
+        }
+        finally
+        {
+            await upstream.DisposeAsync();
+        }
     }
 }

@@ -186,7 +186,8 @@ public sealed class HostileClientTests
             Packets.Concat(Packets.Header(ar: 1), Packets.Name("_http._tcp.web.lashup.directory"), Packets.TypeClass(Abstractions.Dns.DnsRecordType.SRV), Packets.Opt(payload: 4096)),
             Packets.Concat(Packets.Header(), Packets.Name("web.lashup.directory"), Packets.TypeClass(Abstractions.Dns.DnsRecordType.ANY)),
         };
-        var response = new byte[DnsResponseWriter.MaxMessageSize];
+        // CsCheck samples on several threads: each gets its own response buffer, as each server thread does.
+        using var responses = new ThreadLocal<byte[]>(() => new byte[DnsResponseWriter.MaxMessageSize]);
 
         Gen.Select(Gen.Int[0, valid.Length - 1], Gen.Int[0, 200].Array[0, 8], Gen.Byte.Array[0, 8], Gen.Bool)
             .Sample((which, positions, values, tcp) =>
@@ -205,7 +206,7 @@ public sealed class HostileClientTests
                     packet = packet[..(packet.Length - (positions[0] % 3))];
                 }
 
-                var outcome = engine.Answer(packet, response, tcp, recursionAvailable: false, out _, out var length);
+                var outcome = engine.Answer(packet, responses.Value!, tcp, recursionAvailable: false, out _, out var length);
                 var limit = tcp ? DnsResponseWriter.MaxMessageSize : 1232;
                 return outcome != QueryOutcome.Answered || (length > 0 && length <= limit);
             }, iter: 20_000);

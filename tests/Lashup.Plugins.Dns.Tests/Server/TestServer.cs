@@ -47,7 +47,8 @@ internal sealed class TestServer : IAsyncDisposable
         IEnumerable<IDnsRecordSource>? sources = null,
         IQueryForwarder? forwarder = null,
         TimeSpan? tcpIdleTimeout = null,
-        int tcpMaxConnections = 16)
+        int tcpMaxConnections = 16,
+        string recursionFrom = "127.0.0.0/8")
     {
         zones ??= ["lashup.directory"];
         var store = new InMemoryReplicatedStore("node-1");
@@ -56,7 +57,7 @@ internal sealed class TestServer : IAsyncDisposable
         var indexer = new ClusterIndexer(index, store, membership, zones, () => [IPAddress.Loopback], NullLogger<ClusterIndexer>.Instance);
         var stats = new DnsStats();
         var engine = new QueryEngine(index, zones, sources ?? [], stats, 1232, NullLogger<QueryEngine>.Instance);
-        var server = new DnsServer(engine, forwarder, new ClientAcl([IPNetwork.Parse("127.0.0.0/8")]), stats, latency: null,
+        var server = new DnsServer(engine, forwarder, new ClientAcl([IPNetwork.Parse(recursionFrom)]), stats, latency: null,
             [new IPEndPoint(IPAddress.Loopback, 0)], workers: 2, tcpIdleTimeout ?? TimeSpan.FromSeconds(5), tcpMaxConnections, NullLogger<DnsServer>.Instance);
         await indexer.StartAsync(CancellationToken.None);
         await server.StartAsync(CancellationToken.None);
