@@ -119,6 +119,30 @@ public sealed class SimulatorTests
     }
 
     [Fact]
+    public void Prewire_StartsConvergedAndStaysQuiet()
+    {
+        const int seed = 16;
+        var cluster = new SimCluster(seed);
+        cluster.Prewire(100);
+
+        Assert.NotNull(cluster.Sim.RunUntil(() => cluster.Converged() && Scenarios.FullyReachable(cluster), TimeSpan.FromSeconds(2)));
+        Assert.All(cluster.Live, n => Assert.InRange(n.Node!.ActiveView.Count, 1, cluster.Settings.ActiveViewSize));
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(30));
+        var floods = cluster.Live.Sum(n => n.Node!.Stats.AdjacencyFloodsReceived);
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(30));
+
+        // As after a bootstrap through joins: once settled, links stop changing (a change would flood to all 100).
+        Assert.True(cluster.Converged(), $"seed {seed}");
+        var more = cluster.Live.Sum(n => n.Node!.Stats.AdjacencyFloodsReceived) - floods;
+        Assert.True(more < 100 * 7, $"seed {seed}: {more} adjacency floods received in 30 s");
+        var restarted = cluster.Nodes[50];
+        restarted.Crash();
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(10));
+        restarted.Restart();
+        Assert.NotNull(cluster.Sim.RunUntil(() => cluster.Converged(), TimeSpan.FromSeconds(30)));
+    }
+
+    [Fact]
     public void DuplicateName_NewcomerGetsClearFatalError()
     {
         const int seed = 9;
