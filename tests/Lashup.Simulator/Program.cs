@@ -4,6 +4,7 @@ using Lashup.Simulator;
 
 // The simulator's command line: runs the scenarios of docs/benchmarks.md and prints one table row per run.
 //   dotnet run -c Release --project tests/Lashup.Simulator -- [scenario] [--nodes N,N,...] [--seed S] [--runs R]
+//   dotnet run -c Release --project tests/Lashup.Simulator -- kv [--nodes N,...] [--seed S] [--keys K] [--rate W/s] [--loss L] [--stream-loss L] [--before SECONDS] [--partition SECONDS] [--warm]
 var scenario = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "all";
 var nodes = Arg("--nodes", "10,100,1000").Split(',').Select(int.Parse).ToArray();
 var seed = int.Parse(Arg("--seed", "1"), CultureInfo.InvariantCulture);
@@ -36,6 +37,27 @@ foreach (var n in nodes)
     if (scenario is "all" or "detect")
     {
         Scenarios.Detection(n, seed, runs);
+    }
+
+    if (scenario is "kv")
+    {
+        var result = StoreScenarios.PartitionAndHeal(new StoreScenarios.PartitionOptions
+        {
+            Nodes = n,
+            Seed = seed,
+            Keys = int.Parse(Arg("--keys", "200"), CultureInfo.InvariantCulture),
+            WritesPerSecond = double.Parse(Arg("--rate", "20"), CultureInfo.InvariantCulture),
+            Loss = double.Parse(Arg("--loss", "0.1"), CultureInfo.InvariantCulture),
+            StreamLoss = double.Parse(Arg("--stream-loss", "0"), CultureInfo.InvariantCulture),
+            Partition = TimeSpan.FromSeconds(double.Parse(Arg("--partition", "60"), CultureInfo.InvariantCulture)),
+            Before = TimeSpan.FromSeconds(double.Parse(Arg("--before", "20"), CultureInfo.InvariantCulture)),
+            WarmStart = args.Contains("--warm"),
+        });
+        if (result.Violations.Count > 0)
+        {
+            Console.WriteLine($"# FAILED at seed {seed}: replay with the same arguments ({string.Join(' ', args)})");
+            return 1;
+        }
     }
 }
 

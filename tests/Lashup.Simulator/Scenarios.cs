@@ -21,12 +21,20 @@ internal static class Scenarios
 
     public sealed record TrafficResult(int Nodes, double BytesPerSecondPerNode, double MessagesPerSecondPerNode);
 
-    /// <summary>A converged cluster of <paramref name="n"/> nodes with a fixed per-hop delay.</summary>
-    public static SimCluster Converged(int n, int seed, TimeSpan? hop = null, bool measureBytes = false)
+    /// <summary>A converged cluster of <paramref name="n"/> nodes with a fixed per-hop delay; bootstrapped through joins, or prewired (<paramref name="warm"/>).</summary>
+    public static SimCluster Converged(int n, int seed, TimeSpan? hop = null, bool measureBytes = false, bool store = false, bool warm = false)
     {
-        var cluster = new SimCluster(seed, measureBytes: measureBytes);
+        var cluster = new SimCluster(seed, measureBytes: measureBytes) { StoreEnabled = store };
         cluster.Network.Delay = hop ?? Hop;
-        cluster.Bootstrap(n, TimeSpan.FromMilliseconds(5 * n));
+        if (warm)
+        {
+            cluster.Prewire(n);
+        }
+        else
+        {
+            cluster.Bootstrap(n, TimeSpan.FromMilliseconds(5 * n));
+        }
+
         var took = cluster.Sim.RunUntil(() => cluster.Nodes.Count == n && FullyReachable(cluster), TimeSpan.FromMinutes(10), TimeSpan.FromMilliseconds(100));
         if (took is null)
         {

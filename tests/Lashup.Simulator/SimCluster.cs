@@ -1,5 +1,6 @@
 using Lashup.Abstractions.Cluster;
 using Lashup.Plugins.Core.Protocol;
+using Lashup.Plugins.Core.Store;
 using Lashup.Plugins.Core.Wire;
 
 namespace Lashup.Simulator;
@@ -7,8 +8,11 @@ namespace Lashup.Simulator;
 /// <summary>Network conditions of a simulation; change them at any time.</summary>
 internal sealed class NetworkConditions
 {
-    /// <summary>Probability that a datagram is lost (TCP messages are not lost, only delayed).</summary>
+    /// <summary>Probability that a datagram is lost.</summary>
     public double Loss { get; set; }
+
+    /// <summary>Probability that a stream (TCP) message is lost, as when its connection breaks (default: never; only delayed).</summary>
+    public double StreamLoss { get; set; }
 
     /// <summary>Probability that a datagram is delivered twice.</summary>
     public double Duplication { get; set; }
@@ -43,6 +47,17 @@ internal sealed class SimCluster
 
     public NetworkConditions Network { get; } = new();
 
+    /// <summary>Whether nodes started from now on run a replica of the store (<see cref="SimNode.Kv"/>).</summary>
+    public bool StoreEnabled { get; set; }
+
+    /// <summary>The store's anti-entropy period (<c>kv_sync_interval</c>).</summary>
+    public TimeSpan KvSyncInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Store payload bytes sent: deltas (once per tree edge) and anti-entropy messages, lost ones included.</summary>
+    public long StoreDeltaBytes { get; private set; }
+
+    public long StoreSyncBytes { get; private set; }
+
     public List<SimNode> Nodes { get; } = [];
 
     public IEnumerable<SimNode> Live => Nodes.Where(n => n.IsUp);
@@ -57,7 +72,7 @@ internal sealed class SimCluster
     public SimNode AddNode(IEnumerable<string> seeds, IReadOnlyDictionary<string, string>? metadata = null, string? name = null)
     {
         var index = Nodes.Count;
-        var address = $"10.{(index >> 16) & 255}.{(index >> 8) & 255}.{index & 255}:7470";
+        var address = AddressOf(index);
         var node = new SimNode(this, name ?? $"node-{index:D5}", address, [.. seeds], metadata ?? new Dictionary<string, string>(), Sim.Seed * 7919 + index);
         Nodes.Add(node);
         _byAddress[address] = node;
@@ -76,6 +91,43 @@ internal sealed class SimCluster
         }
 
         _ = first;
+    }
+
+    /// <summary>
+    /// Starts <paramref name="count"/> nodes as an already converged cluster (a warm start): symmetric random active
+    /// views of <see cref="NodeSettings.ActiveViewSize"/>, full random passive views, and every member's record on every
+    /// node, so no join floods. Each node's seeds are the first three nodes (used when it restarts).
+    /// </summary>
+    public void Prewire(int count)
+    {
+        var first = Nodes.Count;
+        var names = Enumerable.Range(first, count).Select(i => $"node-{i:D5}").ToArray();
+        var refs = names.Select((name, i) => new NodeRef(name, AddressOf(first + i))).ToArray();
+        var links = Enumerable.Range(0, count).Select(_ => new HashSet<int>()).ToArray();
+
+        // Random pairing of "stubs" (each node's free view slots); a self-link or a repeated pair leaves a slot free.
+        var stubs = Enumerable.Range(0, count).SelectMany(i => Enumerable.Repeat(i, Settings.ActiveViewSize)).OrderBy(_ => Sim.Random.Next()).ToList();
+        for (var i = 0; i + 1 < stubs.Count; i += 2)
+        {
+            var (a, b) = (stubs[i], stubs[i + 1]);
+            if (a != b && links[a].Add(b))
+            {
+                links[b].Add(a);
+            }
+        }
+
+        var records = Enumerable.Range(0, count).Select(i => new AdjacencyRecord(
+            names[i], refs[i].Address, 1, 1, [.. links[i].Select(j => names[j]).Order(StringComparer.Ordinal)], new Dictionary<string, string>(), false)).ToArray();
+        var seeds = refs.Take(3).Select(r => r.Address).ToList();
+        for (var i = 0; i < count; i++)
+        {
+            var passive = Enumerable.Range(0, Settings.PassiveViewSize + Settings.ActiveViewSize + 1)
+                .Select(_ => Sim.Random.Next(count)).Where(j => j != i && !links[i].Contains(j)).Distinct().Select(j => refs[j]).ToList();
+            var node = new SimNode(this, names[i], refs[i].Address, seeds, new Dictionary<string, string>(), Sim.Seed * 7919 + first + i);
+            Nodes.Add(node);
+            _byAddress[node.Address] = node;
+            node.Start(epoch: 1, new SimNode.Prewiring([.. links[i].Select(j => refs[j])], passive, records));
+        }
     }
 
     /// <summary>Puts each node in a group; messages between groups are dropped (UDP and TCP).</summary>
@@ -117,6 +169,8 @@ internal sealed class SimCluster
         return true;
     }
 
+    private static string AddressOf(int index) => $"10.{(index >> 16) & 255}.{(index >> 8) & 255}.{index & 255}:7470";
+
     /// <summary>Whether every live node can reach every other live node through the member graph it holds.</summary>
     public bool OverlayConnected()
     {
@@ -131,6 +185,12 @@ internal sealed class SimCluster
             BytesSent += _codec.Encode(envelope).Length;
         }
 
+        switch (envelope.Body)
+        {
+            case MulticastData { Topic: KvReplication.DeltaTopic } m: StoreDeltaBytes += m.Payload.Length; break;
+            case DirectData { Topic: KvReplication.SyncTopic } m: StoreSyncBytes += m.Payload.Length; break;
+        }
+
         if (!_byAddress.TryGetValue(address, out var to) || !from.IsUp
             || (_partition.Count > 0 && _partition.GetValueOrDefault(from.Address) != _partition.GetValueOrDefault(address)))
         {
@@ -138,7 +198,7 @@ internal sealed class SimCluster
             return;
         }
 
-        if (!reliable && Sim.Random.NextDouble() < Network.Loss)
+        if (reliable ? Network.StreamLoss > 0 && Sim.Random.NextDouble() < Network.StreamLoss : Sim.Random.NextDouble() < Network.Loss)
         {
             MessagesLost++;
             return;
@@ -192,21 +252,35 @@ internal sealed class SimNode : INodeNetwork, INodeExecutor
 
     internal LashupNode? Node { get; private set; }
 
+    /// <summary>This node's replica of the store, when <see cref="SimCluster.StoreEnabled"/> (it keeps its "disk" across restarts).</summary>
+    public SimReplica? Kv { get; private set; }
+
     public long Epoch => Node?.Epoch ?? 0;
 
-    internal void Start(long epoch)
+    internal void Start(long epoch, Prewiring? prewire = null)
     {
         Incarnation++;
         IsUp = true;
         Node = new LashupNode(
             new NodeRef(Name, Address), epoch, _cluster.Settings, _seeds, _metadata, Clock, new Random(_seed + Incarnation), this, this);
+        if (prewire is not null)
+        {
+            Node.Prewire(prewire.Active, prewire.Passive, prewire.Records);
+        }
+
         Node.Start();
+        if (_cluster.StoreEnabled)
+        {
+            Kv ??= new SimReplica(this, _cluster.KvSyncInterval, _seed ^ 0x5eed);
+            Kv.Start();
+        }
     }
 
     /// <summary>Kills the node (no goodbye): its timers and in-flight messages to it vanish.</summary>
     public void Crash()
     {
         Node?.Stop(graceful: false);
+        Kv?.Stop();
         IsUp = false;
     }
 
@@ -214,6 +288,7 @@ internal sealed class SimNode : INodeNetwork, INodeExecutor
     public void Leave()
     {
         Node?.Stop(graceful: true);
+        Kv?.Stop();
         IsUp = false;
     }
 
@@ -222,7 +297,13 @@ internal sealed class SimNode : INodeNetwork, INodeExecutor
 
     void INodeNetwork.Send(string address, Envelope envelope, bool reliable) => _cluster.Deliver(this, address, envelope, reliable);
 
-    void INodeExecutor.Post(Action action)
+    /// <summary>A warm start's views and member records (<see cref="SimCluster.Prewire"/>).</summary>
+    internal sealed record Prewiring(List<NodeRef> Active, List<NodeRef> Passive, AdjacencyRecord[] Records);
+
+    void INodeExecutor.Post(Action action) => Post(action);
+
+    /// <summary>Runs <paramref name="action"/> as the node's next event, unless the node goes down first.</summary>
+    internal void Post(Action action)
     {
         var incarnation = Incarnation;
         _cluster.Sim.At(_cluster.Sim.Now, () =>

@@ -14,6 +14,11 @@ internal sealed partial class LashupNode
     private readonly Dictionary<string, GraphNode> _graph = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Member> _members = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _metadata;
+
+    // The last record of each member expired here, kept for another expire_after: a record that is not newer is
+    // refused, so that a neighbour that has not expired the member yet (expiry ticks are not aligned) cannot bring it
+    // back through the graph sync, which would restart its expiry clock (and, from there, other nodes') for ever.
+    private readonly Dictionary<string, (long Epoch, long Counter, DateTimeOffset At)> _expired = new(StringComparer.Ordinal);
     private long _ownCounter;
     private bool _left;
     private bool _graphDirty;
@@ -159,6 +164,16 @@ internal sealed partial class LashupNode
             }
 
             return false;
+        }
+
+        if (_expired.TryGetValue(record.Name, out var gone))
+        {
+            if (!record.IsNewerThan(gone.Epoch, gone.Counter))
+            {
+                return false;
+            }
+
+            _expired.Remove(record.Name); // it came back (restarted, or its partition healed): a member again
         }
 
         if (_graph.TryGetValue(record.Name, out var node))
@@ -340,6 +355,11 @@ internal sealed partial class LashupNode
     private void ExpireTick()
     {
         var now = _time.GetUtcNow();
+        foreach (var name in _expired.Where(e => now - e.Value.At >= _settings.ExpireAfter).Select(e => e.Key).ToList())
+        {
+            _expired.Remove(name);
+        }
+
         var expired = _graph.Values
             .Where(n => n.Record.Name != Self.Name && n.State != MemberState.Alive && now - n.Since >= _settings.ExpireAfter)
             .ToList();
@@ -352,6 +372,7 @@ internal sealed partial class LashupNode
         _graphShape++;
         foreach (var node in expired)
         {
+            _expired[node.Record.Name] = (node.Record.Epoch, node.Record.Counter, now);
             _graph.Remove(node.Record.Name);
             _windows.Remove(node.Record.Name);
             _multicastSeen.Remove(node.Record.Name);

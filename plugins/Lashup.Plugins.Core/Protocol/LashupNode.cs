@@ -89,6 +89,34 @@ internal sealed partial class LashupNode
         Every(TimeSpan.FromSeconds(60), ExpireTick);
     }
 
+    /// <summary>
+    /// For the simulator, before <see cref="Start"/>: begin as a member of a converged cluster (these views, these
+    /// members' records, which must list the same neighbours as the views) instead of joining, so that thousands of
+    /// simulated nodes need not bootstrap through the join floods (every link change reaches every node).
+    /// </summary>
+    internal void Prewire(IEnumerable<NodeRef> active, IEnumerable<NodeRef> passive, IEnumerable<AdjacencyRecord> records)
+    {
+        if (_running)
+        {
+            throw new InvalidOperationException("a node is prewired before it starts");
+        }
+
+        foreach (var peer in active)
+        {
+            _active[peer.Name] = new ActivePeer(peer);
+        }
+
+        foreach (var peer in passive.Where(p => p.Name != Self.Name && !_active.ContainsKey(p.Name)).Take(_settings.PassiveViewSize))
+        {
+            _passive.Add(peer);
+        }
+
+        foreach (var record in records.Where(r => r.Name != Self.Name))
+        {
+            Store(record);
+        }
+    }
+
     /// <summary>Leaves gracefully: floods a "left" record and disconnects every neighbour, then stops all timers.</summary>
     public void Stop(bool graceful)
     {

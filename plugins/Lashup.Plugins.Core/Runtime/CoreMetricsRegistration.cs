@@ -23,6 +23,7 @@ internal sealed class CoreMetricsRegistration(IMeterFactory meters, CoreRuntime 
         meter.CreateObservableCounter("lashup.core.store_sync_rounds", () => Volatile.Read(ref store.Stats.SyncRounds), description: "Anti-entropy rounds started");
         meter.CreateObservableCounter("lashup.core.store_sync_bytes", () => Volatile.Read(ref store.Stats.SyncBytes), "By", "Anti-entropy bytes sent");
         meter.CreateObservableCounter("lashup.core.store_entries_repaired", () => Volatile.Read(ref store.Stats.EntriesRepaired), description: "Entries brought up to date by anti-entropy");
+        meter.CreateObservableCounter("lashup.core.store_bad_messages", () => Volatile.Read(ref store.Stats.BadMessages), description: "Replication messages dropped as malformed (or a delta whose writer is not its sender)");
         meter.CreateObservableCounter("lashup.core.store_inbox_dropped", () => Volatile.Read(ref replicator.InboxDropped), description: "Replication messages dropped because the inbox was full");
         meter.CreateObservableGauge("lashup.core.store_watch_backlog", store.MaxWatchBacklog, description: "Keys waiting in the slowest watcher's queue (subscription lag)");
         return Task.CompletedTask;

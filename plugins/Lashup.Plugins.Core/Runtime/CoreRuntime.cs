@@ -6,6 +6,7 @@ using Lashup.Abstractions.Cluster;
 using Lashup.Abstractions.Lifecycle;
 using Lashup.Abstractions.Plugins;
 using Lashup.Plugins.Core.Protocol;
+using Lashup.Plugins.Core.Store;
 using Lashup.Plugins.Core.Wire;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -17,7 +18,7 @@ namespace Lashup.Plugins.Core.Runtime;
 /// offers it to other plugins as <see cref="IClusterMembership"/> and <see cref="IClusterMulticast"/>. On stop it
 /// leaves gracefully (floods a "left" record and disconnects its neighbours) before closing the sockets.
 /// </summary>
-internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessCheck, IClusterMembership, IClusterMulticast, IAsyncDisposable
+internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessCheck, IClusterMembership, IClusterMulticast, IReplicationNetwork, IAsyncDisposable
 {
     private const int WatchBacklog = 1024;
     private readonly CoreOptions _options;
@@ -213,7 +214,7 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
     }
 
     /// <summary>Sends a direct message to one member's subscribers of <paramref name="topic"/> (see <see cref="Subscribe"/>).</summary>
-    internal void SendDirect(string node, string topic, byte[] payload)
+    public void SendDirect(string node, string topic, byte[] payload)
     {
         if (_node is { } n)
         {
@@ -227,6 +228,8 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
         var node = _node ?? throw new InvalidOperationException("the core is not started");
         return _loop.InvokeAsync(() => (node.Epoch, node.ActiveView.Order(StringComparer.Ordinal).ToArray(), node.PassiveView.Count()));
     }
+
+    async ValueTask<IReadOnlyList<string>> IReplicationNetwork.ActiveNeighborsAsync() => (await ViewsAsync()).Active;
 
     private void OnMembersChanged(IReadOnlyList<MembershipChange> changes)
     {

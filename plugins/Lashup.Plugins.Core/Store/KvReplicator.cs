@@ -1,17 +1,15 @@
-using System.Buffers;
 using System.Threading.Channels;
 using Lashup.Abstractions.Cluster;
-using Lashup.Abstractions.Data;
 using Lashup.Abstractions.Lifecycle;
 using Lashup.Plugins.Core.Runtime;
-using MessagePack;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Lashup.Plugins.Core.Store;
 
 /// <summary>
-/// Replicates the store between nodes. Every local update's delta goes down the multicast tree at once (Lashup sent
+/// Replicates the store between the daemon's nodes (the protocol itself is <see cref="KvReplication"/>, which the
+/// simulator runs too). Every local update's delta goes down the multicast tree at once (Lashup sent
 /// the whole value); receivers merge it if it is the origin's next update of that key. Lost or skipped deltas are
 /// repaired by anti-entropy: every <c>kv_sync_interval</c> the node sends a random neighbour its 256 bucket digests
 /// (the XOR of the version hashes of the keys in each bucket); only buckets that differ are compared key by key, and
@@ -22,8 +20,7 @@ namespace Lashup.Plugins.Core.Store;
 internal sealed partial class KvReplicator(KvStore store, CoreRuntime core, IOptions<CoreOptions> options, TimeProvider time, ILoggerFactory loggers)
     : ILifecycleParticipant
 {
-    private const string DeltaTopic = "kv.delta";
-    private const string SyncTopic = "kv.sync";
+    private readonly KvReplication _replication = new(store, core, Random.Shared);
     private readonly ILogger _logger = loggers.CreateLogger("Lashup.Core.Store");
     private readonly Channel<Action> _inbox = Channel.CreateBounded<Action>(new BoundedChannelOptions(10_000) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
     private readonly CancellationTokenSource _stopping = new();
@@ -39,9 +36,9 @@ internal sealed partial class KvReplicator(KvStore store, CoreRuntime core, IOpt
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        store.LocalDelta = OnLocalDelta;
-        _subscriptions.Add(core.Subscribe(DeltaTopic, m => Enqueue(m, OnDelta)));
-        _subscriptions.Add(core.Subscribe(SyncTopic, m => Enqueue(m, OnSync)));
+        store.LocalDelta = _replication.OnLocalDelta;
+        _subscriptions.Add(core.Subscribe(KvReplication.DeltaTopic, Enqueue));
+        _subscriptions.Add(core.Subscribe(KvReplication.SyncTopic, Enqueue));
         _worker = Task.Run(WorkAsync);
         var interval = options.Value.KvSyncInterval.Value;
         _timer = time.CreateTimer(_ => _inbox.Writer.TryWrite(StartSyncRound), null, interval, interval);
@@ -65,31 +62,20 @@ internal sealed partial class KvReplicator(KvStore store, CoreRuntime core, IOpt
         }
     }
 
-    private void OnLocalDelta(KvKey key, CrdtMap delta, ulong counter)
+    private void Enqueue(MulticastMessage message)
     {
-        var buffer = new ArrayBufferWriter<byte>();
-        var writer = new MessagePackWriter(buffer);
-        writer.WriteArrayHeader(4);
-        writer.Write(key.ToString());
-        writer.Write(core.LocalName);
-        writer.Write(counter);
-        writer.Write(CrdtCodec.EncodeMap(delta));
-        writer.Flush();
-        if (buffer.WrittenCount <= core.MaxPayloadSize)
+        var (origin, topic, payload) = (message.Origin, message.Topic, message.Payload.ToArray());
+        if (!_inbox.Writer.TryWrite(() => Handle(topic, origin, payload)))
         {
-            // Too large a delta is not sent: anti-entropy carries the value.
-            core.Broadcast(DeltaTopic, buffer.WrittenMemory);
-            store.Stats.DeltasSent++;
+            Interlocked.Increment(ref InboxDropped);
         }
     }
 
-    private void Enqueue(MulticastMessage message, Action<string, byte[]> handler)
+    private void Handle(string topic, string origin, byte[] payload)
     {
-        var origin = message.Origin;
-        var payload = message.Payload.ToArray();
-        if (!_inbox.Writer.TryWrite(() => handler(origin, payload)))
+        if (_replication.Receive(topic, origin, payload) is { } error)
         {
-            Interlocked.Increment(ref InboxDropped);
+            LogBadMessage(error);
         }
     }
 
@@ -97,56 +83,12 @@ internal sealed partial class KvReplicator(KvStore store, CoreRuntime core, IOpt
     {
         await foreach (var action in _inbox.Reader.ReadAllAsync())
         {
-            try
-            {
-                action();
-            }
-            catch (Exception e) when (e is MessagePackSerializationException or CrdtCodecException or KvValidationException or FormatException
-                                          or InvalidOperationException or ArgumentException or EndOfStreamException)
-            {
-                LogBadMessage(e.Message);
-            }
+            action();
         }
     }
 
-    private void OnDelta(string origin, byte[] payload)
-    {
-        var reader = new MessagePackReader(payload);
-        Expect(reader.ReadArrayHeader() == 4);
-        var key = KvKey.Parse(reader.ReadString() ?? "");
-        var replica = reader.ReadString() ?? throw new FormatException("a delta without origin");
-        var counter = reader.ReadUInt64();
-        var delta = CrdtCodec.DecodeMap(reader.ReadBytes()?.ToArray() ?? []);
-        store.MergeDelta(key, replica, counter, delta);
-    }
-
-    private void StartSyncRound() => SyncRoundAsync().ContinueWith(
+    private void StartSyncRound() => _replication.SyncRoundAsync().ContinueWith(
         t => LogSyncFailed(t.Exception!.GetBaseException().Message), CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-
-    private async Task SyncRoundAsync()
-    {
-        var (_, active, _) = await core.ViewsAsync();
-        if (active.Length == 0)
-        {
-            return;
-        }
-
-        store.Stats.SyncRounds++;
-        var peer = active[Random.Shared.Next(active.Length)];
-        core.SendDirect(peer, SyncTopic, AntiEntropy.Digest(store));
-    }
-
-    private void OnSync(string from, byte[] payload) =>
-        AntiEntropy.Handle(store, payload, reply => core.SendDirect(from, SyncTopic, reply));
-
-
-    private static void Expect(bool condition)
-    {
-        if (!condition)
-        {
-            throw new FormatException("malformed store replication message");
-        }
-    }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "An anti-entropy round failed: {Reason}")]
     private partial void LogSyncFailed(string reason);

@@ -28,7 +28,8 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     private readonly List<WatchQueue> _watchers = [];
     private ImmutableSortedDictionary<KvKey, KvEntry> _entries = ImmutableSortedDictionary<KvKey, KvEntry>.Empty;
     private readonly ulong[] _buckets = new ulong[BucketCount];
-    private SqliteKvPersistence? _disk;
+    private readonly Func<IKvPersistence>? _openPersistence;
+    private IKvPersistence? _disk;
     private string? _diskError;
 
     /// <summary>Anti-entropy buckets: keys are spread by hash; each bucket's digest is the XOR of its keys' versions.</summary>
@@ -37,8 +38,14 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     /// <summary>Called (under the store's lock; must not block) with every local update's key, delta and new counter.</summary>
     public Action<KvKey, CrdtMap, ulong>? LocalDelta { get; set; }
 
-    public KvStore(IOptions<CoreOptions> options, NodeInfo node, TimeProvider time, ILoggerFactory loggers)
+    /// <param name="options">The core's options.</param>
+    /// <param name="node">This node.</param>
+    /// <param name="time">The clock of register writes.</param>
+    /// <param name="loggers">Loggers.</param>
+    /// <param name="openPersistence">Opens where entries are kept (the simulator's memory); by default SQLite in <c>data_dir/core</c>.</param>
+    public KvStore(IOptions<CoreOptions> options, NodeInfo node, TimeProvider time, ILoggerFactory loggers, Func<IKvPersistence>? openPersistence = null)
     {
+        _openPersistence = openPersistence;
         _options = options.Value;
         _node = node;
         _time = time;
@@ -55,7 +62,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        _disk = SqliteKvPersistence.Open(Path.Combine(_node.DataDirectory, "core"), _node.ClusterName, _node.Name);
+        _disk = _openPersistence?.Invoke() ?? SqliteKvPersistence.Open(Path.Combine(_node.DataDirectory, "core"), _node.ClusterName, _node.Name);
         var entries = ImmutableSortedDictionary.CreateBuilder<KvKey, KvEntry>();
         foreach (var (key, value, version) in _disk.ReadAll())
         {
@@ -349,6 +356,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         public long SyncRounds;
         public long SyncBytes;
         public long EntriesRepaired;
+        public long BadMessages;
     }
 
     /// <summary>A watcher's queue: changes in order, one slot per key (a newer value replaces a waiting older one).</summary>

@@ -7,7 +7,7 @@ namespace Lashup.Plugins.Core.Store;
 /// the update that made it is acknowledged, and a crash at any point loses no acknowledged write. A file that is not a
 /// Lashup store, or belongs to another cluster or node, is refused with a clear error, never silently reset.
 /// </summary>
-internal sealed class SqliteKvPersistence : IDisposable
+internal sealed class SqliteKvPersistence : IKvPersistence
 {
     private const string Format = "lashup-kv-1";
     private readonly SqliteConnection _connection;

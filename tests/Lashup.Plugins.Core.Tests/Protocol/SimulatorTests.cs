@@ -1,4 +1,5 @@
 using Lashup.Abstractions.Cluster;
+using Lashup.Plugins.Core.Protocol;
 using Lashup.Simulator;
 
 namespace Lashup.Plugins.Core.Tests.Protocol;
@@ -91,6 +92,54 @@ public sealed class SimulatorTests
 
         Assert.NotNull(cluster.Sim.RunUntil(() => cluster.Converged(), TimeSpan.FromSeconds(30)));
         Assert.Equal(epoch + 1, victim.Epoch);
+    }
+
+    [Fact]
+    public void ExpiredMember_NotBroughtBackByGraphSync()
+    {
+        const int seed = 15;
+        var cluster = new SimCluster(seed, new NodeSettings { ExpireAfter = TimeSpan.FromSeconds(30) });
+        cluster.Bootstrap(12, TimeSpan.FromSeconds(1));
+        Assert.NotNull(cluster.Sim.RunUntil(() => cluster.Nodes.Count == 12 && cluster.Converged(), TimeSpan.FromMinutes(2)));
+        cluster.Nodes[9].Crash();
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(30));
+        var gone = cluster.Nodes[5];
+        gone.Crash(); // out of phase with the expiry ticks: nodes expire it up to a minute apart
+
+        var expired = cluster.Sim.RunUntil(() => cluster.Live.All(n => n.Node!.StateOf(gone.Name) is null), TimeSpan.FromMinutes(3), TimeSpan.FromSeconds(1));
+        Assert.True(expired is not null, $"seed {seed}: {gone.Name} still listed by {string.Join(", ", cluster.Live.Where(n => n.Node!.StateOf(gone.Name) is not null).Select(n => n.Name))}");
+        for (var i = 0; i < 300; i++)
+        {
+            cluster.Sim.RunFor(TimeSpan.FromSeconds(1));
+            Assert.True(cluster.Live.All(n => n.Node!.StateOf(gone.Name) is null), $"seed {seed}: {gone.Name} came back after {cluster.Sim.Elapsed}");
+        }
+
+        gone.Restart();
+        Assert.NotNull(cluster.Sim.RunUntil(() => cluster.Converged(), TimeSpan.FromSeconds(30)));
+    }
+
+    [Fact]
+    public void Prewire_StartsConvergedAndStaysQuiet()
+    {
+        const int seed = 16;
+        var cluster = new SimCluster(seed);
+        cluster.Prewire(100);
+
+        Assert.NotNull(cluster.Sim.RunUntil(() => cluster.Converged() && Scenarios.FullyReachable(cluster), TimeSpan.FromSeconds(2)));
+        Assert.All(cluster.Live, n => Assert.InRange(n.Node!.ActiveView.Count, 1, cluster.Settings.ActiveViewSize));
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(30));
+        var floods = cluster.Live.Sum(n => n.Node!.Stats.AdjacencyFloodsReceived);
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(30));
+
+        // As after a bootstrap through joins: once settled, links stop changing (a change would flood to all 100).
+        Assert.True(cluster.Converged(), $"seed {seed}");
+        var more = cluster.Live.Sum(n => n.Node!.Stats.AdjacencyFloodsReceived) - floods;
+        Assert.True(more < 100 * 7, $"seed {seed}: {more} adjacency floods received in 30 s");
+        var restarted = cluster.Nodes[50];
+        restarted.Crash();
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(10));
+        restarted.Restart();
+        Assert.NotNull(cluster.Sim.RunUntil(() => cluster.Converged(), TimeSpan.FromSeconds(30)));
     }
 
     [Fact]

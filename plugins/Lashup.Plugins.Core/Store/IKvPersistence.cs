@@ -1,0 +1,19 @@
+namespace Lashup.Plugins.Core.Store;
+
+/// <summary>
+/// Where a replica keeps its entries: <see cref="SqliteKvPersistence"/> in the daemon; the simulator keeps them in
+/// memory (and keeps that memory across a simulated crash, as a disk would). <see cref="Put"/> returns only once the
+/// entry is durable: the store acknowledges an update after it.
+/// </summary>
+internal interface IKvPersistence : IDisposable
+{
+    /// <summary>Where the entries are, for messages.</summary>
+    string Path { get; }
+
+    /// <summary>Every stored entry (key, encoded value, encoded version), in key order.</summary>
+    IEnumerable<(string Key, byte[] Value, byte[] Version)> ReadAll();
+
+    /// <summary>Writes one entry durably.</summary>
+    /// <exception cref="Microsoft.Data.Sqlite.SqliteException">The disk is full, read-only or failing.</exception>
+    void Put(string key, byte[] value, byte[] version);
+}

@@ -1,0 +1,123 @@
+using System.Buffers;
+using Lashup.Abstractions.Data;
+using MessagePack;
+
+namespace Lashup.Plugins.Core.Store;
+
+/// <summary>
+/// The store's replication protocol, independent of transport, threads and timers: encodes each local update's delta
+/// for the multicast tree, merges deltas from other nodes, and runs the anti-entropy exchange with a random active
+/// neighbour. Its entry points are called one at a time: from <see cref="KvReplicator"/>'s worker in the daemon, from
+/// the event loop in the simulator.
+/// </summary>
+/// <remarks>
+/// A delta is merged whoever sent it and whether or not the member graph knows its writer (a node that joined after
+/// us and is not flooded yet, or one that left and expired): merging is safe (values join, and a delta is taken only
+/// as its writer's next update of the key, so duplicates and replays change nothing), and refusing it would not
+/// remove it from the cluster, because anti-entropy transfers whole entries, including every writer's updates. A
+/// replica that refused what others merged would differ from them forever, and anti-entropy would never converge.
+/// Only a malformed delta, or one whose writer is not its sender, is dropped.
+/// </remarks>
+internal sealed class KvReplication(KvStore store, IReplicationNetwork network, Random random)
+{
+    public const string DeltaTopic = "kv.delta";
+    public const string SyncTopic = "kv.sync";
+
+    public KvStore Store => store;
+
+    /// <summary>Broadcasts a local update's delta (<see cref="KvStore.LocalDelta"/>); one too large is left to anti-entropy.</summary>
+    public void OnLocalDelta(KvKey key, CrdtMap delta, ulong counter)
+    {
+        var payload = EncodeDelta(key, network.LocalName, counter, delta);
+        if (payload.Length <= network.MaxPayloadSize)
+        {
+            network.Broadcast(DeltaTopic, payload);
+            store.Stats.DeltasSent++;
+        }
+    }
+
+    /// <summary>Handles one message of <see cref="DeltaTopic"/> or <see cref="SyncTopic"/> from <paramref name="from"/>.</summary>
+    /// <returns>Null, or why the message was dropped (malformed; counted in <see cref="KvStore.StoreStats.BadMessages"/>).</returns>
+    public string? Receive(string topic, string from, byte[] payload)
+    {
+        try
+        {
+            if (topic == DeltaTopic)
+            {
+                OnDelta(from, payload);
+            }
+            else
+            {
+                OnSync(from, payload);
+            }
+
+            return null;
+        }
+        catch (Exception e) when (e is MessagePackSerializationException or CrdtCodecException or KvValidationException or FormatException
+                                      or InvalidOperationException or ArgumentException or EndOfStreamException)
+        {
+            store.Stats.BadMessages++;
+            return e.Message;
+        }
+    }
+
+    /// <summary>Handles a delta broadcast by <paramref name="origin"/>.</summary>
+    /// <exception cref="FormatException">The message is malformed, or its writer is not <paramref name="origin"/>.</exception>
+    public void OnDelta(string origin, byte[] payload)
+    {
+        var reader = new MessagePackReader(payload);
+        Expect(reader.ReadArrayHeader() == 4);
+        var key = KvKey.Parse(reader.ReadString() ?? "");
+        var replica = reader.ReadString() ?? throw new FormatException("a delta without origin");
+        if (replica != origin)
+        {
+            throw new FormatException($"a delta written by \"{replica}\" was broadcast by \"{origin}\"");
+        }
+
+        var counter = reader.ReadUInt64();
+        var delta = CrdtCodec.DecodeMap(reader.ReadBytes()?.ToArray() ?? []);
+        store.MergeDelta(key, replica, counter, delta);
+    }
+
+    /// <summary>Starts an anti-entropy round with a random active neighbour, if there is one.</summary>
+    /// <returns>The neighbour, or null.</returns>
+    public async Task<string?> SyncRoundAsync()
+    {
+        var active = await network.ActiveNeighborsAsync();
+        if (active.Count == 0)
+        {
+            return null;
+        }
+
+        store.Stats.SyncRounds++;
+        var peer = active[random.Next(active.Count)];
+        network.SendDirect(peer, SyncTopic, AntiEntropy.Digest(store));
+        return peer;
+    }
+
+    /// <summary>Handles an anti-entropy message from <paramref name="from"/>; answers it directly.</summary>
+    public void OnSync(string from, byte[] payload) =>
+        AntiEntropy.Handle(store, payload, reply => network.SendDirect(from, SyncTopic, reply));
+
+    /// <summary>The wire form of a delta: [key, writer, the writer's update counter of the key, the encoded delta].</summary>
+    public static byte[] EncodeDelta(KvKey key, string replica, ulong counter, CrdtMap delta)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        var writer = new MessagePackWriter(buffer);
+        writer.WriteArrayHeader(4);
+        writer.Write(key.ToString());
+        writer.Write(replica);
+        writer.Write(counter);
+        writer.Write(CrdtCodec.EncodeMap(delta));
+        writer.Flush();
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private static void Expect(bool condition)
+    {
+        if (!condition)
+        {
+            throw new FormatException("malformed store replication message");
+        }
+    }
+}

@@ -1,0 +1,110 @@
+using Lashup.Abstractions.Cluster;
+using Lashup.Abstractions.Plugins;
+using Lashup.Plugins.Core;
+using Lashup.Plugins.Core.Store;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace Lashup.Simulator;
+
+/// <summary>
+/// A replica's "disk" in the simulator: rows in memory that outlive the store (a crashed node's store is disposed,
+/// its rows are not), so a restarted node reloads every acknowledged write, as from SQLite.
+/// </summary>
+internal sealed class InMemoryKvPersistence(string path) : IKvPersistence
+{
+    private readonly SortedDictionary<string, (byte[] Value, byte[] Version)> _rows = new(StringComparer.Ordinal);
+
+    public string Path => path;
+
+    public int Count => _rows.Count;
+
+    public IEnumerable<(string Key, byte[] Value, byte[] Version)> ReadAll() => [.. _rows.Select(r => (r.Key, r.Value.Value, r.Value.Version))];
+
+    public void Put(string key, byte[] value, byte[] version) => _rows[key] = (value, version);
+
+    public void Dispose()
+    {
+        // The rows are the disk: they survive the store.
+    }
+}
+
+/// <summary>
+/// One simulated node's replica of the store: the daemon's <see cref="KvStore"/> over <see cref="InMemoryKvPersistence"/>
+/// and the daemon's replication protocol (<see cref="KvReplication"/>) over the node's simulated network, with the
+/// anti-entropy timer on the node's virtual clock. Messages are handled on the node's executor (one event later), as
+/// the daemon's replication worker does.
+/// </summary>
+internal sealed class SimReplica : IReplicationNetwork
+{
+    private readonly SimNode _node;
+    private readonly TimeSpan _syncInterval;
+    private readonly InMemoryKvPersistence _disk;
+    private readonly Random _random;
+    private ITimer? _timer;
+
+    public SimReplica(SimNode node, TimeSpan syncInterval, int seed)
+    {
+        _node = node;
+        _syncInterval = syncInterval;
+        _disk = new InMemoryKvPersistence($"memory:{node.Name}");
+        _random = new Random(seed);
+    }
+
+    /// <summary>The running store (a new one after each restart).</summary>
+    public KvStore Store { get; private set; } = null!;
+
+    public KvReplication Replication { get; private set; } = null!;
+
+    /// <summary>Rows on the "disk".</summary>
+    public int PersistedCount => _disk.Count;
+
+    public string LocalName => _node.Name;
+
+    public int MaxPayloadSize => _node.Node!.MaxMulticastPayload;
+
+    /// <summary>Opens the store from the disk and starts replicating (at every node start).</summary>
+    internal void Start()
+    {
+        Store = new KvStore(
+            Options.Create(new CoreOptions()), new NodeInfo(_node.Name, "sim", "/nonexistent"), _node.Clock, NullLoggerFactory.Instance, () => _disk);
+        Store.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
+        Replication = new KvReplication(Store, this, _random);
+        Store.LocalDelta = Replication.OnLocalDelta;
+        var node = _node.Node!;
+        node.Subscribe(KvReplication.DeltaTopic, Enqueue);
+        node.Subscribe(KvReplication.SyncTopic, Enqueue);
+        _timer = _node.Clock.CreateTimer(_ => _node.Post(SyncRound), null, _syncInterval, _syncInterval);
+    }
+
+    /// <summary>Stops with the node: timers end, the store closes, the disk stays.</summary>
+    internal void Stop()
+    {
+        _timer?.Dispose();
+        _timer = null;
+        Store.LocalDelta = null;
+        Store.Dispose();
+    }
+
+    void IReplicationNetwork.Broadcast(string topic, ReadOnlyMemory<byte> payload) => _node.Node!.Broadcast(topic, payload.ToArray());
+
+    void IReplicationNetwork.SendDirect(string node, string topic, byte[] payload) => _node.Node!.SendDirect(node, topic, payload);
+
+    ValueTask<IReadOnlyList<string>> IReplicationNetwork.ActiveNeighborsAsync() =>
+        ValueTask.FromResult<IReadOnlyList<string>>([.. _node.Node!.ActiveView.Order(StringComparer.Ordinal)]);
+
+    private void Enqueue(MulticastMessage message)
+    {
+        var (origin, topic, payload) = (message.Origin, message.Topic, message.Payload.ToArray());
+        _node.Post(() => Replication.Receive(topic, origin, payload));
+    }
+
+    private void SyncRound()
+    {
+        var round = Replication.SyncRoundAsync();
+        if (round.IsFaulted)
+        {
+            throw round.Exception!.GetBaseException();
+        }
+    }
+}
