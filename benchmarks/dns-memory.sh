@@ -4,7 +4,7 @@
 # A, its PTR, an SRV by port number): 100,000 records in the DNS index, 25,000 instances in 1,000 keys of the store.
 # Prints RSS, anonymous RSS and PSS of the daemon idle and loaded, the index size from /metrics, and checks answers.
 # Loopback only; bounded; cleans up.
-#   benchmarks/dns-memory.sh [SERVICES=1000] [INSTANCES=25]
+#   benchmarks/dns-memory.sh [SERVICES=1000] [INSTANCES=25]      (HOLD=SECONDS keeps the daemon up, e.g. for dotnet-gcdump)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 services=${1:-1000}
@@ -85,5 +85,6 @@ loaded = memory()
 print(f"{services} services x {instances} instances registered in {load:.1f} s; DNS index: {records} records; "
       f"{last} -> {len(answer)} addresses")
 print(f"idle:   RSS {idle[0]:.0f} MiB, anonymous {idle[1]:.0f} MiB, PSS {idle[2]:.0f} MiB")
-print(f"loaded: RSS {loaded[0]:.0f} MiB, anonymous {loaded[1]:.0f} MiB, PSS {loaded[2]:.0f} MiB")
+print(f"loaded: RSS {loaded[0]:.0f} MiB, anonymous {loaded[1]:.0f} MiB, PSS {loaded[2]:.0f} MiB (pid {pid})", flush=True)
 PY
+if [[ -n "${HOLD:-}" ]]; then sleep "$HOLD"; fi

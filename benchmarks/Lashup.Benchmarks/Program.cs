@@ -5,5 +5,11 @@ using BenchmarkDotNet.Toolchains.InProcess.Emit;
 
 // In-process: the repository's build rules (warnings as errors, central package versions) would trip the projects
 // BenchmarkDotNet otherwise generates.
+if (args is ["index-memory", .. var rest])
+{
+    Lashup.Benchmarks.IndexMemory.Run(rest);
+    return;
+}
+
 var config = DefaultConfig.Instance.AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance));
 BenchmarkSwitcher.FromAssembly(typeof(Lashup.Benchmarks.DnsCodecBenchmarks).Assembly).Run(args, config);
