@@ -24,6 +24,7 @@ internal sealed class DnsMetrics
         Meter.CreateObservableCounter("lashup.dns.source_errors", () => Volatile.Read(ref stats.SourceErrors), description: "Record-source lookups that threw or returned unwritable records");
         Meter.CreateObservableCounter("lashup.dns.forwarded", () => Volatile.Read(ref stats.Forwarded), description: "Queries sent to forwarding");
         Meter.CreateObservableCounter("lashup.dns.forward_refused", () => Volatile.Read(ref stats.ForwardRefused), description: "Queries for other names refused (no upstreams, or client outside allow_recursion_from)");
+        Meter.CreateObservableCounter("lashup.dns.forward_overload", () => Volatile.Read(ref stats.ForwardOverload), description: "Queries answered SERVFAIL because 4096 were already waiting for forwarding");
         Meter.CreateObservableGauge("lashup.dns.index_names", () => index.NameCount, description: "Names in the DNS index (empty non-terminals included)");
         Meter.CreateObservableGauge("lashup.dns.index_records", () => index.RecordCount, description: "Records in the DNS index");
     }

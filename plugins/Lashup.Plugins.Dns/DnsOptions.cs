@@ -23,8 +23,9 @@ public sealed class DnsOptions
     [ConfigurationKeyName("zones")]
     public List<string> Zones { get; set; } = [];
 
-    /// <summary><see cref="Zones"/>, or lashup.directory when none is configured.</summary>
-    internal IReadOnlyList<string> EffectiveZones => Zones.Count > 0 ? Zones : DefaultZones;
+    /// <summary><see cref="Zones"/> in canonical form (lower case, no trailing dot), or lashup.directory when none is configured.</summary>
+    internal IReadOnlyList<string> EffectiveZones =>
+        Zones.Count > 0 ? [.. Zones.Select(z => Protocol.DnsName.Normalize(z.Trim()))] : DefaultZones;
 
     /// <summary>TTL of cluster records, in seconds. Short: records follow the cluster (dcos-dns used 5).</summary>
     [ConfigurationKeyName("ttl")]

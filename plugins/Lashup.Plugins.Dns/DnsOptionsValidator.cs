@@ -37,9 +37,9 @@ internal sealed class DnsOptionsValidator : IValidateOptions<DnsOptions>
         for (var i = 0; i < o.EffectiveZones.Count; i++)
         {
             var zone = o.EffectiveZones[i];
-            if (string.IsNullOrWhiteSpace(zone) || zone.Trim('.').Length == 0 || !DnsName.TryFromText(zone, wire, out var length) || length > DnsName.MaxLength - 100)
+            if (string.IsNullOrWhiteSpace(zone) || zone.Trim('.').Length == 0 || !DnsName.TryFromText(zone, wire, out var length) || length > DnsName.MaxLength - 133)
             {
-                errors.Add($"dns.zones[{i}]: \"{zone}\" is not a domain name Lashup can serve (letters, digits, '-', dots; not the root; at most 155 octets)");
+                errors.Add($"dns.zones[{i}]: \"{zone}\" is not a domain name Lashup can serve (letters, digits, '-', dots; not the root; at most 122 octets, leaving room for instance, service and SRV labels)");
             }
             else if (o.EffectiveZones.Take(i).Any(z => DnsName.Normalize(z) == DnsName.Normalize(zone)))
             {

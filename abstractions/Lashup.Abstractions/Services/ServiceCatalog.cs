@@ -71,6 +71,12 @@ public sealed record ServicePort(ushort Number, ServiceProtocol Protocol, string
                 return false;
             }
 
+            if (name.Length > 62)
+            {
+                error = $"port \"{text}\": the name has {name.Length} characters; at most 62 (SRV asks for it as the label _{name[..8]}...)";
+                return false;
+            }
+
             rest = rest[(colon + 1)..];
         }
 

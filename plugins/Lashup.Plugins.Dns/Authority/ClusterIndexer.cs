@@ -26,6 +26,7 @@ internal sealed partial class ClusterIndexer : ILifecycleParticipant, IReadiness
     private readonly Lock _gate = new();
     private readonly Dictionary<string, ImmutableArray<ServiceInstance>> _services = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Member> _members = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _vips = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Task> _loops = [];
     private volatile bool _servicesLoaded;
@@ -112,17 +113,34 @@ internal sealed partial class ClusterIndexer : ILifecycleParticipant, IReadiness
 
     private async Task WatchServicesAsync(CancellationToken cancellationToken)
     {
+        // A restarted watch begins with a fresh snapshot: services that are not in it were deleted meanwhile.
+        var inSnapshot = new HashSet<string>(StringComparer.Ordinal);
         await foreach (var change in _store.WatchAsync(ServiceCatalog.Prefix, cancellationToken).ConfigureAwait(false))
         {
             if (change.Kind == KvChangeKind.SnapshotComplete)
             {
+                lock (_gate)
+                {
+                    foreach (var gone in _services.Keys.Where(k => !inSnapshot.Contains(k)).ToList())
+                    {
+                        _services.Remove(gone);
+                        IndexService(gone, []);
+                    }
+                }
+
                 _servicesLoaded = true;
+                UpdateLoaded();
                 continue;
             }
 
             if (change.Entry is not { } entry || ServiceCatalog.ServiceOf(entry.Key) is not { } service)
             {
                 continue;
+            }
+
+            if (change.IsSnapshot)
+            {
+                inSnapshot.Add(service);
             }
 
             var instances = ServiceCatalog.Read(entry);
@@ -144,11 +162,19 @@ internal sealed partial class ClusterIndexer : ILifecycleParticipant, IReadiness
 
     private async Task WatchVipsAsync(CancellationToken cancellationToken)
     {
+        var inSnapshot = new HashSet<string>(StringComparer.Ordinal);
         await foreach (var change in _store.WatchAsync(VipNames.Prefix, cancellationToken).ConfigureAwait(false))
         {
             if (change.Kind == KvChangeKind.SnapshotComplete)
             {
+                foreach (var gone in _vips.Keys.Where(k => !inSnapshot.Contains(k)).ToList())
+                {
+                    _vips.Remove(gone, out _);
+                    _index.SetOwner(ClusterRecords.VipOwner(gone), []);
+                }
+
                 _vipsLoaded = true;
+                UpdateLoaded();
                 continue;
             }
 
@@ -157,8 +183,23 @@ internal sealed partial class ClusterIndexer : ILifecycleParticipant, IReadiness
                 continue;
             }
 
-            var owner = ClusterRecords.VipOwner(entry.Key.Segments[2]);
-            _index.SetOwner(owner, VipNames.Read(entry) is var (name, address) ? ClusterRecords.ForVip(name, address, _zones) : []);
+            var vip = entry.Key.Segments[2];
+            if (change.IsSnapshot)
+            {
+                inSnapshot.Add(vip);
+            }
+
+            var records = VipNames.Read(entry) is var (name, address) ? ClusterRecords.ForVip(name, address, _zones).ToList() : [];
+            if (records.Count > 0)
+            {
+                _vips[vip] = true;
+            }
+            else
+            {
+                _vips.Remove(vip, out _);
+            }
+
+            _index.SetOwner(ClusterRecords.VipOwner(vip), records);
         }
     }
 
@@ -209,6 +250,14 @@ internal sealed partial class ClusterIndexer : ILifecycleParticipant, IReadiness
                     }
                 }
             }
+        }
+    }
+
+    private void UpdateLoaded()
+    {
+        if (_servicesLoaded && _vipsLoaded)
+        {
+            _index.IsLoaded = true;
         }
     }
 

@@ -27,7 +27,7 @@ internal static class ClusterRecords
 
     /// <summary>
     /// A service: <c>&lt;service&gt;.&lt;zone&gt;</c> has the addresses of its healthy instances,
-    /// <c>&lt;instance&gt;.&lt;service&gt;.&lt;zone&gt;</c> each instance's address,
+    /// <c>&lt;instance&gt;.&lt;service&gt;.&lt;zone&gt;</c> each instance's address (healthy or not),
     /// <c>_&lt;port&gt;._&lt;proto&gt;.&lt;service&gt;.&lt;zone&gt;</c> (by number and, if named, by name) one SRV per healthy
     /// instance with that port, and each address a PTR to its instance name. Healthy means registered by a node that
     /// is reachable; when none is, all instances are served (fail open, as dcos-l4lb did: a partitioned view should not
@@ -44,12 +44,18 @@ internal static class ClusterRecords
         foreach (var zone in zones)
         {
             var serviceName = $"{service}.{zone}";
+            foreach (var instance in instances)
+            {
+                // Every instance keeps its own name and PTR, healthy or not: asking for one by name is deliberate.
+                var instanceName = $"{instance.Instance}.{serviceName}";
+                yield return IndexedRecord.ForAddress(instanceName, instance.Address);
+                yield return new IndexedRecord(ReverseOf(instance.Address), DnsRecordType.PTR, Target: instanceName);
+            }
+
             foreach (var instance in healthy)
             {
                 var instanceName = $"{instance.Instance}.{serviceName}";
                 yield return IndexedRecord.ForAddress(serviceName, instance.Address);
-                yield return IndexedRecord.ForAddress(instanceName, instance.Address);
-                yield return new IndexedRecord(ReverseOf(instance.Address), DnsRecordType.PTR, Target: instanceName);
                 foreach (var port in instance.Ports)
                 {
                     var protocol = port.Protocol == ServiceProtocol.Udp ? "_udp" : "_tcp";

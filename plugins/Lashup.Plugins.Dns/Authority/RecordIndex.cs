@@ -30,6 +30,7 @@ internal sealed class RecordIndex
     private readonly ZoneSettings _settings;
     private long _version;
     private int _recordCount;
+    private bool _loaded;
 
     public RecordIndex(IEnumerable<string> zones, ZoneSettings settings)
     {
@@ -45,6 +46,16 @@ internal sealed class RecordIndex
 
     /// <summary>Names in the index, empty non-terminals included.</summary>
     public int NameCount => _nodes.Count;
+
+    /// <summary>
+    /// Whether the index holds the store's state (the watches delivered their snapshots). Until then a name missing
+    /// here may only not be loaded yet, so the server answers SERVFAIL rather than a cacheable NXDOMAIN.
+    /// </summary>
+    public bool IsLoaded
+    {
+        get => Volatile.Read(ref _loaded);
+        set => Volatile.Write(ref _loaded, value);
+    }
 
     /// <summary>Records in the index.</summary>
     public int RecordCount => Volatile.Read(ref _recordCount);
@@ -94,7 +105,7 @@ internal sealed class RecordIndex
                 if (owners.Length == 0)
                 {
                     _byName.Remove(group.Key);
-                    AdjustAncestors(group.Key, -1);
+                    AdjustAncestors(group.Key, -1, affected);
                 }
                 else
                 {
@@ -108,12 +119,14 @@ internal sealed class RecordIndex
                 if (!_byName.TryGetValue(group.Key, out var owners))
                 {
                     owners = [];
-                    AdjustAncestors(group.Key, +1);
+                    AdjustAncestors(group.Key, +1, affected);
                 }
 
                 _byName[group.Key] = [.. owners, new OwnerRecords(owner, [.. group])];
             }
 
+            // Only now, with every name and ancestor count updated, are nodes rebuilt: a name that is removed and
+            // re-added by this change (a service's own name, when its instances change) is never published empty.
             _recordCount += next.Length - previous.Length;
             foreach (var name in affected)
             {
@@ -126,11 +139,23 @@ internal sealed class RecordIndex
         Changed?.Invoke();
     }
 
+    /// <summary>
+    /// Sorted, without duplicates, and without records whose names cannot be encoded (a label over 63 octets, a name
+    /// over 255): replicated data is not trusted, and one bad registration must not break the index.
+    /// </summary>
     private static ImmutableArray<IndexedRecord> Normalize(IEnumerable<IndexedRecord> records) =>
-        [.. records.Distinct().OrderBy(r => r.Name, StringComparer.Ordinal).ThenBy(r => r.Type)];
+        [.. records.Where(IsEncodable).Distinct().OrderBy(r => r.Name, StringComparer.Ordinal).ThenBy(r => r.Type)];
+
+    private static bool IsEncodable(IndexedRecord record)
+    {
+        Span<byte> wire = stackalloc byte[DnsName.MaxLength];
+        return DnsName.TryFromText(record.Name, wire, out _)
+            && (record.Target is null || DnsName.TryFromText(record.Target, wire, out _))
+            && (record.Type != DnsRecordType.SOA || DnsName.TryFromText(record.Text, wire, out _));
+    }
 
     /// <summary>Counts <paramref name="name"/> in each of its ancestors up to its zone apex, creating or dropping empty non-terminals.</summary>
-    private void AdjustAncestors(string name, int delta)
+    private void AdjustAncestors(string name, int delta, HashSet<string> affected)
     {
         var zone = ZoneOf(name);
         if (zone is null)
@@ -152,10 +177,7 @@ internal sealed class RecordIndex
                 _descendants[ancestor] = count;
             }
 
-            if (!_byName.ContainsKey(ancestor))
-            {
-                Rebuild(ancestor);
-            }
+            affected.Add(ancestor);
         }
     }
 

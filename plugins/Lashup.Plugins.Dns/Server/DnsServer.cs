@@ -22,6 +22,9 @@ namespace Lashup.Plugins.Dns.Server;
 internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposable
 {
     private const int BatchSize = 32;
+
+    /// <summary>UDP queries waiting for forwarding at most; more get SERVFAIL at once.</summary>
+    private const int MaxForwardsInFlight = 4096;
     private static readonly TimeSpan ReceivePoll = TimeSpan.FromSeconds(1);
 
     private readonly QueryEngine _engine;
@@ -41,6 +44,7 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
     private readonly List<Task> _tasks = [];
     private readonly List<IPEndPoint> _bound = [];
     private int _tcpOpen;
+    private int _forwardsInFlight;
     private volatile bool _stopped;
 
     public DnsServer(
@@ -251,23 +255,35 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
                         continue;
                     }
 
-                    var allowed = forwarding && _acl.Allows(batch.Address(i));
-                    var outcome = _engine.Answer(packet, batch.Response(i), overTcp: false, allowed, out var query, out var length);
-                    if (outcome == QueryOutcome.Forward)
+                    try
                     {
-                        if (allowed)
+                        var allowed = forwarding && _acl.Allows(batch.Address(i));
+                        var outcome = _engine.Answer(packet, batch.Response(i), overTcp: false, allowed, out var query, out var length);
+                        if (outcome == QueryOutcome.Forward)
                         {
-                            ForwardUdp(socket, packet, query, ClientAcl.ToSocketAddress(batch.Address(i)));
-                            continue;
+                            if (allowed && TryForwardUdp(socket, packet, query, ClientAcl.ToSocketAddress(batch.Address(i))))
+                            {
+                                continue;
+                            }
+
+                            if (!allowed)
+                            {
+                                Interlocked.Increment(ref _stats.ForwardRefused);
+                            }
+
+                            outcome = _engine.Error(packet, batch.Response(i), query, allowed ? DnsResponseCode.ServerFailure : DnsResponseCode.Refused, out length);
                         }
 
-                        Interlocked.Increment(ref _stats.ForwardRefused);
-                        outcome = _engine.Error(packet, batch.Response(i), query, DnsResponseCode.Refused, out length);
+                        if (outcome == QueryOutcome.Answered)
+                        {
+                            batch.Reply(i, length);
+                        }
                     }
-
-                    if (outcome == QueryOutcome.Answered)
+                    catch (Exception e)
                     {
-                        batch.Reply(i, length);
+                        // A bug in answering one query must not kill the thread (and with it the daemon): drop it.
+                        Interlocked.Increment(ref _stats.Dropped);
+                        LogQueryFailed(_logger, e);
                     }
                 }
 
@@ -321,14 +337,17 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
                 var outcome = _engine.Answer(receive.AsSpan(0, received), response, overTcp: false, allowed, out var query, out var length);
                 if (outcome == QueryOutcome.Forward)
                 {
-                    if (allowed)
+                    if (allowed && TryForwardUdp(socket, receive.AsSpan(0, received), query, CopyOf(client)))
                     {
-                        ForwardUdp(socket, receive.AsSpan(0, received), query, client);
                         continue;
                     }
 
-                    Interlocked.Increment(ref _stats.ForwardRefused);
-                    outcome = _engine.Error(receive.AsSpan(0, received), response, query, DnsResponseCode.Refused, out length);
+                    if (!allowed)
+                    {
+                        Interlocked.Increment(ref _stats.ForwardRefused);
+                    }
+
+                    outcome = _engine.Error(receive.AsSpan(0, received), response, query, allowed ? DnsResponseCode.ServerFailure : DnsResponseCode.Refused, out length);
                 }
 
                 if (outcome == QueryOutcome.Answered)
@@ -344,32 +363,54 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
             {
                 LogSendFailed(_logger, e.SocketErrorCode);
             }
+            catch (Exception e)
+            {
+                Interlocked.Increment(ref _stats.Dropped);
+                LogQueryFailed(_logger, e);
+            }
 
             _latency?.Record(Stopwatch.GetElapsedTime(start).TotalSeconds);
         }
     }
 
-    private void ForwardUdp(Socket socket, ReadOnlySpan<byte> packet, DnsQuery query, SocketAddress client)
+    private static SocketAddress CopyOf(SocketAddress client)
     {
+        var address = new SocketAddress(client.Family, client.Size);
+        client.Buffer.Span.CopyTo(address.Buffer.Span);
+        return address;
+    }
+
+    /// <summary>
+    /// Hands a UDP query to forwarding on the thread pool, with a copy of the packet; false (the caller answers
+    /// SERVFAIL) when <see cref="MaxForwardsInFlight"/> queries are waiting already, so a flood of queries for a dead
+    /// upstream cannot pile up tasks and buffers without bound.
+    /// </summary>
+    private bool TryForwardUdp(Socket socket, ReadOnlySpan<byte> packet, DnsQuery query, SocketAddress client)
+    {
+        if (Interlocked.Increment(ref _forwardsInFlight) > MaxForwardsInFlight)
+        {
+            Interlocked.Decrement(ref _forwardsInFlight);
+            Interlocked.Increment(ref _stats.ForwardOverload);
+            return false;
+        }
+
         var copy = ArrayPool<byte>.Shared.Rent(packet.Length);
         var packetLength = packet.Length;
         packet.CopyTo(copy);
-        var address = new SocketAddress(client.Family, client.Size);
-        client.Buffer.Span.CopyTo(address.Buffer.Span);
         var limit = DnsResponseWriter.GetUdpLimit(query, _engine.MaxUdpPayload);
         Interlocked.Increment(ref _stats.Forwarded);
         _ = Task.Run(async () =>
         {
-            var response = ArrayPool<byte>.Shared.Rent(DnsResponseWriter.MaxMessageSize);
+            var response = ArrayPool<byte>.Shared.Rent(limit);
             var start = Stopwatch.GetTimestamp();
             try
             {
-                var length = await _forwarder!.ForwardAsync(copy.AsMemory(0, packetLength), query, response, limit, overTcp: false, _stopping.Token).ConfigureAwait(false);
+                var length = await _forwarder!.ForwardAsync(copy.AsMemory(0, packetLength), query, response.AsMemory(0, limit), limit, overTcp: false, _stopping.Token).ConfigureAwait(false);
                 if (length > 0)
                 {
                     // Synchronous on purpose: an async operation would switch the socket to non-blocking mode under
                     // the receive loop's recvmmsg. A UDP send does not block for long.
-                    socket.SendTo(response.AsSpan(0, length), SocketFlags.None, address);
+                    socket.SendTo(response.AsSpan(0, length), SocketFlags.None, client);
                 }
             }
             catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException || _stopped)
@@ -381,11 +422,13 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
             }
             finally
             {
+                Interlocked.Decrement(ref _forwardsInFlight);
                 ArrayPool<byte>.Shared.Return(copy);
                 ArrayPool<byte>.Shared.Return(response);
                 _latency?.Record(Stopwatch.GetElapsedTime(start).TotalSeconds);
             }
         });
+        return true;
     }
 
     private async Task AcceptLoopAsync(Socket listener)
@@ -403,7 +446,17 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
             }
             catch (SocketException e)
             {
+                // Out of descriptors (EMFILE) fails every accept at once: back off instead of spinning.
                 LogAcceptFailed(_logger, e.SocketErrorCode);
+                try
+                {
+                    await Task.Delay(100, _stopping.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
                 continue;
             }
 
@@ -469,7 +522,8 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
                 if (written > 0)
                 {
                     BinaryPrimitives.WriteUInt16BigEndian(response, (ushort)written);
-                    await client.SendAsync(response.AsMemory(0, written + 2), SocketFlags.None, _stopping.Token).ConfigureAwait(false);
+                    // The deadline covers the write too: a client that never reads cannot hold its slot forever.
+                    await client.SendAsync(response.AsMemory(0, written + 2), SocketFlags.None, deadline.Token).ConfigureAwait(false);
                 }
 
                 _latency?.Record(Stopwatch.GetElapsedTime(start).TotalSeconds);
@@ -529,6 +583,9 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "DNS TCP accept failed: {Error}")]
     private static partial void LogAcceptFailed(ILogger logger, SocketError error);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "DNS query failed; dropped")]
+    private static partial void LogQueryFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "DNS forwarding failed")]
     private static partial void LogForwardFailed(ILogger logger, Exception exception);

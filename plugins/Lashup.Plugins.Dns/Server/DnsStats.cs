@@ -31,6 +31,7 @@ internal sealed class DnsStats
     public long SourceErrors;
     public long Forwarded;
     public long ForwardRefused;
+    public long ForwardOverload;
 
     public static int TypeIndex(DnsRecordType type)
     {

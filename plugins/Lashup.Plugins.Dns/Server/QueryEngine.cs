@@ -94,6 +94,12 @@ internal sealed partial class QueryEngine
             return QueryOutcome.Answered;
         }
 
+        if (zone >= 0 && !_index.IsLoaded)
+        {
+            // Just started: the name may exist in the store without being indexed yet. SERVFAIL is not cached long.
+            return Error(packet, response, query, DnsResponseCode.ServerFailure, out length);
+        }
+
         if (zone >= 0)
         {
             length = WriteNegative(packet, response, limit, recursionAvailable, query, DnsResponseCode.NxDomain, zone);
@@ -263,35 +269,38 @@ internal sealed partial class QueryEngine
                 continue;
             }
 
-            if (lookup.Records.Count == 0)
-            {
-                length = WriteNegative(packet, response, limit, recursionAvailable, query, DnsResponseCode.NoError, zone);
-                _stats.Count(query.QuestionType, DnsResponseCode.NoError);
-                return true;
-            }
-
-            var writer = Begin(packet, response, limit, recursionAvailable, query);
             try
             {
-                foreach (var record in lookup.Records)
+                var records = lookup.Records ?? [];
+                if (records.Count == 0)
+                {
+                    length = WriteNegative(packet, response, limit, recursionAvailable, query, DnsResponseCode.NoError, zone);
+                    _stats.Count(query.QuestionType, DnsResponseCode.NoError);
+                    return true;
+                }
+
+                var writer = Begin(packet, response, limit, recursionAvailable, query);
+                foreach (var record in records)
                 {
                     if (!writer.Add(DnsSection.Answer, record))
                     {
                         break;
                     }
                 }
+
+                length = writer.Finish();
+                _stats.Count(query.QuestionType, DnsResponseCode.NoError);
+                return true;
             }
-            catch (ArgumentException e)
+            catch (Exception e)
             {
+                // The source owns the name but its records cannot be written (a null list, one that throws while
+                // enumerated, a record the writer cannot encode): SERVFAIL for this name, counted and logged.
                 Interlocked.Increment(ref _stats.SourceErrors);
                 LogSourceFailed(_logger, e, source.Name, name);
                 Error(packet, response, query, DnsResponseCode.ServerFailure, out length);
                 return true;
             }
-
-            length = writer.Finish();
-            _stats.Count(query.QuestionType, DnsResponseCode.NoError);
-            return true;
         }
 
         return false;

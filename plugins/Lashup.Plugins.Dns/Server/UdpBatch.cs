@@ -77,7 +77,7 @@ internal sealed unsafe partial class UdpBatch : IDisposable
         errno = 0;
         if (received < 0)
         {
-            errno = Marshal.GetLastSystemError();
+            errno = Marshal.GetLastPInvokeError();
             return errno is EAGAIN or EINTR ? 0 : -1;
         }
 
@@ -118,7 +118,7 @@ internal sealed unsafe partial class UdpBatch : IDisposable
             var n = SendMMsg(descriptor, _sendHeaders + sent, (uint)(_pending - sent), 0);
             if (n < 0)
             {
-                if (Marshal.GetLastSystemError() == EINTR)
+                if (Marshal.GetLastPInvokeError() == EINTR)
                 {
                     continue;
                 }
