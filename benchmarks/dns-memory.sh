@@ -9,16 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 services=${1:-1000}
 instances=${2:-25}
-work=$(mktemp -d)
-pids=()
-cleanup() { kill -9 "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-dotnet publish host/Lashup.Host -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
-  -p:OutDir="$work/build/host/" -o "$work/install/bin" -nologo -v quiet >/dev/null
-for plugin in Core Dns; do
-  dotnet publish "plugins/Lashup.Plugins.$plugin" -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
-    -p:OutDir="$work/build/$plugin/" -o "$work/install/plugins/Lashup.Plugins.$plugin" -nologo -v quiet >/dev/null
-done
+source benchmarks/lib.sh
+publish_lashup Core Dns
 mkdir -p "$work/node"
 cat > "$work/node/lashup.toml" <<TOML
 [node]
@@ -36,8 +28,7 @@ listen = "127.0.0.1:18660"
 [dns]
 listen = ["127.0.0.1:18065"]
 TOML
-(cd "$work/node" && exec dotnet "$work/install/bin/lashup.dll" run --config "$work/node/lashup.toml" > "$work/node/log" 2>&1) &
-pids+=($!)
+start_lashup "$work/node"
 python3 - "$services" "$instances" <<'PY'
 import json, re, subprocess, sys, time, urllib.request
 services, instances = int(sys.argv[1]), int(sys.argv[2])

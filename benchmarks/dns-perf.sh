@@ -12,10 +12,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-15}
 zone=lashup.directory
 n=10000
-work=$(mktemp -d)
-pids=()
-cleanup() { kill -9 "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+source benchmarks/lib.sh
 for tool in dnsperf knotd nsd python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y dnsperf knot nsd python3" >&2; exit 2; }
 done
@@ -86,12 +83,7 @@ nsd -d -c "$work/nsd/nsd.conf" > "$work/nsd/out" 2>&1 &
 pids+=($!)
 
 # --- lashup ----------------------------------------------------------------------------------------------------------
-dotnet publish host/Lashup.Host -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
-  -p:OutDir="$work/build/host/" -o "$work/install/bin" -nologo -v quiet >/dev/null
-for plugin in Core Dns; do
-  dotnet publish "plugins/Lashup.Plugins.$plugin" -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
-    -p:OutDir="$work/build/$plugin/" -o "$work/install/plugins/Lashup.Plugins.$plugin" -nologo -v quiet >/dev/null
-done
+publish_lashup Core Dns
 mkdir -p "$work/lashup"
 cat > "$work/lashup/lashup.toml" <<TOML
 [node]
@@ -111,8 +103,7 @@ listen = ["127.0.0.1:18055"]
 zones = ["$zone"]
 udp_workers = 2
 TOML
-(cd "$work/lashup" && exec dotnet "$work/install/bin/lashup.dll" run --config "$work/lashup/lashup.toml" > "$work/lashup/log" 2>&1) &
-pids+=($!)
+start_lashup "$work/lashup"
 
 python3 - "$n" "$zone" <<'PY'
 import json, sys, time, urllib.request, subprocess

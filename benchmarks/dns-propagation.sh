@@ -7,16 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-300}
-work=$(mktemp -d)
-pids=()
-cleanup() { kill -9 "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-dotnet publish host/Lashup.Host -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
-  -p:OutDir="$work/build/host/" -o "$work/install/bin" -nologo -v quiet >/dev/null
-for plugin in Core Dns; do
-  dotnet publish "plugins/Lashup.Plugins.$plugin" -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
-    -p:OutDir="$work/build/$plugin/" -o "$work/install/plugins/Lashup.Plugins.$plugin" -nologo -v quiet >/dev/null
-done
+source benchmarks/lib.sh
+publish_lashup Core Dns
 for i in 1 2 3; do
   mkdir -p "$work/n$i"
   cat > "$work/n$i/lashup.toml" <<TOML
@@ -37,8 +29,7 @@ seeds = ["127.0.0.1:18671"]
 listen = ["127.0.0.1:$((18080 + i))"]
 udp_workers = 1
 TOML
-  (cd "$work/n$i" && exec dotnet "$work/install/bin/lashup.dll" run --config "$work/n$i/lashup.toml" > "$work/n$i/log" 2>&1) &
-  pids+=($!)
+  start_lashup "$work/n$i"
 done
 python3 - "$n" <<'PY'
 import json, random, socket, struct, sys, threading, time, urllib.request

@@ -110,5 +110,28 @@ internal sealed class AdminClient : IDisposable
             ?? throw new ClientException("the daemon sent an empty answer");
     }
 
+    /// <summary>
+    /// Runs a client command against the daemon found through <paramref name="api"/> or <paramref name="config"/>:
+    /// exit 0, or 1 with a one-line message when the daemon is unreachable or answers an error.
+    /// </summary>
+    public static async Task<int> RunAsync(string? api, string? config, Func<AdminClient, Task> action, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var client = Create(api, config);
+            await action(client);
+            return 0;
+        }
+        catch (ClientException e)
+        {
+            await Console.Error.WriteLineAsync($"lashup: {e.Message}");
+            return Daemon.ExitFailure;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return Daemon.ExitFailure;
+        }
+    }
+
     public void Dispose() => _http.Dispose();
 }

@@ -25,13 +25,13 @@ internal static class KvCommand
         var kv = new Command("kv", "Read and write the replicated key-value store of a running daemon");
         var key = new Argument<string>("key") { Description = "A key such as lb/vips/web:80" };
         var get = new Command("get", "Show one key's value and version") { key, api, config, json };
-        get.SetAction((p, ct) => RunAsync(p.GetValue(api), p.GetValue(config), async c =>
+        get.SetAction((p, ct) => AdminClient.RunAsync(p.GetValue(api), p.GetValue(config), async c =>
             Print(await c.GetAsync<JsonElement>($"/v1/kv/{Escape(p.GetValue(key)!)}", ct), p.GetValue(json), single: true), ct));
         kv.Subcommands.Add(get);
 
         var prefix = new Argument<string?>("prefix") { Description = "Only keys under this prefix", Arity = ArgumentArity.ZeroOrOne };
         var list = new Command("list", "List keys (under a prefix) with their values") { prefix, api, config, json };
-        list.SetAction((p, ct) => RunAsync(p.GetValue(api), p.GetValue(config), async c =>
+        list.SetAction((p, ct) => AdminClient.RunAsync(p.GetValue(api), p.GetValue(config), async c =>
             Print(await c.GetAsync<JsonElement>($"/v1/kv?prefix={Uri.EscapeDataString(p.GetValue(prefix) ?? "")}", ct), p.GetValue(json), single: false), ct));
         kv.Subcommands.Add(list);
 
@@ -42,7 +42,7 @@ internal static class KvCommand
             put.Options.Add(option);
         }
 
-        put.SetAction((p, ct) => RunAsync(p.GetValue(api), p.GetValue(config), async c =>
+        put.SetAction((p, ct) => AdminClient.RunAsync(p.GetValue(api), p.GetValue(config), async c =>
         {
             var ops = new List<object>();
             foreach (var (spec, option) in opOptions)
@@ -66,7 +66,7 @@ internal static class KvCommand
         kv.Subcommands.Add(put);
 
         var watch = new Command("watch", "Print the keys under a prefix, then every change, until Ctrl-C") { prefix, api, config, json };
-        watch.SetAction((p, ct) => RunAsync(p.GetValue(api), p.GetValue(config), async c =>
+        watch.SetAction((p, ct) => AdminClient.RunAsync(p.GetValue(api), p.GetValue(config), async c =>
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, $"/v1/kv-watch?prefix={Uri.EscapeDataString(p.GetValue(prefix) ?? "")}");
             using var response = await c.SendAsync(request, ct, HttpCompletionOption.ResponseHeadersRead);
@@ -100,7 +100,7 @@ internal static class KvCommand
         kv.Subcommands.Add(watch);
 
         var del = new Command("del", "Remove every field of a key") { key, api, config, json };
-        del.SetAction((p, ct) => RunAsync(p.GetValue(api), p.GetValue(config), async c =>
+        del.SetAction((p, ct) => AdminClient.RunAsync(p.GetValue(api), p.GetValue(config), async c =>
         {
             using var request = new HttpRequestMessage(HttpMethod.Delete, $"/v1/kv/{Escape(p.GetValue(key)!)}");
             using var response = await c.SendAsync(request, ct);
@@ -131,25 +131,6 @@ internal static class KvCommand
         {
             var version = string.Join(",", e.GetProperty("version").EnumerateObject().Select(v => $"{v.Name}:{v.Value}"));
             Console.Out.WriteLine($"{e.GetProperty("key").GetString()}  {e.GetProperty("value").GetRawText()}  (version {version})");
-        }
-    }
-
-    private static async Task<int> RunAsync(string? api, string? config, Func<AdminClient, Task> action, CancellationToken cancellationToken)
-    {
-        try
-        {
-            using var client = AdminClient.Create(api, config);
-            await action(client);
-            return 0;
-        }
-        catch (ClientException e)
-        {
-            await Console.Error.WriteLineAsync($"lashup: {e.Message}");
-            return Daemon.ExitFailure;
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            return Daemon.ExitFailure;
         }
     }
 }

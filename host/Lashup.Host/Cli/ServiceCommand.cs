@@ -20,7 +20,7 @@ internal static class ServiceCommand
         var instance = new Option<string?>("--instance") { Description = "The instance name (default: the address, e.g. 10-0-0-5)" };
         var node = new Option<string?>("--node") { Description = "The node it runs on (default: the daemon's node); healthy while that node is reachable" };
         var register = new Command("register", "Register (or update) one instance of a service") { name, address, ports, instance, node, api, config, json };
-        register.SetAction((p, ct) => RunAsync(p.GetValue(api), p.GetValue(config), async c =>
+        register.SetAction((p, ct) => AdminClient.RunAsync(p.GetValue(api), p.GetValue(config), async c =>
         {
             var body = new { address = p.GetValue(address), ports = p.GetValue(ports) ?? [], instance = p.GetValue(instance), node = p.GetValue(node) };
             using var request = new HttpRequestMessage(HttpMethod.Put, $"/v1/services/{Uri.EscapeDataString(p.GetValue(name)!)}") { Content = JsonContent.Create(body) };
@@ -31,7 +31,7 @@ internal static class ServiceCommand
 
         var instanceName = new Argument<string>("instance") { Description = "The instance name (see lashup service list)" };
         var deregister = new Command("deregister", "Remove one instance of a service") { name, instanceName, api, config, json };
-        deregister.SetAction((p, ct) => RunAsync(p.GetValue(api), p.GetValue(config), async c =>
+        deregister.SetAction((p, ct) => AdminClient.RunAsync(p.GetValue(api), p.GetValue(config), async c =>
         {
             using var request = new HttpRequestMessage(HttpMethod.Delete,
                 $"/v1/services/{Uri.EscapeDataString(p.GetValue(name)!)}/{Uri.EscapeDataString(p.GetValue(instanceName)!)}");
@@ -42,7 +42,7 @@ internal static class ServiceCommand
 
         var optionalName = new Argument<string?>("service") { Description = "Only this service", Arity = ArgumentArity.ZeroOrOne };
         var list = new Command("list", "List services and their instances") { optionalName, api, config, json };
-        list.SetAction((p, ct) => RunAsync(p.GetValue(api), p.GetValue(config), async c =>
+        list.SetAction((p, ct) => AdminClient.RunAsync(p.GetValue(api), p.GetValue(config), async c =>
         {
             var one = p.GetValue(optionalName);
             using var request = new HttpRequestMessage(HttpMethod.Get, one is null ? "/v1/services" : $"/v1/services/{Uri.EscapeDataString(one)}");
@@ -96,24 +96,5 @@ internal static class ServiceCommand
         }
 
         Table.Write(Console.Out, ["SERVICE", "INSTANCE", "ADDRESS", "PORTS", "NODE", "HEALTHY"], rows);
-    }
-
-    private static async Task<int> RunAsync(string? api, string? config, Func<AdminClient, Task> action, CancellationToken cancellationToken)
-    {
-        try
-        {
-            using var client = AdminClient.Create(api, config);
-            await action(client);
-            return 0;
-        }
-        catch (ClientException e)
-        {
-            await Console.Error.WriteLineAsync($"lashup: {e.Message}");
-            return Daemon.ExitFailure;
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            return Daemon.ExitFailure;
-        }
     }
 }
