@@ -4,12 +4,13 @@ using BenchmarkDotNet.Running;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
 
 // In-process: the repository's build rules (warnings as errors, central package versions) would trip the projects
-// BenchmarkDotNet otherwise generates.
+// BenchmarkDotNet otherwise generates. The toolchain is a mutator, so it applies to every job, including those a class
+// asks for ([ShortRunJob], [Config]); a class that asks for none runs BenchmarkDotNet's default job.
 if (args is ["index-memory", .. var rest])
 {
     Lashup.Benchmarks.IndexMemory.Run(rest);
     return;
 }
 
-var config = DefaultConfig.Instance.AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance));
+var config = DefaultConfig.Instance.AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance).AsMutator());
 BenchmarkSwitcher.FromAssembly(typeof(Lashup.Benchmarks.DnsCodecBenchmarks).Assembly).Run(args, config);
