@@ -17,7 +17,7 @@ namespace Lashup.Benchmarks;
 public class KvStoreMergeBenchmarks
 {
     private const int KeyCount = 1000;
-    private const int Batch = 1024;
+    private const int Batch = 8192;
     private readonly IReadOnlyList<CrdtOp>[] _setOwner = [[new LwwSet(KvBenchStores.Owner, "team-b")], [new LwwSet(KvBenchStores.Owner, "team-c")]];
     private readonly IReadOnlyList<CrdtOp> _add = [new ORSetAdd(KvBenchStores.Endpoints, "10.255.255.1:8080")];
     private readonly IReadOnlyList<CrdtOp> _remove = [new ORSetRemove(KvBenchStores.Endpoints, "10.255.255.1:8080")];
