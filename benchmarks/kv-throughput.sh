@@ -52,7 +52,7 @@ def get(url, timeout=2):
 def metrics(i):
     out = {}
     for line in (get(api(i) + "/metrics") or b"").decode().splitlines():
-        if line.startswith("lashup_core_store_"):
+        if line.startswith("lashup_core_store_") or line.startswith("lashup_core_bytes_sent_total "):
             name, _, value = line.rpartition(" ")
             out[name] = float(value)
     return out
@@ -111,6 +111,7 @@ if warmup > 0:
     print(f"warm-up: {len(warm)} updates in {warmup:.0f} s ({len(warm) / warmup:.0f}/s), all on node-3")
     time.sleep(1)
 
+start = [metrics(i) for i in (1, 2)]
 start3 = metrics(3)
 base3 = start3.get("lashup_core_store_keys", 0)
 load = open("/proc/loadavg").read().split()[0]
@@ -137,6 +138,7 @@ watching[0] = False
 time.sleep(0.2)
 cpu1, busy1 = [cpu(p) for p in daemons] + [os.times()[:2]], machine()
 wall = time.perf_counter() - t0
+end = [metrics(i) for i in (1, 2)]
 end3 = metrics(3)
 listed = json.loads(get(api(3) + "/v1/kv?prefix=bench", timeout=30))["entries"]
 present = {e["key"] for e in listed}
@@ -161,6 +163,8 @@ print(f"node-3 keys gained per second: {[int(samples[i][1] - samples[i - 10][1])
 print(f"node-3 /v1/kv?prefix=bench: {len(present)} keys, {len(missing)} acknowledged keys missing")
 print(f"node-3: deltas merged {d('lashup_core_store_deltas_merged_total'):.0f}, skipped {d('lashup_core_store_deltas_skipped_total'):.0f}, "
       f"entries repaired by anti-entropy {d('lashup_core_store_entries_repaired_total'):.0f}, inbox dropped {d('lashup_core_store_inbox_dropped_total'):.0f}")
+sent = [e.get("lashup_core_bytes_sent_total", 0) - s.get("lashup_core_bytes_sent_total", 0) for s, e in zip(start + [start3], end + [end3])]
+print("bytes sent per update (all gossip traffic): " + ", ".join(f"node-{i + 1} {b / total:.0f}" for i, b in enumerate(sent)))
 used = [(b[0] - a[0], b[1] - a[1]) for a, b in zip(cpu0, cpu1)]
 print(f"CPU seconds (user + system) over {wall:.1f} s: " + ", ".join(
     f"{name} {u:.1f} + {s:.1f} ({(u + s) / total * 1e6:.0f} us per update)" for name, (u, s) in zip(["node-1", "node-2", "node-3", "client"], used)))
