@@ -12,14 +12,8 @@ cd "$(dirname "$0")/.."
 seconds=${1:-10}
 clients=${2:-8}
 warmup=${3:-20}
-work=$(mktemp -d)
-pids=()
-cleanup() { kill -9 "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-dotnet publish host/Lashup.Host -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
-  -p:OutDir="$work/build/host/" -o "$work/install/bin" -nologo -v quiet >/dev/null
-dotnet publish plugins/Lashup.Plugins.Core -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
-  -p:OutDir="$work/build/core/" -o "$work/install/plugins/Lashup.Plugins.Core" -nologo -v quiet >/dev/null
+source benchmarks/lib.sh
+publish_lashup Core
 for i in 1 2 3; do
   mkdir -p "$work/n$i"
   cat > "$work/n$i/lashup.toml" <<TOML
@@ -37,8 +31,7 @@ level = "warning"
 listen = "127.0.0.1:$((18610 + i))"
 seeds = ["127.0.0.1:18611"]
 TOML
-  dotnet "$work/install/bin/lashup.dll" run --config "$work/n$i/lashup.toml" > "$work/n$i/log" 2>&1 &
-  pids+=($!)
+  start_lashup "$work/n$i"
 done
 python3 - "$seconds" "$clients" "$warmup" "${pids[@]}" <<'PY'
 import http.client, json, os, sys, threading, time, urllib.request
