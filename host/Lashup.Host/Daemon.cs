@@ -86,6 +86,8 @@ internal static partial class Daemon
         builder.Services.AddSingleton(new PrometheusExporter());
         builder.Services.AddSingleton<LifecycleOrchestrator>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<LifecycleOrchestrator>());
+        builder.Services.AddHostedService(sp => new MemoryTrimmer(
+            config.Node.MemoryTrimInterval, TimeProvider.System, sp.GetRequiredService<ILogger<MemoryTrimmer>>(), sp.GetRequiredService<IMeterFactory>()));
 
         var declared = new List<(string, Type)>();
         var activated = PluginActivator.Activate(config, builder.Services, declared, errors);

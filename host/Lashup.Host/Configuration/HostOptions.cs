@@ -21,6 +21,13 @@ public sealed class NodeOptions
     /// <summary>How long a graceful stop may take before the host gives up waiting.</summary>
     [ConfigurationKeyName("shutdown_timeout")]
     public Duration ShutdownTimeout { get; set; } = Duration.FromSeconds(10);
+
+    /// <summary>
+    /// How often the daemon checks whether the GC holds much more memory than it uses after a burst, and returns it
+    /// to the system; 0 turns it off.
+    /// </summary>
+    [ConfigurationKeyName("memory_trim_interval")]
+    public Duration MemoryTrimInterval { get; set; } = Duration.FromSeconds(30);
 }
 
 /// <summary><c>[admin]</c>: the admin HTTP API.</summary>
