@@ -99,11 +99,20 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
                 socket.SendBufferSize = 4 << 20;
                 socket.ReceiveTimeout = (int)ReceivePoll.TotalMilliseconds;
                 socket.Bind(bound);
+                var wildcard = UdpBatch.IsSupported && (bound.Address.Equals(IPAddress.Any) || bound.Address.Equals(IPAddress.IPv6Any));
+                if (wildcard)
+                {
+                    // Each datagram's destination address, so that its reply leaves from it (see UdpBatch).
+                    socket.SetSocketOption(
+                        bound.AddressFamily == AddressFamily.InterNetworkV6 ? SocketOptionLevel.IPv6 : SocketOptionLevel.IP,
+                        SocketOptionName.PacketInformation, true);
+                }
+
                 var thread = new Thread(() =>
                 {
                     if (UdpBatch.IsSupported)
                     {
-                        UdpBatchLoop(socket);
+                        UdpBatchLoop(socket, wildcard);
                     }
                     else
                     {
@@ -220,9 +229,10 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
     /// responses sent with one <c>sendmmsg</c>. The socket stays in blocking mode (no async operation ever touches it),
     /// so the first datagram is waited for with the socket's receive timeout and the rest are taken if already queued.
     /// </summary>
-    private void UdpBatchLoop(Socket socket)
+    private void UdpBatchLoop(Socket socket, bool wildcard)
     {
-        using var batch = new UdpBatch(BatchSize, _engine.MaxUdpPayload);
+        using var batch = new UdpBatch(BatchSize, _engine.MaxUdpPayload, packetInfo: wildcard);
+        Span<byte> control = stackalloc byte[UdpBatch.ControlSize];
         var handle = socket.SafeHandle;
         var added = false;
         try
@@ -261,7 +271,8 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
                         var outcome = _engine.Answer(packet, batch.Response(i), overTcp: false, allowed, out var query, out var length);
                         if (outcome == QueryOutcome.Forward)
                         {
-                            if (allowed && TryForwardUdp(socket, packet, query, ClientAcl.ToSocketAddress(batch.Address(i))))
+                            var source = wildcard ? control[..batch.ReplyControl(i, control)].ToArray() : null;
+                            if (allowed && TryForwardUdp(socket, packet, query, ClientAcl.ToSocketAddress(batch.Address(i)), source))
                             {
                                 continue;
                             }
@@ -383,9 +394,11 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
     /// <summary>
     /// Hands a UDP query to forwarding on the thread pool, with a copy of the packet; false (the caller answers
     /// SERVFAIL) when <see cref="MaxForwardsInFlight"/> queries are waiting already, so a flood of queries for a dead
-    /// upstream cannot pile up tasks and buffers without bound.
+    /// upstream cannot pile up tasks and buffers without bound. For a wildcard socket on Linux, <c>source</c> is the
+    /// control message that sends the reply from the address the query was sent to (see
+    /// <see cref="UdpBatch.ReplyControl(int, Span{byte})"/>); null otherwise.
     /// </summary>
-    private bool TryForwardUdp(Socket socket, ReadOnlySpan<byte> packet, DnsQuery query, SocketAddress client)
+    private bool TryForwardUdp(Socket socket, ReadOnlySpan<byte> packet, DnsQuery query, SocketAddress client, byte[]? source = null)
     {
         if (Interlocked.Increment(ref _forwardsInFlight) > MaxForwardsInFlight)
         {
@@ -410,7 +423,14 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
                 {
                     // Synchronous on purpose: an async operation would switch the socket to non-blocking mode under
                     // the receive loop's recvmmsg. A UDP send does not block for long.
-                    socket.SendTo(response.AsSpan(0, length), SocketFlags.None, client);
+                    if (source is { Length: > 0 })
+                    {
+                        SendFrom(socket, response.AsSpan(0, length), client, source);
+                    }
+                    else
+                    {
+                        socket.SendTo(response.AsSpan(0, length), SocketFlags.None, client);
+                    }
                 }
             }
             catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException || _stopped)
@@ -429,6 +449,24 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
             }
         });
         return true;
+    }
+
+    private static void SendFrom(Socket socket, ReadOnlySpan<byte> datagram, SocketAddress client, byte[] source)
+    {
+        var handle = socket.SafeHandle;
+        var added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            UdpBatch.SendTo((int)handle.DangerousGetHandle(), datagram, client.Buffer.Span[..client.Size], source);
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
     }
 
     private async Task AcceptLoopAsync(Socket listener)

@@ -48,7 +48,8 @@ internal sealed class TestServer : IAsyncDisposable
         IQueryForwarder? forwarder = null,
         TimeSpan? tcpIdleTimeout = null,
         int tcpMaxConnections = 16,
-        string recursionFrom = "127.0.0.0/8")
+        string recursionFrom = "127.0.0.0/8",
+        IPAddress? listen = null)
     {
         zones ??= ["lashup.directory"];
         var store = new InMemoryReplicatedStore("node-1");
@@ -58,7 +59,7 @@ internal sealed class TestServer : IAsyncDisposable
         var stats = new DnsStats();
         var engine = new QueryEngine(index, zones, sources ?? [], stats, 1232, NullLogger<QueryEngine>.Instance);
         var server = new DnsServer(engine, forwarder, new ClientAcl([IPNetwork.Parse(recursionFrom)]), stats, latency: null,
-            [new IPEndPoint(IPAddress.Loopback, 0)], workers: 2, tcpIdleTimeout ?? TimeSpan.FromSeconds(5), tcpMaxConnections, NullLogger<DnsServer>.Instance);
+            [new IPEndPoint(listen ?? IPAddress.Loopback, 0)], workers: 2, tcpIdleTimeout ?? TimeSpan.FromSeconds(5), tcpMaxConnections, NullLogger<DnsServer>.Instance);
         await indexer.StartAsync(CancellationToken.None);
         await server.StartAsync(CancellationToken.None);
         var ready = DateTime.UtcNow + Timeout;
