@@ -29,7 +29,7 @@ listen = "127.0.0.1:18660"
 listen = ["127.0.0.1:18065"]
 TOML
 start_lashup "$work/node"
-python3 - "$services" "$instances" <<'PY'
+python3 - "$services" "$instances" "$work/node/lashup.toml" <<'PY'
 import json, re, subprocess, sys, time, urllib.request
 services, instances = int(sys.argv[1]), int(sys.argv[2])
 api = "http://127.0.0.1:19660"
@@ -39,7 +39,7 @@ while time.time() < deadline:
         urllib.request.urlopen(api + "/ready", timeout=2); break
     except Exception: time.sleep(0.3)
 else: sys.exit("lashup did not start")
-pid = int(subprocess.run(["pgrep", "-f", "lashup.dll run --config"], capture_output=True, text=True).stdout.split()[0])
+pid = int(subprocess.run(["pgrep", "-f", "install/bin/lashup.dll run --config " + sys.argv[3]], capture_output=True, text=True).stdout.split()[0])
 def memory():
     status = open(f"/proc/{pid}/status").read()
     rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024
@@ -73,9 +73,21 @@ last = f"svc{services - 1}.lashup.directory"
 answer = subprocess.run(["dig", "@127.0.0.1", "-p", "18065", "+short", last], capture_output=True, text=True).stdout.split()
 time.sleep(5)
 loaded = memory()
+# The daemon returns the load's leftover GC commitment once it is quiet (node.memory_trim_interval, 30 s by default):
+# wait for that trim, bounded, and measure again.
+def trims():
+    text = urllib.request.urlopen(api + "/metrics", timeout=5).read().decode()
+    m = re.search(r"^lashup_host_memory_trims_total (\d+)", text, re.M)
+    return int(m.group(1)) if m else 0
+deadline = time.time() + 90
+while trims() < 1 and time.time() < deadline: time.sleep(1)
+time.sleep(2)
+settled = memory()
 print(f"{services} services x {instances} instances registered in {load:.1f} s; DNS index: {records} records; "
       f"{last} -> {len(answer)} addresses")
-print(f"idle:   RSS {idle[0]:.0f} MiB, anonymous {idle[1]:.0f} MiB, PSS {idle[2]:.0f} MiB")
-print(f"loaded: RSS {loaded[0]:.0f} MiB, anonymous {loaded[1]:.0f} MiB, PSS {loaded[2]:.0f} MiB (pid {pid})", flush=True)
+print(f"idle:    RSS {idle[0]:.0f} MiB, anonymous {idle[1]:.0f} MiB, PSS {idle[2]:.0f} MiB")
+print(f"loaded:  RSS {loaded[0]:.0f} MiB, anonymous {loaded[1]:.0f} MiB, PSS {loaded[2]:.0f} MiB (5 s after the load)")
+print(f"settled: RSS {settled[0]:.0f} MiB, anonymous {settled[1]:.0f} MiB, PSS {settled[2]:.0f} MiB "
+      f"({'after' if trims() else 'no'} memory trim; pid {pid})", flush=True)
 PY
 if [[ -n "${HOLD:-}" ]]; then sleep "$HOLD"; fi

@@ -45,13 +45,15 @@ internal sealed class FrameCodec
 
     private readonly uint _clusterHash;
     private volatile Keyring? _keyring;
-    private readonly byte[] _noncePrefix = RandomNumberGenerator.GetBytes(4);
+    // Drawn only with a keyring: RandomNumberGenerator initializes OpenSSL, a few MiB of memory a plaintext node never needs.
+    private readonly byte[] _noncePrefix;
     private long _nonceCounter;
 
     public FrameCodec(string clusterName, Keyring? keyring, int maxFrameSize)
     {
         _clusterHash = ClusterHash(clusterName);
         _keyring = keyring;
+        _noncePrefix = keyring is null ? [] : RandomNumberGenerator.GetBytes(4);
         MaxFrameSize = maxFrameSize;
     }
 
