@@ -174,6 +174,7 @@ TOML
 done
 budget; timeout "$left" python3 "$work/measure.py" lashup lashup "$n" "$interval" "$mode" "$work/lashup.json"
 stop_nodes
+echo "lashup measured at ${SECONDS} s" >&2
 
 # Akka.NET: 3 processes per configuration.
 for config in default tuned; do
@@ -188,6 +189,7 @@ for config in default tuned; do
   budget; timeout "$left" python3 "$work/measure.py" "akka $config" "akka_$config" "$n" "$interval" "$mode" \
     "$work/akka-$config.json" "$work/akka-$config"
   stop_nodes
+  echo "akka $config measured at ${SECONDS} s" >&2
 done
 
 python3 - "$work/lashup.json" "$work/akka-default.json" "$work/akka-tuned.json" <<'PY'
