@@ -12,5 +12,11 @@ if (args is ["index-memory", .. var rest])
     return;
 }
 
+if (args is ["value-memory", .. var valueArgs])
+{
+    Lashup.Benchmarks.ValueMemory.Run(valueArgs);
+    return;
+}
+
 var config = DefaultConfig.Instance.AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance).AsMutator());
 BenchmarkSwitcher.FromAssembly(typeof(Lashup.Benchmarks.DnsCodecBenchmarks).Assembly).Run(args, config);
