@@ -31,22 +31,11 @@ udp_workers = 1
 TOML
   start_lashup "$work/n$i"
 done
+wait_alive 19671
 python3 - "$n" <<'PY'
 import json, random, socket, struct, sys, threading, time, urllib.request
 n = int(sys.argv[1])
 api = lambda i: f"http://127.0.0.1:{19670 + i}"
-def get(url):
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r: return r.read()
-    except Exception: return None
-deadline = time.time() + 60
-while time.time() < deadline:
-    body = get(api(1) + "/v1/members")
-    if body and sum(1 for m in json.loads(body)["members"] if m["state"] == "alive") == 3: break
-    time.sleep(0.2)
-else:
-    sys.exit("not converged")
-time.sleep(2)
 def query(name):
     q = struct.pack(">HHHHHH", random.randrange(65536), 0x0100, 1, 0, 0, 0)
     q += b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0" + struct.pack(">HH", 1, 1)

@@ -21,3 +21,24 @@ start_lashup() {
   (cd "$1" && exec dotnet "$work/install/bin/lashup.dll" run --config "$1/lashup.toml" > "$1/log" 2>&1) &
   pids+=($!)
 }
+
+# wait_alive PORT [COUNT=3]: waits (60 s at most) until the daemon whose admin API listens on 127.0.0.1:PORT sees COUNT
+# members alive, then 2 s more for the multicast tree to settle; fails with "not converged" if they never are.
+wait_alive() {
+  python3 - "$1" "${2:-3}" <<'PY'
+import json, sys, time, urllib.request
+url, count = f"http://127.0.0.1:{sys.argv[1]}/v1/members", int(sys.argv[2])
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r: return r.read()
+    except Exception: return None
+deadline = time.time() + 60
+while time.time() < deadline:
+    body = get(url)
+    if body and sum(1 for m in json.loads(body)["members"] if m["state"] == "alive") == count: break
+    time.sleep(0.2)
+else:
+    sys.exit("not converged")
+time.sleep(2)
+PY
+}
