@@ -10,21 +10,8 @@ n=${1:-300}
 source benchmarks/lib.sh
 publish_lashup Core Dns
 for i in 1 2 3; do
-  mkdir -p "$work/n$i"
-  cat > "$work/n$i/lashup.toml" <<TOML
-[node]
-name = "node-$i"
-cluster = "dnsprop"
-data_dir = "data"
-[admin]
-listen = "127.0.0.1:$((19670 + i))"
-[plugins]
-directories = ["$work/install/plugins"]
-[logging]
-level = "warning"
-[core]
-listen = "127.0.0.1:$((18670 + i))"
-seeds = ["127.0.0.1:18671"]
+  write_node_toml "$work/n$i" "$i" dnsprop 19670 18670
+  cat >> "$work/n$i/lashup.toml" <<TOML
 [dns]
 listen = ["127.0.0.1:$((18080 + i))"]
 udp_workers = 1

@@ -9,22 +9,7 @@ n=${1:-300}
 source benchmarks/lib.sh
 publish_lashup Core
 for i in 1 2 3; do
-  mkdir -p "$work/n$i"
-  cat > "$work/n$i/lashup.toml" <<TOML
-[node]
-name = "node-$i"
-cluster = "kvbench"
-data_dir = "data"
-[admin]
-listen = "127.0.0.1:$((19600 + i))"
-[plugins]
-directories = ["$work/install/plugins"]
-[logging]
-level = "warning"
-[core]
-listen = "127.0.0.1:$((18600 + i))"
-seeds = ["127.0.0.1:18601"]
-TOML
+  write_node_toml "$work/n$i" "$i" kvbench 19600 18600
   start_lashup "$work/n$i"
 done
 wait_alive 19601

@@ -16,6 +16,28 @@ publish_lashup() {
   done
 }
 
+# write_node_toml FOLDER I CLUSTER ADMIN_BASE CORE_BASE: creates FOLDER and writes FOLDER/lashup.toml for node-I of
+# CLUSTER on loopback (admin API on port ADMIN_BASE+I, gossip on CORE_BASE+I, seeded by node-1, plugins from $work/install,
+# warnings only). Append a plugin's section to the file before starting the node if it needs one.
+write_node_toml() {
+  mkdir -p "$1"
+  cat > "$1/lashup.toml" <<TOML
+[node]
+name = "node-$2"
+cluster = "$3"
+data_dir = "data"
+[admin]
+listen = "127.0.0.1:$(($4 + $2))"
+[plugins]
+directories = ["$work/install/plugins"]
+[logging]
+level = "warning"
+[core]
+listen = "127.0.0.1:$(($5 + $2))"
+seeds = ["127.0.0.1:$(($5 + 1))"]
+TOML
+}
+
 # start_lashup FOLDER: runs the daemon with FOLDER/lashup.toml from FOLDER, logging to FOLDER/log.
 start_lashup() {
   (cd "$1" && exec dotnet "$work/install/bin/lashup.dll" run --config "$1/lashup.toml" > "$1/log" 2>&1) &
