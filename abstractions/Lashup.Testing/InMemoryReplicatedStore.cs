@@ -102,7 +102,7 @@ public sealed class InMemoryReplicatedStore : IReplicatedStore
 
         lock (_lock)
         {
-            var current = _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
+            var current = EntryOrEmpty(key);
             if (expectedVersion is not null && !expectedVersion.Equals(current.Version))
             {
                 throw new KvConflictException(key, expectedVersion, current);
@@ -136,14 +136,11 @@ public sealed class InMemoryReplicatedStore : IReplicatedStore
         ArgumentException.ThrowIfNullOrEmpty(replica);
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(ops);
-        if (key.IsRoot)
-        {
-            throw new KvValidationException(key, "the root key names no value");
-        }
+        ThrowIfRoot(key);
 
         lock (_lock)
         {
-            var current = _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
+            var current = EntryOrEmpty(key);
             var (value, delta) = current.Value.Apply(ops, replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
             return delta.IsBottom ? (current, delta) : (Store(new KvEntry(key, value, current.Version.Increment(replica))), delta);
         }
@@ -160,14 +157,11 @@ public sealed class InMemoryReplicatedStore : IReplicatedStore
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(delta);
         ArgumentNullException.ThrowIfNull(version);
-        if (key.IsRoot)
-        {
-            throw new KvValidationException(key, "the root key names no value");
-        }
+        ThrowIfRoot(key);
 
         lock (_lock)
         {
-            var current = _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
+            var current = EntryOrEmpty(key);
             var merged = new KvEntry(key, current.Value.Merge(delta), current.Version.Merge(version));
             return merged.Value.Equals(current.Value) && merged.Version.Equals(current.Version)
                 ? current
@@ -201,6 +195,18 @@ public sealed class InMemoryReplicatedStore : IReplicatedStore
             }
         }
     }
+
+    /// <summary>The validation of <see cref="ApplyRemote"/> and <see cref="MergeRemote"/>: the root key names no value.</summary>
+    private static void ThrowIfRoot(KvKey key)
+    {
+        if (key.IsRoot)
+        {
+            throw new KvValidationException(key, "the root key names no value");
+        }
+    }
+
+    /// <summary>The key's entry, or an empty one with an empty version if it was never written; called under the lock.</summary>
+    private KvEntry EntryOrEmpty(KvKey key) => _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
 
     /// <summary>Stores an entry and queues it for watchers; called under the lock.</summary>
     private KvEntry Store(KvEntry entry)
