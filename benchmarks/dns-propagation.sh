@@ -10,43 +10,19 @@ n=${1:-300}
 source benchmarks/lib.sh
 publish_lashup Core Dns
 for i in 1 2 3; do
-  mkdir -p "$work/n$i"
-  cat > "$work/n$i/lashup.toml" <<TOML
-[node]
-name = "node-$i"
-cluster = "dnsprop"
-data_dir = "data"
-[admin]
-listen = "127.0.0.1:$((19670 + i))"
-[plugins]
-directories = ["$work/install/plugins"]
-[logging]
-level = "warning"
-[core]
-listen = "127.0.0.1:$((18670 + i))"
-seeds = ["127.0.0.1:18671"]
+  write_node_toml "$work/n$i" "$i" dnsprop 19670 18670
+  cat >> "$work/n$i/lashup.toml" <<TOML
 [dns]
 listen = ["127.0.0.1:$((18080 + i))"]
 udp_workers = 1
 TOML
   start_lashup "$work/n$i"
 done
+wait_alive 19671
 python3 - "$n" <<'PY'
 import json, random, socket, struct, sys, threading, time, urllib.request
 n = int(sys.argv[1])
 api = lambda i: f"http://127.0.0.1:{19670 + i}"
-def get(url):
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r: return r.read()
-    except Exception: return None
-deadline = time.time() + 60
-while time.time() < deadline:
-    body = get(api(1) + "/v1/members")
-    if body and sum(1 for m in json.loads(body)["members"] if m["state"] == "alive") == 3: break
-    time.sleep(0.2)
-else:
-    sys.exit("not converged")
-time.sleep(2)
 def query(name):
     q = struct.pack(">HHHHHH", random.randrange(65536), 0x0100, 1, 0, 0, 0)
     q += b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0" + struct.pack(">HH", 1, 1)

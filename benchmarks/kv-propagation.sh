@@ -6,34 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-300}
-work=$(mktemp -d)
-pids=()
-cleanup() { kill -9 "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-dotnet publish host/Lashup.Host -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
-  -p:OutDir="$work/build/host/" -o "$work/install/bin" -nologo -v quiet >/dev/null
-dotnet publish plugins/Lashup.Plugins.Core -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
-  -p:OutDir="$work/build/core/" -o "$work/install/plugins/Lashup.Plugins.Core" -nologo -v quiet >/dev/null
+source benchmarks/lib.sh
+publish_lashup Core
 for i in 1 2 3; do
-  mkdir -p "$work/n$i"
-  cat > "$work/n$i/lashup.toml" <<TOML
-[node]
-name = "node-$i"
-cluster = "kvbench"
-data_dir = "data"
-[admin]
-listen = "127.0.0.1:$((19600 + i))"
-[plugins]
-directories = ["$work/install/plugins"]
-[logging]
-level = "warning"
-[core]
-listen = "127.0.0.1:$((18600 + i))"
-seeds = ["127.0.0.1:18601"]
-TOML
-  dotnet "$work/install/bin/lashup.dll" run --config "$work/n$i/lashup.toml" > "$work/n$i/log" 2>&1 &
-  pids+=($!)
+  write_node_toml "$work/n$i" "$i" kvbench 19600 18600
+  start_lashup "$work/n$i"
 done
+wait_alive 19601
 python3 - "$n" <<'PY'
 import json, sys, threading, time, urllib.request
 n = int(sys.argv[1])
@@ -42,14 +21,6 @@ def get(url):
     try:
         with urllib.request.urlopen(url, timeout=2) as r: return r.read()
     except Exception: return None
-deadline = time.time() + 60
-while time.time() < deadline:
-    body = get(api(1) + "/v1/members")
-    if body and sum(1 for m in json.loads(body)["members"] if m["state"] == "alive") == 3: break
-    time.sleep(0.2)
-else:
-    sys.exit("not converged")
-time.sleep(2)
 arrived = {}
 ready = threading.Event()
 def watch():

@@ -15,22 +15,7 @@ warmup=${3:-20}
 source benchmarks/lib.sh
 publish_lashup Core
 for i in 1 2 3; do
-  mkdir -p "$work/n$i"
-  cat > "$work/n$i/lashup.toml" <<TOML
-[node]
-name = "node-$i"
-cluster = "kvthroughput"
-data_dir = "data"
-[admin]
-listen = "127.0.0.1:$((19610 + i))"
-[plugins]
-directories = ["$work/install/plugins"]
-[logging]
-level = "warning"
-[core]
-listen = "127.0.0.1:$((18610 + i))"
-seeds = ["127.0.0.1:18611"]
-TOML
+  write_node_toml "$work/n$i" "$i" kvthroughput 19610 18610
   start_lashup "$work/n$i"
 done
 python3 - "$seconds" "$clients" "$warmup" "${pids[@]}" <<'PY'

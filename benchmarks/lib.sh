@@ -16,8 +16,51 @@ publish_lashup() {
   done
 }
 
+# write_node_toml FOLDER I CLUSTER ADMIN_BASE CORE_BASE: creates FOLDER and writes FOLDER/lashup.toml for node-I of
+# CLUSTER on loopback (admin API on port ADMIN_BASE+I, gossip on CORE_BASE+I, seeded by node-1, plugins from $work/install,
+# warnings only). Append a plugin's section to the file before starting the node if it needs one.
+write_node_toml() {
+  mkdir -p "$1"
+  cat > "$1/lashup.toml" <<TOML
+[node]
+name = "node-$2"
+cluster = "$3"
+data_dir = "data"
+[admin]
+listen = "127.0.0.1:$(($4 + $2))"
+[plugins]
+directories = ["$work/install/plugins"]
+[logging]
+level = "warning"
+[core]
+listen = "127.0.0.1:$(($5 + $2))"
+seeds = ["127.0.0.1:$(($5 + 1))"]
+TOML
+}
+
 # start_lashup FOLDER: runs the daemon with FOLDER/lashup.toml from FOLDER, logging to FOLDER/log.
 start_lashup() {
   (cd "$1" && exec dotnet "$work/install/bin/lashup.dll" run --config "$1/lashup.toml" > "$1/log" 2>&1) &
   pids+=($!)
+}
+
+# wait_alive PORT [COUNT=3]: waits (60 s at most) until the daemon whose admin API listens on 127.0.0.1:PORT sees COUNT
+# members alive, then 2 s more for the multicast tree to settle; fails with "not converged" if they never are.
+wait_alive() {
+  python3 - "$1" "${2:-3}" <<'PY'
+import json, sys, time, urllib.request
+url, count = f"http://127.0.0.1:{sys.argv[1]}/v1/members", int(sys.argv[2])
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r: return r.read()
+    except Exception: return None
+deadline = time.time() + 60
+while time.time() < deadline:
+    body = get(url)
+    if body and sum(1 for m in json.loads(body)["members"] if m["state"] == "alive") == count: break
+    time.sleep(0.2)
+else:
+    sys.exit("not converged")
+time.sleep(2)
+PY
 }

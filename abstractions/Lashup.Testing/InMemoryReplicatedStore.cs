@@ -1,7 +1,5 @@
 using System.Collections.Immutable;
-using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
-using System.Threading.Channels;
 using Lashup.Abstractions.Data;
 
 namespace Lashup.Testing;
@@ -17,7 +15,7 @@ public sealed class InMemoryReplicatedStore : IReplicatedStore
 {
     private readonly Lock _lock = new();
     private readonly TimeProvider _time;
-    private readonly List<WatchQueue> _watchers = [];
+    private readonly List<KvWatchQueue> _watchers = [];
     private ImmutableSortedDictionary<KvKey, KvEntry> _entries = ImmutableSortedDictionary<KvKey, KvEntry>.Empty;
     private volatile bool _overloaded;
 
@@ -104,7 +102,7 @@ public sealed class InMemoryReplicatedStore : IReplicatedStore
 
         lock (_lock)
         {
-            var current = _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
+            var current = EntryOrEmpty(key);
             if (expectedVersion is not null && !expectedVersion.Equals(current.Version))
             {
                 throw new KvConflictException(key, expectedVersion, current);
@@ -138,14 +136,11 @@ public sealed class InMemoryReplicatedStore : IReplicatedStore
         ArgumentException.ThrowIfNullOrEmpty(replica);
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(ops);
-        if (key.IsRoot)
-        {
-            throw new KvValidationException(key, "the root key names no value");
-        }
+        ThrowIfRoot(key);
 
         lock (_lock)
         {
-            var current = _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
+            var current = EntryOrEmpty(key);
             var (value, delta) = current.Value.Apply(ops, replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
             return delta.IsBottom ? (current, delta) : (Store(new KvEntry(key, value, current.Version.Increment(replica))), delta);
         }
@@ -162,14 +157,11 @@ public sealed class InMemoryReplicatedStore : IReplicatedStore
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(delta);
         ArgumentNullException.ThrowIfNull(version);
-        if (key.IsRoot)
-        {
-            throw new KvValidationException(key, "the root key names no value");
-        }
+        ThrowIfRoot(key);
 
         lock (_lock)
         {
-            var current = _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
+            var current = EntryOrEmpty(key);
             var merged = new KvEntry(key, current.Value.Merge(delta), current.Version.Merge(version));
             return merged.Value.Equals(current.Value) && merged.Version.Equals(current.Version)
                 ? current
@@ -181,31 +173,18 @@ public sealed class InMemoryReplicatedStore : IReplicatedStore
     public async IAsyncEnumerable<KvChange> WatchAsync(KvKey prefix, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(prefix);
-        var queue = new WatchQueue(prefix);
+        var queue = new KvWatchQueue(prefix);
         lock (_lock)
         {
-            foreach (var (key, entry) in _entries)
-            {
-                if (key.StartsWith(prefix) && !entry.IsEmpty)
-                {
-                    queue.Enqueue(new KvChange(KvChangeKind.Snapshot, entry));
-                }
-            }
-
-            queue.Enqueue(KvChange.SnapshotComplete);
+            queue.EnqueueSnapshot(_entries.Values);
             _watchers.Add(queue);
         }
 
         try
         {
-            while (true)
+            await foreach (var change in queue.ReadAllAsync(cancellationToken))
             {
-                while (queue.TryDequeue(out var change))
-                {
-                    yield return change;
-                }
-
-                await queue.WaitAsync(cancellationToken);
+                yield return change;
             }
         }
         finally
@@ -216,6 +195,18 @@ public sealed class InMemoryReplicatedStore : IReplicatedStore
             }
         }
     }
+
+    /// <summary>The validation of <see cref="ApplyRemote"/> and <see cref="MergeRemote"/>: the root key names no value.</summary>
+    private static void ThrowIfRoot(KvKey key)
+    {
+        if (key.IsRoot)
+        {
+            throw new KvValidationException(key, "the root key names no value");
+        }
+    }
+
+    /// <summary>The key's entry, or an empty one with an empty version if it was never written; called under the lock.</summary>
+    private KvEntry EntryOrEmpty(KvKey key) => _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
 
     /// <summary>Stores an entry and queues it for watchers; called under the lock.</summary>
     private KvEntry Store(KvEntry entry)
@@ -230,68 +221,5 @@ public sealed class InMemoryReplicatedStore : IReplicatedStore
         }
 
         return entry;
-    }
-
-    /// <summary>
-    /// A watcher's backlog: FIFO, at most one pending change per key (a newer change replaces the pending one in
-    /// place), so it is bounded by the number of keys under the prefix however slow the reader is.
-    /// </summary>
-    private sealed class WatchQueue(KvKey prefix)
-    {
-        private readonly Lock _lock = new();
-        private readonly LinkedList<KvChange> _order = new();
-        private readonly Dictionary<KvKey, LinkedListNode<KvChange>> _pending = [];
-        private readonly Channel<bool> _signal = Channel.CreateBounded<bool>(new BoundedChannelOptions(1)
-        {
-            FullMode = BoundedChannelFullMode.DropWrite,
-        });
-
-        public KvKey Prefix { get; } = prefix;
-
-        public void Enqueue(KvChange change)
-        {
-            lock (_lock)
-            {
-                if (change.Entry is { } entry && _pending.TryGetValue(entry.Key, out var node))
-                {
-                    // Coalesce: the reader gets the latest value, in the slot (and with the kind) of the older one.
-                    node.Value = node.Value with { Entry = entry };
-                }
-                else
-                {
-                    var added = _order.AddLast(change);
-                    if (change.Entry is { } e)
-                    {
-                        _pending[e.Key] = added;
-                    }
-                }
-            }
-
-            _signal.Writer.TryWrite(true);
-        }
-
-        public bool TryDequeue([NotNullWhen(true)] out KvChange? change)
-        {
-            lock (_lock)
-            {
-                var first = _order.First;
-                if (first is null)
-                {
-                    change = null;
-                    return false;
-                }
-
-                _order.RemoveFirst();
-                if (first.Value.Entry is { } entry)
-                {
-                    _pending.Remove(entry.Key);
-                }
-
-                change = first.Value;
-                return true;
-            }
-        }
-
-        public async ValueTask WaitAsync(CancellationToken cancellationToken) => await _signal.Reader.ReadAsync(cancellationToken);
     }
 }

@@ -1,7 +1,5 @@
 using System.Collections.Immutable;
-using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
-using System.Threading.Channels;
 using Lashup.Abstractions.Data;
 using Lashup.Abstractions.Lifecycle;
 using Lashup.Abstractions.Plugins;
@@ -25,7 +23,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     private readonly NodeInfo _node;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly List<WatchQueue> _watchers = [];
+    private readonly List<KvWatchQueue> _watchers = [];
     private ImmutableSortedDictionary<KvKey, KvEntry> _entries = ImmutableSortedDictionary<KvKey, KvEntry>.Empty;
     private readonly ulong[] _buckets = new ulong[BucketCount];
     private readonly Func<IKvPersistence>? _openPersistence;
@@ -185,34 +183,18 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     public async IAsyncEnumerable<KvChange> WatchAsync(KvKey prefix, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(prefix);
-        var queue = new WatchQueue(prefix);
+        var queue = new KvWatchQueue(prefix);
         lock (_lock)
         {
-            foreach (var (key, entry) in _entries)
-            {
-                if (key.StartsWith(prefix) && !entry.IsEmpty)
-                {
-                    queue.Enqueue(new KvChange(KvChangeKind.Snapshot, entry));
-                }
-            }
-
-            queue.Enqueue(KvChange.SnapshotComplete);
+            queue.EnqueueSnapshot(_entries.Values);
             _watchers.Add(queue);
         }
 
         try
         {
-            while (true)
+            await foreach (var change in queue.ReadAllAsync(cancellationToken))
             {
-                while (queue.TryDequeue(out var change))
-                {
-                    yield return change;
-                }
-
-                if (!await queue.WaitAsync(cancellationToken))
-                {
-                    yield break;
-                }
+                yield return change;
             }
         }
         finally
@@ -357,76 +339,6 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         public long SyncBytes;
         public long EntriesRepaired;
         public long BadMessages;
-    }
-
-    /// <summary>A watcher's queue: changes in order, one slot per key (a newer value replaces a waiting older one).</summary>
-    private sealed class WatchQueue(KvKey prefix)
-    {
-        private readonly Lock _lock = new();
-        private readonly LinkedList<KvChange> _order = new();
-        private readonly Dictionary<KvKey, LinkedListNode<KvChange>> _pending = [];
-        private readonly Channel<bool> _signal = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
-
-        public KvKey Prefix { get; } = prefix;
-
-        public int Backlog
-        {
-            get
-            {
-                lock (_lock)
-                {
-                    return _order.Count;
-                }
-            }
-        }
-
-        public void Enqueue(KvChange change)
-        {
-            lock (_lock)
-            {
-                if (change.Entry is { } entry && _pending.TryGetValue(entry.Key, out var node))
-                {
-                    node.Value = node.Value with { Entry = entry };
-                }
-                else
-                {
-                    var added = _order.AddLast(change);
-                    if (change.Entry is { } e)
-                    {
-                        _pending[e.Key] = added;
-                    }
-                }
-            }
-
-            _signal.Writer.TryWrite(true);
-        }
-
-        public bool TryDequeue([NotNullWhen(true)] out KvChange? change)
-        {
-            lock (_lock)
-            {
-                var first = _order.First;
-                if (first is null)
-                {
-                    change = null;
-                    return false;
-                }
-
-                _order.RemoveFirst();
-                if (first.Value.Entry is { } entry)
-                {
-                    _pending.Remove(entry.Key);
-                }
-
-                change = first.Value;
-                return true;
-            }
-        }
-
-        public void Complete() => _signal.Writer.TryComplete();
-
-        public async ValueTask<bool> WaitAsync(CancellationToken cancellationToken) =>
-            await _signal.Reader.WaitToReadAsync(cancellationToken) && _signal.Reader.TryRead(out _);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Store loaded {Count} keys from {Path}")]

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text.RegularExpressions;
 using Lashup.Host.Tests.Support;
@@ -33,7 +32,7 @@ public sealed partial class ExamplePluginTests
     [SkippableFact]
     public async Task Run_ExampleToml_ServesTheVendorRecordsThroughTheDnsPlugin()
     {
-        Skip.If(!TestEnvironment.HasCommand("dig") && !TestEnvironment.IsCi, "dig (dnsutils) is not installed");
+        Dig.SkipIfMissing();
         RequireBuiltExample();
         // The example file as shipped, with only its ports and data folder moved so the test runs beside anything.
         var root = Directory.CreateTempSubdirectory("lashup-example-").FullName;
@@ -59,10 +58,10 @@ public sealed partial class ExamplePluginTests
             }
 
             Assert.True(await IsReadyAsync(http), daemon.Output);
-            Assert.Equal(["10.0.0.5", "10.0.0.6"], (await DigAsync(dns, "+short", "db.lashup.directory")).Split('\n', StringSplitOptions.RemoveEmptyEntries).Order());
-            Assert.Equal("10 5 5432 db.lashup.directory.", (await DigAsync(dns, "+short", "_postgres._tcp.db.lashup.directory", "SRV")).Trim());
-            Assert.Equal("\"owner=team-data\"", (await DigAsync(dns, "+short", "db.lashup.directory", "TXT")).Trim());
-            Assert.Equal("web.lashup.directory.", (await DigAsync(dns, "+short", "www.lashup.directory")).Trim());
+            Assert.Equal(["10.0.0.5", "10.0.0.6"], (await Dig.RunAsync(dns, tries: 2, "+short", "db.lashup.directory")).Split('\n', StringSplitOptions.RemoveEmptyEntries).Order());
+            Assert.Equal("10 5 5432 db.lashup.directory.", (await Dig.RunAsync(dns, tries: 2, "+short", "_postgres._tcp.db.lashup.directory", "SRV")).Trim());
+            Assert.Equal("\"owner=team-data\"", (await Dig.RunAsync(dns, tries: 2, "+short", "db.lashup.directory", "TXT")).Trim());
+            Assert.Equal("web.lashup.directory.", (await Dig.RunAsync(dns, tries: 2, "+short", "www.lashup.directory")).Trim());
 
             daemon.Terminate();
             await daemon.WaitForExitAsync(Timeout);
@@ -84,21 +83,6 @@ public sealed partial class ExamplePluginTests
         {
             return false;
         }
-    }
-
-    private static async Task<string> DigAsync(int port, params string[] args)
-    {
-        var info = new ProcessStartInfo("dig") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in (string[])["@127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "+time=2", "+tries=2", .. args])
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(info)!;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
-        var output = await process.StandardOutput.ReadToEndAsync(timeout.Token);
-        await process.WaitForExitAsync(timeout.Token);
-        return output;
     }
 
     [GeneratedRegex("^data_dir = .*$", RegexOptions.Multiline)]

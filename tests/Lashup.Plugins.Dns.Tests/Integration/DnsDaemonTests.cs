@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Lashup.Host.Tests.Support;
 using Lashup.Plugins.Core.Tests.Integration;
 
@@ -39,21 +38,8 @@ public sealed class DnsDaemonTests : IDisposable
         return node;
     }
 
-    /// <summary>Runs dig against a node's DNS server; every run is bounded.</summary>
-    private async Task<string> DigAsync(DaemonCluster.Daemon node, params string[] args)
-    {
-        var info = new ProcessStartInfo("dig") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in (string[])[$"@127.0.0.1", "-p", _dnsPorts[node.Name].ToString(System.Globalization.CultureInfo.InvariantCulture), "+time=2", "+tries=1", .. args])
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(info)!;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
-        var output = await process.StandardOutput.ReadToEndAsync(timeout.Token);
-        await process.WaitForExitAsync(timeout.Token);
-        return output;
-    }
+    /// <summary>Runs dig against a node's DNS server, one try; every run is bounded.</summary>
+    private Task<string> DigAsync(DaemonCluster.Daemon node, params string[] args) => Dig.RunAsync(_dnsPorts[node.Name], tries: 1, args);
 
     private async Task<string> DigUntilAsync(DaemonCluster.Daemon node, Func<string, bool> done, params string[] args)
     {
@@ -69,7 +55,7 @@ public sealed class DnsDaemonTests : IDisposable
     [SkippableFact]
     public async Task Dig_EveryRecordKindAndResponseCode_FromAnotherNode()
     {
-        Skip.If(!TestEnvironment.HasCommand("dig") && !TestEnvironment.IsCi, "dig (dnsutils) is not installed");
+        Dig.SkipIfMissing();
         var n1 = AddNode();
         var n2 = AddNode();
         var n3 = AddNode();
@@ -132,7 +118,7 @@ public sealed class DnsDaemonTests : IDisposable
     [SkippableFact]
     public async Task Dig_InstanceOnAKilledNode_LeavesTheAnswers()
     {
-        Skip.If(!TestEnvironment.HasCommand("dig") && !TestEnvironment.IsCi, "dig (dnsutils) is not installed");
+        Dig.SkipIfMissing();
         var n1 = AddNode();
         var n2 = AddNode();
         var n3 = AddNode();
@@ -152,7 +138,7 @@ public sealed class DnsDaemonTests : IDisposable
     [SkippableFact]
     public async Task Dig_OtherNames_ForwardedToTheConfiguredUpstream_ServFailWhenItIsGone()
     {
-        Skip.If(!TestEnvironment.HasCommand("dig") && !TestEnvironment.IsCi, "dig (dnsutils) is not installed");
+        Dig.SkipIfMissing();
         var upstream = new Forwarding.FakeUpstream(r => Forwarding.Answers.A(r, 300, "192.0.2.10"), tcp: true);
         try
         {
