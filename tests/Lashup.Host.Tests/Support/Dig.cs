@@ -14,10 +14,13 @@ public static class Dig
     /// Runs <c>dig @127.0.0.1 -p PORT +time=2 +tries=TRIES ARGS...</c> and returns what it printed on standard output.
     /// Every run is bounded (15 s).
     /// </summary>
-    public static async Task<string> RunAsync(int port, int tries, params string[] args)
+    public static Task<string> RunAsync(int port, int tries, params string[] args) => RunAsync("127.0.0.1", port, tries, args);
+
+    /// <summary>As <see cref="RunAsync(int, int, string[])"/>, against <paramref name="server"/> (a loopback address).</summary>
+    public static async Task<string> RunAsync(string server, int port, int tries, params string[] args)
     {
         var info = new ProcessStartInfo("dig") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in (string[])["@127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture), "+time=2", $"+tries={tries.ToString(CultureInfo.InvariantCulture)}", .. args])
+        foreach (var arg in (string[])["@" + server, "-p", port.ToString(CultureInfo.InvariantCulture), "+time=2", $"+tries={tries.ToString(CultureInfo.InvariantCulture)}", .. args])
         {
             info.ArgumentList.Add(arg);
         }

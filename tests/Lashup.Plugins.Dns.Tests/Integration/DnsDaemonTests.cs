@@ -163,4 +163,28 @@ public sealed class DnsDaemonTests : IDisposable
             await upstream.DisposeAsync();
         }
     }
+
+    [SkippableFact]
+    public async Task Dig_WildcardListen_AnswersFromTheAddressAsked()
+    {
+        Dig.SkipIfMissing();
+        var port = TestEnvironment.FreePort();
+        _cluster.Add(extraToml: $"""
+            [dns]
+            listen = ["0.0.0.0:{port}"]
+            udp_workers = 1
+            """);
+        _cluster.StartAll();
+
+        // Without IP_PKTINFO the answer to a query for 127.0.0.2 left from 127.0.0.1 and dig, which ignores an answer
+        // from an unexpected source, timed out.
+        var last = "";
+        var ok = await _cluster.WaitAsync(async () => Status(last = await Dig.RunAsync("127.0.0.2", port, 1, "lashup.directory", "SOA")) == "NOERROR", Converge);
+        Assert.True(ok, $"no answer from 127.0.0.2; last:\n{last}\n{_cluster.Logs()}");
+        Assert.Contains("flags: qr aa", last, StringComparison.Ordinal);
+        Assert.DoesNotContain("unexpected source", last, StringComparison.Ordinal);
+        Assert.Contains("SERVER: 127.0.0.2#", last, StringComparison.Ordinal);
+        Assert.Equal("NOERROR", Status(await Dig.RunAsync("127.0.0.3", port, 1, "ns.lashup.directory", "A")));
+        Assert.Equal("NOERROR", Status(await Dig.RunAsync("127.0.0.3", port, 1, "+tcp", "lashup.directory", "NS")));
+    }
 }
