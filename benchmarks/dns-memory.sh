@@ -47,8 +47,13 @@ def memory():
     rollup = open(f"/proc/{pid}/smaps_rollup").read()
     pss = int(re.search(r"^Pss:\s+(\d+)", rollup, re.M).group(1)) / 1024
     return rss, anon, pss
+def trims():
+    text = urllib.request.urlopen(api + "/metrics", timeout=5).read().decode()
+    m = re.search(r"^lashup_host_memory_trims_total (\d+)", text, re.M)
+    return int(m.group(1)) if m else 0
 time.sleep(3)
 idle = memory()
+trims_before = trims()
 start = time.time()
 for s in range(services):
     ops = []
@@ -74,13 +79,9 @@ answer = subprocess.run(["dig", "@127.0.0.1", "-p", "18065", "+short", last], ca
 time.sleep(5)
 loaded = memory()
 # The daemon returns the load's leftover GC commitment once it is quiet (node.memory_trim_interval, 30 s by default):
-# wait for that trim, bounded, and measure again.
-def trims():
-    text = urllib.request.urlopen(api + "/metrics", timeout=5).read().decode()
-    m = re.search(r"^lashup_host_memory_trims_total (\d+)", text, re.M)
-    return int(m.group(1)) if m else 0
+# wait for a trim after the load (not one before it), bounded, and measure again.
 deadline = time.time() + 90
-while trims() < 1 and time.time() < deadline: time.sleep(1)
+while trims() <= trims_before and time.time() < deadline: time.sleep(1)
 time.sleep(2)
 settled = memory()
 print(f"{services} services x {instances} instances registered in {load:.1f} s; DNS index: {records} records; "
@@ -88,6 +89,6 @@ print(f"{services} services x {instances} instances registered in {load:.1f} s; 
 print(f"idle:    RSS {idle[0]:.0f} MiB, anonymous {idle[1]:.0f} MiB, PSS {idle[2]:.0f} MiB")
 print(f"loaded:  RSS {loaded[0]:.0f} MiB, anonymous {loaded[1]:.0f} MiB, PSS {loaded[2]:.0f} MiB (5 s after the load)")
 print(f"settled: RSS {settled[0]:.0f} MiB, anonymous {settled[1]:.0f} MiB, PSS {settled[2]:.0f} MiB "
-      f"({'after' if trims() else 'no'} memory trim; pid {pid})", flush=True)
+      f"({'after a' if trims() > trims_before else 'no'} memory trim after the load; pid {pid})", flush=True)
 PY
 if [[ -n "${HOLD:-}" ]]; then sleep "$HOLD"; fi

@@ -14,8 +14,8 @@ namespace Lashup.Host.Lifecycle;
 /// 100k DNS records, 206 MiB committed for a 79 MiB live heap. No GC setting fixes that without capping the heap
 /// (<c>GCHeapHardLimit</c>, which would turn a larger store into an out-of-memory crash), and the runtime offers no
 /// background trimming, hence this loop: when committed memory exceeds the live heap by more than
-/// <see cref="Slack"/> (and by more than the heap itself), and the process allocated little since the last check, it
-/// runs one aggressive, compacting, full collection, which decommits the free regions. That collection pauses the
+/// <see cref="Slack"/> (and by more than the heap itself), and since the last check the process allocated little and
+/// triggered no collection (it is idle, not in a steady state), it runs one aggressive, compacting, full collection, which decommits the free regions. That collection pauses the
 /// process (tens of milliseconds for a heap of tens of MiB), so it runs at most once per <see cref="MinimumGap"/> and
 /// only after a burst, never in a steady state.
 /// </remarks>
@@ -42,10 +42,13 @@ internal sealed partial class MemoryTrimmer(TimeSpan interval, TimeProvider time
     /// <param name="heap">Bytes of heap after the last collection.</param>
     /// <param name="allocatedSinceCheck">Bytes allocated since the previous check.</param>
     /// <param name="sinceLastTrim">Time since the previous trim (or since start).</param>
-    public static bool ShouldTrim(long committed, long heap, long allocatedSinceCheck, TimeSpan sinceLastTrim)
+    /// <param name="collectedSinceCheck">Whether the GC collected since the previous check: a process that still
+    /// triggers collections is not idle, and its GC decommits on its own.</param>
+    public static bool ShouldTrim(long committed, long heap, long allocatedSinceCheck, TimeSpan sinceLastTrim, bool collectedSinceCheck)
     {
         var excess = committed - heap;
-        return excess > Slack && excess > heap && allocatedSinceCheck < QuietAllocation && sinceLastTrim >= MinimumGap;
+        return excess > Slack && excess > heap && allocatedSinceCheck < QuietAllocation && sinceLastTrim >= MinimumGap
+            && !collectedSinceCheck;
     }
 
     /// <inheritdoc />
@@ -59,6 +62,7 @@ internal sealed partial class MemoryTrimmer(TimeSpan interval, TimeProvider time
         // The first check is one interval after start: start-up itself is a burst worth trimming after.
         var lastTrim = time.GetTimestamp() - (long)(MinimumGap.TotalSeconds * time.TimestampFrequency);
         var allocated = GC.GetTotalAllocatedBytes();
+        var collections = GC.CollectionCount(0);
         using var timer = new PeriodicTimer(interval, time);
         try
         {
@@ -66,7 +70,7 @@ internal sealed partial class MemoryTrimmer(TimeSpan interval, TimeProvider time
             {
                 var now = GC.GetTotalAllocatedBytes();
                 var info = GC.GetGCMemoryInfo();
-                if (ShouldTrim(info.TotalCommittedBytes, info.HeapSizeBytes, now - allocated, time.GetElapsedTime(lastTrim)))
+                if (ShouldTrim(info.TotalCommittedBytes, info.HeapSizeBytes, now - allocated, time.GetElapsedTime(lastTrim), GC.CollectionCount(0) != collections))
                 {
                     var before = info.TotalCommittedBytes;
                     GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
@@ -78,6 +82,7 @@ internal sealed partial class MemoryTrimmer(TimeSpan interval, TimeProvider time
                 }
 
                 allocated = GC.GetTotalAllocatedBytes();
+                collections = GC.CollectionCount(0);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

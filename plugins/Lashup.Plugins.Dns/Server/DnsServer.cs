@@ -271,8 +271,8 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
                         var outcome = _engine.Answer(packet, batch.Response(i), overTcp: false, allowed, out var query, out var length);
                         if (outcome == QueryOutcome.Forward)
                         {
-                            var source = wildcard ? control[..batch.ReplyControl(i, control)].ToArray() : null;
-                            if (allowed && TryForwardUdp(socket, packet, query, ClientAcl.ToSocketAddress(batch.Address(i)), source))
+                            if (allowed && TryForwardUdp(socket, packet, query, ClientAcl.ToSocketAddress(batch.Address(i)),
+                                    wildcard ? control[..batch.ReplyControl(i, control)] : default))
                             {
                                 continue;
                             }
@@ -398,7 +398,7 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
     /// control message that sends the reply from the address the query was sent to (see
     /// <see cref="UdpBatch.ReplyControl(int, Span{byte})"/>); null otherwise.
     /// </summary>
-    private bool TryForwardUdp(Socket socket, ReadOnlySpan<byte> packet, DnsQuery query, SocketAddress client, byte[]? source = null)
+    private bool TryForwardUdp(Socket socket, ReadOnlySpan<byte> packet, DnsQuery query, SocketAddress client, ReadOnlySpan<byte> sourceControl = default)
     {
         if (Interlocked.Increment(ref _forwardsInFlight) > MaxForwardsInFlight)
         {
@@ -406,6 +406,8 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
             Interlocked.Increment(ref _stats.ForwardOverload);
             return false;
         }
+
+        var source = sourceControl.IsEmpty ? null : sourceControl.ToArray();
 
         var copy = ArrayPool<byte>.Shared.Rent(packet.Length);
         var packetLength = packet.Length;
@@ -423,11 +425,11 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
                 {
                     // Synchronous on purpose: an async operation would switch the socket to non-blocking mode under
                     // the receive loop's recvmmsg. A UDP send does not block for long.
-                    if (source is { Length: > 0 })
+                    if (source is not null && !SendFrom(socket, response.AsSpan(0, length), client, source, out var errno))
                     {
-                        SendFrom(socket, response.AsSpan(0, length), client, source);
+                        LogForwardSendFailed(_logger, errno);
                     }
-                    else
+                    else if (source is null)
                     {
                         socket.SendTo(response.AsSpan(0, length), SocketFlags.None, client);
                     }
@@ -451,14 +453,14 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
         return true;
     }
 
-    private static void SendFrom(Socket socket, ReadOnlySpan<byte> datagram, SocketAddress client, byte[] source)
+    private static bool SendFrom(Socket socket, ReadOnlySpan<byte> datagram, SocketAddress client, byte[] source, out int errno)
     {
         var handle = socket.SafeHandle;
         var added = false;
         try
         {
             handle.DangerousAddRef(ref added);
-            UdpBatch.SendTo((int)handle.DangerousGetHandle(), datagram, client.Buffer.Span[..client.Size], source);
+            return UdpBatch.SendTo((int)handle.DangerousGetHandle(), datagram, client.Buffer.Span[..client.Size], source, out errno);
         }
         finally
         {
@@ -624,6 +626,9 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
 
     [LoggerMessage(Level = LogLevel.Error, Message = "DNS query failed; dropped")]
     private static partial void LogQueryFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "DNS forwarded answer not sent from the query's address (errno {Errno})")]
+    private static partial void LogForwardSendFailed(ILogger logger, int errno);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "DNS forwarding failed")]
     private static partial void LogForwardFailed(ILogger logger, Exception exception);

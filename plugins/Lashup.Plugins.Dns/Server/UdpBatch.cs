@@ -153,9 +153,11 @@ internal sealed unsafe partial class UdpBatch : IDisposable
 
     /// <summary>
     /// Turns the control messages received with a datagram into the one to send its reply with: IP_PKTINFO with the
-    /// query's destination as the source (<c>ipi_spec_dst</c>) and no interface (the routing table chooses), or
-    /// IPV6_PKTINFO with the destination and the interface it came in on (which a link-local address needs). Returns
-    /// its length, 0 when there is none (the kernel then picks the source).
+    /// local address the kernel reports for it (<c>ipi_spec_dst</c>: the query's destination for unicast, the
+    /// receiving interface's address for a broadcast, which is no valid source) and no interface (the routing table
+    /// chooses), or IPV6_PKTINFO with the destination and the interface it came in on (which a link-local address
+    /// needs). Returns its length, 0 when there is none or the destination was multicast (the kernel then picks the
+    /// source).
     /// </summary>
     public static int ReplyControl(ReadOnlySpan<byte> received, Span<byte> reply)
     {
@@ -176,12 +178,17 @@ internal sealed unsafe partial class UdpBatch : IDisposable
                 // struct in_pktinfo { int ipi_ifindex; struct in_addr ipi_spec_dst; struct in_addr ipi_addr; }
                 reply[..32].Clear();
                 WriteHeader(reply, CmsgHeaderSize + 12, IpProtocolIp, IpPktInfo);
-                data.Slice(8, 4).CopyTo(reply[(CmsgHeaderSize + 4)..]);
+                data.Slice(4, 4).CopyTo(reply[(CmsgHeaderSize + 4)..]);
                 return 32;
             }
 
             if (level == IpProtocolIpv6 && type == Ipv6PktInfo && data.Length >= 20)
             {
+                if (data[0] == 0xFF)
+                {
+                    return 0; // a multicast destination is no source address
+                }
+
                 // struct in6_pktinfo { struct in6_addr ipi6_addr; unsigned int ipi6_ifindex; }
                 reply[..40].Clear();
                 WriteHeader(reply, CmsgHeaderSize + 20, IpProtocolIpv6, Ipv6PktInfo);
@@ -203,9 +210,10 @@ internal sealed unsafe partial class UdpBatch : IDisposable
     }
 
     /// <summary>Sends one datagram to <paramref name="address"/> (a raw sockaddr) with a control message (see <see cref="ReplyControl(int, Span{byte})"/>).</summary>
-    /// <returns>Whether the kernel took it.</returns>
-    public static bool SendTo(int descriptor, ReadOnlySpan<byte> datagram, ReadOnlySpan<byte> address, ReadOnlySpan<byte> control)
+    /// <returns>Whether the kernel took it; if not, <paramref name="errno"/> says why.</returns>
+    public static bool SendTo(int descriptor, ReadOnlySpan<byte> datagram, ReadOnlySpan<byte> address, ReadOnlySpan<byte> control, out int errno)
     {
+        errno = 0;
         fixed (byte* data = datagram)
         fixed (byte* name = address)
         fixed (byte* cmsg = control)
@@ -225,7 +233,7 @@ internal sealed unsafe partial class UdpBatch : IDisposable
             {
                 sent = SendMsg(descriptor, &header, 0);
             }
-            while (sent < 0 && Marshal.GetLastPInvokeError() == EINTR);
+            while (sent < 0 && (errno = Marshal.GetLastPInvokeError()) == EINTR);
             return sent >= 0;
         }
     }

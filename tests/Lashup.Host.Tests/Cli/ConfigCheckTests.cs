@@ -86,6 +86,28 @@ public sealed class ConfigCheckTests
     }
 
     [Fact]
+    public void Check_MemoryTrimIntervalOverADay_LocatedError()
+    {
+        using var setup = new TempSetup("Fixture.Good");
+        var path = setup.WriteConfig($"""
+            [node]
+            name = "test-node"
+            memory_trim_interval = "2d"
+
+            [admin]
+            listen = "127.0.0.1:{TestEnvironment.FreePort()}"
+
+            [plugins]
+            directories = ["plugins"]
+            """, header: false);
+
+        var (code, _, stderr) = Check(path);
+
+        Assert.Equal(2, code);
+        Assert.Contains("lashup.toml:3:1: node.memory_trim_interval: at most 24h (0 turns it off), got \"2d\"", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Check_DuplicatePlugins_NamesBothFolders()
     {
         using var setup = new TempSetup("Fixture.Good", "Fixture.Duplicate");

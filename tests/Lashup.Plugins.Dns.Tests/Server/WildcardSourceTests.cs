@@ -30,6 +30,20 @@ public sealed class WildcardSourceTests
     }
 
     [SkippableFact]
+    public async Task Reply_WildcardSocket_QueryToTheBroadcastAddress_IsAnsweredFromALocalAddress()
+    {
+        Skip.IfNot(UdpBatch.IsSupported, "destination-address replies use Linux recvmmsg/sendmsg");
+        await using var s = await TestServer.StartAsync(listen: IPAddress.Any);
+        var port = s.Endpoint.Port;
+
+        // A broadcast destination is no valid source: the reply must name the receiving interface's address.
+        var (from, response) = await AskAsync(new IPEndPoint(IPAddress.Parse("127.255.255.255"), port), "ns.lashup.directory", id: 0x5678, broadcast: true);
+
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, port), from);
+        Assert.Equal(0x5678, BinaryPrimitives.ReadUInt16BigEndian(response));
+    }
+
+    [SkippableFact]
     public async Task Reply_WildcardSocket_ForwardedQuery_ComesFromTheAddressAsked()
     {
         Skip.IfNot(UdpBatch.IsSupported, "destination-address replies use Linux recvmmsg/sendmsg");
@@ -44,10 +58,11 @@ public sealed class WildcardSourceTests
     }
 
     [Fact]
-    public void ReplyControl_Ipv4PacketInfo_SendsFromTheQueryDestination()
+    public void ReplyControl_Ipv4PacketInfo_SendsFromTheLocalAddressTheKernelReported()
     {
         var received = new byte[UdpBatch.ControlSize];
-        Cmsg(received, level: 0, type: 8, [7, 0, 0, 0, 10, 0, 0, 9, 127, 0, 0, 2]); // ifindex 7, spec_dst 10.0.0.9, addr 127.0.0.2
+        // ifindex 7, spec_dst 127.0.0.2 (the local address), addr 127.255.255.255 (a broadcast: no valid source)
+        Cmsg(received, level: 0, type: 8, [7, 0, 0, 0, 127, 0, 0, 2, 127, 255, 255, 255]);
         var reply = new byte[UdpBatch.ControlSize];
 
         var length = UdpBatch.ReplyControl(received, reply);
@@ -57,7 +72,7 @@ public sealed class WildcardSourceTests
         Assert.Equal(0, MemoryMarshal.Read<int>(reply.AsSpan(8)));
         Assert.Equal(8, MemoryMarshal.Read<int>(reply.AsSpan(12)));
         Assert.Equal(0, MemoryMarshal.Read<int>(reply.AsSpan(16))); // any interface: routing decides
-        Assert.Equal(new byte[] { 127, 0, 0, 2 }, reply[20..24]); // ipi_spec_dst = where the query went
+        Assert.Equal(new byte[] { 127, 0, 0, 2 }, reply[20..24]); // ipi_spec_dst = the query's local address
         Assert.Equal(new byte[4], reply[24..28]);
     }
 
@@ -76,6 +91,15 @@ public sealed class WildcardSourceTests
         Assert.Equal(41, MemoryMarshal.Read<int>(reply.AsSpan(8)));
         Assert.Equal(50, MemoryMarshal.Read<int>(reply.AsSpan(12)));
         Assert.Equal(info, reply[16..36]);
+    }
+
+    [Fact]
+    public void ReplyControl_Ipv6MulticastDestination_None()
+    {
+        var received = new byte[UdpBatch.ControlSize];
+        Cmsg(received, level: 41, type: 50, [.. IPAddress.Parse("ff02::fb").GetAddressBytes(), 3, 0, 0, 0]);
+
+        Assert.Equal(0, UdpBatch.ReplyControl(received, new byte[UdpBatch.ControlSize]));
     }
 
     [Theory]
@@ -100,7 +124,7 @@ public sealed class WildcardSourceTests
     {
         var received = new byte[UdpBatch.ControlSize];
         Cmsg(received, level: 1, type: 29, [1, 2, 3, 4]); // e.g. SO_TIMESTAMP-like, 20 octets, aligned to 24
-        Cmsg(received.AsSpan(24), level: 0, type: 8, [0, 0, 0, 0, 0, 0, 0, 0, 127, 0, 0, 5]);
+        Cmsg(received.AsSpan(24), level: 0, type: 8, [0, 0, 0, 0, 127, 0, 0, 5, 127, 0, 0, 5]);
         var reply = new byte[UdpBatch.ControlSize];
 
         Assert.Equal(32, UdpBatch.ReplyControl(received.AsSpan(0, 24 + 28), reply));
@@ -115,9 +139,9 @@ public sealed class WildcardSourceTests
         data.CopyTo(buffer[16..]);
     }
 
-    private static async Task<(IPEndPoint From, byte[] Response)> AskAsync(IPEndPoint server, string name, ushort id)
+    private static async Task<(IPEndPoint From, byte[] Response)> AskAsync(IPEndPoint server, string name, ushort id, bool broadcast = false)
     {
-        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { EnableBroadcast = broadcast };
         client.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         var query = new byte[512];
         BinaryPrimitives.WriteUInt16BigEndian(query, id);
