@@ -54,15 +54,19 @@ internal static class Generators
 
     /// <summary>
     /// Writes <paramref name="spec"/> and returns the length, the records written (as <see cref="DecodedRecord"/> text)
-    /// and whether TC must be set. Asserts that once a record is refused every later one is too.
+    /// and whether TC must be set, and whether the OPT record is in. Asserts that once a record is refused every later
+    /// one is too, and that EDNS is refused only when its 11 octets do not fit after the question.
     /// </summary>
-    public static (int Length, List<string> Written, bool Truncated) Write(ResponseSpec spec, byte[] buffer)
+    public static (int Length, List<string> Written, bool Truncated, bool Edns) Write(ResponseSpec spec, byte[] buffer)
     {
         var writer = new DnsResponseWriter(buffer, spec.Limit);
-        writer.WriteQuestion(DnsName.FromText(spec.Question), DnsRecordType.A);
-        if (spec.Edns)
+        var question = DnsName.FromText(spec.Question);
+        writer.WriteQuestion(question, DnsRecordType.A);
+        var edns = spec.Edns && writer.EnableEdns(4096, dnssecOk: true);
+        if (spec.Edns && !edns)
         {
-            writer.EnableEdns(4096, dnssecOk: true);
+            // A limit under 512 never happens in the server (a UDP limit is at least 512); the generator goes lower.
+            Assert.True(spec.Limit - (12 + question.Length + 4) < 11, $"EDNS refused with room for it (limit {spec.Limit})");
         }
 
         var written = new List<string>();
@@ -131,7 +135,7 @@ internal static class Generators
         }
 
         Assert.Equal(truncated, writer.IsTruncated);
-        return (writer.Finish(), written, truncated);
+        return (writer.Finish(), written, truncated, edns);
     }
 
     private static byte[] Pad(byte[] bytes, int length)
