@@ -39,7 +39,8 @@ public static class IndexMemory
         GC.KeepAlive(index);
     }
 
-    private static long Live()
+    /// <summary>The live managed heap after full, compacting collections.</summary>
+    internal static long Live()
     {
         GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
         GC.WaitForPendingFinalizers();

@@ -18,7 +18,7 @@ public static class ValueMemory
     {
         var services = args.Length > 0 ? int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 1000;
         var instances = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 25;
-        var before = Live();
+        var before = IndexMemory.Live();
         var values = new CrdtMap[services];
         var watch = Stopwatch.StartNew();
         var timestamp = 1L;
@@ -35,20 +35,12 @@ public static class ValueMemory
         }
 
         var elapsed = watch.Elapsed;
-        var after = Live();
+        var after = IndexMemory.Live();
         var encoded = values.Sum(v => (long)CrdtCodec.EncodeMap(v).Length);
         var total = services * instances;
         Console.WriteLine($"{services} values of {instances} instances built in {elapsed.TotalSeconds:F1} s");
         Console.WriteLine($"live managed heap: {(after - before) / 1048576.0:F1} MiB ({(after - before) / (double)total:F0} bytes per instance); " +
             $"encoded: {encoded / 1048576.0:F1} MiB ({encoded / (double)total:F0} bytes per instance)");
         GC.KeepAlive(values);
-    }
-
-    private static long Live()
-    {
-        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
-        GC.WaitForPendingFinalizers();
-        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
-        return GC.GetTotalMemory(forceFullCollection: true);
     }
 }
