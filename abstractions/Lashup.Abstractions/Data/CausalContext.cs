@@ -13,10 +13,11 @@ namespace Lashup.Abstractions.Data;
 /// dots contiguous with the vector are folded into it, by the constructor and by every operation, so two contexts
 /// holding the same dots are <see cref="Equals(CausalContext?)"/> and compaction never needs to be requested.
 /// <para>
-/// There is deliberately no pure "prune replica" helper. Dropping a departed replica's entries is only safe once every
-/// replica has seen all of its events and agreed to forget it (a coordinated protocol, as in Akka's pruning); done
-/// locally, a peer still holding those dots would bring removed elements back, or an element whose dot is no longer
-/// covered would be treated as unseen. That is the store's job, not a value's.
+/// <see cref="Without"/> drops a replica's dots. Done alone on one replica it is unsafe: a peer still holding those
+/// dots would bring removed elements back, or an element whose dot is no longer covered would be treated as unseen.
+/// It is one step of the store's coordinated pruning protocol (the removed replica's live contributions are first
+/// collapsed into another replica's fresh dots, and every replica then cleans up what it merges; see
+/// <see cref="CrdtMap.Collapse"/> and <see cref="CrdtMap.Cleanup"/>).
 /// </para>
 /// </remarks>
 public sealed class CausalContext : IReplicatedData<CausalContext>, IEquatable<CausalContext>
@@ -85,6 +86,25 @@ public sealed class CausalContext : IReplicatedData<CausalContext>, IEquatable<C
         }
 
         return new(Vector, Cloud.Add(dot), canonical: true);
+    }
+
+    /// <summary>Whether any dot of <paramref name="replica"/> has been seen.</summary>
+    public bool Mentions(string replica) => Vector[replica] != 0 || Pruning.Mentions(Cloud, replica);
+
+    /// <summary>This context without any dot of <paramref name="replica"/> (see the remarks: one step of pruning).</summary>
+    public CausalContext Without(string replica)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(replica);
+        if (!Mentions(replica))
+        {
+            return this;
+        }
+
+        // Removing one replica's dots leaves every other replica's compaction as it was: still canonical.
+        var cloud = Pruning.Mentions(Cloud, replica)
+            ? Cloud.Where(d => !string.Equals(d.Replica, replica, StringComparison.Ordinal)).ToImmutableSortedSet()
+            : Cloud;
+        return new(Vector.Without(replica), cloud, canonical: true);
     }
 
     /// <summary>The union of both contexts (compacted).</summary>

@@ -282,6 +282,63 @@ public sealed class CrdtMap : Crdt, IReplicatedData<CrdtMap>, IEquatable<CrdtMap
         return sb.Append('}').ToString();
     }
 
+    /// <summary>
+    /// Whether <paramref name="replica"/> appears anywhere in this map: a dot seen or held (presence, set elements,
+    /// register values, flags, nested maps) or a counter entry.
+    /// </summary>
+    public bool Mentions(string replica)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(replica);
+        return Context.Mentions(replica) || MentionsIn(Entries, replica);
+    }
+
+    /// <summary>
+    /// Pruning's collapse of a replica removed from the cluster into <paramref name="into"/> (the pruning owner):
+    /// every dot of <paramref name="removed"/> goes, and whatever would disappear with it (a field's presence, a set
+    /// element, a register value, an enabled flag) gets a fresh dot of <paramref name="into"/> instead; counters add
+    /// the removed replica's counts to <paramref name="into"/>'s. The value a reader sees does not change, and
+    /// <paramref name="removed"/> no longer appears (<see cref="Mentions"/> is false). LWW registers keep their
+    /// winning write as it is (one replica name per register, not a growing entry).
+    /// </summary>
+    /// <remarks>
+    /// Not a delta but a new state: it is only correct as one step of a coordinated protocol (the store's pruning),
+    /// done once, by one replica, after every replica has merged all of <paramref name="removed"/>'s updates; every
+    /// replica then applies <see cref="Cleanup"/> to what it holds and merges. A fresh dot is an add: should another
+    /// replica remove such an element concurrently, without having seen the collapse, the element stays (add wins).
+    /// <c>Cleanup(removed)</c> of <c>s.Merge(s.Collapse(removed, into))</c> equals <c>s.Collapse(removed, into)</c>.
+    /// </remarks>
+    /// <exception cref="ArgumentException">A name is empty, or both are the same.</exception>
+    public CrdtMap Collapse(string removed, string into)
+    {
+        Pruning.CheckArguments(removed, into);
+        if (!Mentions(removed))
+        {
+            return this;
+        }
+
+        var fresh = new DotAllocator(into, Context.Next(into).Counter);
+        var entries = PruneEntries(Entries, removed, fresh);
+        return new CrdtMap(entries, Context.Without(removed).AddRange(fresh.Allocated), trusted: true);
+    }
+
+    /// <summary>
+    /// Pruning's cleanup: this map without any dot or counter entry of <paramref name="removed"/>. Alone it loses
+    /// what the removed replica contributed; it is correct once its contributions were collapsed into another
+    /// replica (<see cref="Collapse"/>) and that collapse is merged or on its way. Cleanup commutes with merge:
+    /// <c>a.Merge(b).Cleanup(r)</c> equals <c>a.Cleanup(r).Merge(b.Cleanup(r))</c>, so replicas that clean up at
+    /// different times still converge.
+    /// </summary>
+    public CrdtMap Cleanup(string removed)
+    {
+        Pruning.CheckArguments(removed);
+        if (!Mentions(removed))
+        {
+            return this;
+        }
+
+        return new CrdtMap(PruneEntries(Entries, removed, null), Context.Without(removed), trusted: true);
+    }
+
     internal CrdtMap WithContext(CausalContext context) => ReferenceEquals(context, Context) ? this : new(Entries, context, trusted: true);
 
     private static CrdtMap Embedded(ImmutableSortedDictionary<CrdtFieldKey, CrdtMapEntry> entries) =>
@@ -690,6 +747,85 @@ public sealed class CrdtMap : Crdt, IReplicatedData<CrdtMap>, IEquatable<CrdtMap
         }
 
         return (value.IsBottom ? null : CrdtMapEntry.Trusted(DotStores.NoDots, value), delta);
+    }
+
+    // ---- pruning ----
+
+    private static bool MentionsIn(ImmutableSortedDictionary<CrdtFieldKey, CrdtMapEntry> entries, string replica)
+    {
+        foreach (var (_, entry) in entries)
+        {
+            if (Pruning.Mentions(entry.Presence, replica))
+            {
+                return true;
+            }
+
+            var mentions = entry.Value switch
+            {
+                ORSet set => set.Entries.Values.Any(d => Pruning.Mentions(d, replica)),
+                MvRegister register => register.Entries.Keys.Any(d => string.Equals(d.Replica, replica, StringComparison.Ordinal)),
+                Flag flag => Pruning.Mentions(flag.Dots, replica),
+                GCounter counter => counter.Mentions(replica),
+                PnCounter counter => counter.Mentions(replica),
+                CrdtMap nested => MentionsIn(nested.Entries, replica),
+                _ => false,
+            };
+            if (mentions)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static ImmutableSortedDictionary<CrdtFieldKey, CrdtMapEntry> PruneEntries(
+        ImmutableSortedDictionary<CrdtFieldKey, CrdtMapEntry> entries, string removed, DotAllocator? fresh)
+    {
+        ImmutableSortedDictionary<CrdtFieldKey, CrdtMapEntry>.Builder? builder = null;
+        foreach (var (key, entry) in entries)
+        {
+            var presence = Pruning.Prune(entry.Presence, removed, fresh);
+            Crdt value = entry.Value switch
+            {
+                ORSet set => Pruned(set, Pruning.Prune(set.Entries, removed, fresh)),
+                MvRegister register => Pruned(register, Pruning.Prune(register.Entries, removed, fresh)),
+                Flag flag => Pruned(flag, Pruning.Prune(flag.Dots, removed, fresh)),
+                GCounter counter => fresh is null ? counter.Cleanup(removed) : counter.Collapse(removed, fresh.Replica),
+                PnCounter counter => fresh is null ? counter.Cleanup(removed) : counter.Collapse(removed, fresh.Replica),
+                CrdtMap nested => Pruned(nested, PruneEntries(nested.Entries, removed, fresh)),
+                var other => other,
+            };
+            if (ReferenceEquals(presence, entry.Presence) && ReferenceEquals(value, entry.Value))
+            {
+                continue;
+            }
+
+            builder ??= entries.ToBuilder();
+            if (presence.IsEmpty && value.IsBottom)
+            {
+                builder.Remove(key);
+            }
+            else
+            {
+                builder[key] = CrdtMapEntry.Trusted(presence, value);
+            }
+        }
+
+        return builder?.ToImmutable() ?? entries;
+
+        static Crdt Pruned<T>(Crdt before, T after)
+            where T : class => (before, after) switch
+        {
+            (ORSet set, ImmutableSortedDictionary<string, ImmutableSortedSet<Dot>> e) =>
+                ReferenceEquals(e, set.Entries) ? set : e.IsEmpty ? ORSet.Empty : ORSet.Trusted(e, CausalContext.Empty),
+            (MvRegister register, ImmutableSortedDictionary<Dot, string> e) =>
+                ReferenceEquals(e, register.Entries) ? register : e.IsEmpty ? MvRegister.Empty : MvRegister.Trusted(e, CausalContext.Empty),
+            (Flag flag, ImmutableSortedSet<Dot> d) =>
+                ReferenceEquals(d, flag.Dots) ? flag : d.IsEmpty ? Flag.Empty : Flag.Trusted(d, CausalContext.Empty),
+            (CrdtMap map, ImmutableSortedDictionary<CrdtFieldKey, CrdtMapEntry> e) => ReferenceEquals(e, map.Entries) ? map : Embedded(e),
+            _ => throw new InvalidOperationException("unreachable"),
+        };
     }
 
     // ---- raw parts ----

@@ -64,6 +64,30 @@ public sealed class Flag : Crdt, IReplicatedData<Flag>, IEquatable<Flag>
         return (new Flag(DotStores.NoDots, Context, trusted: true), new Flag(DotStores.NoDots, CausalContext.FromDots(Dots), trusted: true));
     }
 
+    /// <summary>Whether any dot of <paramref name="replica"/> is held or has been seen.</summary>
+    public bool Mentions(string replica) => Context.Mentions(replica) || Pruning.Mentions(Dots, replica);
+
+    /// <summary>
+    /// Pruning's collapse: <paramref name="removed"/>'s dots go, and an enabled flag that would disappear with them gets a fresh
+    /// dot of <paramref name="into"/> instead, so the value a reader sees stays. Only the one replica chosen to
+    /// collapse a removed one may do this, from its own state (see <see cref="CrdtMap.Collapse"/>).
+    /// </summary>
+    /// <exception cref="ArgumentException">A name is empty, or both are the same.</exception>
+    public Flag Collapse(string removed, string into)
+    {
+        Pruning.CheckArguments(removed, into);
+        var fresh = new DotAllocator(into, Context.Next(into).Counter);
+        var pruned = Pruning.Prune(Dots, removed, fresh);
+        return Trusted(pruned, Context.Without(removed).AddRange(fresh.Allocated));
+    }
+
+    /// <summary>Pruning's cleanup: this value without any dot of <paramref name="removed"/> (see <see cref="CrdtMap.Cleanup"/>).</summary>
+    public Flag Cleanup(string removed)
+    {
+        Pruning.CheckArguments(removed);
+        return Mentions(removed) ? Trusted(Pruning.Prune(Dots, removed, null), Context.Without(removed)) : this;
+    }
+
     /// <inheritdoc/>
     public Flag Merge(Flag other)
     {

@@ -60,6 +60,32 @@ public sealed class GCounter : Crdt, IReplicatedData<GCounter>, IEquatable<GCoun
         return (new GCounter(Counts.SetItem(replica, count)), new GCounter(Data.Counts.Empty.Add(replica, count)));
     }
 
+    /// <summary>Whether <paramref name="replica"/> has a count here.</summary>
+    public bool Mentions(string replica) => Counts.ContainsKey(replica);
+
+    /// <summary>
+    /// Pruning's collapse: <paramref name="removed"/>'s count moves into <paramref name="into"/>'s, so the value stays.
+    /// Only the one replica chosen to collapse a removed one may do this (see <see cref="CrdtMap.Collapse"/>).
+    /// </summary>
+    /// <exception cref="ArgumentException">A name is empty, or both are the same.</exception>
+    public GCounter Collapse(string removed, string into)
+    {
+        Pruning.CheckArguments(removed, into);
+        if (!Counts.TryGetValue(removed, out var count))
+        {
+            return this;
+        }
+
+        return new GCounter(Counts.Remove(removed).SetItem(into, unchecked(Counts.GetValueOrDefault(into) + count)));
+    }
+
+    /// <summary>Pruning's cleanup: this counter without <paramref name="removed"/>'s count (see <see cref="CrdtMap.Cleanup"/>).</summary>
+    public GCounter Cleanup(string removed)
+    {
+        Pruning.CheckArguments(removed);
+        return Counts.ContainsKey(removed) ? new GCounter(Counts.Remove(removed)) : this;
+    }
+
     /// <summary>The pointwise maximum of both counters.</summary>
     public GCounter Merge(GCounter other)
     {

@@ -120,6 +120,30 @@ public sealed class ORSet : Crdt, IReplicatedData<ORSet>, IEquatable<ORSet>
             new ORSet(DotStores.NoElements, CausalContext.FromDots(Entries.Values.SelectMany(d => d)), trusted: true));
     }
 
+    /// <summary>Whether any dot of <paramref name="replica"/> is held or has been seen.</summary>
+    public bool Mentions(string replica) => Context.Mentions(replica) || Entries.Values.Any(d => Pruning.Mentions(d, replica));
+
+    /// <summary>
+    /// Pruning's collapse: <paramref name="removed"/>'s dots go, and an element that would disappear with them gets a fresh
+    /// dot of <paramref name="into"/> instead, so the value a reader sees stays. Only the one replica chosen to
+    /// collapse a removed one may do this, from its own state (see <see cref="CrdtMap.Collapse"/>).
+    /// </summary>
+    /// <exception cref="ArgumentException">A name is empty, or both are the same.</exception>
+    public ORSet Collapse(string removed, string into)
+    {
+        Pruning.CheckArguments(removed, into);
+        var fresh = new DotAllocator(into, Context.Next(into).Counter);
+        var pruned = Pruning.Prune(Entries, removed, fresh);
+        return Trusted(pruned, Context.Without(removed).AddRange(fresh.Allocated));
+    }
+
+    /// <summary>Pruning's cleanup: this value without any dot of <paramref name="removed"/> (see <see cref="CrdtMap.Cleanup"/>).</summary>
+    public ORSet Cleanup(string removed)
+    {
+        Pruning.CheckArguments(removed);
+        return Mentions(removed) ? Trusted(Pruning.Prune(Entries, removed, null), Context.Without(removed)) : this;
+    }
+
     /// <inheritdoc/>
     public ORSet Merge(ORSet other)
     {

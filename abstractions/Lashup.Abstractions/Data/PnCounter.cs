@@ -52,6 +52,25 @@ public sealed class PnCounter : Crdt, IReplicatedData<PnCounter>, IEquatable<PnC
         }
     }
 
+    /// <summary>Whether <paramref name="replica"/> has a count in either half.</summary>
+    public bool Mentions(string replica) => Increments.Mentions(replica) || Decrements.Mentions(replica);
+
+    /// <summary>Pruning's collapse of both halves (see <see cref="GCounter.Collapse"/>): the value stays.</summary>
+    public PnCounter Collapse(string removed, string into)
+    {
+        var increments = Increments.Collapse(removed, into);
+        var decrements = Decrements.Collapse(removed, into);
+        return ReferenceEquals(increments, Increments) && ReferenceEquals(decrements, Decrements) ? this : new PnCounter(increments, decrements);
+    }
+
+    /// <summary>Pruning's cleanup of both halves (see <see cref="GCounter.Cleanup"/>).</summary>
+    public PnCounter Cleanup(string removed)
+    {
+        var increments = Increments.Cleanup(removed);
+        var decrements = Decrements.Cleanup(removed);
+        return ReferenceEquals(increments, Increments) && ReferenceEquals(decrements, Decrements) ? this : new PnCounter(increments, decrements);
+    }
+
     /// <summary>Both halves merged pointwise.</summary>
     public PnCounter Merge(PnCounter other)
     {

@@ -54,6 +54,17 @@ public sealed class VersionVector : IReplicatedData<VersionVector>, IEquatable<V
         return new(Entries.SetItem(replica, checked(this[replica] + 1)));
     }
 
+    /// <summary>
+    /// This vector without <paramref name="replica"/>'s entry: the cleanup of a replica removed from the cluster (the
+    /// store drops it from every key's version once the removed replica's updates were collapsed into another's; see
+    /// the core plugin's README, "Pruning").
+    /// </summary>
+    public VersionVector Without(string replica)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(replica);
+        return Entries.ContainsKey(replica) ? new(Entries.Remove(replica)) : this;
+    }
+
     /// <summary>Whether the event <paramref name="dot"/> is covered: its counter is at most the replica's counter.</summary>
     public bool Contains(Dot dot) => dot.Counter <= this[dot.Replica];
 
