@@ -102,6 +102,13 @@ public sealed class CoreOptions
     [ConfigurationKeyName("kv_sync_interval")]
     public Duration KvSyncInterval { get; set; } = Duration.FromSeconds(5);
 
+    /// <summary>
+    /// How long a pruning marker (the record that a departed node's entries were collected) is kept after the prune,
+    /// so that every replica learns it and cleans what it merges; then it is deleted. At least <c>expire_after</c>.
+    /// </summary>
+    [ConfigurationKeyName("prune_marker_ttl")]
+    public Duration PruneMarkerTtl { get; set; } = new(TimeSpan.FromHours(48));
+
     /// <summary>Largest encoded value of one key of the replicated store, in bytes.</summary>
     [ConfigurationKeyName("max_value_size")]
     public int MaxValueSize { get; set; } = 1024 * 1024;

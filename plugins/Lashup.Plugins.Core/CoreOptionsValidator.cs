@@ -63,6 +63,13 @@ internal sealed class CoreOptionsValidator : IValidateOptions<CoreOptions>
             }
         }
 
+        if (o.PruneMarkerTtl.Value < o.ExpireAfter.Value)
+        {
+            // A member may stay unreachable for up to expire_after and still come back with the pruned node's entries;
+            // the marker must outlive that, or the entries it carries come back with it.
+            errors.Add($"core.prune_marker_ttl: must be at least expire_after ({o.ExpireAfter}), got {o.PruneMarkerTtl}");
+        }
+
         if (o.ProbeTimeoutMin.Value > o.ProbeTimeoutMax.Value)
         {
             errors.Add($"core.probe_timeout_min: must not exceed probe_timeout_max ({o.ProbeTimeoutMax})");

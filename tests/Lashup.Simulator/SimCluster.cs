@@ -53,6 +53,9 @@ internal sealed class SimCluster
     /// <summary>The store's anti-entropy period (<c>kv_sync_interval</c>).</summary>
     public TimeSpan KvSyncInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>The store's options (expire_after, prune_marker_ttl, ...); the defaults unless a scenario sets them.</summary>
+    public Lashup.Plugins.Core.CoreOptions StoreOptions { get; set; } = new();
+
     /// <summary>Store payload bytes sent: deltas (once per tree edge) and anti-entropy messages, lost ones included.</summary>
     public long StoreDeltaBytes { get; private set; }
 
@@ -271,7 +274,7 @@ internal sealed class SimNode : INodeNetwork, INodeExecutor
         Node.Start();
         if (_cluster.StoreEnabled)
         {
-            Kv ??= new SimReplica(this, _cluster.KvSyncInterval, _seed ^ 0x5eed);
+            Kv ??= new SimReplica(this, _cluster.KvSyncInterval, _seed ^ 0x5eed, _cluster.StoreOptions);
             Kv.Start();
         }
     }

@@ -14,6 +14,7 @@ namespace Lashup.Simulator;
 internal sealed class InMemoryKvPersistence(string path) : IKvPersistence
 {
     private readonly SortedDictionary<string, (byte[] Value, byte[] Version)> _rows = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _meta = new(StringComparer.Ordinal);
 
     public string Path => path;
 
@@ -22,6 +23,12 @@ internal sealed class InMemoryKvPersistence(string path) : IKvPersistence
     public IEnumerable<(string Key, byte[] Value, byte[] Version)> ReadAll() => [.. _rows.Select(r => (r.Key, r.Value.Value, r.Value.Version))];
 
     public void Put(string key, byte[] value, byte[] version) => _rows[key] = (value, version);
+
+    public void Delete(string key) => _rows.Remove(key);
+
+    public string? GetMeta(string name) => _meta.GetValueOrDefault(name);
+
+    public void PutMeta(string name, string value) => _meta[name] = value;
 
     public void Dispose()
     {
@@ -41,10 +48,12 @@ internal sealed class SimReplica : IReplicationNetwork
     private readonly TimeSpan _syncInterval;
     private readonly InMemoryKvPersistence _disk;
     private readonly Random _random;
+    private readonly CoreOptions _options;
     private ITimer? _timer;
 
-    public SimReplica(SimNode node, TimeSpan syncInterval, int seed)
+    public SimReplica(SimNode node, TimeSpan syncInterval, int seed, CoreOptions options)
     {
+        _options = options;
         _node = node;
         _syncInterval = syncInterval;
         _disk = new InMemoryKvPersistence($"memory:{node.Name}");
@@ -67,7 +76,7 @@ internal sealed class SimReplica : IReplicationNetwork
     internal void Start()
     {
         Store = new KvStore(
-            Options.Create(new CoreOptions()), new NodeInfo(_node.Name, "sim", "/nonexistent"), _node.Clock, NullLoggerFactory.Instance, () => _disk);
+            Options.Create(_options), new NodeInfo(_node.Name, "sim", "/nonexistent"), _node.Clock, NullLoggerFactory.Instance, () => _disk);
         Store.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
         Replication = new KvReplication(Store, this, _random);
         Store.LocalDelta = Replication.OnLocalDelta;
@@ -89,6 +98,8 @@ internal sealed class SimReplica : IReplicationNetwork
     void IReplicationNetwork.Broadcast(string topic, ReadOnlyMemory<byte> payload) => _node.Node!.Broadcast(topic, payload.ToArray());
 
     void IReplicationNetwork.SendDirect(string node, string topic, byte[] payload) => _node.Node!.SendDirect(node, topic, payload);
+
+    IReadOnlyCollection<Abstractions.Cluster.Member> IReplicationNetwork.Members => [.. _node.Node!.Members];
 
     ValueTask<IReadOnlyList<string>> IReplicationNetwork.ActiveNeighborsAsync() =>
         ValueTask.FromResult<IReadOnlyList<string>>([.. _node.Node!.ActiveView.Order(StringComparer.Ordinal)]);

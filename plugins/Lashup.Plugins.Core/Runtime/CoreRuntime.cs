@@ -229,6 +229,8 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
         return _loop.InvokeAsync(() => (node.Epoch, node.ActiveView.Order(StringComparer.Ordinal).ToArray(), node.PassiveView.Count()));
     }
 
+    IReadOnlyCollection<Member> IReplicationNetwork.Members => _members;
+
     async ValueTask<IReadOnlyList<string>> IReplicationNetwork.ActiveNeighborsAsync() => (await ViewsAsync()).Active;
 
     private void OnMembersChanged(IReadOnlyList<MembershipChange> changes)

@@ -16,4 +16,15 @@ internal interface IKvPersistence : IDisposable
     /// <summary>Writes one entry durably.</summary>
     /// <exception cref="Microsoft.Data.Sqlite.SqliteException">The disk is full, read-only or failing.</exception>
     void Put(string key, byte[] value, byte[] version);
+
+    /// <summary>Deletes one entry durably (a pruning marker past its dissemination window).</summary>
+    /// <exception cref="Microsoft.Data.Sqlite.SqliteException">The disk is full, read-only or failing.</exception>
+    void Delete(string key);
+
+    /// <summary>A local setting of this replica that is not replicated (e.g. its replica name), or null.</summary>
+    string? GetMeta(string name);
+
+    /// <summary>Writes a local setting durably.</summary>
+    /// <exception cref="Microsoft.Data.Sqlite.SqliteException">The disk is full, read-only or failing.</exception>
+    void PutMeta(string name, string value);
 }

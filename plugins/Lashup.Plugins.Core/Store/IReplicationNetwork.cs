@@ -1,3 +1,5 @@
+using Lashup.Abstractions.Cluster;
+
 namespace Lashup.Plugins.Core.Store;
 
 /// <summary>
@@ -18,6 +20,9 @@ internal interface IReplicationNetwork
 
     /// <summary>Sends <paramref name="payload"/> to one member's subscribers of <paramref name="topic"/> (over TCP in the daemon).</summary>
     void SendDirect(string node, string topic, byte[] payload);
+
+    /// <summary>Every member of the member graph, this node excepted or not (pruning decides which nodes are gone).</summary>
+    IReadOnlyCollection<Member> Members { get; }
 
     /// <summary>The current active view (the neighbours anti-entropy picks from), in name order.</summary>
     ValueTask<IReadOnlyList<string>> ActiveNeighborsAsync();

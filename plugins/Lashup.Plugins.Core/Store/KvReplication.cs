@@ -23,6 +23,8 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
     public const string DeltaTopic = "kv.delta";
     public const string SyncTopic = "kv.sync";
 
+    private readonly KvPruning _pruning = new(store, network);
+
     public KvStore Store => store;
 
     /// <summary>Broadcasts a local update's delta (<see cref="KvStore.LocalDelta"/>); one too large is left to anti-entropy.</summary>
@@ -69,7 +71,7 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
         Expect(reader.ReadArrayHeader() == 4);
         var key = KvKey.Parse(reader.ReadString() ?? "");
         var replica = reader.ReadString() ?? throw new FormatException("a delta without origin");
-        if (replica != origin)
+        if (replica != origin && KvStore.NodeOf(replica) != origin)
         {
             throw new FormatException($"a delta written by \"{replica}\" was broadcast by \"{origin}\"");
         }
@@ -83,6 +85,7 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
     /// <returns>The neighbour, or null.</returns>
     public async Task<string?> SyncRoundAsync()
     {
+        _pruning.Tick();
         var active = await network.ActiveNeighborsAsync();
         if (active.Count == 0)
         {

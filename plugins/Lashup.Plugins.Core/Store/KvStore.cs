@@ -29,6 +29,8 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     private readonly Func<IKvPersistence>? _openPersistence;
     private IKvPersistence? _disk;
     private string? _diskError;
+    private string _replica;
+    private DateTimeOffset _startedAt;
 
     /// <summary>Anti-entropy buckets: keys are spread by hash; each bucket's digest is the XOR of its keys' versions.</summary>
     public const int BucketCount = 256;
@@ -48,6 +50,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         _node = node;
         _time = time;
         _logger = loggers.CreateLogger("Lashup.Core.Store");
+        _replica = node.Name;
     }
 
     public int Stage => LifecycleStage.ReplicatedData;
@@ -82,6 +85,13 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         }
 
         LogLoaded(_entries.Count, _disk.Path);
+        lock (_lock)
+        {
+            _startedAt = _time.GetUtcNow();
+            OpenIncarnation(_disk);
+            RefreshPruned();
+        }
+
         return Task.CompletedTask;
     }
 
@@ -119,7 +129,8 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     public IReadOnlyList<KvEntry> List(KvKey prefix)
     {
         ArgumentNullException.ThrowIfNull(prefix);
-        return [.. _entries.Values.Where(e => e.Key.StartsWith(prefix) && !e.IsEmpty)];
+        var markers = prefix.StartsWith(PrunePrefix);
+        return [.. _entries.Values.Where(e => e.Key.StartsWith(prefix) && !e.IsEmpty && (markers || !IsMarker(e.Key)))];
     }
 
     public ValueTask<KvEntry> UpdateAsync(KvKey key, IReadOnlyList<CrdtOp> ops, VersionVector? expectedVersion = null, CancellationToken cancellationToken = default)
@@ -137,6 +148,17 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
             throw new KvValidationException(key, "an update needs at least one operation");
         }
 
+        if (IsMarker(key))
+        {
+            throw new KvValidationException(key, $"keys under \"{PrunePrefix}\" are reserved for the store's pruning markers");
+        }
+
+        return ValueTask.FromResult(Update(key, ops, expectedVersion));
+    }
+
+    /// <summary>An atomic local update as this node's replica (<see cref="ReplicaName"/>); markers included.</summary>
+    private KvEntry Update(KvKey key, IReadOnlyList<CrdtOp> ops, VersionVector? expectedVersion)
+    {
         lock (_lock)
         {
             var disk = _disk ?? throw new KvException("the store is not open (the node is starting or stopping)");
@@ -146,10 +168,10 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
                 throw new KvConflictException(key, expectedVersion, current);
             }
 
-            var (value, delta) = current.Value.Apply(ops, _node.Name, _time.GetUtcNow().ToUnixTimeMilliseconds());
+            var (value, delta) = current.Value.Apply(ops, _replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
             if (delta.IsBottom)
             {
-                return ValueTask.FromResult(current);
+                return current;
             }
 
             var encoded = CrdtCodec.EncodeMap(value);
@@ -158,7 +180,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
                 throw new KvValidationException(key, $"the value of \"{key}\" would be {encoded.Length} bytes; the limit is {_options.MaxValueSize} (core.max_value_size)");
             }
 
-            var updated = new KvEntry(key, value, current.Version.Increment(_node.Name));
+            var updated = new KvEntry(key, value, current.Version.Increment(_replica));
             try
             {
                 disk.Put(key.ToString(), encoded, CrdtCodec.EncodeVersion(updated.Version));
@@ -175,8 +197,8 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
 
             Stats.LocalUpdates++;
             Publish(current, updated);
-            LocalDelta?.Invoke(key, delta, updated.Version[_node.Name]);
-            return ValueTask.FromResult(updated);
+            LocalDelta?.Invoke(key, delta, updated.Version[_replica]);
+            return updated;
         }
     }
 
@@ -186,7 +208,9 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         var queue = new KvWatchQueue(prefix);
         lock (_lock)
         {
-            queue.EnqueueSnapshot(_entries.Values);
+            // Pruning markers only for a watch that asks for them (its prefix is under lashup/prune).
+            var markers = prefix.StartsWith(PrunePrefix);
+            queue.EnqueueSnapshot(markers ? _entries.Values : _entries.Values.Where(e => !IsMarker(e.Key)));
             _watchers.Add(queue);
         }
 
@@ -225,6 +249,13 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     {
         lock (_lock)
         {
+            if (_pruned.ContainsKey(origin))
+            {
+                // The origin was pruned: its updates were collapsed into the owner's, and it writes no more.
+                Stats.PrunedDeltasDropped++;
+                return false;
+            }
+
             var current = _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
             if (current.Version[origin] != counter - 1)
             {
@@ -232,8 +263,13 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
                 return false;
             }
 
+            if (!IsMarker(key))
+            {
+                (delta, _) = CleanIncoming(delta, VersionVector.Empty);
+            }
+
             var merged = new KvEntry(key, current.Value.Merge(delta), current.Version.Increment(origin));
-            if (!Persist(current, merged))
+            if ((IsMarker(key) && MarkerExpired(merged.Value)) || !Persist(current, merged))
             {
                 return false;
             }
@@ -248,6 +284,19 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     {
         lock (_lock)
         {
+            if (IsMarker(key))
+            {
+                if (MarkerExpired(value))
+                {
+                    // Past its dissemination window here: deleted (or about to be); a peer with a slower clock follows.
+                    return false;
+                }
+            }
+            else
+            {
+                (value, version) = CleanIncoming(value, version);
+            }
+
             var current = _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
             var merged = new KvEntry(key, current.Value.Merge(value), current.Version.Merge(version));
             return !merged.Version.Equals(current.Version) && Persist(current, merged);
@@ -319,12 +368,18 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
 
         _buckets[bucket] ^= VersionHash(entry);
         _entries = _entries.SetItem(entry.Key, entry);
+        var marker = IsMarker(entry.Key);
         foreach (var watcher in _watchers)
         {
-            if (entry.Key.StartsWith(watcher.Prefix))
+            if (entry.Key.StartsWith(watcher.Prefix) && (!marker || watcher.Prefix.StartsWith(PrunePrefix)))
             {
                 watcher.Enqueue(new KvChange(KvChangeKind.Updated, entry));
             }
+        }
+
+        if (marker)
+        {
+            RefreshPruned();
         }
     }
 
@@ -339,6 +394,11 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         public long SyncBytes;
         public long EntriesRepaired;
         public long BadMessages;
+        public long PrunedDeltasDropped;
+        public long PrunedEntriesCleaned;
+        public long PrunesPerformed;
+        public long PruneMismatches;
+        public long MarkersDeleted;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Store loaded {Count} keys from {Path}")]

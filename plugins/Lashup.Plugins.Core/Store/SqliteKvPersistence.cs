@@ -105,6 +105,40 @@ internal sealed class SqliteKvPersistence : IKvPersistence
         }
     }
 
+    /// <summary>Deletes one entry durably.</summary>
+    public void Delete(string key)
+    {
+        lock (_lock)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "DELETE FROM kv WHERE key = $key";
+            command.Parameters.AddWithValue("$key", key);
+            command.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>A row of the meta table (besides format, cluster and node, which <see cref="Open"/> checks), or null.</summary>
+    public string? GetMeta(string name)
+    {
+        lock (_lock)
+        {
+            return ReadMeta(_connection).GetValueOrDefault(name);
+        }
+    }
+
+    /// <summary>Writes a row of the meta table durably. Older stores simply lack the row: no schema change.</summary>
+    public void PutMeta(string name, string value)
+    {
+        lock (_lock)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "INSERT INTO meta (name, value) VALUES ($name, $value) ON CONFLICT (name) DO UPDATE SET value = excluded.value";
+            command.Parameters.AddWithValue("$name", name);
+            command.Parameters.AddWithValue("$value", value);
+            command.ExecuteNonQuery();
+        }
+    }
+
     public void Dispose()
     {
         lock (_lock)

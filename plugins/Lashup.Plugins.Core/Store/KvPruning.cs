@@ -1,0 +1,116 @@
+using Lashup.Abstractions.Cluster;
+using Lashup.Abstractions.Data;
+
+namespace Lashup.Plugins.Core.Store;
+
+/// <summary>
+/// The removed-replica pruning protocol, run once per anti-entropy tick (leaderless; Akka DistributedData's
+/// PruningInitialized → PruningPerformed, adapted). A replica is <em>removed</em> here when its node is no member of
+/// the member graph (it left or failed and then expired after <c>expire_after</c>), or when a later incarnation of its
+/// node (<c>node~N</c>) has written.
+/// <list type="number">
+/// <item>The pruning owner of a removed replica is the lowest-named member (alive or unreachable; not left) that has
+/// run for at least <c>expire_after</c> (so its member view is complete). It opens the marker
+/// <c>lashup/prune/&lt;replica&gt;</c> with its own acknowledgement.</item>
+/// <item>Every node that knows the marker and also sees the replica as removed acknowledges it with its
+/// <em>footprint</em> of the replica (a hash of the replica's update counts, present dots and counter entries in every
+/// key), re-acknowledging whenever the footprint changes.</item>
+/// <item>The owner performs once every member it sees as reachable (itself included) acknowledged it as owner with its
+/// own current footprint: all of them hold exactly what it holds of the replica, so collapsing it loses nothing they
+/// hold. It collapses every key naming the replica into its own replica (one local update per key, replicated
+/// normally), then writes <c>performed</c> with the time.</item>
+/// <item>Every node that knows a performed marker cleans that replica out of every key, once, and out of every delta
+/// and entry it merges afterwards; deltas the replica wrote are dropped (<see cref="KvStore"/>).</item>
+/// <item>Markers are deleted <c>prune_marker_ttl</c> after they were performed (or opened).</item>
+/// </list>
+/// If two nodes both believe they are the owner (views that disagree), each acknowledges the lowest-named self-acknowledged
+/// candidate it sees as a member, and a candidate performs only with every reachable member's acknowledgement naming
+/// it: two owners can perform only if one's view missed the other, which needs an asymmetric partition lasting
+/// <c>expire_after</c>.
+/// </summary>
+internal sealed class KvPruning(KvStore store, IReplicationNetwork network)
+{
+    /// <summary>One tick: delete expired markers, then open, acknowledge and perform prunes.</summary>
+    public void Tick()
+    {
+        store.TouchLastActive();
+        store.DeleteExpiredMarkers();
+        var me = network.LocalName;
+        var members = network.Members;
+        var names = members.Select(m => m.Name).Append(me).ToHashSet(StringComparer.Ordinal);
+        var candidates = members.Where(m => m.State != MemberState.Left).Select(m => m.Name).Append(me).ToHashSet(StringComparer.Ordinal);
+        var reachable = members.Where(m => m.State == MemberState.Alive).Select(m => m.Name).Append(me).ToHashSet(StringComparer.Ordinal);
+        var owner = candidates.Min(StringComparer.Ordinal)!;
+        var settled = store.Time.GetUtcNow() - store.StartedAt >= store.Options.ExpireAfter.Value;
+        var replicas = store.ReplicasInData();
+        var latest = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var replica in replicas.Keys.Append(store.ReplicaName))
+        {
+            var node = KvStore.NodeOf(replica);
+            latest[node] = Math.Max(latest.GetValueOrDefault(node), KvStore.IncarnationOf(replica));
+        }
+
+        var markers = store.Markers();
+        foreach (var removed in replicas.Keys.Concat(markers.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList())
+        {
+            if (string.Equals(removed, store.ReplicaName, StringComparison.Ordinal) || store.Pruned.ContainsKey(removed))
+            {
+                continue;
+            }
+
+            var node = KvStore.NodeOf(removed);
+            var isRemoved = !names.Contains(node) || latest.GetValueOrDefault(node) > KvStore.IncarnationOf(removed);
+            if (!isRemoved)
+            {
+                continue;
+            }
+
+            var iAmOwner = settled && string.Equals(owner, me, StringComparison.Ordinal);
+            markers.TryGetValue(removed, out var marker);
+            if (marker is null && !iAmOwner)
+            {
+                continue;
+            }
+
+            var footprint = store.Footprint(removed);
+
+            // The marker's owner: the lowest-named candidate that acknowledged itself and is a member here.
+            var markerOwner = marker?.Acks
+                .Where(a => a.Node == a.Owner && candidates.Contains(a.Node))
+                .Select(a => a.Node)
+                .Min(StringComparer.Ordinal);
+            if (iAmOwner && (markerOwner is null || string.CompareOrdinal(me, markerOwner) < 0))
+            {
+                markerOwner = me;
+            }
+
+            if (markerOwner is null)
+            {
+                continue;
+            }
+
+            var want = PruneAck.Format(me, markerOwner, footprint);
+            var mine = marker?.Acks.Where(a => a.Node == me).Select(a => a.Text).ToList() ?? [];
+            if (mine.Count != 1 || mine[0] != want)
+            {
+                var ops = new List<CrdtOp>();
+                if (marker is null)
+                {
+                    ops.Add(new LwwSet([MarkerFields.Started], me));
+                }
+
+                ops.AddRange(mine.Where(t => t != want).Select(t => new ORSetRemove([MarkerFields.Acks], t)));
+                ops.Add(new ORSetAdd([MarkerFields.Acks], want));
+                marker = KvStore.ParseMarker(store.UpdateMarker(removed, ops).Value);
+            }
+
+            if (iAmOwner && markerOwner == me && marker!.PerformedBy is null
+                && reachable.All(n => marker.Acks.Any(a => a.Node == n && a.Owner == me && a.Footprint == footprint)))
+            {
+                store.Collapse(removed);
+                store.UpdateMarker(removed, [new LwwSet([MarkerFields.Performed], $"{me}|{footprint:x16}")]);
+                store.Stats.PrunesPerformed++;
+            }
+        }
+    }
+}
