@@ -29,6 +29,12 @@ internal sealed partial class KvStore
     private const char IncarnationSeparator = '~';
     private ImmutableDictionary<string, PruneMarker> _pruned = ImmutableDictionary.Create<string, PruneMarker>(StringComparer.Ordinal);
 
+    // The owner's record of its collapses, kept (in memory) until the marker is deleted: per removed replica and key,
+    // each removed dot and the fresh dots that replaced it. A remove that observed the removed dot but reaches the
+    // owner only after the collapse (made concurrently with it) would otherwise be undone by the fresh dot (add wins);
+    // with this record the owner removes the fresh dot too, as its own update (see LateRemovals).
+    private readonly Dictionary<string, Dictionary<KvKey, Dictionary<Dot, Dot[]>>> _collapses = new(StringComparer.Ordinal);
+
     /// <summary>The replica name of this node's writes: its node name, or <c>name~N</c> after it learned that an
     /// earlier incarnation was pruned (or came back after more than <c>expire_after</c> away).</summary>
     public string ReplicaName => _replica;
@@ -169,6 +175,19 @@ internal sealed partial class KvStore
 
                 var value = current.Value.Collapse(removed, _replica);
                 var updated = new KvEntry(key, value, current.Version.Without(removed).Increment(_replica));
+                var replaced = new Dictionary<Dot, Dot[]>();
+                MapCollapse(current.Value.Entries, value.Entries, removed, replaced);
+                if (replaced.Count > 0)
+                {
+                    if (!_collapses.TryGetValue(removed, out var keys))
+                    {
+                        keys = [];
+                        _collapses[removed] = keys;
+                    }
+
+                    keys[key] = replaced;
+                }
+
                 if (!Persist(current, updated))
                 {
                     throw new KvException($"the collapse of \"{removed}\" in \"{key}\" could not be written: {_diskError}");
@@ -209,6 +228,7 @@ internal sealed partial class KvStore
 
                 _buckets[Bucket(key)] ^= VersionHash(entry);
                 _entries = _entries.Remove(key);
+                _collapses.Remove(key.Segments[^1]);
                 Stats.MarkersDeleted++;
                 deleted.Add(key.Segments[^1]);
             }
@@ -329,6 +349,155 @@ internal sealed partial class KvStore
         }
 
         return (value, version);
+    }
+
+    /// <summary>
+    /// The fresh dots of this owner's collapses of <paramref name="key"/> whose removed dot <paramref name="incoming"/>
+    /// has seen removed (in its context, held nowhere in it): the sender removed (or overwrote) what the collapse
+    /// re-dotted, concurrently with the collapse.
+    /// </summary>
+    private List<Dot> LateRemovals(KvKey key, CrdtMap incoming)
+    {
+        var late = new List<Dot>();
+        if (_collapses.Count == 0)
+        {
+            return late;
+        }
+
+        HashSet<Dot>? held = null;
+        foreach (var (_, keys) in _collapses)
+        {
+            if (!keys.TryGetValue(key, out var replaced))
+            {
+                continue;
+            }
+
+            foreach (var (dot, fresh) in replaced)
+            {
+                if (incoming.Context.Contains(dot))
+                {
+                    held ??= HeldDots(incoming);
+                    if (!held.Contains(dot))
+                    {
+                        late.AddRange(fresh);
+                    }
+                }
+            }
+        }
+
+        return late;
+    }
+
+    /// <summary>Removes <paramref name="late"/> dots still held in <paramref name="entry"/>, as this replica's update (see <see cref="LateRemovals"/>).</summary>
+    private void ApplyLateRemovals(KvEntry entry, List<Dot> late)
+    {
+        var held = HeldDots(entry.Value);
+        var remove = late.Where(held.Contains).ToList();
+        if (remove.Count == 0)
+        {
+            return;
+        }
+
+        var delta = new CrdtMap(CausalContext.FromDots(remove), []);
+        var updated = new KvEntry(entry.Key, entry.Value.Merge(delta), entry.Version.Increment(_replica));
+        if (Persist(entry, updated))
+        {
+            Stats.LateRemovesApplied++;
+            LocalDelta?.Invoke(entry.Key, delta, updated.Version[_replica]);
+        }
+    }
+
+    private static HashSet<Dot> HeldDots(CrdtMap value)
+    {
+        var held = new HashSet<Dot>();
+        Walk(value.Entries);
+        return held;
+
+        void Walk(ImmutableSortedDictionary<CrdtFieldKey, CrdtMapEntry> entries)
+        {
+            foreach (var (_, entry) in entries)
+            {
+                held.UnionWith(entry.Presence);
+                switch (entry.Value)
+                {
+                    case ORSet set:
+                        foreach (var dots in set.Entries.Values)
+                        {
+                            held.UnionWith(dots);
+                        }
+
+                        break;
+                    case MvRegister register:
+                        held.UnionWith(register.Entries.Keys);
+                        break;
+                    case Flag flag:
+                        held.UnionWith(flag.Dots);
+                        break;
+                    case CrdtMap nested:
+                        Walk(nested.Entries);
+                        break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Pairs, place by place (presence, element, register value, flag), the removed replica's dots before a collapse with the fresh dots after it.</summary>
+    private static void MapCollapse(
+        ImmutableSortedDictionary<CrdtFieldKey, CrdtMapEntry> before, ImmutableSortedDictionary<CrdtFieldKey, CrdtMapEntry> after, string removed, Dictionary<Dot, Dot[]> map)
+    {
+        foreach (var (key, old) in before)
+        {
+            if (!after.TryGetValue(key, out var now))
+            {
+                continue;
+            }
+
+            Link(old.Presence, now.Presence);
+            switch (old.Value, now.Value)
+            {
+                case (ORSet a, ORSet b):
+                    foreach (var (element, dots) in a.Entries)
+                    {
+                        if (b.Entries.TryGetValue(element, out var fresh))
+                        {
+                            Link(dots, fresh);
+                        }
+                    }
+
+                    break;
+                case (MvRegister a, MvRegister b):
+                    foreach (var group in a.Entries.GroupBy(e => e.Value, StringComparer.Ordinal))
+                    {
+                        Link(group.Select(e => e.Key), b.Entries.Where(e => e.Value == group.Key).Select(e => e.Key));
+                    }
+
+                    break;
+                case (Flag a, Flag b):
+                    Link(a.Dots, b.Dots);
+                    break;
+                case (CrdtMap a, CrdtMap b):
+                    MapCollapse(a.Entries, b.Entries, removed, map);
+                    break;
+            }
+        }
+
+        void Link(IEnumerable<Dot> oldDots, IEnumerable<Dot> newDots)
+        {
+            var previous = oldDots.ToHashSet();
+            var fresh = newDots.Where(d => !previous.Contains(d)).ToArray();
+            if (fresh.Length == 0)
+            {
+                return;
+            }
+
+            foreach (var dot in previous)
+            {
+                if (string.Equals(dot.Replica, removed, StringComparison.Ordinal))
+                {
+                    map[dot] = fresh;
+                }
+            }
+        }
     }
 
     private bool MarkerExpired(CrdtMap value)

@@ -263,6 +263,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
                 return false;
             }
 
+            var late = IsMarker(key) ? [] : LateRemovals(key, delta);
             if (!IsMarker(key))
             {
                 (delta, _) = CleanIncoming(delta, VersionVector.Empty);
@@ -272,6 +273,11 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
             if ((IsMarker(key) && MarkerExpired(merged.Value)) || !Persist(current, merged))
             {
                 return false;
+            }
+
+            if (late.Count > 0)
+            {
+                ApplyLateRemovals(merged, late);
             }
 
             Stats.DeltasMerged++;
@@ -284,22 +290,32 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     {
         lock (_lock)
         {
-            if (IsMarker(key))
+            var marker = IsMarker(key);
+            if (marker && MarkerExpired(value))
             {
-                if (MarkerExpired(value))
-                {
-                    // Past its dissemination window here: deleted (or about to be); a peer with a slower clock follows.
-                    return false;
-                }
+                // Past its dissemination window here: deleted (or about to be); a peer with a slower clock follows.
+                return false;
             }
-            else
+
+            var late = marker ? [] : LateRemovals(key, value);
+            if (!marker)
             {
                 (value, version) = CleanIncoming(value, version);
             }
 
             var current = _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
             var merged = new KvEntry(key, current.Value.Merge(value), current.Version.Merge(version));
-            return !merged.Version.Equals(current.Version) && Persist(current, merged);
+            if (merged.Version.Equals(current.Version) || !Persist(current, merged))
+            {
+                return false;
+            }
+
+            if (late.Count > 0)
+            {
+                ApplyLateRemovals(merged, late);
+            }
+
+            return true;
         }
     }
 
@@ -399,6 +415,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         public long PrunesPerformed;
         public long PruneMismatches;
         public long MarkersDeleted;
+        public long LateRemovesApplied;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Store loaded {Count} keys from {Path}")]
