@@ -23,6 +23,11 @@ namespace Lashup.Plugins.Core.Store;
 /// and entry it merges afterwards; deltas the replica wrote are dropped (<see cref="KvStore"/>).</item>
 /// <item>Markers are deleted <c>prune_marker_ttl</c> after they were performed (or opened).</item>
 /// </list>
+/// A node is pruned only if it departed while the owner was on the majority side: the owner records, for each member
+/// while it is unreachable, whether it could still reach more than half of the members it knew at every tick (a member
+/// that left gracefully always counts). A node cut off from most of the cluster for longer than <c>expire_after</c> sees
+/// the others expire too; without this record it would prune all of them. Departures seen before this node's start
+/// are not recorded; such a replica is pruned only by an owner that saw it depart.
 /// If two nodes both believe they are the owner (views that disagree), each acknowledges the lowest-named self-acknowledged
 /// candidate it sees as a member, and a candidate performs only with every reachable member's acknowledgement naming
 /// it: two owners can perform only if one's view missed the other, which needs an asymmetric partition lasting
@@ -30,6 +35,37 @@ namespace Lashup.Plugins.Core.Store;
 /// </summary>
 internal sealed class KvPruning(KvStore store, IReplicationNetwork network)
 {
+    // Node → whether it departed (became unreachable or left) while this node reached a majority of the members.
+    private readonly Dictionary<string, bool> _departures = new(StringComparer.Ordinal);
+
+    private void RecordDepartures(IReadOnlyCollection<Member> members, int reachable)
+    {
+        var majority = 2 * reachable > members.Count(m => m.Name != network.LocalName) + 1;
+        foreach (var member in members)
+        {
+            if (member.State == MemberState.Alive)
+            {
+                _departures.Remove(member.Name); // it is back: a later departure is judged afresh
+            }
+            else
+            {
+                // Judged at every tick until it expires: one tick on the minority side (a partition is detected
+                // member by member over a few seconds) is enough to refuse it.
+                _departures[member.Name] = member.State == MemberState.Left || (_departures.GetValueOrDefault(member.Name, true) && majority);
+            }
+        }
+
+        if (_departures.Count > 4 * (members.Count + 16))
+        {
+            // Forget departures of nodes whose replicas are gone from the data (pruned, or never wrote).
+            var inData = store.ReplicasInData().Keys.Select(KvStore.NodeOf).ToHashSet(StringComparer.Ordinal);
+            foreach (var name in _departures.Keys.Where(n => !inData.Contains(n) && members.All(m => m.Name != n)).ToList())
+            {
+                _departures.Remove(name);
+            }
+        }
+    }
+
     /// <summary>One tick: delete expired markers, then open, acknowledge and perform prunes.</summary>
     public void Tick()
     {
@@ -41,6 +77,7 @@ internal sealed class KvPruning(KvStore store, IReplicationNetwork network)
         var candidates = members.Where(m => m.State != MemberState.Left).Select(m => m.Name).Append(me).ToHashSet(StringComparer.Ordinal);
         var reachable = members.Where(m => m.State == MemberState.Alive).Select(m => m.Name).Append(me).ToHashSet(StringComparer.Ordinal);
         var owner = candidates.Min(StringComparer.Ordinal)!;
+        RecordDepartures(members, reachable.Count);
         var settled = store.Time.GetUtcNow() - store.StartedAt >= store.Options.ExpireAfter.Value;
         var replicas = store.ReplicasInData();
         var latest = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -65,7 +102,9 @@ internal sealed class KvPruning(KvStore store, IReplicationNetwork network)
                 continue;
             }
 
-            var iAmOwner = settled && string.Equals(owner, me, StringComparison.Ordinal);
+            // Owner only for a replica whose node departed while this node was on the majority side (or an old incarnation).
+            var departedFromMajority = _departures.GetValueOrDefault(node) || names.Contains(node);
+            var iAmOwner = settled && departedFromMajority && string.Equals(owner, me, StringComparison.Ordinal);
             markers.TryGetValue(removed, out var marker);
             if (marker is null && !iAmOwner)
             {
