@@ -4,11 +4,26 @@ using Lashup.Simulator;
 
 // The simulator's command line: runs the scenarios of docs/benchmarks.md and prints one table row per run.
 //   dotnet run -c Release --project tests/Lashup.Simulator -- [scenario] [--nodes N,N,...] [--seed S] [--runs R]
+//   dotnet run -c Release --project tests/Lashup.Simulator -- kv-churn [--seed S] [--live N] [--churns C] [--keys K] [--rate W/s] [--loss L]
 //   dotnet run -c Release --project tests/Lashup.Simulator -- kv [--nodes N,...] [--seed S] [--keys K] [--rate W/s] [--loss L] [--stream-loss L] [--before SECONDS] [--partition SECONDS] [--warm]
 var scenario = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "all";
 var nodes = Arg("--nodes", "10,100,1000").Split(',').Select(int.Parse).ToArray();
 var seed = int.Parse(Arg("--seed", "1"), CultureInfo.InvariantCulture);
 var runs = int.Parse(Arg("--runs", "5"), CultureInfo.InvariantCulture);
+
+if (scenario == "kv-churn")
+{
+    var churn = StoreScenarios.Churn(new StoreScenarios.ChurnOptions
+    {
+        Seed = seed,
+        Live = int.Parse(Arg("--live", "6"), CultureInfo.InvariantCulture),
+        Churns = int.Parse(Arg("--churns", "12"), CultureInfo.InvariantCulture),
+        Keys = int.Parse(Arg("--keys", "6"), CultureInfo.InvariantCulture),
+        WritesPerSecond = double.Parse(Arg("--rate", "10"), CultureInfo.InvariantCulture),
+        Loss = double.Parse(Arg("--loss", "0.02"), CultureInfo.InvariantCulture),
+    });
+    return churn.Violations.Count == 0 ? 0 : 1;
+}
 
 if (scenario == "inject")
 {

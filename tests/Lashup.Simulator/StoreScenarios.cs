@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Lashup.Abstractions.Data;
+using Lashup.Plugins.Core.Store;
 
 namespace Lashup.Simulator;
 
@@ -191,5 +192,257 @@ internal static class StoreScenarios
         }
 
         return result;
+    }
+
+    /// <summary>The churn run's knobs; the defaults are the CI test's run.</summary>
+    public sealed record ChurnOptions
+    {
+        public int Live { get; init; } = 6;
+        public int Churns { get; init; } = 12;
+        public int Seed { get; init; } = 1;
+        public int Keys { get; init; } = 6;
+        public double WritesPerSecond { get; init; } = 10;
+        public double Loss { get; init; } = 0.02;
+        public TimeSpan ChurnEvery { get; init; } = TimeSpan.FromSeconds(15);
+        public TimeSpan ExpireAfter { get; init; } = TimeSpan.FromSeconds(30);
+        public TimeSpan MarkerTtl { get; init; } = TimeSpan.FromSeconds(90);
+        public TimeSpan SyncInterval { get; init; } = TimeSpan.FromSeconds(2);
+        public TimeSpan SettleLimit { get; init; } = TimeSpan.FromMinutes(10);
+    }
+
+    public sealed record ChurnResult(
+        ChurnOptions Options,
+        int NodesEver,
+        int LiveAtEnd,
+        long Acknowledged,
+        int MaxReplicasPerKeyDuringChurn,
+        int MaxReplicasPerKeyAtEnd,
+        int MaxWritersPerKey,
+        TimeSpan? Settled,
+        double SettleIntervals,
+        long PrunesPerformed,
+        long LateRemoves,
+        long PrunedDeltasDropped,
+        long Mismatches,
+        bool StaleExercised,
+        List<string> Violations,
+        double WallSeconds);
+
+    /// <summary>
+    /// Removed-replica pruning under churn: <see cref="ChurnOptions.Live"/> nodes write adds, removes, counter
+    /// increments and register writes to shared keys while, every <see cref="ChurnOptions.ChurnEvery"/>, a node joins
+    /// under a new name and the oldest leaves for good (alternately gracefully and by crashing). Each departing node
+    /// first adds an element of its own that nobody removes ("keep-", must survive) and one that a stale replica
+    /// removes later ("stale-"). Once, a replica is cut off while the departing node's prune is performed, removes
+    /// that node's "stale-" element while cut off, and heals. At the end every key's state must name only live
+    /// replicas, every replica must be equal, and the ledger of acknowledged writes must hold.
+    /// </summary>
+    public static ChurnResult Churn(ChurnOptions o, bool print = true)
+    {
+        var wall = Stopwatch.StartNew();
+        var cluster = new SimCluster(o.Seed, new Lashup.Plugins.Core.Protocol.NodeSettings { ExpireAfter = o.ExpireAfter })
+        {
+            StoreEnabled = true,
+            KvSyncInterval = o.SyncInterval,
+            StoreOptions = new Lashup.Plugins.Core.CoreOptions
+            {
+                ExpireAfter = new Lashup.Abstractions.Configuration.Duration(o.ExpireAfter),
+                PruneMarkerTtl = new Lashup.Abstractions.Configuration.Duration(o.MarkerTtl),
+            },
+        };
+        cluster.Bootstrap(o.Live, TimeSpan.FromSeconds(1));
+        cluster.Sim.RunUntil(() => cluster.Nodes.Count == o.Live && Scenarios.FullyReachable(cluster), TimeSpan.FromMinutes(2), TimeSpan.FromMilliseconds(100));
+        cluster.Network.Loss = o.Loss;
+        var random = cluster.Sim.Random;
+        var workload = new StoreWorkload(cluster, o.Keys);
+        var writing = true;
+        var period = TimeSpan.FromSeconds(1 / o.WritesPerSecond);
+        var cutOff = new HashSet<SimNode>();
+        void WriteTick()
+        {
+            if (!writing)
+            {
+                return;
+            }
+
+            var live = cluster.Live.Where(n => !cutOff.Contains(n)).ToList();
+            workload.WriteRandom(live[random.Next(live.Count)]);
+            cluster.Sim.After(period, WriteTick);
+        }
+
+        cluster.Sim.After(period, WriteTick);
+        var maxDuring = 0;
+        void Measure() => maxDuring = Math.Max(maxDuring, MaxReplicasPerKey(cluster));
+
+        var leaving = new Queue<SimNode>(cluster.Nodes);
+        var staleExercised = false;
+        var staleChecks = new List<(KvKey Key, string Element)>();
+        var kept = new List<(KvKey Key, string Element)>();
+        for (var round = 0; round < o.Churns; round++)
+        {
+            cluster.Sim.RunFor(o.ChurnEvery);
+            Measure();
+            var seeds = cluster.Live.Take(3).Select(n => n.Address).ToList();
+            leaving.Enqueue(cluster.AddNode(seeds));
+            var departing = leaving.Dequeue();
+            var key = workload.Keys[round % workload.Keys.Count];
+            kept.Add((key, $"keep-{departing.Name}"));
+            staleChecks.Add((key, $"stale-{departing.Name}"));
+            workload.Write(departing, key, new ORSetAdd([StoreWorkload.SetField], $"keep-{departing.Name}"));
+            workload.Write(departing, key, new ORSetAdd([StoreWorkload.SetField], $"stale-{departing.Name}"));
+            cluster.Sim.RunFor(TimeSpan.FromSeconds(3));
+            workload.HarvestCollapses();
+            if (round % 2 == 0)
+            {
+                departing.Leave();
+            }
+            else
+            {
+                departing.Crash();
+            }
+
+            if (round == o.Churns / 2)
+            {
+                staleExercised = CutOffThroughPrune(departing.Name, key, $"stale-{departing.Name}");
+            }
+        }
+
+        Measure();
+        writing = false;
+        var settleStart = cluster.Sim.Elapsed;
+
+        // Every other departed node's "stale-" element is removed by a live replica now (an ordinary remove, after
+        // or before its prune): removed elements must stay removed.
+        foreach (var (key, element) in staleChecks)
+        {
+            var holder = cluster.Live.FirstOrDefault(n => n.Kv!.Store.Get(key)?.Value.GetORSet(StoreWorkload.SetField)?.Contains(element) == true);
+            if (holder is not null)
+            {
+                if (Environment.GetEnvironmentVariable("CHURN_DEBUG") is not null)
+                {
+                    Console.Error.WriteLine($"remove {element} at {holder.Name}: dots {string.Join(",", holder.Kv!.Store.Get(key)!.Value.GetORSet(StoreWorkload.SetField)!.Entries[element])}");
+                }
+
+                workload.Write(holder, key, new ORSetRemove([StoreWorkload.SetField], element));
+            }
+        }
+
+        var liveNames = cluster.Live.Select(n => n.Name).ToHashSet(StringComparer.Ordinal);
+        var settled = cluster.Sim.RunUntil(
+            () => StoreWorkload.ReplicasEqual(cluster) && MaxReplicasPerKey(cluster) <= cluster.Live.Count()
+                  && cluster.Live.All(n => n.Kv!.Store.Markers().Count == 0),
+            o.SettleLimit,
+            TimeSpan.FromSeconds(1));
+        var violations = settled is null
+            ? [$"not settled {o.SettleLimit} after the churn: replicas equal {StoreWorkload.ReplicasEqual(cluster)}, max replicas per key {MaxReplicasPerKey(cluster)} (live {cluster.Live.Count()}), markers {cluster.Live.Sum(n => n.Kv!.Store.Markers().Count)}"]
+            : workload.VerifyValues();
+        foreach (var (key, element) in kept)
+        {
+            foreach (var node in cluster.Live)
+            {
+                if (node.Kv!.Store.Get(key)?.Value.GetORSet(StoreWorkload.SetField)?.Contains(element) != true)
+                {
+                    violations.Add($"{node.Name}: {key} lost {element}, added by a departed node and never removed");
+                }
+            }
+        }
+
+        foreach (var (key, element) in staleChecks)
+        {
+            foreach (var node in cluster.Live)
+            {
+                if (node.Kv!.Store.Get(key)?.Value.GetORSet(StoreWorkload.SetField)?.Contains(element) == true)
+                {
+                    violations.Add($"{node.Name}: {key} holds {element}, which was removed");
+                }
+            }
+
+            foreach (var node in cluster.Live)
+            {
+                var entry = node.Kv!.Store.GetRaw(key);
+                var foreign = entry is null ? [] : StoreWorkload.ReplicasIn(entry).Where(r => !liveNames.Contains(KvStore.NodeOf(r))).ToList();
+                if (foreign.Count > 0)
+                {
+                    violations.Add($"{node.Name}: {key} still names departed replicas {string.Join(", ", foreign)}");
+                }
+            }
+        }
+
+        if (Environment.GetEnvironmentVariable("CHURN_DEBUG") is not null)
+        {
+            foreach (var n in cluster.Live)
+            {
+                Console.Error.WriteLine($"{n.Name} replica {n.Kv!.Store.ReplicaName} members [{string.Join(", ", n.Node!.Members.Select(m => $"{m.Name}:{m.State}"))}] data [{string.Join(", ", n.Kv.Store.ReplicasInData().Keys)}] pruned [{string.Join(", ", n.Kv.Store.Pruned.Keys)}] markers [{string.Join(", ", n.Kv.Store.Markers().Keys)}]");
+            }
+        }
+
+        if (Environment.GetEnvironmentVariable("CHURN_DEBUG") is not null)
+        {
+            foreach (var (key, element) in staleChecks)
+            {
+                Console.Error.WriteLine($"{element}: {workload.Explain(key, element)}");
+            }
+        }
+
+        var stats = cluster.Nodes.Where(n => n.Kv is not null).Select(n => n.Kv!.Store.Stats).ToList();
+        var result = new ChurnResult(
+            o, cluster.Nodes.Count, cluster.Live.Count(), workload.Acknowledged, maxDuring, MaxReplicasPerKey(cluster),
+            workload.Keys.Max(workload.WritersOf), settled, settled is { } t ? t / o.SyncInterval : double.NaN,
+            stats.Sum(s => s.PrunesPerformed), stats.Sum(s => s.LateRemovesApplied), stats.Sum(s => s.PrunedDeltasDropped),
+            stats.Sum(s => s.PruneMismatches), staleExercised, violations, wall.Elapsed.TotalSeconds);
+        if (print)
+        {
+            Console.WriteLine(
+                $"kv churn seed {o.Seed}: {result.NodesEver} nodes ever, {result.LiveAtEnd} live; {result.Acknowledged} writes on {o.Keys} keys; " +
+                $"replicas named per key: at most {result.MaxReplicasPerKeyDuringChurn} during the churn, {result.MaxReplicasPerKeyAtEnd} after " +
+                $"(without pruning: {result.MaxWritersPerKey} writers); settled {settled?.TotalSeconds:F0} s after the churn = {result.SettleIntervals:F0} sync intervals; " +
+                $"prunes {result.PrunesPerformed}, late removes re-applied {result.LateRemoves}, pruned deltas dropped {result.PrunedDeltasDropped}, " +
+                $"footprint mismatches {result.Mismatches}; stale replica cut off through a prune: {(staleExercised ? "yes" : "no")}; " +
+                $"violations {violations.Count}; wall {result.WallSeconds:F1} s");
+            foreach (var v in violations.Take(20))
+            {
+                Console.WriteLine($"  {v}");
+            }
+        }
+
+        return result;
+
+        // Cuts a long-lived replica off as soon as the departed node's marker is open, waits until the prune is
+        // performed elsewhere, removes the departed node's element on the cut-off replica, and heals.
+        bool CutOffThroughPrune(string departed, KvKey key, string element)
+        {
+            var stale = cluster.Live.OrderByDescending(n => cluster.Nodes.IndexOf(n)).Skip(1).First(n => n.Kv!.Store.Get(key)?.Value.GetORSet(StoreWorkload.SetField)?.Contains(element) == true);
+            var opened = cluster.Sim.RunUntil(() => cluster.Live.Any(n => n.Kv!.Store.Markers().ContainsKey(departed)), o.ExpireAfter * 4, TimeSpan.FromMilliseconds(100));
+            if (opened is null)
+            {
+                return false;
+            }
+
+            cutOff.Add(stale);
+            cluster.Partition(n => n == stale ? 2 : 1);
+            var performed = cluster.Sim.RunUntil(() => cluster.Live.Any(n => n != stale && n.Kv!.Store.Pruned.ContainsKey(departed)), o.ExpireAfter / 2, TimeSpan.FromMilliseconds(100));
+            var exercised = performed is not null && !stale.Kv!.Store.Pruned.ContainsKey(departed);
+            workload.Write(stale, key, new ORSetRemove([StoreWorkload.SetField], element));
+            workload.Write(stale, key, new CounterAdd([StoreWorkload.CounterField], 7));
+            cluster.Sim.RunFor(TimeSpan.FromSeconds(2));
+            cluster.Heal();
+            cutOff.Clear();
+            return exercised;
+        }
+    }
+
+    /// <summary>The largest number of replica names in one key's state, over every live replica and key.</summary>
+    public static int MaxReplicasPerKey(SimCluster cluster)
+    {
+        var max = 0;
+        foreach (var node in cluster.Live)
+        {
+            foreach (var entry in node.Kv!.Store.List(KvKey.Root))
+            {
+                max = Math.Max(max, StoreWorkload.ReplicasIn(entry).Count);
+            }
+        }
+
+        return max;
     }
 }

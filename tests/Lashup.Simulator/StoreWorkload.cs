@@ -22,6 +22,10 @@ internal sealed class StoreWorkload(SimCluster cluster, int keys, int elements =
     public const string CounterField = "hits";
 
     private readonly Dictionary<KvKey, Ledger> _ledgers = [];
+
+    // Pruning: each fresh dot a collapse put in place of a removed replica's dot → that original dot (harvested from
+    // the owners' collapse records), so that a remove observing the fresh dot supersedes the acknowledged add.
+    private readonly Dictionary<(KvKey Key, Dot Dot), Dot> _alias = [];
     private readonly KvKey[] _keys = [.. Enumerable.Range(0, keys).Select(i => KvKey.Parse($"sim/k{i:D4}"))];
 
     public long Writes { get; private set; }
@@ -38,7 +42,8 @@ internal sealed class StoreWorkload(SimCluster cluster, int keys, int elements =
         var dice = random.Next(100);
         if (dice < 20)
         {
-            var present = node.Kv!.Store.Get(key)?.Value.GetORSet(SetField)?.Elements.ToList() ?? [];
+            // Only the workload's own elements: scenarios add others (e.g. the churn run's "keep-") and check them.
+            var present = node.Kv!.Store.Get(key)?.Value.GetORSet(SetField)?.Elements.Where(e => e.StartsWith('e')).ToList() ?? [];
             if (present.Count > 0)
             {
                 Write(node, key, new ORSetRemove([SetField], present[random.Next(present.Count)]));
@@ -60,6 +65,7 @@ internal sealed class StoreWorkload(SimCluster cluster, int keys, int elements =
     public KvEntry? Write(SimNode node, KvKey key, CrdtOp op)
     {
         var store = node.Kv!.Store;
+        HarvestCollapses();
         var before = store.Get(key)?.Value ?? CrdtMap.Empty;
         Writes++;
         KvEntry after;
@@ -84,11 +90,11 @@ internal sealed class StoreWorkload(SimCluster cluster, int keys, int elements =
         switch (op)
         {
             case ORSetAdd add:
-                ledger.Supersede(add.Element, Dots(before, add.Element));
+                ledger.Supersede(add.Element, Dots(before, add.Element).Select(d => Root(key, d)));
                 ledger.Create(add.Element, Dots(after.Value, add.Element));
                 break;
             case ORSetRemove remove:
-                ledger.Supersede(remove.Element, Dots(before, remove.Element));
+                ledger.Supersede(remove.Element, Dots(before, remove.Element).Select(d => Root(key, d)));
                 break;
             case LwwSet:
                 var written = after.Value.GetLwwRegister(LwwField)!;
@@ -179,6 +185,145 @@ internal sealed class StoreWorkload(SimCluster cluster, int keys, int elements =
         }
 
         return violations;
+    }
+
+    /// <summary>
+    /// The checks of <see cref="Verify"/> that survive pruning (which rewrites dots and versions): every live replica
+    /// holds the same value and version; each OR-set holds exactly the elements with an acknowledged add that no
+    /// acknowledged remove or re-add observed (through collapses); counters sum the acknowledged increments; registers
+    /// hold the last acknowledged write; nothing that was never added.
+    /// </summary>
+    public List<string> VerifyValues()
+    {
+        HarvestCollapses();
+        var violations = new List<string>();
+        var replicas = cluster.Live.ToList();
+        foreach (var (key, ledger) in _ledgers)
+        {
+            var first = replicas[0].Kv!.Store.GetRaw(key);
+            foreach (var node in replicas)
+            {
+                var entry = node.Kv!.Store.GetRaw(key);
+                if (entry is null)
+                {
+                    violations.Add($"{node.Name}: {key} is missing");
+                    continue;
+                }
+
+                if (!entry.Value.Equals(first?.Value) || !entry.Version.Equals(first?.Version))
+                {
+                    violations.Add($"{node.Name}: {key} = {entry.Value} {entry.Version} differs from {replicas[0].Name}'s {first?.Value} {first?.Version}");
+                }
+
+                var expected = ledger.ExpectedDots().Where(e => e.Dots.Count > 0).Select(e => e.Element).Order(StringComparer.Ordinal).ToList();
+                var actual = entry.Value.GetORSet(SetField)?.Elements.ToList() ?? [];
+                if (!expected.SequenceEqual(actual))
+                {
+                    violations.Add($"{node.Name}: {key} holds [{string.Join(", ", actual)}], acknowledged adds and removes make [{string.Join(", ", expected)}]");
+                }
+
+                var counter = entry.Value.GetPnCounter(CounterField)?.Value ?? 0;
+                if (counter != ledger.CounterSum)
+                {
+                    violations.Add($"{node.Name}: {key} counter is {counter}, acknowledged increments sum to {ledger.CounterSum}");
+                }
+
+                var lww = entry.Value.GetLwwRegister(LwwField);
+                if (!Equals(lww, ledger.Lww))
+                {
+                    violations.Add($"{node.Name}: {key} register is {lww?.Value}@{lww?.Timestamp}/{lww?.Replica}, the last acknowledged write is {ledger.Lww?.Value}");
+                }
+            }
+
+            if (violations.Count > 50)
+            {
+                violations.Add("(more)");
+                break;
+            }
+        }
+
+        return violations;
+    }
+
+    /// <summary>The replicas named in the acknowledged writes of <paramref name="key"/>: what its state would name without pruning.</summary>
+    public int WritersOf(KvKey key) => _ledgers.TryGetValue(key, out var ledger) ? ledger.Version.Entries.Count : 0;
+
+    /// <summary>
+    /// Every replica name an entry's state holds: in its version, its context (vector and cloud), the dots of its
+    /// fields (presence, set elements, register values, flags, nested maps) and its counter entries.
+    /// </summary>
+    public static HashSet<string> ReplicasIn(KvEntry entry)
+    {
+        var names = new HashSet<string>(entry.Version.Entries.Keys, StringComparer.Ordinal);
+        names.UnionWith(entry.Value.Context.Vector.Entries.Keys);
+        names.UnionWith(entry.Value.Context.Cloud.Select(d => d.Replica));
+        Walk(entry.Value.Entries);
+        return names;
+
+        void Walk(System.Collections.Immutable.ImmutableSortedDictionary<CrdtFieldKey, CrdtMapEntry> entries)
+        {
+            foreach (var (_, e) in entries)
+            {
+                names.UnionWith(e.Presence.Select(d => d.Replica));
+                switch (e.Value)
+                {
+                    case ORSet set:
+                        names.UnionWith(set.Entries.Values.SelectMany(d => d).Select(d => d.Replica));
+                        break;
+                    case MvRegister register:
+                        names.UnionWith(register.Entries.Keys.Select(d => d.Replica));
+                        break;
+                    case Flag flag:
+                        names.UnionWith(flag.Dots.Select(d => d.Replica));
+                        break;
+                    case GCounter counter:
+                        names.UnionWith(counter.Counts.Keys);
+                        break;
+                    case PnCounter counter:
+                        names.UnionWith(counter.Increments.Counts.Keys);
+                        names.UnionWith(counter.Decrements.Counts.Keys);
+                        break;
+                    case CrdtMap nested:
+                        Walk(nested.Entries);
+                        break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Records the collapses the live owners made since the last call (see <c>_alias</c>).</summary>
+    public void HarvestCollapses()
+    {
+        foreach (var node in cluster.Live)
+        {
+            foreach (var (_, keys) in node.Kv!.Store.Collapses)
+            {
+                foreach (var (key, replaced) in keys)
+                {
+                    foreach (var (original, fresh) in replaced)
+                    {
+                        foreach (var dot in fresh)
+                        {
+                            _alias.TryAdd((key, dot), Root(key, original));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public string Explain(KvKey key, string element) => _ledgers.TryGetValue(key, out var l)
+        ? $"created [{string.Join(",", l.Created.GetValueOrDefault(element) ?? [])}] expected [{string.Join(",", l.ExpectedDots().FirstOrDefault(e => e.Element == element).Dots ?? [])}] aliases [{string.Join(",", _alias.Where(a => a.Key.Key == key).Select(a => $"{a.Key.Dot}->{a.Value}"))}]"
+        : "";
+
+    private Dot Root(KvKey key, Dot dot)
+    {
+        while (_alias.TryGetValue((key, dot), out var original))
+        {
+            dot = original;
+        }
+
+        return dot;
     }
 
     /// <summary>Whether every live replica holds the same versions of the same keys (by the anti-entropy digests).</summary>

@@ -9,9 +9,9 @@ namespace Lashup.Plugins.Core.Store;
 /// the member graph (it left or failed and then expired after <c>expire_after</c>), or when a later incarnation of its
 /// node (<c>node~N</c>) has written.
 /// <list type="number">
-/// <item>The pruning owner of a removed replica is the lowest-named member (alive or unreachable; not left) that has
-/// run for at least <c>expire_after</c> (so its member view is complete). It opens the marker
-/// <c>lashup/prune/&lt;replica&gt;</c> with its own acknowledgement.</item>
+/// <item>The pruning owner of a removed replica is the lowest-named reachable member, if it has run for at least
+/// <c>expire_after</c> (so its member view is complete) and reaches more than half of the members it knows. It opens
+/// the marker <c>lashup/prune/&lt;replica&gt;</c> with its own acknowledgement.</item>
 /// <item>Every node that knows the marker and also sees the replica as removed acknowledges it with its
 /// <em>footprint</em> of the replica (a hash of the replica's update counts, present dots and counter entries in every
 /// key), re-acknowledging whenever the footprint changes.</item>
@@ -27,20 +27,30 @@ namespace Lashup.Plugins.Core.Store;
 /// while it is unreachable, whether it could still reach more than half of the members it knew at every tick (a member
 /// that left gracefully always counts). A node cut off from most of the cluster for longer than <c>expire_after</c> sees
 /// the others expire too; without this record it would prune all of them. Departures seen before this node's start
-/// are not recorded; such a replica is pruned only by an owner that saw it depart.
-/// If two nodes both believe they are the owner (views that disagree), each acknowledges the lowest-named self-acknowledged
-/// candidate it sees as a member, and a candidate performs only with every reachable member's acknowledgement naming
-/// it: two owners can perform only if one's view missed the other, which needs an asymmetric partition lasting
-/// <c>expire_after</c>.
+/// are not recorded (a replica unknown to the owner is pruned if the owner is on the majority side now); an owner also
+/// acts only while it reaches more than half of the members it knows.
+/// If two nodes both believe they are the owner (views that disagree), every node acknowledges the lowest-named
+/// self-acknowledged candidate it can reach, and a candidate performs only with the acknowledgement of every member
+/// it reaches naming it. A candidate that crashes is unreachable within seconds, and the next one takes over. Two
+/// owners could both perform only if each saw the other unreachable while every member it reached named it: reachability
+/// that disagrees (asymmetric loss) at the moment both perform. Their collapses would then both count the removed
+/// replica's counter totals; documented as a risk in the README.
 /// </summary>
 internal sealed class KvPruning(KvStore store, IReplicationNetwork network)
 {
     // Node → whether it departed (became unreachable or left) while this node reached a majority of the members.
     private readonly Dictionary<string, bool> _departures = new(StringComparer.Ordinal);
 
-    private void RecordDepartures(IReadOnlyCollection<Member> members, int reachable)
+    /// <returns>Whether this node reaches more than half of the members it knows.</returns>
+    private bool RecordDepartures(IReadOnlyCollection<Member> members, int reachable, bool settled)
     {
-        var majority = 2 * reachable > members.Count(m => m.Name != network.LocalName) + 1;
+        // Members that left gracefully announced it: they are not a side of a partition.
+        var majority = 2 * reachable > members.Count(m => m.Name != network.LocalName && m.State != MemberState.Left) + 1;
+        if (!settled)
+        {
+            return majority; // a node that has just started does not know the cluster yet: its view says nothing
+        }
+
         foreach (var member in members)
         {
             if (member.State == MemberState.Alive)
@@ -64,6 +74,8 @@ internal sealed class KvPruning(KvStore store, IReplicationNetwork network)
                 _departures.Remove(name);
             }
         }
+
+        return majority;
     }
 
     /// <summary>One tick: delete expired markers, then open, acknowledge and perform prunes.</summary>
@@ -74,11 +86,10 @@ internal sealed class KvPruning(KvStore store, IReplicationNetwork network)
         var me = network.LocalName;
         var members = network.Members;
         var names = members.Select(m => m.Name).Append(me).ToHashSet(StringComparer.Ordinal);
-        var candidates = members.Where(m => m.State != MemberState.Left).Select(m => m.Name).Append(me).ToHashSet(StringComparer.Ordinal);
         var reachable = members.Where(m => m.State == MemberState.Alive).Select(m => m.Name).Append(me).ToHashSet(StringComparer.Ordinal);
-        var owner = candidates.Min(StringComparer.Ordinal)!;
-        RecordDepartures(members, reachable.Count);
+        var owner = reachable.Min(StringComparer.Ordinal)!;
         var settled = store.Time.GetUtcNow() - store.StartedAt >= store.Options.ExpireAfter.Value;
+        var majority = RecordDepartures(members, reachable.Count, settled);
         var replicas = store.ReplicasInData();
         var latest = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var replica in replicas.Keys.Append(store.ReplicaName))
@@ -102,9 +113,11 @@ internal sealed class KvPruning(KvStore store, IReplicationNetwork network)
                 continue;
             }
 
-            // Owner only for a replica whose node departed while this node was on the majority side (or an old incarnation).
-            var departedFromMajority = _departures.GetValueOrDefault(node) || names.Contains(node);
-            var iAmOwner = settled && departedFromMajority && string.Equals(owner, me, StringComparison.Ordinal);
+            // Owner only on the majority side now, and for a replica whose node did not depart while this node was on the
+            // minority side (a departure before this node's start is not known: allowed).
+            var departedFromMajority = _departures.GetValueOrDefault(node, true) || names.Contains(node);
+            var iAmOwner = settled && majority && departedFromMajority && string.Equals(owner, me, StringComparison.Ordinal);
+            if (Environment.GetEnvironmentVariable("PRUNE_DEBUG") == removed) { Console.Error.WriteLine($"{store.Time.GetUtcNow():HH:mm:ss} {me}: {removed} owner {owner} settled {settled} majority {majority} dep {departedFromMajority} marker {markers.ContainsKey(removed)}"); }
             markers.TryGetValue(removed, out var marker);
             if (marker is null && !iAmOwner)
             {
@@ -113,9 +126,9 @@ internal sealed class KvPruning(KvStore store, IReplicationNetwork network)
 
             var footprint = store.Footprint(removed);
 
-            // The marker's owner: the lowest-named candidate that acknowledged itself and is a member here.
+            // The marker's owner: the lowest-named candidate that acknowledged itself and is reachable here.
             var markerOwner = marker?.Acks
-                .Where(a => a.Node == a.Owner && candidates.Contains(a.Node))
+                .Where(a => a.Node == a.Owner && reachable.Contains(a.Node))
                 .Select(a => a.Node)
                 .Min(StringComparer.Ordinal);
             if (iAmOwner && (markerOwner is null || string.CompareOrdinal(me, markerOwner) < 0))
@@ -143,6 +156,7 @@ internal sealed class KvPruning(KvStore store, IReplicationNetwork network)
                 marker = KvStore.ParseMarker(store.UpdateMarker(removed, ops).Value);
             }
 
+            if (Environment.GetEnvironmentVariable("PRUNE_DEBUG") == removed && iAmOwner) { Console.Error.WriteLine($"  {me} owner {markerOwner} fp {footprint:x16} reachable [{string.Join(",", reachable.Order())}] acks [{string.Join(",", marker!.Acks.Select(a => a.Text))}]"); }
             if (iAmOwner && markerOwner == me && marker!.PerformedBy is null
                 && reachable.All(n => marker.Acks.Any(a => a.Node == n && a.Owner == me && a.Footprint == footprint)))
             {

@@ -44,6 +44,9 @@ internal sealed partial class KvStore
 
     public DateTimeOffset StartedAt => _startedAt;
 
+    /// <summary>This owner's collapse records (removed replica → key → removed dot → fresh dots), for tests and the simulator's ledger.</summary>
+    public IReadOnlyDictionary<string, Dictionary<KvKey, Dictionary<Dot, Dot[]>>> Collapses => _collapses;
+
     public CoreOptions Options => _options;
 
     public TimeProvider Time => _time;
@@ -507,53 +510,53 @@ internal sealed partial class KvStore
         return since is { } ms && _time.GetUtcNow().ToUnixTimeMilliseconds() - ms >= (long)_options.PruneMarkerTtl.Value.TotalMilliseconds;
     }
 
-    private static void AppendFootprint(StringBuilder sb, ImmutableSortedDictionary<CrdtFieldKey, CrdtMapEntry> entries, string replica)
+    /// <summary>Appends only what belongs to <paramref name="replica"/> (other replicas' writes must not change its footprint).</summary>
+    private static void AppendFootprint(StringBuilder sb, ImmutableSortedDictionary<CrdtFieldKey, CrdtMapEntry> entries, string replica, string path = "")
     {
         foreach (var (key, entry) in entries)
         {
-            sb.Append('\n').Append(key.Name).Append(':').Append((int)key.Type);
-            AppendDots(sb, entry.Presence, replica);
+            var at = $"{path}/{key.Name}:{(int)key.Type}";
+            AppendDots(sb, at, entry.Presence, replica);
             switch (entry.Value)
             {
                 case ORSet set:
                     foreach (var (element, dots) in set.Entries)
                     {
-                        sb.Append(' ').Append(element);
-                        AppendDots(sb, dots, replica);
+                        AppendDots(sb, $"{at}/{element}", dots, replica);
                     }
 
                     break;
                 case MvRegister register:
                     foreach (var (dot, v) in register.Entries.Where(e => e.Key.Replica == replica))
                     {
-                        sb.Append(' ').Append(dot.Counter).Append('=').Append(v);
+                        sb.Append('\n').Append(at).Append(' ').Append(dot.Counter).Append('=').Append(v);
                     }
 
                     break;
                 case Flag flag:
-                    AppendDots(sb, flag.Dots, replica);
+                    AppendDots(sb, at, flag.Dots, replica);
                     break;
-                case GCounter counter:
-                    sb.Append(" +").Append(counter.Counts.GetValueOrDefault(replica));
+                case GCounter counter when counter.Mentions(replica):
+                    sb.Append('\n').Append(at).Append(" +").Append(counter.Counts.GetValueOrDefault(replica));
                     break;
-                case PnCounter counter:
-                    sb.Append(" +").Append(counter.Increments.Counts.GetValueOrDefault(replica))
+                case PnCounter counter when counter.Mentions(replica):
+                    sb.Append('\n').Append(at).Append(" +").Append(counter.Increments.Counts.GetValueOrDefault(replica))
                         .Append(" -").Append(counter.Decrements.Counts.GetValueOrDefault(replica));
                     break;
                 case CrdtMap nested:
-                    AppendFootprint(sb, nested.Entries, replica);
+                    AppendFootprint(sb, nested.Entries, replica, at);
                     break;
             }
         }
     }
 
-    private static void AppendDots(StringBuilder sb, ImmutableSortedSet<Dot> dots, string replica)
+    private static void AppendDots(StringBuilder sb, string at, ImmutableSortedSet<Dot> dots, string replica)
     {
         foreach (var dot in dots)
         {
             if (string.Equals(dot.Replica, replica, StringComparison.Ordinal))
             {
-                sb.Append(' ').Append(dot.Counter);
+                sb.Append('\n').Append(at).Append(' ').Append(dot.Counter);
             }
         }
     }
