@@ -276,6 +276,7 @@ internal static class StoreScenarios
 
         var leaving = new Queue<SimNode>(cluster.Nodes);
         var staleExercised = false;
+        (KvKey, string)? staleRemoved = null;
         var staleChecks = new List<(KvKey Key, string Element)>();
         var kept = new List<(KvKey Key, string Element)>();
         for (var round = 0; round < o.Churns; round++)
@@ -304,6 +305,7 @@ internal static class StoreScenarios
             if (round == o.Churns / 2)
             {
                 staleExercised = CutOffThroughPrune(departing.Name, key, $"stale-{departing.Name}");
+                staleRemoved = (key, $"stale-{departing.Name}");
             }
         }
 
@@ -313,15 +315,11 @@ internal static class StoreScenarios
 
         // Every other departed node's "stale-" element is removed by a live replica now (an ordinary remove, after
         // or before its prune): removed elements must stay removed.
-        foreach (var (key, element) in staleChecks)
+        foreach (var (key, element) in staleChecks.Where(c => c != staleRemoved))
         {
             var holder = cluster.Live.FirstOrDefault(n => n.Kv!.Store.Get(key)?.Value.GetORSet(StoreWorkload.SetField)?.Contains(element) == true);
             if (holder is not null)
             {
-                if (Environment.GetEnvironmentVariable("CHURN_DEBUG") is not null)
-                {
-                    Console.Error.WriteLine($"remove {element} at {holder.Name}: dots {string.Join(",", holder.Kv!.Store.Get(key)!.Value.GetORSet(StoreWorkload.SetField)!.Entries[element])}");
-                }
 
                 workload.Write(holder, key, new ORSetRemove([StoreWorkload.SetField], element));
             }
@@ -368,27 +366,13 @@ internal static class StoreScenarios
             }
         }
 
-        if (Environment.GetEnvironmentVariable("CHURN_DEBUG") is not null)
-        {
-            foreach (var n in cluster.Live)
-            {
-                Console.Error.WriteLine($"{n.Name} replica {n.Kv!.Store.ReplicaName} members [{string.Join(", ", n.Node!.Members.Select(m => $"{m.Name}:{m.State}"))}] data [{string.Join(", ", n.Kv.Store.ReplicasInData().Keys)}] pruned [{string.Join(", ", n.Kv.Store.Pruned.Keys)}] markers [{string.Join(", ", n.Kv.Store.Markers().Keys)}]");
-            }
-        }
 
-        if (Environment.GetEnvironmentVariable("CHURN_DEBUG") is not null)
-        {
-            foreach (var (key, element) in staleChecks)
-            {
-                Console.Error.WriteLine($"{element}: {workload.Explain(key, element)}");
-            }
-        }
 
         var stats = cluster.Nodes.Where(n => n.Kv is not null).Select(n => n.Kv!.Store.Stats).ToList();
         var result = new ChurnResult(
             o, cluster.Nodes.Count, cluster.Live.Count(), workload.Acknowledged, maxDuring, MaxReplicasPerKey(cluster),
             workload.Keys.Max(workload.WritersOf), settled, settled is { } t ? t / o.SyncInterval : double.NaN,
-            stats.Sum(s => s.PrunesPerformed), stats.Sum(s => s.LateRemovesApplied), stats.Sum(s => s.PrunedDeltasDropped),
+            stats.Sum(s => s.PrunesPerformed), stats.Sum(s => s.RemovesTranslated), stats.Sum(s => s.PrunedDeltasDropped),
             stats.Sum(s => s.PruneMismatches), staleExercised, violations, wall.Elapsed.TotalSeconds);
         if (print)
         {
@@ -396,7 +380,7 @@ internal static class StoreScenarios
                 $"kv churn seed {o.Seed}: {result.NodesEver} nodes ever, {result.LiveAtEnd} live; {result.Acknowledged} writes on {o.Keys} keys; " +
                 $"replicas named per key: at most {result.MaxReplicasPerKeyDuringChurn} during the churn, {result.MaxReplicasPerKeyAtEnd} after " +
                 $"(without pruning: {result.MaxWritersPerKey} writers); settled {settled?.TotalSeconds:F0} s after the churn = {result.SettleIntervals:F0} sync intervals; " +
-                $"prunes {result.PrunesPerformed}, late removes re-applied {result.LateRemoves}, pruned deltas dropped {result.PrunedDeltasDropped}, " +
+                $"prunes {result.PrunesPerformed}, removes translated {result.LateRemoves}, pruned deltas dropped {result.PrunedDeltasDropped}, " +
                 $"footprint mismatches {result.Mismatches}; stale replica cut off through a prune: {(staleExercised ? "yes" : "no")}; " +
                 $"violations {violations.Count}; wall {result.WallSeconds:F1} s");
             foreach (var v in violations.Take(20))
@@ -412,7 +396,11 @@ internal static class StoreScenarios
         bool CutOffThroughPrune(string departed, KvKey key, string element)
         {
             var stale = cluster.Live.OrderByDescending(n => cluster.Nodes.IndexOf(n)).Skip(1).First(n => n.Kv!.Store.Get(key)?.Value.GetORSet(StoreWorkload.SetField)?.Contains(element) == true);
-            var opened = cluster.Sim.RunUntil(() => cluster.Live.Any(n => n.Kv!.Store.Markers().ContainsKey(departed)), o.ExpireAfter * 4, TimeSpan.FromMilliseconds(100));
+            // Once every node has expired the departed one (expiry ticks are a minute apart) and the marker is open.
+            var opened = cluster.Sim.RunUntil(
+                () => cluster.Live.All(n => n.Node!.StateOf(departed) is null) && cluster.Live.Any(n => n.Kv!.Store.Markers().ContainsKey(departed)),
+                o.ExpireAfter * 4 + TimeSpan.FromMinutes(1),
+                TimeSpan.FromMilliseconds(100));
             if (opened is null)
             {
                 return false;
@@ -420,8 +408,9 @@ internal static class StoreScenarios
 
             cutOff.Add(stale);
             cluster.Partition(n => n == stale ? 2 : 1);
-            var performed = cluster.Sim.RunUntil(() => cluster.Live.Any(n => n != stale && n.Kv!.Store.Pruned.ContainsKey(departed)), o.ExpireAfter / 2, TimeSpan.FromMilliseconds(100));
+            var performed = cluster.Sim.RunUntil(() => cluster.Live.Any(n => n != stale && n.Kv!.Store.Pruned.ContainsKey(departed)), o.ExpireAfter * 0.8, TimeSpan.FromMilliseconds(100));
             var exercised = performed is not null && !stale.Kv!.Store.Pruned.ContainsKey(departed);
+
             workload.Write(stale, key, new ORSetRemove([StoreWorkload.SetField], element));
             workload.Write(stale, key, new CounterAdd([StoreWorkload.CounterField], 7));
             cluster.Sim.RunFor(TimeSpan.FromSeconds(2));

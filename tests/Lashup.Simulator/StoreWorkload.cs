@@ -296,7 +296,7 @@ internal sealed class StoreWorkload(SimCluster cluster, int keys, int elements =
     {
         foreach (var node in cluster.Live)
         {
-            foreach (var (_, keys) in node.Kv!.Store.Collapses)
+            foreach (var (_, keys) in node.Kv!.Store.Moves)
             {
                 foreach (var (key, replaced) in keys)
                 {
@@ -311,10 +311,6 @@ internal sealed class StoreWorkload(SimCluster cluster, int keys, int elements =
             }
         }
     }
-
-    public string Explain(KvKey key, string element) => _ledgers.TryGetValue(key, out var l)
-        ? $"created [{string.Join(",", l.Created.GetValueOrDefault(element) ?? [])}] expected [{string.Join(",", l.ExpectedDots().FirstOrDefault(e => e.Element == element).Dots ?? [])}] aliases [{string.Join(",", _alias.Where(a => a.Key.Key == key).Select(a => $"{a.Key.Dot}->{a.Value}"))}]"
-        : "";
 
     private Dot Root(KvKey key, Dot dot)
     {

@@ -117,7 +117,6 @@ internal sealed class KvPruning(KvStore store, IReplicationNetwork network)
             // minority side (a departure before this node's start is not known: allowed).
             var departedFromMajority = _departures.GetValueOrDefault(node, true) || names.Contains(node);
             var iAmOwner = settled && majority && departedFromMajority && string.Equals(owner, me, StringComparison.Ordinal);
-            if (Environment.GetEnvironmentVariable("PRUNE_DEBUG") == removed) { Console.Error.WriteLine($"{store.Time.GetUtcNow():HH:mm:ss} {me}: {removed} owner {owner} settled {settled} majority {majority} dep {departedFromMajority} marker {markers.ContainsKey(removed)}"); }
             markers.TryGetValue(removed, out var marker);
             if (marker is null && !iAmOwner)
             {
@@ -156,12 +155,14 @@ internal sealed class KvPruning(KvStore store, IReplicationNetwork network)
                 marker = KvStore.ParseMarker(store.UpdateMarker(removed, ops).Value);
             }
 
-            if (Environment.GetEnvironmentVariable("PRUNE_DEBUG") == removed && iAmOwner) { Console.Error.WriteLine($"  {me} owner {markerOwner} fp {footprint:x16} reachable [{string.Join(",", reachable.Order())}] acks [{string.Join(",", marker!.Acks.Select(a => a.Text))}]"); }
             if (iAmOwner && markerOwner == me && marker!.PerformedBy is null
                 && reachable.All(n => marker.Acks.Any(a => a.Node == n && a.Owner == me && a.Footprint == footprint)))
             {
-                store.Collapse(removed);
-                store.UpdateMarker(removed, [new LwwSet([MarkerFields.Performed], $"{me}|{footprint:x16}")]);
+                var moves = store.Collapse(removed);
+                store.UpdateMarker(removed, [
+                    new LwwSet([MarkerFields.Performed], $"{me}|{footprint:x16}"),
+                    .. MarkerFields.FormatMoves(moves).Select(m => new ORSetAdd([MarkerFields.Moved], m)),
+                ]);
                 store.Stats.PrunesPerformed++;
             }
         }

@@ -15,8 +15,10 @@ namespace Lashup.Plugins.Core.Store;
 /// <remarks>
 /// A marker is a <see cref="CrdtMap"/> with <c>started</c> (LWW: when the owner opened it), <c>acks</c> (OR-set of
 /// <c>node|owner|footprint</c>: each node's acknowledgement that it holds the removed replica's updates with this
-/// footprint and takes this owner) and <c>performed</c> (LWW <c>owner|footprint</c>, written by the owner once it
-/// collapsed every key). Markers are never pruned themselves; they are deleted <c>prune_marker_ttl</c> after they
+/// footprint and takes this owner), <c>performed</c> (LWW <c>owner|footprint</c>, written by the owner once it
+/// collapsed every key) and <c>moved</c> (OR-set, written with <c>performed</c>: each removed dot the collapse replaced
+/// and the fresh dot that replaced it, so that every replica can translate a remove of the one into a remove of the
+/// other; see <see cref="TranslateRemoves"/>). Markers are never pruned themselves; they are deleted <c>prune_marker_ttl</c> after they
 /// were performed (or opened, if never performed), on every node by its own clock, and refused when they come back
 /// from a peer past that time.
 /// </remarks>
@@ -29,11 +31,10 @@ internal sealed partial class KvStore
     private const char IncarnationSeparator = '~';
     private ImmutableDictionary<string, PruneMarker> _pruned = ImmutableDictionary.Create<string, PruneMarker>(StringComparer.Ordinal);
 
-    // The owner's record of its collapses, kept (in memory) until the marker is deleted: per removed replica and key,
-    // each removed dot and the fresh dots that replaced it. A remove that observed the removed dot but reaches the
-    // owner only after the collapse (made concurrently with it) would otherwise be undone by the fresh dot (add wins);
-    // with this record the owner removes the fresh dot too, as its own update (see LateRemovals).
-    private readonly Dictionary<string, Dictionary<KvKey, Dictionary<Dot, Dot[]>>> _collapses = new(StringComparer.Ordinal);
+    // The moves of every performed prune known here (from the markers' "moved" field): removed replica → key → each
+    // removed dot the owner's collapse replaced → the fresh dots that replaced it.
+    private ImmutableDictionary<string, Dictionary<KvKey, Dictionary<Dot, Dot[]>>> _moves =
+        ImmutableDictionary.Create<string, Dictionary<KvKey, Dictionary<Dot, Dot[]>>>(StringComparer.Ordinal);
 
     /// <summary>The replica name of this node's writes: its node name, or <c>name~N</c> after it learned that an
     /// earlier incarnation was pruned (or came back after more than <c>expire_after</c> away).</summary>
@@ -44,8 +45,8 @@ internal sealed partial class KvStore
 
     public DateTimeOffset StartedAt => _startedAt;
 
-    /// <summary>This owner's collapse records (removed replica → key → removed dot → fresh dots), for tests and the simulator's ledger.</summary>
-    public IReadOnlyDictionary<string, Dictionary<KvKey, Dictionary<Dot, Dot[]>>> Collapses => _collapses;
+    /// <summary>The moves of the performed prunes known here (removed replica → key → removed dot → fresh dots).</summary>
+    public IReadOnlyDictionary<string, Dictionary<KvKey, Dictionary<Dot, Dot[]>>> Moves => _moves;
 
     public CoreOptions Options => _options;
 
@@ -92,7 +93,30 @@ internal sealed partial class KvStore
             footprint = h;
         }
 
-        return new PruneMarker(acks.ToImmutable(), started?.Timestamp, by, footprint, by is null ? null : performed!.Timestamp);
+        var moves = new Dictionary<KvKey, Dictionary<Dot, Dot[]>>();
+        if (by is not null && value.GetORSet(MarkerFields.Moved) is { } moved)
+        {
+            foreach (var element in moved.Elements)
+            {
+                // key \t removed dot's replica \t its counter \t fresh dot's replica \t its counter
+                if (element.Split('\t') is [var k, var r, var rc, var f, var fc] && KvKey.TryParse(k, out var key, out _)
+                    && ulong.TryParse(rc, NumberStyles.None, CultureInfo.InvariantCulture, out var removedCounter) && removedCounter > 0
+                    && ulong.TryParse(fc, NumberStyles.None, CultureInfo.InvariantCulture, out var freshCounter) && freshCounter > 0
+                    && r.Length > 0 && f.Length > 0)
+                {
+                    if (!moves.TryGetValue(key, out var perKey))
+                    {
+                        perKey = [];
+                        moves[key] = perKey;
+                    }
+
+                    var dot = new Dot(r, removedCounter);
+                    perKey[dot] = [.. perKey.GetValueOrDefault(dot) ?? [], new Dot(f, freshCounter)];
+                }
+            }
+        }
+
+        return new PruneMarker(acks.ToImmutable(), started?.Timestamp, by, footprint, by is null ? null : performed!.Timestamp, moves);
     }
 
     /// <summary>Every marker in the store, by removed replica.</summary>
@@ -163,12 +187,12 @@ internal sealed partial class KvStore
     /// replica's update counted, as one local update each (persisted, then broadcast like any update; the delta is the
     /// collapsed value). Not subject to <c>max_value_size</c>: it is the store's own bookkeeping.
     /// </summary>
-    /// <returns>The number of keys collapsed.</returns>
-    public int Collapse(string removed)
+    /// <returns>The moves: for each key, each removed dot that a fresh dot replaced, with those fresh dots.</returns>
+    public Dictionary<KvKey, Dictionary<Dot, Dot[]>> Collapse(string removed)
     {
         lock (_lock)
         {
-            var collapsed = 0;
+            var moves = new Dictionary<KvKey, Dictionary<Dot, Dot[]>>();
             foreach (var (key, current) in _entries)
             {
                 if (IsMarker(key) || (current.Version[removed] == 0 && !current.Value.Mentions(removed)))
@@ -182,13 +206,7 @@ internal sealed partial class KvStore
                 MapCollapse(current.Value.Entries, value.Entries, removed, replaced);
                 if (replaced.Count > 0)
                 {
-                    if (!_collapses.TryGetValue(removed, out var keys))
-                    {
-                        keys = [];
-                        _collapses[removed] = keys;
-                    }
-
-                    keys[key] = replaced;
+                    moves[key] = replaced;
                 }
 
                 if (!Persist(current, updated))
@@ -196,11 +214,10 @@ internal sealed partial class KvStore
                     throw new KvException($"the collapse of \"{removed}\" in \"{key}\" could not be written: {_diskError}");
                 }
 
-                collapsed++;
                 LocalDelta?.Invoke(key, value, updated.Version[_replica]);
             }
 
-            return collapsed;
+            return moves;
         }
     }
 
@@ -231,7 +248,6 @@ internal sealed partial class KvStore
 
                 _buckets[Bucket(key)] ^= VersionHash(entry);
                 _entries = _entries.Remove(key);
-                _collapses.Remove(key.Segments[^1]);
                 Stats.MarkersDeleted++;
                 deleted.Add(key.Segments[^1]);
             }
@@ -300,6 +316,11 @@ internal sealed partial class KvStore
         var performed = Markers().Where(m => m.Value.PerformedBy is not null).ToImmutableDictionary(StringComparer.Ordinal);
         var added = performed.Keys.Where(r => !_pruned.ContainsKey(r)).ToList();
         _pruned = performed;
+        if (added.Count > 0 || _moves.Count != performed.Count)
+        {
+            _moves = performed.ToImmutableDictionary(p => p.Key, p => p.Value.Moves, StringComparer.Ordinal);
+        }
+
         foreach (var removed in added)
         {
             var marker = performed[removed];
@@ -322,7 +343,7 @@ internal sealed partial class KvStore
                     continue;
                 }
 
-                var cleaned = new KvEntry(key, current.Value.Cleanup(removed), current.Version.Without(removed));
+                var cleaned = new KvEntry(key, TranslateRemoves(key, current.Value, removed).Cleanup(removed), current.Version.Without(removed));
                 if (Persist(current, cleaned))
                 {
                     Stats.PrunedEntriesCleaned++;
@@ -334,7 +355,7 @@ internal sealed partial class KvStore
     }
 
     /// <summary>An incoming value and version without any replica whose prune is performed.</summary>
-    private (CrdtMap Value, VersionVector Version) CleanIncoming(CrdtMap value, VersionVector version)
+    private (CrdtMap Value, VersionVector Version) CleanIncoming(KvKey key, CrdtMap value, VersionVector version)
     {
         if (_pruned.IsEmpty)
         {
@@ -345,7 +366,7 @@ internal sealed partial class KvStore
         {
             if (version[removed] != 0 || value.Mentions(removed))
             {
-                value = value.Cleanup(removed);
+                value = TranslateRemoves(key, value, removed).Cleanup(removed);
                 version = version.Without(removed);
                 Stats.PrunedEntriesCleaned++;
             }
@@ -355,59 +376,44 @@ internal sealed partial class KvStore
     }
 
     /// <summary>
-    /// The fresh dots of this owner's collapses of <paramref name="key"/> whose removed dot <paramref name="incoming"/>
-    /// has seen removed (in its context, held nowhere in it): the sender removed (or overwrote) what the collapse
-    /// re-dotted, concurrently with the collapse.
+    /// Translates removes of moved dots: where <paramref name="value"/> has seen a dot of <paramref name="removed"/>
+    /// that the owner's collapse replaced, and no longer holds it (it was removed or overwritten, possibly concurrently
+    /// with the collapse), the fresh dots that replaced it are removed too. Applied before every cleanup, so the evidence
+    /// of such a remove is never lost: it reaches every replica as the removal of the fresh dots.
     /// </summary>
-    private List<Dot> LateRemovals(KvKey key, CrdtMap incoming)
+    private CrdtMap TranslateRemoves(KvKey key, CrdtMap value, string removed)
     {
-        var late = new List<Dot>();
-        if (_collapses.Count == 0)
+        if (!_moves.TryGetValue(removed, out var keys) || !keys.TryGetValue(key, out var moved))
         {
-            return late;
+            return value;
         }
 
         HashSet<Dot>? held = null;
-        foreach (var (_, keys) in _collapses)
+        List<Dot>? gone = null;
+        foreach (var (dot, fresh) in moved)
         {
-            if (!keys.TryGetValue(key, out var replaced))
+            if (value.Context.Contains(dot))
             {
-                continue;
-            }
-
-            foreach (var (dot, fresh) in replaced)
-            {
-                if (incoming.Context.Contains(dot))
+                held ??= HeldDots(value);
+                if (!held.Contains(dot))
                 {
-                    held ??= HeldDots(incoming);
-                    if (!held.Contains(dot))
-                    {
-                        late.AddRange(fresh);
-                    }
+                    (gone ??= []).AddRange(fresh);
                 }
             }
         }
 
-        return late;
-    }
-
-    /// <summary>Removes <paramref name="late"/> dots still held in <paramref name="entry"/>, as this replica's update (see <see cref="LateRemovals"/>).</summary>
-    private void ApplyLateRemovals(KvEntry entry, List<Dot> late)
-    {
-        var held = HeldDots(entry.Value);
-        var remove = late.Where(held.Contains).ToList();
-        if (remove.Count == 0)
+        if (gone is null)
         {
-            return;
+            return value;
         }
 
-        var delta = new CrdtMap(CausalContext.FromDots(remove), []);
-        var updated = new KvEntry(entry.Key, entry.Value.Merge(delta), entry.Version.Increment(_replica));
-        if (Persist(entry, updated))
+        var translated = value.Merge(new CrdtMap(CausalContext.FromDots(gone), []));
+        if (!translated.Equals(value))
         {
-            Stats.LateRemovesApplied++;
-            LocalDelta?.Invoke(entry.Key, delta, updated.Version[_replica]);
+            Stats.RemovesTranslated++;
         }
+
+        return translated;
     }
 
     private static HashSet<Dot> HeldDots(CrdtMap value)
@@ -577,6 +583,15 @@ internal static class MarkerFields
     public const string Started = "started";
     public const string Acks = "acks";
     public const string Performed = "performed";
+    public const string Moved = "moved";
+
+    /// <summary>The elements of <see cref="Moved"/> for a collapse's moves.</summary>
+    public static IEnumerable<string> FormatMoves(Dictionary<KvKey, Dictionary<Dot, Dot[]>> moves) =>
+        from key in moves
+        from move in key.Value
+        from fresh in move.Value
+        select string.Join('\t', key.Key.Value, move.Key.Replica, move.Key.Counter.ToString(CultureInfo.InvariantCulture),
+            fresh.Replica, fresh.Counter.ToString(CultureInfo.InvariantCulture));
 }
 
 /// <summary>One node's acknowledgement in a marker: it holds the removed replica with <paramref name="Footprint"/> and takes <paramref name="Owner"/>.</summary>
@@ -587,4 +602,5 @@ internal sealed record PruneAck(string Node, string Owner, ulong Footprint, stri
 }
 
 /// <summary>A parsed pruning marker (times in Unix milliseconds).</summary>
-internal sealed record PruneMarker(ImmutableArray<PruneAck> Acks, long? StartedAt, string? PerformedBy, ulong Footprint, long? PerformedAt);
+internal sealed record PruneMarker(
+    ImmutableArray<PruneAck> Acks, long? StartedAt, string? PerformedBy, ulong Footprint, long? PerformedAt, Dictionary<KvKey, Dictionary<Dot, Dot[]>> Moves);

@@ -175,7 +175,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
             }
 
             var encoded = CrdtCodec.EncodeMap(value);
-            if (encoded.Length > _options.MaxValueSize)
+            if (encoded.Length > _options.MaxValueSize && !IsMarker(key))
             {
                 throw new KvValidationException(key, $"the value of \"{key}\" would be {encoded.Length} bytes; the limit is {_options.MaxValueSize} (core.max_value_size)");
             }
@@ -263,21 +263,15 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
                 return false;
             }
 
-            var late = IsMarker(key) ? [] : LateRemovals(key, delta);
             if (!IsMarker(key))
             {
-                (delta, _) = CleanIncoming(delta, VersionVector.Empty);
+                (delta, _) = CleanIncoming(key, delta, VersionVector.Empty);
             }
 
             var merged = new KvEntry(key, current.Value.Merge(delta), current.Version.Increment(origin));
             if ((IsMarker(key) && MarkerExpired(merged.Value)) || !Persist(current, merged))
             {
                 return false;
-            }
-
-            if (late.Count > 0)
-            {
-                ApplyLateRemovals(merged, late);
             }
 
             Stats.DeltasMerged++;
@@ -297,25 +291,14 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
                 return false;
             }
 
-            var late = marker ? [] : LateRemovals(key, value);
             if (!marker)
             {
-                (value, version) = CleanIncoming(value, version);
+                (value, version) = CleanIncoming(key, value, version);
             }
 
             var current = _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
             var merged = new KvEntry(key, current.Value.Merge(value), current.Version.Merge(version));
-            if (merged.Version.Equals(current.Version) || !Persist(current, merged))
-            {
-                return false;
-            }
-
-            if (late.Count > 0)
-            {
-                ApplyLateRemovals(merged, late);
-            }
-
-            return true;
+            return !merged.Version.Equals(current.Version) && Persist(current, merged);
         }
     }
 
@@ -415,7 +398,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         public long PrunesPerformed;
         public long PruneMismatches;
         public long MarkersDeleted;
-        public long LateRemovesApplied;
+        public long RemovesTranslated;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Store loaded {Count} keys from {Path}")]
