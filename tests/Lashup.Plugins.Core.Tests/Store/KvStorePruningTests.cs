@@ -1,0 +1,233 @@
+using Lashup.Abstractions.Configuration;
+using Lashup.Abstractions.Data;
+using Lashup.Abstractions.Plugins;
+using Lashup.Plugins.Core.Store;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace Lashup.Plugins.Core.Tests.Store;
+
+/// <summary>
+/// One replica's side of removed-replica pruning, on the SQLite store: reserved marker keys, the owner's collapse,
+/// cleanup (and remove translation) of what it holds and merges once a prune is performed, dropped deltas of pruned
+/// replicas, marker expiry, incarnations, and all of it across a restart.
+/// </summary>
+public sealed class KvStorePruningTests : IDisposable
+{
+    private const string Removed = "node-9";
+    private const string Owner = "node-2";
+    private static readonly KvKey Key = KvKey.Parse("lb/vips/web:80");
+    private readonly string _dir = Directory.CreateTempSubdirectory("lashup-prune-").FullName;
+    private readonly ManualTime _time = new();
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task Update_MarkerKey_RefusedAsReserved()
+    {
+        using var store = await OpenAsync();
+
+        var e = await Assert.ThrowsAsync<KvValidationException>(async () =>
+            await store.UpdateAsync(KvKey.Parse("lashup/prune/node-3"), [new LwwSet(["performed"], "x")]));
+
+        Assert.Contains("reserved", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ListAndWatch_RootPrefix_HideMarkersUnlessAsked()
+    {
+        using var store = await OpenAsync();
+        await store.UpdateAsync(Key, [new ORSetAdd(["backends"], "a")]);
+        store.UpdateMarker(Removed, [new LwwSet([MarkerFields.Started], Owner)]);
+
+        Assert.Equal([Key], store.List(KvKey.Root).Select(e => e.Key));
+        Assert.Equal([KvStore.MarkerKey(Removed)], store.List(KvStore.PrunePrefix).Select(e => e.Key));
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var all = new List<KvChange>();
+        await foreach (var change in store.WatchAsync(KvKey.Root, cts.Token))
+        {
+            if (change.Kind == KvChangeKind.SnapshotComplete)
+            {
+                break;
+            }
+
+            all.Add(change);
+        }
+
+        Assert.Equal([Key], all.Select(c => c.Entry!.Key));
+    }
+
+    [Fact]
+    public async Task Collapse_KeyNamingRemovedReplica_SameValueWithoutReplicaAsOwnersUpdate()
+    {
+        using var store = await OpenAsync();
+        var (value, version) = RemovedReplicasWrites();
+        store.MergeEntry(Key, value, version);
+        var broadcast = new List<(KvKey Key, CrdtMap Delta, ulong Counter)>();
+        store.LocalDelta = (k, d, c) => broadcast.Add((k, d, c));
+
+        var moves = store.Collapse(Removed);
+
+        var entry = store.Get(Key)!;
+        Assert.Equal(value.ToString(), entry.Value.ToString());
+        Assert.False(entry.Value.Mentions(Removed));
+        Assert.Equal(0UL, entry.Version[Removed]);
+        Assert.Equal(1UL, entry.Version["node-1"]);
+        Assert.Equal((Key, entry.Value, 1UL), Assert.Single(broadcast));
+        Assert.Equal(4, moves[Key].Count); // the two elements' dots and the two fields' presence dots, each replaced by a fresh dot of node-1
+        Assert.All(moves[Key], m => Assert.Equal("node-1", Assert.Single(m.Value).Replica));
+    }
+
+    [Fact]
+    public async Task PerformedMarker_Merged_CleansHeldKeysAndDropsLaterDeltasOfReplica()
+    {
+        using var store = await OpenAsync();
+        var (value, version) = RemovedReplicasWrites();
+        var collapsed = value.Collapse(Removed, Owner);
+        store.MergeEntry(Key, value, version);
+        store.MergeEntry(Key, collapsed, version.Without(Removed).Increment(Owner));
+
+        store.MergeEntry(KvStore.MarkerKey(Removed), PerformedMarker(Moves(value, collapsed)), new VersionVector([new(Owner, 1UL)]));
+
+        var entry = store.Get(Key)!;
+        Assert.True(store.Pruned.ContainsKey(Removed));
+        Assert.False(entry.Value.Mentions(Removed));
+        Assert.Equal(collapsed, entry.Value);
+        Assert.Equal(["x", "y"], entry.Value.GetORSet("backends")!.Elements);
+        Assert.Equal(5, entry.Value.GetPnCounter("hits")!.Value);
+        var late = value.Apply([new ORSetAdd(["backends"], "z")], Removed, 3).Delta;
+        Assert.False(store.MergeDelta(Key, Removed, version[Removed] + 1, late));
+        Assert.Equal(1, store.Stats.PrunedDeltasDropped);
+        Assert.DoesNotContain("z", store.Get(Key)!.Value.GetORSet("backends")!.Elements);
+    }
+
+    [Fact]
+    public async Task MergeEntry_StaleReplicaRemovedMovedElement_RemoveTranslatedNotUndone()
+    {
+        using var store = await OpenAsync();
+        var (value, version) = RemovedReplicasWrites();
+        var collapsed = value.Collapse(Removed, Owner);
+        store.MergeEntry(Key, collapsed, version.Without(Removed).Increment(Owner));
+        store.MergeEntry(KvStore.MarkerKey(Removed), PerformedMarker(Moves(value, collapsed)), new VersionVector([new(Owner, 1UL)]));
+
+        // A replica cut off through the prune removed "x" (the removed replica's dot), never having seen the collapse.
+        var (stale, _) = value.Apply([new ORSetRemove(["backends"], "x")], "node-5", 4);
+        Assert.True(store.MergeEntry(Key, stale, version.Increment("node-5")));
+
+        var entry = store.Get(Key)!;
+        Assert.Equal(["y"], entry.Value.GetORSet("backends")!.Elements);
+        Assert.False(entry.Value.Mentions(Removed));
+        Assert.Equal(0UL, entry.Version[Removed]);
+        Assert.Equal(1, store.Stats.RemovesTranslated);
+    }
+
+    [Fact]
+    public async Task Restart_AfterOwnReplicaPruned_MarkersValuesAndNextIncarnationSurvive()
+    {
+        var (value, version) = RemovedReplicasWrites("node-1");
+        CrdtMap collapsed;
+        using (var store = await OpenAsync())
+        {
+            store.MergeEntry(Key, value, version);
+            collapsed = value.Collapse("node-1", Owner);
+            store.MergeEntry(Key, collapsed, version.Without("node-1").Increment(Owner));
+            store.MergeEntry(KvStore.MarkerKey("node-1"), PerformedMarker(Moves(value, collapsed), "node-1"), new VersionVector([new(Owner, 1UL)]));
+
+            Assert.Equal("node-1~2", store.ReplicaName);
+            var written = await store.UpdateAsync(Key, [new ORSetAdd(["backends"], "after")]);
+            Assert.Equal(1UL, written.Version["node-1~2"]);
+            Assert.Equal(0UL, written.Version["node-1"]);
+        }
+
+        using var reopened = await OpenAsync();
+        Assert.Equal("node-1~2", reopened.ReplicaName);
+        Assert.True(reopened.Pruned.ContainsKey("node-1"));
+        Assert.Equal(["after", "x", "y"], reopened.Get(Key)!.Value.GetORSet("backends")!.Elements);
+        Assert.False(reopened.Get(Key)!.Value.Mentions("node-1"));
+    }
+
+    [Fact]
+    public async Task Start_AwayLongerThanExpireAfter_WritesUnderNextIncarnation()
+    {
+        using (var store = await OpenAsync())
+        {
+            await store.UpdateAsync(Key, [new ORSetAdd(["backends"], "a")]);
+            store.TouchLastActive();
+        }
+
+        _time.Advance(TimeSpan.FromHours(25));
+        using var reopened = await OpenAsync();
+
+        Assert.Equal("node-1~2", reopened.ReplicaName);
+        var entry = await reopened.UpdateAsync(Key, [new ORSetAdd(["backends"], "b")]);
+        Assert.Equal((1UL, 1UL), (entry.Version["node-1"], entry.Version["node-1~2"]));
+    }
+
+    [Fact]
+    public async Task DeleteExpiredMarkers_PastTtl_DeletedForgottenAndRefusedWhenOffered()
+    {
+        using var store = await OpenAsync();
+        var marker = PerformedMarker([]);
+        store.MergeEntry(KvStore.MarkerKey(Removed), marker, new VersionVector([new(Owner, 1UL)]));
+        Assert.True(store.Pruned.ContainsKey(Removed));
+
+        _time.Advance(TimeSpan.FromHours(47));
+        Assert.Empty(store.DeleteExpiredMarkers());
+        _time.Advance(TimeSpan.FromHours(2));
+        Assert.Equal([Removed], store.DeleteExpiredMarkers());
+
+        Assert.Empty(store.Markers());
+        Assert.False(store.Pruned.ContainsKey(Removed));
+        Assert.False(store.MergeEntry(KvStore.MarkerKey(Removed), marker, new VersionVector([new(Owner, 1UL)])));
+        Assert.Null(store.GetRaw(KvStore.MarkerKey(Removed)));
+    }
+
+    /// <summary>The removed replica's writes: two elements and a counter.</summary>
+    private (CrdtMap Value, VersionVector Version) RemovedReplicasWrites(string replica = Removed)
+    {
+        var (value, _) = CrdtMap.Empty.Apply([new ORSetAdd(["backends"], "x"), new ORSetAdd(["backends"], "y"), new CounterAdd(["hits"], 5)], replica, 1);
+        return (value, new VersionVector([new(replica, 2UL)]));
+    }
+
+    private static Dictionary<KvKey, Dictionary<Dot, Dot[]>> Moves(CrdtMap before, CrdtMap after)
+    {
+        var removed = before.GetORSet("backends")!.Entries;
+        var fresh = after.GetORSet("backends")!.Entries;
+        return new() { [Key] = removed.ToDictionary(e => e.Value.Single(), e => fresh[e.Key].ToArray()) };
+    }
+
+    private CrdtMap PerformedMarker(Dictionary<KvKey, Dictionary<Dot, Dot[]>> moves, string replica = Removed)
+    {
+        _ = replica;
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        return CrdtMap.Empty.Apply(
+            [
+                new LwwSet([MarkerFields.Started], Owner),
+                new ORSetAdd([MarkerFields.Acks], PruneAck.Format(Owner, Owner, 0)),
+                new LwwSet([MarkerFields.Performed], $"{Owner}|{0:x16}"),
+                .. MarkerFields.FormatMoves(moves).Select(m => new ORSetAdd([MarkerFields.Moved], m)),
+            ],
+            Owner,
+            now).Value;
+    }
+
+    private async Task<KvStore> OpenAsync()
+    {
+        var store = new KvStore(
+            Options.Create(new CoreOptions { ExpireAfter = new Duration(TimeSpan.FromHours(24)), PruneMarkerTtl = new Duration(TimeSpan.FromHours(48)) }),
+            new NodeInfo("node-1", "test", _dir),
+            _time,
+            NullLoggerFactory.Instance);
+        await store.StartAsync(CancellationToken.None);
+        return store;
+    }
+
+    private sealed class ManualTime : TimeProvider
+    {
+        private DateTimeOffset _now = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+        public override DateTimeOffset GetUtcNow() => _now;
+
+        public void Advance(TimeSpan by) => _now += by;
+    }
+}
