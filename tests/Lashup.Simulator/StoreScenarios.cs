@@ -221,7 +221,7 @@ internal static class StoreScenarios
         TimeSpan? Settled,
         double SettleIntervals,
         long PrunesPerformed,
-        long LateRemoves,
+        long RemovesTranslated,
         long PrunedDeltasDropped,
         long Mismatches,
         bool StaleExercised,
@@ -380,7 +380,7 @@ internal static class StoreScenarios
                 $"kv churn seed {o.Seed}: {result.NodesEver} nodes ever, {result.LiveAtEnd} live; {result.Acknowledged} writes on {o.Keys} keys; " +
                 $"replicas named per key: at most {result.MaxReplicasPerKeyDuringChurn} during the churn, {result.MaxReplicasPerKeyAtEnd} after " +
                 $"(without pruning: {result.MaxWritersPerKey} writers); settled {settled?.TotalSeconds:F0} s after the churn = {result.SettleIntervals:F0} sync intervals; " +
-                $"prunes {result.PrunesPerformed}, removes translated {result.LateRemoves}, pruned deltas dropped {result.PrunedDeltasDropped}, " +
+                $"prunes {result.PrunesPerformed}, removes translated {result.RemovesTranslated}, pruned deltas dropped {result.PrunedDeltasDropped}, " +
                 $"footprint mismatches {result.Mismatches}; stale replica cut off through a prune: {(staleExercised ? "yes" : "no")}; " +
                 $"violations {violations.Count}; wall {result.WallSeconds:F1} s");
             foreach (var v in violations.Take(20))

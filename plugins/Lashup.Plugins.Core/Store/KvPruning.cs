@@ -158,9 +158,10 @@ internal sealed class KvPruning(KvStore store, IReplicationNetwork network)
             if (iAmOwner && markerOwner == me && marker!.PerformedBy is null
                 && reachable.All(n => marker.Acks.Any(a => a.Node == n && a.Owner == me && a.Footprint == footprint)))
             {
+                var updates = store.UpdatesFootprint(removed);
                 var moves = store.Collapse(removed);
                 store.UpdateMarker(removed, [
-                    new LwwSet([MarkerFields.Performed], $"{me}|{footprint:x16}"),
+                    new LwwSet([MarkerFields.Performed], $"{me}|{footprint:x16}|{updates:x16}"),
                     .. MarkerFields.FormatMoves(moves).Select(m => new ORSetAdd([MarkerFields.Moved], m)),
                 ]);
                 store.Stats.PrunesPerformed++;

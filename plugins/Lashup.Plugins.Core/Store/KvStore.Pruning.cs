@@ -15,8 +15,8 @@ namespace Lashup.Plugins.Core.Store;
 /// <remarks>
 /// A marker is a <see cref="CrdtMap"/> with <c>started</c> (LWW: when the owner opened it), <c>acks</c> (OR-set of
 /// <c>node|owner|footprint</c>: each node's acknowledgement that it holds the removed replica's updates with this
-/// footprint and takes this owner), <c>performed</c> (LWW <c>owner|footprint</c>, written by the owner once it
-/// collapsed every key) and <c>moved</c> (OR-set, written with <c>performed</c>: each removed dot the collapse replaced
+/// footprint and takes this owner), <c>performed</c> (LWW <c>owner|footprint|updates footprint</c>, written by the
+/// owner once it collapsed every key) and <c>moved</c> (OR-set, written with <c>performed</c>: each removed dot the collapse replaced
 /// and the fresh dot that replaced it, so that every replica can translate a remove of the one into a remove of the
 /// other; see <see cref="TranslateRemoves"/>). Markers are never pruned themselves; they are deleted <c>prune_marker_ttl</c> after they
 /// were performed (or opened, if never performed), on every node by its own clock, and refused when they come back
@@ -86,11 +86,14 @@ internal sealed partial class KvStore
         var started = value.GetLwwRegister(MarkerFields.Started);
         var performed = value.GetLwwRegister(MarkerFields.Performed);
         string? by = null;
-        ulong footprint = 0;
-        if (performed?.Value?.Split('|') is [var owner, var hex] && ulong.TryParse(hex, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var h))
+        ulong footprint = 0, updates = 0;
+        if (performed?.Value?.Split('|') is [var owner, var hex, var updatesHex]
+            && ulong.TryParse(hex, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var h)
+            && ulong.TryParse(updatesHex, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var u))
         {
             by = owner;
             footprint = h;
+            updates = u;
         }
 
         var moves = new Dictionary<KvKey, Dictionary<Dot, Dot[]>>();
@@ -116,7 +119,7 @@ internal sealed partial class KvStore
             }
         }
 
-        return new PruneMarker(acks.ToImmutable(), started?.Timestamp, by, footprint, by is null ? null : performed!.Timestamp, moves);
+        return new PruneMarker(acks.ToImmutable(), started?.Timestamp, by, footprint, updates, by is null ? null : performed!.Timestamp, moves);
     }
 
     /// <summary>Every marker in the store, by removed replica.</summary>
@@ -175,6 +178,29 @@ internal sealed partial class KvStore
                 var sb = new StringBuilder(key.Value).Append('\n').Append(entry.Version[replica]);
                 AppendFootprint(sb, entry.Value.Entries, replica);
                 hash = Fnv(Encoding.UTF8.GetBytes(sb.Append('\n').ToString()), hash);
+            }
+
+            return hash;
+        }
+    }
+
+    /// <summary>
+    /// A hash of which updates of <paramref name="replica"/> this replica holds (for every key naming it, the key and
+    /// its count of the replica's updates). A replica whose updates footprint differs from the owner's when it learns
+    /// the prune held other updates than the owner (usually more: its own writes while it was cut off), and loses them
+    /// with the cleanup: counted (<c>store_prune_mismatches</c>) and logged.
+    /// </summary>
+    public ulong UpdatesFootprint(string replica)
+    {
+        lock (_lock)
+        {
+            var hash = 14695981039346656037UL;
+            foreach (var (key, entry) in _entries)
+            {
+                if (!IsMarker(key) && entry.Version[replica] != 0)
+                {
+                    hash = Fnv(Encoding.UTF8.GetBytes($"{key.Value}\n{entry.Version[replica]}\n"), hash);
+                }
             }
 
             return hash;
@@ -324,8 +350,8 @@ internal sealed partial class KvStore
         foreach (var removed in added)
         {
             var marker = performed[removed];
-            var mine = ReplicasInData().ContainsKey(removed) ? Footprint(removed) : marker.Footprint;
-            if (mine != marker.Footprint)
+            var mine = ReplicasInData().ContainsKey(removed) ? UpdatesFootprint(removed) : marker.UpdatesFootprint;
+            if (mine != marker.UpdatesFootprint)
             {
                 Stats.PruneMismatches++;
                 LogPruneMismatch(removed, marker.PerformedBy!);
@@ -570,7 +596,7 @@ internal sealed partial class KvStore
     [LoggerMessage(Level = LogLevel.Information, Message = "Replica {Removed} was pruned (its updates collapsed into {Owner}'s); cleaned up")]
     private partial void LogPruned(string removed, string owner);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Replica {Removed} was pruned by {Owner} with a footprint that differs from this node's: updates of {Removed} that only this node held are dropped")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Replica {Removed} was pruned by {Owner}, who held other updates of it than this node: updates of {Removed} that only this node held are dropped")]
     private partial void LogPruneMismatch(string removed, string owner);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "This node now writes as {Next} instead of {Previous}: {Why}")]
@@ -603,4 +629,10 @@ internal sealed record PruneAck(string Node, string Owner, ulong Footprint, stri
 
 /// <summary>A parsed pruning marker (times in Unix milliseconds).</summary>
 internal sealed record PruneMarker(
-    ImmutableArray<PruneAck> Acks, long? StartedAt, string? PerformedBy, ulong Footprint, long? PerformedAt, Dictionary<KvKey, Dictionary<Dot, Dot[]>> Moves);
+    ImmutableArray<PruneAck> Acks,
+    long? StartedAt,
+    string? PerformedBy,
+    ulong Footprint,
+    ulong UpdatesFootprint,
+    long? PerformedAt,
+    Dictionary<KvKey, Dictionary<Dot, Dot[]>> Moves);

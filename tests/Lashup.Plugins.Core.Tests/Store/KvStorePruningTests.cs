@@ -204,7 +204,7 @@ public sealed class KvStorePruningTests : IDisposable
             [
                 new LwwSet([MarkerFields.Started], Owner),
                 new ORSetAdd([MarkerFields.Acks], PruneAck.Format(Owner, Owner, 0)),
-                new LwwSet([MarkerFields.Performed], $"{Owner}|{0:x16}"),
+                new LwwSet([MarkerFields.Performed], $"{Owner}|{0:x16}|{0:x16}"),
                 .. MarkerFields.FormatMoves(moves).Select(m => new ORSetAdd([MarkerFields.Moved], m)),
             ],
             Owner,
