@@ -25,6 +25,12 @@ internal sealed class CoreMetricsRegistration(IMeterFactory meters, CoreRuntime 
         meter.CreateObservableCounter("lashup.core.store_entries_repaired", () => Volatile.Read(ref store.Stats.EntriesRepaired), description: "Entries brought up to date by anti-entropy");
         meter.CreateObservableCounter("lashup.core.store_bad_messages", () => Volatile.Read(ref store.Stats.BadMessages), description: "Replication messages dropped as malformed (or a delta whose writer is not its sender)");
         meter.CreateObservableCounter("lashup.core.store_inbox_dropped", () => Volatile.Read(ref replicator.InboxDropped), description: "Replication messages dropped because the inbox was full");
+        meter.CreateObservableCounter("lashup.core.store_prunes_performed", () => Volatile.Read(ref store.Stats.PrunesPerformed), description: "Departed replicas this node collapsed as pruning owner");
+        meter.CreateObservableCounter("lashup.core.store_pruned_entries_cleaned", () => Volatile.Read(ref store.Stats.PrunedEntriesCleaned), description: "Entries (held or merged) cleaned of a pruned replica");
+        meter.CreateObservableCounter("lashup.core.store_pruned_deltas_dropped", () => Volatile.Read(ref store.Stats.PrunedDeltasDropped), description: "Deltas written by a pruned replica, dropped");
+        meter.CreateObservableCounter("lashup.core.store_prune_removes_translated", () => Volatile.Read(ref store.Stats.RemovesTranslated), description: "Removes of a pruned replica's dots applied to the dots that replaced them");
+        meter.CreateObservableCounter("lashup.core.store_prune_mismatches", () => Volatile.Read(ref store.Stats.PruneMismatches), description: "Prunes learnt while holding other updates of the pruned replica than its owner (those only here are dropped)");
+        meter.CreateObservableCounter("lashup.core.store_prune_markers_deleted", () => Volatile.Read(ref store.Stats.MarkersDeleted), description: "Pruning markers deleted after prune_marker_ttl");
         meter.CreateObservableGauge("lashup.core.store_watch_backlog", store.MaxWatchBacklog, description: "Keys waiting in the slowest watcher's queue (subscription lag)");
         return Task.CompletedTask;
     }

@@ -1,0 +1,31 @@
+using Lashup.Abstractions.Configuration;
+
+namespace Lashup.Plugins.Core.Tests;
+
+/// <summary>The core's option checks that are about the store's pruning.</summary>
+public sealed class CoreOptionsValidatorTests
+{
+    [Theory]
+    [InlineData("6h", "12h", "core.prune_marker_ttl: must be at least expire_after (12h), got 6h")]
+    [InlineData("0s", "10s", "core.prune_marker_ttl: must be at least expire_after (10s), got 0")]
+    public void Validate_PruneMarkerTtlShorterThanExpireAfter_NamesKeyAndBound(string ttl, string expire, string error)
+    {
+        var options = new CoreOptions { PruneMarkerTtl = Duration.Parse(ttl), ExpireAfter = Duration.Parse(expire) };
+
+        var result = new CoreOptionsValidator().Validate(null, options);
+
+        Assert.True(result.Failed);
+        Assert.Contains(error, result.Failures!);
+    }
+
+    [Fact]
+    public void Validate_Defaults_PruneMarkerTtlTwiceExpireAfterAccepted()
+    {
+        var options = new CoreOptions();
+
+        var result = new CoreOptionsValidator().Validate(null, options);
+
+        Assert.Equal(2 * options.ExpireAfter.Value, options.PruneMarkerTtl.Value);
+        Assert.False(result.Failed, string.Join("\n", result.Failures ?? []));
+    }
+}
