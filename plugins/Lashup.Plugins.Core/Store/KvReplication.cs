@@ -16,7 +16,8 @@ namespace Lashup.Plugins.Core.Store;
 /// as its writer's next update of the key, so duplicates and replays change nothing), and refusing it would not
 /// remove it from the cluster, because anti-entropy transfers whole entries, including every writer's updates. A
 /// replica that refused what others merged would differ from them forever, and anti-entropy would never converge.
-/// Only a malformed delta, or one whose writer is not its sender, is dropped.
+/// Only a malformed delta, or one whose writer is not its sender (or one of the sender's incarnations, <c>node~N</c>),
+/// is dropped here; the store also drops deltas written by a replica that was pruned (see <see cref="KvPruning"/>).
 /// </remarks>
 internal sealed class KvReplication(KvStore store, IReplicationNetwork network, Random random)
 {

@@ -287,11 +287,22 @@ internal sealed partial class KvStore
         }
     }
 
-    /// <summary>Records that this node is up now (read back at the next start; see <see cref="OpenIncarnation"/>).</summary>
+    /// <summary>
+    /// Records that this node is up now (read back at the next start; see <see cref="OpenIncarnation"/>), at most every
+    /// tenth of <c>expire_after</c> and at least every minute: the check it serves compares with <c>expire_after</c>.
+    /// </summary>
     public void TouchLastActive()
     {
         lock (_lock)
         {
+            var now = _time.GetUtcNow();
+            var every = TimeSpan.FromTicks(Math.Min(_options.ExpireAfter.Value.Ticks / 10, TimeSpan.FromMinutes(1).Ticks));
+            if (now - _lastTouched < every)
+            {
+                return;
+            }
+
+            _lastTouched = now;
             try
             {
                 _disk?.PutMeta(MetaLastActive, _time.GetUtcNow().ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture));
@@ -302,6 +313,8 @@ internal sealed partial class KvStore
             }
         }
     }
+
+    private DateTimeOffset _lastTouched = DateTimeOffset.MinValue;
 
     private const string MetaReplica = "replica";
     private const string MetaLastActive = "last_active";
