@@ -12,7 +12,7 @@ namespace Lashup.Plugins.Core.Store;
 /// <item>The pruning owner of a removed replica is the lowest-named reachable member, if it has run for at least
 /// <c>expire_after</c> (so its member view is complete) and reaches more than half of the members it knows. It opens
 /// the marker <c>lashup/prune/&lt;replica&gt;</c> with its own acknowledgement.</item>
-/// <item>Every node that knows the marker and also sees the replica as removed acknowledges it with its
+/// <item>Every node that knows the marker and cannot reach the replica's node acknowledges it with its
 /// <em>footprint</em> of the replica (a hash of the replica's update counts, present dots and counter entries in every
 /// key), re-acknowledging whenever the footprint changes.</item>
 /// <item>The owner performs once every member it sees as reachable (itself included) acknowledged it as owner with its
@@ -24,11 +24,11 @@ namespace Lashup.Plugins.Core.Store;
 /// <item>Markers are deleted <c>prune_marker_ttl</c> after they were performed (or opened).</item>
 /// </list>
 /// A node is pruned only if it departed while the owner was on the majority side: the owner records, for each member
-/// while it is unreachable, whether it could still reach more than half of the members it knew at every tick (a member
-/// that left gracefully always counts). A node cut off from most of the cluster for longer than <c>expire_after</c> sees
+/// it had seen alive, whether during the first 15 s of its absence the owner still reached more than half of the
+/// members it had seen alive within <c>expire_after</c> (a member that left gracefully always counts). A node cut off from most of the cluster for longer than <c>expire_after</c> sees
 /// the others expire too; without this record it would prune all of them. Departures seen before this node's start
 /// are not recorded (a replica unknown to the owner is pruned if the owner is on the majority side now); an owner also
-/// acts only while it reaches more than half of the members it knows.
+/// acts only while it reaches more than half of the members it saw alive within <c>expire_after</c>.
 /// If two nodes both believe they are the owner (views that disagree), every node acknowledges the lowest-named
 /// self-acknowledged candidate it can reach, and a candidate performs only with the acknowledgement of every member
 /// it reaches naming it. A candidate that crashes is unreachable within seconds, and the next one takes over. Two
@@ -39,13 +39,32 @@ namespace Lashup.Plugins.Core.Store;
 internal sealed class KvPruning(KvStore store, IReplicationNetwork network)
 {
     // Node → whether it departed (became unreachable or left) while this node reached a majority of the members.
+    private static readonly TimeSpan VerdictWindow = TimeSpan.FromSeconds(15);
     private readonly Dictionary<string, bool> _departures = new(StringComparer.Ordinal);
+
+    // Node → when this node last saw it alive (the reference set of the majority judgement).
+    private readonly Dictionary<string, DateTimeOffset> _lastAlive = new(StringComparer.Ordinal);
 
     /// <returns>Whether this node reaches more than half of the members it knows.</returns>
     private bool RecordDepartures(IReadOnlyCollection<Member> members, int reachable, bool settled)
     {
-        // Members that left gracefully announced it: they are not a side of a partition.
-        var majority = 2 * reachable > members.Count(m => m.Name != network.LocalName && m.State != MemberState.Left) + 1;
+        var now = store.Time.GetUtcNow();
+        var window = store.Options.ExpireAfter.Value;
+        foreach (var member in members)
+        {
+            if (member.State == MemberState.Alive)
+            {
+                _lastAlive[member.Name] = now;
+                _departures.Remove(member.Name); // it is back: a later departure is judged afresh
+            }
+        }
+
+        _lastAlive[network.LocalName] = now;
+
+        // The majority is judged against the members this node saw alive within expire_after (and that did not leave
+        // gracefully): records of long-dead nodes that circulate through joiners' member graphs do not count.
+        var recent = members.Count(m => m.State != MemberState.Left && m.Name != network.LocalName && now - _lastAlive.GetValueOrDefault(m.Name, DateTimeOffset.MinValue) <= window) + 1;
+        var majority = 2 * reachable > recent;
         if (!settled)
         {
             return majority; // a node that has just started does not know the cluster yet: its view says nothing
@@ -53,26 +72,24 @@ internal sealed class KvPruning(KvStore store, IReplicationNetwork network)
 
         foreach (var member in members)
         {
-            if (member.State == MemberState.Alive)
+            if (member.State == MemberState.Alive || !_lastAlive.ContainsKey(member.Name))
             {
-                _departures.Remove(member.Name); // it is back: a later departure is judged afresh
+                continue; // alive, or never seen alive here (nothing to judge)
             }
-            else
+
+            // Judged over the first VerdictWindow of its absence here (a partition is detected member by member
+            // over a few seconds), then kept: one judgement on the minority side is enough to refuse it.
+            if (!_departures.TryGetValue(member.Name, out var verdict) || now - member.Since < VerdictWindow)
             {
-                // Judged at every tick until it expires: one tick on the minority side (a partition is detected
-                // member by member over a few seconds) is enough to refuse it.
-                _departures[member.Name] = member.State == MemberState.Left || (_departures.GetValueOrDefault(member.Name, true) && majority);
+                _departures[member.Name] = member.State == MemberState.Left || ((verdict || !_departures.ContainsKey(member.Name)) && majority);
             }
         }
 
-        if (_departures.Count > 4 * (members.Count + 16))
+        // Forget nodes that are no members any more and were last alive long ago.
+        foreach (var name in _lastAlive.Where(e => now - e.Value > 4 * window && members.All(m => m.Name != e.Key)).Select(e => e.Key).ToList())
         {
-            // Forget departures of nodes whose replicas are gone from the data (pruned, or never wrote).
-            var inData = store.ReplicasInData().Keys.Select(KvStore.NodeOf).ToHashSet(StringComparer.Ordinal);
-            foreach (var name in _departures.Keys.Where(n => !inData.Contains(n) && members.All(m => m.Name != n)).ToList())
-            {
-                _departures.Remove(name);
-            }
+            _lastAlive.Remove(name);
+            _departures.Remove(name);
         }
 
         return majority;
@@ -107,16 +124,22 @@ internal sealed class KvPruning(KvStore store, IReplicationNetwork network)
             }
 
             var node = KvStore.NodeOf(removed);
-            var isRemoved = !names.Contains(node) || latest.GetValueOrDefault(node) > KvStore.IncarnationOf(removed);
-            if (!isRemoved)
+            var oldIncarnation = latest.GetValueOrDefault(node) > KvStore.IncarnationOf(removed);
+            if (!oldIncarnation && reachable.Contains(node))
             {
-                continue;
+                continue; // a live replica
             }
+
+            // Removed (as the owner must see it): expired from the member graph, or an old incarnation. Acknowledging
+            // only needs the node not to be reachable here: member graphs expire a departed node at different times
+            // (and joiners can relearn its record for a while), and waiting for every one of them would hold the prune
+            // back for as long as nodes keep joining.
+            var removedHere = oldIncarnation || !names.Contains(node);
 
             // Owner only on the majority side now, and for a replica whose node did not depart while this node was on the
             // minority side (a departure before this node's start is not known: allowed).
-            var departedFromMajority = _departures.GetValueOrDefault(node, true) || names.Contains(node);
-            var iAmOwner = settled && majority && departedFromMajority && string.Equals(owner, me, StringComparison.Ordinal);
+            var departedFromMajority = oldIncarnation || _departures.GetValueOrDefault(node, true);
+            var iAmOwner = settled && majority && removedHere && departedFromMajority && string.Equals(owner, me, StringComparison.Ordinal);
             markers.TryGetValue(removed, out var marker);
             if (marker is null && !iAmOwner)
             {
