@@ -217,6 +217,8 @@ internal static class StoreScenarios
         long Acknowledged,
         int MaxReplicasPerKeyDuringChurn,
         int MaxReplicasPerKeyAtEnd,
+        int MaxKeyBytesDuringChurn,
+        int MaxKeyBytesAtEnd,
         int MaxWritersPerKey,
         TimeSpan? Bounded,
         TimeSpan? Settled,
@@ -273,12 +275,14 @@ internal static class StoreScenarios
 
         cluster.Sim.After(period, WriteTick);
         var maxDuring = 0;
+        var maxBytesDuring = 0;
         var perRound = new List<int>();
         void Measure()
         {
             var now = MaxReplicasPerKey(cluster);
             perRound.Add(now);
             maxDuring = Math.Max(maxDuring, now);
+            maxBytesDuring = Math.Max(maxBytesDuring, MaxKeyBytes(cluster));
         }
 
 
@@ -380,7 +384,7 @@ internal static class StoreScenarios
 
         var stats = cluster.Nodes.Where(n => n.Kv is not null).Select(n => n.Kv!.Store.Stats).ToList();
         var result = new ChurnResult(
-            o, cluster.Nodes.Count, cluster.Live.Count(), workload.Acknowledged, maxDuring, MaxReplicasPerKey(cluster),
+            o, cluster.Nodes.Count, cluster.Live.Count(), workload.Acknowledged, maxDuring, MaxReplicasPerKey(cluster), maxBytesDuring, MaxKeyBytes(cluster),
             workload.Keys.Max(workload.WritersOf), bounded, settled,
             stats.Sum(s => s.PrunesPerformed), stats.Sum(s => s.RemovesTranslated), stats.Sum(s => s.PrunedDeltasDropped),
             stats.Sum(s => s.PruneMismatches), staleExercised, perRound, violations, wall.Elapsed.TotalSeconds);
@@ -389,7 +393,7 @@ internal static class StoreScenarios
             Console.WriteLine(
                 $"kv churn seed {o.Seed}: {result.NodesEver} nodes ever, {result.LiveAtEnd} live; {result.Acknowledged} writes on {o.Keys} keys; " +
                 $"replicas named per key: at most {result.MaxReplicasPerKeyDuringChurn} during the churn, {result.MaxReplicasPerKeyAtEnd} after " +
-                $"(without pruning: {result.MaxWritersPerKey} writers); state bounded and replicas equal {bounded?.TotalSeconds:F0} s after the churn ({bounded / o.SyncInterval:F0} sync intervals), markers all deleted after {settled?.TotalSeconds:F0} s; " +
+                $"(without pruning: {result.MaxWritersPerKey} writers); largest key {result.MaxKeyBytesDuringChurn} B during, {result.MaxKeyBytesAtEnd} B after (without pruning: {workload.UnprunedKeyBytes()} B); state bounded and replicas equal {bounded?.TotalSeconds:F0} s after the churn ({bounded / o.SyncInterval:F0} sync intervals), markers all deleted after {settled?.TotalSeconds:F0} s; " +
                 $"prunes {result.PrunesPerformed}, removes translated {result.RemovesTranslated}, pruned deltas dropped {result.PrunedDeltasDropped}, " +
                 $"footprint mismatches {result.Mismatches}; stale replica cut off through a prune: {(staleExercised ? "yes" : "no")}; " +
                 $"violations {violations.Count}; wall {result.WallSeconds:F1} s");
@@ -430,6 +434,10 @@ internal static class StoreScenarios
             return exercised;
         }
     }
+
+    /// <summary>The largest encoded key (value and version), over every live replica and key.</summary>
+    public static int MaxKeyBytes(SimCluster cluster) =>
+        cluster.Live.SelectMany(n => n.Kv!.Store.List(KvKey.Root)).Select(e => CrdtCodec.EncodeMap(e.Value).Length + CrdtCodec.EncodeVersion(e.Version).Length).DefaultIfEmpty().Max();
 
     /// <summary>The largest number of replica names in one key's state, over every live replica and key.</summary>
     public static int MaxReplicasPerKey(SimCluster cluster)

@@ -245,6 +245,12 @@ internal sealed class StoreWorkload(SimCluster cluster, int keys, int elements =
         return violations;
     }
 
+    /// <summary>The largest key as it would be without pruning: the join of its acknowledged writes' results, encoded.</summary>
+    public int UnprunedKeyBytes() => _ledgers.Values
+        .Select(l => Lashup.Plugins.Core.Store.CrdtCodec.EncodeMap(l.Value).Length + Lashup.Plugins.Core.Store.CrdtCodec.EncodeVersion(l.Version).Length)
+        .DefaultIfEmpty()
+        .Max();
+
     /// <summary>The replicas named in the acknowledged writes of <paramref name="key"/>: what its state would name without pruning.</summary>
     public int WritersOf(KvKey key) => _ledgers.TryGetValue(key, out var ledger) ? ledger.Version.Entries.Count : 0;
 
