@@ -36,63 +36,158 @@ namespace Lashup.Plugins.Core.Store;
 /// that disagrees (asymmetric loss) at the moment both perform. Their collapses would then both count the removed
 /// replica's counter totals; documented as a risk in the README.
 /// </summary>
-internal sealed class KvPruning(KvStore store, IReplicationNetwork network)
+internal sealed class KvPruning
 {
-    // Node → whether it departed (became unreachable or left) while this node reached a majority of the members.
-    private static readonly TimeSpan VerdictWindow = TimeSpan.FromSeconds(15);
-    private readonly Dictionary<string, bool> _departures = new(StringComparer.Ordinal);
+    private readonly KvStore store;
+    private readonly IReplicationNetwork network;
 
-    // Node → when this node last saw it alive (the reference set of the majority judgement).
+    // The reference membership of the majority judgement: every member seen alive here, persisted, and shrunk only
+    // while this node reaches a majority of it (a member leaves it when it left gracefully or expired from the member
+    // graph). A node cut off (or restarted while cut off) keeps judging against the membership it had, so it never
+    // becomes "the majority" of itself.
+    private readonly SortedSet<string> _reference = new(StringComparer.Ordinal);
+
+    // Node → whether it departed while this node had been continuously in contact with a majority since it last saw it
+    // alive. Persisted; a node seen alive again loses its verdict.
+    private readonly SortedDictionary<string, bool> _verdicts = new(StringComparer.Ordinal);
+
+    // Node → when this node last saw it alive (this run only: a restart breaks the continuity of contact).
     private readonly Dictionary<string, DateTimeOffset> _lastAlive = new(StringComparer.Ordinal);
 
-    /// <returns>Whether this node reaches more than half of the members it knows.</returns>
-    private bool RecordDepartures(IReadOnlyCollection<Member> members, int reachable, bool settled)
+    // Since when this node has been continuously in contact with a majority of the reference membership (null: not now).
+    private DateTimeOffset? _majoritySince;
+    private bool _loaded;
+    private HashSet<string> _reachableNow = new(StringComparer.Ordinal);
+    private Dictionary<string, int> _latest = new(StringComparer.Ordinal);
+
+    public KvPruning(KvStore store, IReplicationNetwork network)
+    {
+        this.store = store;
+        this.network = network;
+        store.MayApplyPrune = MayApply;
+    }
+
+    /// <summary>
+    /// Whether this node applies a performed marker of <paramref name="removed"/>: never for a replica whose node it
+    /// reaches now (an old incarnation excepted), nor before it knows the cluster (it has run for expire_after); its
+    /// own current replica only if it may have been cut off (it has not reached a majority for the last expire_after).
+    /// </summary>
+    private bool MayApply(string removed)
     {
         var now = store.Time.GetUtcNow();
         var window = store.Options.ExpireAfter.Value;
-        foreach (var member in members)
+        if (string.Equals(removed, store.ReplicaName, StringComparison.Ordinal))
         {
-            if (member.State == MemberState.Alive)
+            return _majoritySince is not { } since || now - since < window;
+        }
+
+        if (now - store.StartedAt < window || !_loaded)
+        {
+            return false; // its reachability view is not complete yet
+        }
+
+        var node = KvStore.NodeOf(removed);
+        return _latest.GetValueOrDefault(node) > KvStore.IncarnationOf(removed) || !_reachableNow.Contains(node);
+    }
+
+    private void Load()
+    {
+        _loaded = true;
+        foreach (var line in (store.GetPruneState() ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var parts = line.Split(' ');
+            if (parts is ["m", var name])
             {
-                _lastAlive[member.Name] = now;
-                _departures.Remove(member.Name); // it is back: a later departure is judged afresh
+                _reference.Add(name);
+            }
+            else if (parts is ["v", var node, var verdict])
+            {
+                _verdicts[node] = verdict == "1";
+            }
+        }
+    }
+
+    private void Save() =>
+        store.PutPruneState(string.Join('\n', _reference.Select(m => $"m {m}").Concat(_verdicts.Select(v => $"v {v.Key} {(v.Value ? 1 : 0)}"))));
+
+    /// <returns>Whether this node reaches more than half of its reference membership.</returns>
+    private bool RecordDepartures(IReadOnlyCollection<Member> members, HashSet<string> reachable, HashSet<string> names, bool settled)
+    {
+        if (!_loaded)
+        {
+            Load();
+        }
+
+        var now = store.Time.GetUtcNow();
+        var window = store.Options.ExpireAfter.Value;
+        var changed = false;
+        foreach (var name in reachable)
+        {
+            _lastAlive[name] = now;
+            changed |= _reference.Add(name);
+            changed |= _verdicts.Remove(name); // it is back: a later departure is judged afresh
+        }
+
+        var majority = 2 * _reference.Count(reachable.Contains) > _reference.Count;
+        _majoritySince = majority ? _majoritySince ?? now : null;
+        if (settled)
+        {
+            var left = members.Where(m => m.State == MemberState.Left).Select(m => m.Name).ToHashSet(StringComparer.Ordinal);
+            foreach (var name in _reference.Where(n => !reachable.Contains(n) && (left.Contains(n) || !names.Contains(n))).ToList())
+            {
+                if (!_verdicts.ContainsKey(name))
+                {
+                    // Departed (left, or expired from the member graph). It may be pruned from here only if this node
+                    // has reached a majority continuously since it last saw it alive (or, seen alive only before this
+                    // node's restart, for at least expire_after now).
+                    var continuous = _majoritySince is { } since
+                                     && (_lastAlive.TryGetValue(name, out var seen) ? since <= seen : now - since >= window);
+                    _verdicts[name] = left.Contains(name) || continuous;
+                    changed = true;
+                }
+
+                if (majority)
+                {
+                    changed |= _reference.Remove(name); // shrinks only while this node is on the majority side
+                }
             }
         }
 
-        _lastAlive[network.LocalName] = now;
-
-        // The majority is judged against the members this node saw alive within expire_after (and that did not leave
-        // gracefully): records of long-dead nodes that circulate through joiners' member graphs do not count.
-        var recent = members.Count(m => m.State != MemberState.Left && m.Name != network.LocalName && now - _lastAlive.GetValueOrDefault(m.Name, DateTimeOffset.MinValue) <= window) + 1;
-        var majority = 2 * reachable > recent;
-        if (!settled)
+        if (changed)
         {
-            return majority; // a node that has just started does not know the cluster yet: its view says nothing
-        }
-
-        foreach (var member in members)
-        {
-            if (member.State == MemberState.Alive || !_lastAlive.ContainsKey(member.Name))
-            {
-                continue; // alive, or never seen alive here (nothing to judge)
-            }
-
-            // Judged over the first VerdictWindow of its absence here (a partition is detected member by member
-            // over a few seconds), then kept: one judgement on the minority side is enough to refuse it.
-            if (!_departures.TryGetValue(member.Name, out var verdict) || now - member.Since < VerdictWindow)
-            {
-                _departures[member.Name] = member.State == MemberState.Left || ((verdict || !_departures.ContainsKey(member.Name)) && majority);
-            }
-        }
-
-        // Forget nodes that are no members any more and were last alive long ago.
-        foreach (var name in _lastAlive.Where(e => now - e.Value > 4 * window && members.All(m => m.Name != e.Key)).Select(e => e.Key).ToList())
-        {
-            _lastAlive.Remove(name);
-            _departures.Remove(name);
+            Save();
         }
 
         return majority;
+    }
+
+    /// <summary>Whether this node may own the prune of <paramref name="node"/>'s replica as a departed node.</summary>
+    private bool DepartedFromMajority(string node)
+    {
+        if (_verdicts.TryGetValue(node, out var verdict))
+        {
+            return verdict;
+        }
+
+        // Never seen alive here (it departed before this node knew it): only after expire_after of continuous majority.
+        return !_reference.Contains(node) && !_lastAlive.ContainsKey(node)
+               && _majoritySince is { } since && store.Time.GetUtcNow() - since >= store.Options.ExpireAfter.Value;
+    }
+
+    /// <summary>Forgets verdicts of nodes that no data, marker or reference member names any more.</summary>
+    private void ForgetVerdicts(IEnumerable<string> replicas)
+    {
+        var named = replicas.Select(KvStore.NodeOf).ToHashSet(StringComparer.Ordinal);
+        var stale = _verdicts.Keys.Where(n => !named.Contains(n) && !_reference.Contains(n)).ToList();
+        foreach (var n in stale)
+        {
+            _verdicts.Remove(n);
+        }
+
+        if (stale.Count > 0)
+        {
+            Save();
+        }
     }
 
     /// <summary>One tick: delete expired markers, then open, acknowledge and perform prunes.</summary>
@@ -106,7 +201,8 @@ internal sealed class KvPruning(KvStore store, IReplicationNetwork network)
         var reachable = members.Where(m => m.State == MemberState.Alive).Select(m => m.Name).Append(me).ToHashSet(StringComparer.Ordinal);
         var owner = reachable.Min(StringComparer.Ordinal)!;
         var settled = store.Time.GetUtcNow() - store.StartedAt >= store.Options.ExpireAfter.Value;
-        var majority = RecordDepartures(members, reachable.Count, settled);
+        var majority = RecordDepartures(members, reachable, names, settled);
+        _reachableNow = reachable;
         var replicas = store.ReplicasInData();
         var latest = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var replica in replicas.Keys.Append(store.ReplicaName))
@@ -115,7 +211,10 @@ internal sealed class KvPruning(KvStore store, IReplicationNetwork network)
             latest[node] = Math.Max(latest.GetValueOrDefault(node), KvStore.IncarnationOf(replica));
         }
 
+        _latest = latest;
+        store.RecheckPruned();
         var markers = store.Markers();
+        ForgetVerdicts(replicas.Keys.Concat(markers.Keys));
         foreach (var removed in replicas.Keys.Concat(markers.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList())
         {
             if (string.Equals(removed, store.ReplicaName, StringComparison.Ordinal) || store.Pruned.ContainsKey(removed))
@@ -138,7 +237,7 @@ internal sealed class KvPruning(KvStore store, IReplicationNetwork network)
 
             // Owner only on the majority side now, and for a replica whose node did not depart while this node was on the
             // minority side (a departure before this node's start is not known: allowed).
-            var departedFromMajority = oldIncarnation || _departures.GetValueOrDefault(node, true);
+            var departedFromMajority = oldIncarnation || DepartedFromMajority(node);
             var iAmOwner = settled && majority && removedHere && departedFromMajority && string.Equals(owner, me, StringComparison.Ordinal);
             markers.TryGetValue(removed, out var marker);
             if (marker is null && !iAmOwner)

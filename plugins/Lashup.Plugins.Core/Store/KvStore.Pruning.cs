@@ -317,6 +317,53 @@ internal sealed partial class KvStore
     private DateTimeOffset _lastTouched = DateTimeOffset.MinValue;
 
     private const string MetaReplica = "replica";
+    private const string MetaPruneApplied = "prune_applied";
+    private const string MetaPruneState = "prune_state";
+    private HashSet<string>? _appliedAtStart;
+
+    /// <summary>Whether this node may apply a performed marker for a replica (set by <see cref="KvPruning"/>; until
+    /// then only the markers applied before a restart are applied).</summary>
+    public Func<string, bool>? MayApplyPrune { get; set; }
+
+    /// <summary>Applies performed markers that became acceptable since they arrived (e.g. the node is no longer reachable).</summary>
+    public void RecheckPruned()
+    {
+        lock (_lock)
+        {
+            if (Markers().Any(m => m.Value.PerformedBy is not null && !_pruned.ContainsKey(m.Key)))
+            {
+                RefreshPruned();
+            }
+        }
+    }
+
+    /// <summary>The pruning protocol's persisted state (<see cref="KvPruning"/>), or null.</summary>
+    public string? GetPruneState()
+    {
+        lock (_lock)
+        {
+            return _disk?.GetMeta(MetaPruneState);
+        }
+    }
+
+    /// <summary>Persists the pruning protocol's state.</summary>
+    /// <returns>Whether it was written.</returns>
+    public bool PutPruneState(string state)
+    {
+        lock (_lock)
+        {
+            try
+            {
+                _disk?.PutMeta(MetaPruneState, state);
+                return _disk is not null;
+            }
+            catch (Microsoft.Data.Sqlite.SqliteException e)
+            {
+                _diskError = e.Message;
+                return false;
+            }
+        }
+    }
     private const string MetaLastActive = "last_active";
 
     /// <summary>
@@ -352,9 +399,28 @@ internal sealed partial class KvStore
     /// </summary>
     private void RefreshPruned()
     {
-        var performed = Markers().Where(m => m.Value.PerformedBy is not null).ToImmutableDictionary(StringComparer.Ordinal);
+        // A performed marker is applied once this node accepts it (KvPruning's MayApplyPrune: never for a replica whose
+        // node it can reach now), and stays applied across restarts (the applied set is kept in the meta table).
+        _appliedAtStart ??= (_disk?.GetMeta(MetaPruneApplied) ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal);
+        var performed = Markers()
+            .Where(m => m.Value.PerformedBy is not null
+                        && (_pruned.ContainsKey(m.Key) || _appliedAtStart.Contains(m.Key) || (MayApplyPrune?.Invoke(m.Key) ?? false)))
+            .ToImmutableDictionary(StringComparer.Ordinal);
         var added = performed.Keys.Where(r => !_pruned.ContainsKey(r)).ToList();
+        var changedSet = added.Count > 0 || performed.Count != _pruned.Count;
         _pruned = performed;
+        if (changedSet)
+        {
+            try
+            {
+                _disk?.PutMeta(MetaPruneApplied, string.Join('\n', performed.Keys.Order(StringComparer.Ordinal)));
+            }
+            catch (Microsoft.Data.Sqlite.SqliteException e)
+            {
+                _diskError = e.Message;
+            }
+        }
+
         if (added.Count > 0 || _moves.Count != performed.Count)
         {
             _moves = performed.ToImmutableDictionary(p => p.Key, p => p.Value.Moves, StringComparer.Ordinal);

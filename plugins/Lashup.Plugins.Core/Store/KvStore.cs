@@ -90,6 +90,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
             _startedAt = _time.GetUtcNow();
             OpenIncarnation(_disk);
             RefreshPruned();
+            _appliedAtStart = []; // from now on applied prunes stay in _pruned; new ones need MayApplyPrune
         }
 
         return Task.CompletedTask;

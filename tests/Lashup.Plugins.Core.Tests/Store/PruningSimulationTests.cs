@@ -130,6 +130,53 @@ public sealed class PruningSimulationTests(ITestOutputHelper output)
         Assert.Equal(1, cut.Kv.Store.Stats.PruneMismatches);
     }
 
+    /// <summary>
+    /// Review blocker 1: a node cut off for 6 x expire_after (optionally restarted while cut off) sees every other
+    /// member expire; it must prune none of them, and nobody may apply its markers. After the heal no acknowledged
+    /// element may be lost and every replica must be equal.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Isolated_NodeCutOffSixExpireAfters_PrunesNobodyAndNoAcknowledgedElementIsLost(bool restartWhileCutOff)
+    {
+        const int seed = 43;
+        var cluster = Cluster(seed, 5);
+        var workload = new StoreWorkload(cluster, keys: 1);
+        var cut = cluster.Nodes[4];
+        for (var i = 0; i < 9; i++)
+        {
+            workload.Write(cluster.Nodes[i % 5], Key, new ORSetAdd([StoreWorkload.SetField], $"e{i}"));
+            workload.Write(cluster.Nodes[i % 5], Key, new CounterAdd([StoreWorkload.CounterField], 1));
+        }
+
+        cluster.Sim.RunFor(ExpireAfter + TimeSpan.FromSeconds(10));
+        cluster.Partition(n => n == cut ? 2 : 1);
+        cluster.Sim.RunFor(3 * ExpireAfter);
+        if (restartWhileCutOff)
+        {
+            cut.Crash();
+            cluster.Sim.RunFor(TimeSpan.FromSeconds(5));
+            cut.Restart();
+        }
+
+        cluster.Sim.RunFor(3 * ExpireAfter);
+        Assert.Equal(0, cut.Kv!.Store.Stats.PrunesPerformed);
+        Assert.DoesNotContain(cut.Kv.Store.Markers().Values, m => m.PerformedBy == cut.Name || m.PerformedBy == cut.Kv.Store.ReplicaName);
+
+        cluster.Heal();
+        var settled = cluster.Sim.RunUntil(
+            () => StoreWorkload.ReplicasEqual(cluster) && cluster.Live.All(n => !StoreWorkload.ReplicasIn(n.Kv!.Store.GetRaw(Key)!).Contains(cut.Name)),
+            TimeSpan.FromMinutes(5),
+            TimeSpan.FromSeconds(1));
+        Assert.True(settled is not null, $"seed {seed}: no convergence after the heal");
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(30));
+        var violations = workload.VerifyValues();
+        Assert.True(violations.Count == 0, $"seed {seed}:\n{string.Join("\n", violations)}");
+        Assert.All(cluster.Live, n => Assert.Equal(9, n.Kv!.Store.Get(Key)!.Value.GetORSet(StoreWorkload.SetField)!.Elements.Count()));
+        Assert.All(cluster.Live.Where(n => n != cut), n => Assert.DoesNotContain(n.Kv!.Store.Pruned.Keys, r => KvStore.NodeOf(r) != cut.Name));
+    }
+
     private static SimCluster Cluster(int seed, int nodes)
     {
         var cluster = new SimCluster(seed, new NodeSettings { ExpireAfter = ExpireAfter })
