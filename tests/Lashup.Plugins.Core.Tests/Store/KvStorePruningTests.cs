@@ -102,6 +102,32 @@ public sealed class KvStorePruningTests : IDisposable
     }
 
     [Fact]
+    public async Task PerformedMarker_ReplicaReachableHere_RefusedUntilUnreachableThenAppliedAndKeptAcrossRestart()
+    {
+        var reachable = true;
+        var (value, version) = RemovedReplicasWrites();
+        using (var store = await OpenAsync(_ => !reachable))
+        {
+            store.MergeEntry(Key, value, version);
+
+            // A performed marker for a replica this node reaches (an isolated node's, or forged) is not applied.
+            store.MergeEntry(KvStore.MarkerKey(Removed), PerformedMarker([]), new VersionVector([new(Owner, 1UL)]));
+            Assert.False(store.Pruned.ContainsKey(Removed));
+            Assert.True(store.Get(Key)!.Value.Mentions(Removed));
+            Assert.True(store.MergeDelta(Key, Removed, version[Removed] + 1, value.Apply([new ORSetAdd(["backends"], "z")], Removed, 3).Delta));
+
+            reachable = false;
+            store.RecheckPruned();
+            Assert.True(store.Pruned.ContainsKey(Removed));
+            Assert.False(store.GetRaw(Key)!.Value.Mentions(Removed));
+        }
+
+        // Applied stays applied across a restart, even before the protocol's view is back (it refuses everything).
+        using var reopened = await OpenAsync(_ => false);
+        Assert.True(reopened.Pruned.ContainsKey(Removed));
+    }
+
+    [Fact]
     public async Task MergeEntry_StaleReplicaRemovedMovedElement_RemoveTranslatedNotUndone()
     {
         using var store = await OpenAsync();
@@ -211,7 +237,7 @@ public sealed class KvStorePruningTests : IDisposable
             now).Value;
     }
 
-    private async Task<KvStore> OpenAsync()
+    private async Task<KvStore> OpenAsync(Func<string, bool>? mayApply = null)
     {
         var store = new KvStore(
             Options.Create(new CoreOptions { ExpireAfter = new Duration(TimeSpan.FromHours(24)), PruneMarkerTtl = new Duration(TimeSpan.FromHours(48)) }),
@@ -219,6 +245,7 @@ public sealed class KvStorePruningTests : IDisposable
             _time,
             NullLoggerFactory.Instance);
         await store.StartAsync(CancellationToken.None);
+        store.MayApplyPrune = mayApply ?? (_ => true);
         return store;
     }
 
