@@ -22,7 +22,41 @@ internal sealed class InMemoryKvPersistence(string path) : IKvPersistence
 
     public IEnumerable<(string Key, byte[] Value, byte[] Version)> ReadAll() => [.. _rows.Select(r => (r.Key, r.Value.Value, r.Value.Version))];
 
-    public void Put(string key, byte[] value, byte[] version) => _rows[key] = (value, version);
+    /// <summary>A failure hook: called with each key about to be written; returning true crashes the node there
+    /// (<see cref="SimulatedCrashException"/>, caught by the replica, which then takes its node down).</summary>
+    public Func<string, bool>? CrashOnPut { get; set; }
+
+    public void Put(string key, byte[] value, byte[] version)
+    {
+        if (CrashOnPut?.Invoke(key) == true)
+        {
+            throw new SimulatedCrashException(key);
+        }
+
+        _rows[key] = (value, version);
+    }
+
+    /// <summary>One transaction: the hook runs for every row before any is written, so a crash writes none.</summary>
+    public void PutAll(IReadOnlyList<(string Key, byte[] Value, byte[] Version)> rows, IReadOnlyList<(string Name, string Value)> meta)
+    {
+        foreach (var row in rows)
+        {
+            if (CrashOnPut?.Invoke(row.Key) == true)
+            {
+                throw new SimulatedCrashException(row.Key);
+            }
+        }
+
+        foreach (var row in rows)
+        {
+            _rows[row.Key] = (row.Value, row.Version);
+        }
+
+        foreach (var (name, value) in meta)
+        {
+            _meta[name] = value;
+        }
+    }
 
     public void Delete(string key) => _rows.Remove(key);
 
@@ -35,6 +69,9 @@ internal sealed class InMemoryKvPersistence(string path) : IKvPersistence
         // The rows are the disk: they survive the store.
     }
 }
+
+/// <summary>A crash injected by <see cref="InMemoryKvPersistence.CrashOnPut"/> while writing <paramref name="key"/>.</summary>
+internal sealed class SimulatedCrashException(string key) : Exception($"simulated crash while writing {key}");
 
 /// <summary>
 /// One simulated node's replica of the store: the daemon's <see cref="KvStore"/> over <see cref="InMemoryKvPersistence"/>
@@ -64,6 +101,9 @@ internal sealed class SimReplica : IReplicationNetwork
     public KvStore Store { get; private set; } = null!;
 
     public KvReplication Replication { get; private set; } = null!;
+
+    /// <summary>The "disk" (survives crashes; carries the failure hook).</summary>
+    public InMemoryKvPersistence Disk => _disk;
 
     /// <summary>Rows on the "disk".</summary>
     public int PersistedCount => _disk.Count;
@@ -112,9 +152,25 @@ internal sealed class SimReplica : IReplicationNetwork
 
     private void SyncRound()
     {
-        var round = Replication.SyncRoundAsync();
+        Task<string?> round;
+        try
+        {
+            round = Replication.SyncRoundAsync();
+        }
+        catch (SimulatedCrashException)
+        {
+            _node.Crash();
+            return;
+        }
+
         if (round.IsFaulted)
         {
+            if (round.Exception!.GetBaseException() is SimulatedCrashException)
+            {
+                _node.Crash();
+                return;
+            }
+
             throw round.Exception!.GetBaseException();
         }
     }

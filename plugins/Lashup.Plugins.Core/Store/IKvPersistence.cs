@@ -21,6 +21,10 @@ internal interface IKvPersistence : IDisposable
     /// <exception cref="Microsoft.Data.Sqlite.SqliteException">The disk is full, read-only or failing.</exception>
     void Delete(string key);
 
+    /// <summary>Writes several entries and local settings in one transaction: all of them durably, or none.</summary>
+    /// <exception cref="Microsoft.Data.Sqlite.SqliteException">The disk is full, read-only or failing (nothing was written).</exception>
+    void PutAll(IReadOnlyList<(string Key, byte[] Value, byte[] Version)> rows, IReadOnlyList<(string Name, string Value)> meta);
+
     /// <summary>A local setting of this replica that is not replicated (e.g. its replica name), or null.</summary>
     string? GetMeta(string name);
 

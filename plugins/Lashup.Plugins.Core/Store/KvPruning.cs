@@ -280,9 +280,10 @@ internal sealed class KvPruning
             if (iAmOwner && markerOwner == me && marker!.PerformedBy is null
                 && reachable.All(n => marker.Acks.Any(a => a.Node == n && a.Owner == me && a.Footprint == footprint)))
             {
+                // One transaction: every collapsed key and the marker's performed/moved (a crash before it performs
+                // nothing, after it everything); broadcast only after the commit.
                 var updates = store.UpdatesFootprint(removed);
-                var moves = store.Collapse(removed);
-                store.UpdateMarker(removed, [
+                store.Collapse(removed, moves => [
                     new LwwSet([MarkerFields.Performed], $"{me}|{footprint:x16}|{updates:x16}"),
                     .. MarkerFields.FormatMoves(moves).Select(m => new ORSetAdd([MarkerFields.Moved], m)),
                 ]);

@@ -210,15 +210,20 @@ internal sealed partial class KvStore
     /// <summary>
     /// The owner's collapse of <paramref name="removed"/> into this replica: every key naming it becomes
     /// <see cref="CrdtMap.Collapse"/> of its value, with the removed replica dropped from its version and this
-    /// replica's update counted, as one local update each (persisted, then broadcast like any update; the delta is the
-    /// collapsed value). Not subject to <c>max_value_size</c>: it is the store's own bookkeeping.
+    /// replica's update counted, as one local update each; with <paramref name="markerOps"/>, the marker's update
+    /// (<c>performed</c> and <c>moved</c>, made from the moves) too. All of it is written in one transaction (a crash
+    /// before the commit performs nothing; after it, everything), then applied in memory, then broadcast (the deltas
+    /// are the collapsed values). Not subject to <c>max_value_size</c>: it is the store's own bookkeeping.
     /// </summary>
     /// <returns>The moves: for each key, each removed dot that a fresh dot replaced, with those fresh dots.</returns>
-    public Dictionary<KvKey, Dictionary<Dot, Dot[]>> Collapse(string removed)
+    /// <exception cref="KvException">The transaction could not be written; nothing changed.</exception>
+    public Dictionary<KvKey, Dictionary<Dot, Dot[]>> Collapse(string removed, Func<Dictionary<KvKey, Dictionary<Dot, Dot[]>>, IReadOnlyList<CrdtOp>>? markerOps = null)
     {
         lock (_lock)
         {
+            var disk = _disk ?? throw new KvException("the store is not open (the node is starting or stopping)");
             var moves = new Dictionary<KvKey, Dictionary<Dot, Dot[]>>();
+            var changes = new List<(KvEntry Current, KvEntry Updated, CrdtMap Delta)>();
             foreach (var (key, current) in _entries)
             {
                 if (IsMarker(key) || (current.Version[removed] == 0 && !current.Value.Mentions(removed)))
@@ -235,12 +240,37 @@ internal sealed partial class KvStore
                     moves[key] = replaced;
                 }
 
-                if (!Persist(current, updated))
-                {
-                    throw new KvException($"the collapse of \"{removed}\" in \"{key}\" could not be written: {_diskError}");
-                }
+                changes.Add((current, updated, value));
+            }
 
-                LocalDelta?.Invoke(key, value, updated.Version[_replica]);
+            if (markerOps is not null)
+            {
+                var markerKey = MarkerKey(removed);
+                var current = _entries.GetValueOrDefault(markerKey) ?? new KvEntry(markerKey, CrdtMap.Empty, VersionVector.Empty);
+                var (value, delta) = current.Value.Apply(markerOps(moves), _replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
+                changes.Add((current, new KvEntry(markerKey, value, current.Version.Increment(_replica)), delta));
+            }
+
+            try
+            {
+                disk.PutAll([.. changes.Select(c => (c.Updated.Key.ToString(), CrdtCodec.EncodeMap(c.Updated.Value), CrdtCodec.EncodeVersion(c.Updated.Version)))], []);
+                _diskError = null;
+            }
+            catch (Microsoft.Data.Sqlite.SqliteException e)
+            {
+                _diskError = e.Message;
+                Stats.WriteFailures++;
+                throw new KvException($"the collapse of \"{removed}\" could not be written: {e.Message}; nothing was changed");
+            }
+
+            foreach (var (current, updated, _) in changes)
+            {
+                Publish(current, updated); // the marker last: its RefreshPruned finds every key collapsed already
+            }
+
+            foreach (var (_, updated, delta) in changes)
+            {
+                LocalDelta?.Invoke(updated.Key, delta, updated.Version[_replica]);
             }
 
             return moves;

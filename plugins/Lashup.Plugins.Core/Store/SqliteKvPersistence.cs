@@ -105,6 +105,43 @@ internal sealed class SqliteKvPersistence : IKvPersistence
         }
     }
 
+    /// <summary>Writes several rows and meta rows in one transaction (returns after fsync of the commit; on an error
+    /// nothing is written).</summary>
+    public void PutAll(IReadOnlyList<(string Key, byte[] Value, byte[] Version)> rows, IReadOnlyList<(string Name, string Value)> meta)
+    {
+        lock (_lock)
+        {
+            using var transaction = _connection.BeginTransaction();
+            _put.Transaction = transaction;
+            try
+            {
+                foreach (var (key, value, version) in rows)
+                {
+                    _put.Parameters[0].Value = key;
+                    _put.Parameters[1].Value = value;
+                    _put.Parameters[2].Value = version;
+                    _put.ExecuteNonQuery();
+                }
+
+                foreach (var (name, value) in meta)
+                {
+                    using var command = _connection.CreateCommand();
+                    command.Transaction = transaction;
+                    command.CommandText = "INSERT INTO meta (name, value) VALUES ($name, $value) ON CONFLICT (name) DO UPDATE SET value = excluded.value";
+                    command.Parameters.AddWithValue("$name", name);
+                    command.Parameters.AddWithValue("$value", value);
+                    command.ExecuteNonQuery();
+                }
+
+                transaction.Commit();
+            }
+            finally
+            {
+                _put.Transaction = null;
+            }
+        }
+    }
+
     /// <summary>Deletes one entry durably.</summary>
     public void Delete(string key)
     {

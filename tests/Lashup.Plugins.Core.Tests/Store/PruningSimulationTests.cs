@@ -177,6 +177,48 @@ public sealed class PruningSimulationTests(ITestOutputHelper output)
         Assert.All(cluster.Live.Where(n => n != cut), n => Assert.DoesNotContain(n.Kv!.Store.Pruned.Keys, r => KvStore.NodeOf(r) != cut.Name));
     }
 
+    /// <summary>
+    /// Review blocker 2: the owner crashes in the middle of its collapse (after writing the first collapsed key, before
+    /// the others and the marker's <c>performed</c>), restarts, and the prune completes. Counter totals must be the
+    /// acknowledged increments (not the removed replica's counts twice), and replicas equal.
+    /// </summary>
+    [Fact]
+    public void CrashMidCollapse_OwnerCrashesAfterFirstKey_CountersNotDoubleCounted()
+    {
+        const int seed = 44;
+        var cluster = Cluster(seed, 5);
+        var workload = new StoreWorkload(cluster, keys: 3);
+        var removed = cluster.Nodes[3];
+        var owner = cluster.Nodes[0];
+        foreach (var key in workload.Keys)
+        {
+            workload.Write(removed, key, new CounterAdd([StoreWorkload.CounterField], 5));
+            workload.Write(removed, key, new ORSetAdd([StoreWorkload.SetField], $"e-{key}"));
+            workload.Write(cluster.Nodes[1], key, new CounterAdd([StoreWorkload.CounterField], 1));
+        }
+
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(10));
+        removed.Crash();
+        var puts = 0;
+        owner.Kv!.Disk.CrashOnPut = key => !key.StartsWith("lashup/prune", StringComparison.Ordinal)
+                                           && owner.Kv.Store.Markers().ContainsKey(removed.Name) && ++puts == 2;
+        var crashed = cluster.Sim.RunUntil(() => !owner.IsUp, TimeSpan.FromMinutes(5), TimeSpan.FromMilliseconds(100));
+        Assert.True(crashed is not null, $"seed {seed}: the owner never reached its collapse");
+        owner.Kv.Disk.CrashOnPut = null;
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(5));
+        owner.Restart();
+
+        var pruned = cluster.Sim.RunUntil(
+            () => cluster.Live.All(n => n.Kv!.Store.Pruned.ContainsKey(removed.Name)) && StoreWorkload.ReplicasEqual(cluster),
+            TimeSpan.FromMinutes(5),
+            TimeSpan.FromSeconds(1));
+        Assert.True(pruned is not null, $"seed {seed}: {removed.Name} was not pruned everywhere after the owner's crash");
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(20));
+        var violations = workload.VerifyValues();
+        Assert.True(violations.Count == 0, $"seed {seed}:\n{string.Join("\n", violations)}");
+        Assert.All(cluster.Live, n => Assert.All(workload.Keys, k => Assert.Equal(6, n.Kv!.Store.Get(k)!.Value.GetPnCounter(StoreWorkload.CounterField)!.Value)));
+    }
+
     private static SimCluster Cluster(int seed, int nodes)
     {
         var cluster = new SimCluster(seed, new NodeSettings { ExpireAfter = ExpireAfter })
