@@ -56,7 +56,16 @@ internal sealed class InMemoryKvPersistence(string path) : IKvPersistence
         {
             _meta[name] = value;
         }
+
+        if (CrashAfterPutAll?.Invoke() == true)
+        {
+            throw new SimulatedCrashException("after a committed transaction");
+        }
     }
+
+    /// <summary>A failure hook: returning true crashes the node right after a transaction committed (before the
+    /// store applies it in memory or broadcasts it).</summary>
+    public Func<bool>? CrashAfterPutAll { get; set; }
 
     public void Delete(string key) => _rows.Remove(key);
 

@@ -277,7 +277,11 @@ internal sealed class KvPruning
                 marker = KvStore.ParseMarker(store.UpdateMarker(removed, ops).Value);
             }
 
-            if (iAmOwner && markerOwner == me && marker!.PerformedBy is null
+            // An earlier candidate named in the marker may have performed and crashed before its collapse spread
+            // (it is written in one transaction, so it comes back with it): take over only once every other candidate
+            // has expired from the member graph here, never while it may still return with its collapse.
+            var earlierMayHavePerformed = marker!.Acks.Any(a => a.Node == a.Owner && a.Node != me && names.Contains(KvStore.NodeOf(a.Node)));
+            if (iAmOwner && markerOwner == me && marker.PerformedBy is null && !earlierMayHavePerformed
                 && reachable.All(n => marker.Acks.Any(a => a.Node == n && a.Owner == me && a.Footprint == footprint)))
             {
                 // One transaction: every collapsed key and the marker's performed/moved (a crash before it performs

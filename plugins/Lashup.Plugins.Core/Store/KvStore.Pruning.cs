@@ -434,7 +434,8 @@ internal sealed partial class KvStore
         _appliedAtStart ??= (_disk?.GetMeta(MetaPruneApplied) ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal);
         var performed = Markers()
             .Where(m => m.Value.PerformedBy is not null
-                        && (_pruned.ContainsKey(m.Key) || _appliedAtStart.Contains(m.Key) || (MayApplyPrune?.Invoke(m.Key) ?? false)))
+                        && (_pruned.ContainsKey(m.Key) || _appliedAtStart.Contains(m.Key) || m.Value.PerformedBy == _node.Name
+                            || (MayApplyPrune?.Invoke(m.Key) ?? false)))
             .ToImmutableDictionary(StringComparer.Ordinal);
         var added = performed.Keys.Where(r => !_pruned.ContainsKey(r)).ToList();
         var changedSet = added.Count > 0 || performed.Count != _pruned.Count;

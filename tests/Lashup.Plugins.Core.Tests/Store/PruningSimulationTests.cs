@@ -219,6 +219,48 @@ public sealed class PruningSimulationTests(ITestOutputHelper output)
         Assert.All(cluster.Live, n => Assert.All(workload.Keys, k => Assert.Equal(6, n.Kv!.Store.Get(k)!.Value.GetPnCounter(StoreWorkload.CounterField)!.Value)));
     }
 
+    /// <summary>
+    /// Review blocker 3: the owner performs (its collapse and marker committed), crashes before anything of it spreads,
+    /// and returns within expire_after. A second owner must not have performed meanwhile: counters must hold the
+    /// acknowledged increments, not the removed replica's counts twice.
+    /// </summary>
+    [Fact]
+    public void CrashAfterPerform_OwnerReturnsWithinExpireAfter_NoSecondOwnerPerforms()
+    {
+        const int seed = 45;
+        var cluster = Cluster(seed, 5);
+        var workload = new StoreWorkload(cluster, keys: 2);
+        var removed = cluster.Nodes[3];
+        var owner = cluster.Nodes[0];
+        foreach (var key in workload.Keys)
+        {
+            workload.Write(removed, key, new CounterAdd([StoreWorkload.CounterField], 5));
+            workload.Write(removed, key, new ORSetAdd([StoreWorkload.SetField], $"e-{key}"));
+            workload.Write(cluster.Nodes[1], key, new CounterAdd([StoreWorkload.CounterField], 1));
+        }
+
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(10));
+        removed.Crash();
+        owner.Kv!.Disk.CrashAfterPutAll = () => true; // the collapse is the only transaction
+        var crashed = cluster.Sim.RunUntil(() => !owner.IsUp, TimeSpan.FromMinutes(5), TimeSpan.FromMilliseconds(100));
+        Assert.True(crashed is not null, $"seed {seed}: the owner never performed");
+        owner.Kv.Disk.CrashAfterPutAll = null;
+        Assert.Contains(owner.Kv.Disk.ReadAll(), r => r.Key == KvStore.MarkerKey(removed.Name).ToString());
+        cluster.Sim.RunFor(ExpireAfter * 0.7);
+        owner.Restart();
+
+        var pruned = cluster.Sim.RunUntil(
+            () => cluster.Live.All(n => n.Kv!.Store.Pruned.ContainsKey(removed.Name)) && StoreWorkload.ReplicasEqual(cluster),
+            TimeSpan.FromMinutes(5),
+            TimeSpan.FromSeconds(1));
+        Assert.True(pruned is not null, $"seed {seed}: {removed.Name} was not pruned everywhere after the owner's return");
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(20));
+        var violations = workload.VerifyValues();
+        Assert.True(violations.Count == 0, $"seed {seed}:\n{string.Join("\n", violations)}");
+        Assert.Equal(0, cluster.Live.Where(n => n != owner).Sum(n => n.Kv!.Store.Stats.PrunesPerformed));
+        Assert.All(cluster.Live, n => Assert.All(workload.Keys, k => Assert.Equal(6, n.Kv!.Store.Get(k)!.Value.GetPnCounter(StoreWorkload.CounterField)!.Value)));
+    }
+
     private static SimCluster Cluster(int seed, int nodes)
     {
         var cluster = new SimCluster(seed, new NodeSettings { ExpireAfter = ExpireAfter })
