@@ -26,8 +26,16 @@ internal sealed class InMemoryKvPersistence(string path) : IKvPersistence
     /// (<see cref="SimulatedCrashException"/>, caught by the replica, which then takes its node down).</summary>
     public Func<string, bool>? CrashOnPut { get; set; }
 
+    /// <summary>A failure hook: returning true fails the write of that key as a full or failing disk would.</summary>
+    public Func<string, bool>? FailPut { get; set; }
+
     public void Put(string key, byte[] value, byte[] version)
     {
+        if (FailPut?.Invoke(key) == true)
+        {
+            throw new Microsoft.Data.Sqlite.SqliteException("simulated disk failure", 10);
+        }
+
         if (CrashOnPut?.Invoke(key) == true)
         {
             throw new SimulatedCrashException(key);

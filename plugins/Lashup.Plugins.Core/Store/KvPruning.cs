@@ -213,6 +213,7 @@ internal sealed class KvPruning
 
         _latest = latest;
         store.RecheckPruned();
+        store.RetryCleanup();
         var markers = store.Markers();
         ForgetVerdicts(replicas.Keys.Concat(markers.Keys));
         foreach (var removed in replicas.Keys.Concat(markers.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList())

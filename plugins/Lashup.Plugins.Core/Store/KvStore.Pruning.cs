@@ -472,21 +472,63 @@ internal sealed partial class KvStore
                 NextIncarnation("the cluster pruned its current one");
             }
 
-            foreach (var (key, current) in _entries)
-            {
-                if (IsMarker(key) || (current.Version[removed] == 0 && !current.Value.Mentions(removed)))
-                {
-                    continue;
-                }
+            CleanAll(removed);
+            LogPruned(removed, marker.PerformedBy!);
+        }
+    }
 
-                var cleaned = new KvEntry(key, TranslateRemoves(key, current.Value, removed).Cleanup(removed), current.Version.Without(removed));
-                if (Persist(current, cleaned))
-                {
-                    Stats.PrunedEntriesCleaned++;
-                }
+    // Pruned replicas whose cleanup of some key could not be written: retried on every tick (RetryCleanup).
+    private readonly HashSet<string> _cleanupPending = new(StringComparer.Ordinal);
+
+    /// <summary>Cleans <paramref name="removed"/> out of every key that names it; a key whose cleanup cannot be
+    /// written leaves the replica pending, retried by <see cref="RetryCleanup"/>.</summary>
+    private void CleanAll(string removed)
+    {
+        var failed = false;
+        foreach (var (key, current) in _entries)
+        {
+            if (IsMarker(key) || (current.Version[removed] == 0 && !current.Value.Mentions(removed)))
+            {
+                continue;
             }
 
-            LogPruned(removed, marker.PerformedBy!);
+            var cleaned = new KvEntry(key, TranslateRemoves(key, current.Value, removed).Cleanup(removed), current.Version.Without(removed));
+            if (Persist(current, cleaned))
+            {
+                Stats.PrunedEntriesCleaned++;
+            }
+            else
+            {
+                failed = true;
+            }
+        }
+
+        if (failed)
+        {
+            _cleanupPending.Add(removed);
+        }
+        else
+        {
+            _cleanupPending.Remove(removed);
+        }
+    }
+
+    /// <summary>Retries the cleanups that could not be written (run on every tick).</summary>
+    public void RetryCleanup()
+    {
+        lock (_lock)
+        {
+            foreach (var removed in _cleanupPending.ToList())
+            {
+                if (_pruned.ContainsKey(removed))
+                {
+                    CleanAll(removed);
+                }
+                else
+                {
+                    _cleanupPending.Remove(removed);
+                }
+            }
         }
     }
 

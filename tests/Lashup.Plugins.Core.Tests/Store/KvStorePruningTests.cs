@@ -128,6 +128,38 @@ public sealed class KvStorePruningTests : IDisposable
     }
 
     [Fact]
+    public async Task Cleanup_WriteFailsOnce_RetriedOnNextTickUntilNoKeyNamesReplica()
+    {
+        var disk = new Lashup.Simulator.InMemoryKvPersistence("memory:node-1");
+        using var store = new KvStore(
+            Options.Create(new CoreOptions { ExpireAfter = new Duration(TimeSpan.FromHours(24)), PruneMarkerTtl = new Duration(TimeSpan.FromHours(48)) }),
+            new NodeInfo("node-1", "test", _dir),
+            _time,
+            NullLoggerFactory.Instance,
+            () => disk);
+        await store.StartAsync(CancellationToken.None);
+        store.MayApplyPrune = _ => true;
+        var (value, version) = RemovedReplicasWrites();
+        var collapsed = value.Collapse(Removed, Owner);
+        store.MergeEntry(Key, value, version);
+        store.MergeEntry(Key, collapsed, version.Without(Removed).Increment(Owner));
+
+        disk.FailPut = key => key == Key.ToString();
+        store.MergeEntry(KvStore.MarkerKey(Removed), PerformedMarker(Moves(value, collapsed)), new VersionVector([new(Owner, 1UL)]));
+        Assert.True(store.Pruned.ContainsKey(Removed));
+        Assert.True(store.Get(Key)!.Value.Mentions(Removed)); // the cleanup could not be written
+
+        store.RetryCleanup();
+        Assert.True(store.Get(Key)!.Value.Mentions(Removed)); // still failing
+
+        disk.FailPut = null;
+        store.RetryCleanup();
+        Assert.False(store.Get(Key)!.Value.Mentions(Removed));
+        Assert.Equal(0UL, store.Get(Key)!.Version[Removed]);
+        Assert.Equal(collapsed, store.Get(Key)!.Value);
+    }
+
+    [Fact]
     public async Task MergeEntry_StaleReplicaRemovedMovedElement_RemoveTranslatedNotUndone()
     {
         using var store = await OpenAsync();
