@@ -22,12 +22,32 @@ public enum KvPersistence
 internal sealed class MemoryKvPersistence : IKvPersistence
 {
     private readonly SortedDictionary<string, (byte[] Value, byte[] Version)> _rows = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _meta = new(StringComparer.Ordinal);
 
     public string Path => "memory";
 
     public IEnumerable<(string Key, byte[] Value, byte[] Version)> ReadAll() => [.. _rows.Select(r => (r.Key, r.Value.Value, r.Value.Version))];
 
     public void Put(string key, byte[] value, byte[] version) => _rows[key] = (value, version);
+
+    public void PutAll(IReadOnlyList<(string Key, byte[] Value, byte[] Version)> rows, IReadOnlyList<(string Name, string Value)> meta)
+    {
+        foreach (var (key, value, version) in rows)
+        {
+            _rows[key] = (value, version);
+        }
+
+        foreach (var (name, value) in meta)
+        {
+            _meta[name] = value;
+        }
+    }
+
+    public void Delete(string key) => _rows.Remove(key);
+
+    public string? GetMeta(string name) => _meta.GetValueOrDefault(name);
+
+    public void PutMeta(string name, string value) => _meta[name] = value;
 
     public void Dispose()
     {

@@ -117,6 +117,8 @@ public class KvStoreMergeBenchmarks
 
         public int MaxPayloadSize => 60_000;
 
+        public IReadOnlyCollection<Lashup.Abstractions.Cluster.Member> Members => [];
+
         public void Broadcast(string topic, ReadOnlyMemory<byte> payload)
         {
         }

@@ -23,18 +23,14 @@ namespace Lashup.Plugins.Core.Store;
 /// and entry it merges afterwards; deltas the replica wrote are dropped (<see cref="KvStore"/>).</item>
 /// <item>Markers are deleted <c>prune_marker_ttl</c> after they were performed (or opened).</item>
 /// </list>
-/// A node is pruned only if it departed while the owner was on the majority side: the owner records, for each member
-/// it had seen alive, whether during the first 15 s of its absence the owner still reached more than half of the
-/// members it had seen alive within <c>expire_after</c> (a member that left gracefully always counts). A node cut off from most of the cluster for longer than <c>expire_after</c> sees
-/// the others expire too; without this record it would prune all of them. Departures seen before this node's start
-/// are not recorded (a replica unknown to the owner is pruned if the owner is on the majority side now); an owner also
-/// acts only while it reaches more than half of the members it saw alive within <c>expire_after</c>.
-/// If two nodes both believe they are the owner (views that disagree), every node acknowledges the lowest-named
-/// self-acknowledged candidate it can reach, and a candidate performs only with the acknowledgement of every member
-/// it reaches naming it. A candidate that crashes is unreachable within seconds, and the next one takes over. Two
-/// owners could both perform only if each saw the other unreachable while every member it reached named it: reachability
-/// that disagrees (asymmetric loss) at the moment both perform. Their collapses would then both count the removed
-/// replica's counter totals; documented as a risk in the README.
+/// A node is pruned only if the owner reached a majority of its reference membership (every member it has seen alive,
+/// persisted, shrunk only while it is on the majority side) continuously since it last saw the node alive; the verdicts
+/// are persisted. A node cut off for longer than <c>expire_after</c> sees the others expire but stays a minority of its
+/// reference membership, so it prunes nobody, restarted or not; and every node refuses a performed marker for a node it
+/// reaches. A candidate performs only once every other candidate named in the marker has expired from its member graph
+/// (one that performed and crashed comes back with its collapse within that time). Two owners can still both perform
+/// with reachability that disagrees, or when a crashed owner returns after <c>expire_after</c>; their collapses would
+/// then both count the removed replica's counter totals (README).
 /// </summary>
 internal sealed class KvPruning
 {
