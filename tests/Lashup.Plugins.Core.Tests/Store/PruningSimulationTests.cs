@@ -136,11 +136,12 @@ public sealed class PruningSimulationTests(ITestOutputHelper output)
     /// element may be lost and every replica must be equal.
     /// </summary>
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void Isolated_NodeCutOffSixExpireAfters_PrunesNobodyAndNoAcknowledgedElementIsLost(bool restartWhileCutOff)
+    [InlineData(false, 43)]
+    [InlineData(true, 43)]
+    [InlineData(false, 46)]
+    [InlineData(true, 47)]
+    public void Isolated_NodeCutOffSixExpireAfters_PrunesNobodyAndNoAcknowledgedElementIsLost(bool restartWhileCutOff, int seed)
     {
-        const int seed = 43;
         var cluster = Cluster(seed, 5);
         var workload = new StoreWorkload(cluster, keys: 1);
         var cut = cluster.Nodes[4];
@@ -182,10 +183,11 @@ public sealed class PruningSimulationTests(ITestOutputHelper output)
     /// the others and the marker's <c>performed</c>), restarts, and the prune completes. Counter totals must be the
     /// acknowledged increments (not the removed replica's counts twice), and replicas equal.
     /// </summary>
-    [Fact]
-    public void CrashMidCollapse_OwnerCrashesAfterFirstKey_CountersNotDoubleCounted()
+    [Theory]
+    [InlineData(44)]
+    [InlineData(48)]
+    public void CrashMidCollapse_OwnerCrashesAfterFirstKey_CountersNotDoubleCounted(int seed)
     {
-        const int seed = 44;
         var cluster = Cluster(seed, 5);
         var workload = new StoreWorkload(cluster, keys: 3);
         var removed = cluster.Nodes[3];
@@ -224,10 +226,11 @@ public sealed class PruningSimulationTests(ITestOutputHelper output)
     /// and returns within expire_after. A second owner must not have performed meanwhile: counters must hold the
     /// acknowledged increments, not the removed replica's counts twice.
     /// </summary>
-    [Fact]
-    public void CrashAfterPerform_OwnerReturnsWithinExpireAfter_NoSecondOwnerPerforms()
+    [Theory]
+    [InlineData(45)]
+    [InlineData(49)]
+    public void CrashAfterPerform_OwnerReturnsWithinExpireAfter_NoSecondOwnerPerforms(int seed)
     {
-        const int seed = 45;
         var cluster = Cluster(seed, 5);
         var workload = new StoreWorkload(cluster, keys: 2);
         var removed = cluster.Nodes[3];
