@@ -63,11 +63,12 @@ internal sealed class CoreOptionsValidator : IValidateOptions<CoreOptions>
             }
         }
 
-        if (o.PruneMarkerTtl.Value < o.ExpireAfter.Value)
+        if (o.PruneMarkerTtl.Value < 2 * o.ExpireAfter.Value)
         {
-            // A member may stay unreachable for up to expire_after and still come back with the pruned node's entries;
-            // the marker must outlive that, or the entries it carries come back with it.
-            errors.Add($"core.prune_marker_ttl: must be at least expire_after ({o.ExpireAfter}), got {o.PruneMarkerTtl}");
+            // A node away for half of prune_marker_ttl discards its replica at start; below expire_after it would
+            // discard writes that no prune collected yet. And a member may stay unreachable for up to expire_after and
+            // still come back with the pruned node's entries: the marker must outlive that.
+            errors.Add($"core.prune_marker_ttl: must be at least twice expire_after ({new Lashup.Abstractions.Configuration.Duration(2 * o.ExpireAfter.Value)}), got {o.PruneMarkerTtl}");
         }
 
         if (o.ProbeTimeoutMin.Value > o.ProbeTimeoutMax.Value)

@@ -6,8 +6,9 @@ namespace Lashup.Plugins.Core.Tests;
 public sealed class CoreOptionsValidatorTests
 {
     [Theory]
-    [InlineData("6h", "12h", "core.prune_marker_ttl: must be at least expire_after (12h), got 6h")]
-    [InlineData("0s", "10s", "core.prune_marker_ttl: must be at least expire_after (10s), got 0")]
+    [InlineData("6h", "12h", "core.prune_marker_ttl: must be at least twice expire_after (1d), got 6h")]
+    [InlineData("23h", "12h", "core.prune_marker_ttl: must be at least twice expire_after (1d), got 23h")]
+    [InlineData("0s", "10s", "core.prune_marker_ttl: must be at least twice expire_after (20s), got 0")]
     public void Validate_PruneMarkerTtlShorterThanExpireAfter_NamesKeyAndBound(string ttl, string expire, string error)
     {
         var options = new CoreOptions { PruneMarkerTtl = Duration.Parse(ttl), ExpireAfter = Duration.Parse(expire) };

@@ -298,6 +298,14 @@ internal sealed class SimNode : INodeNetwork, INodeExecutor
     /// <summary>Restarts a crashed node with the next epoch, as the daemon does from its persisted epoch.</summary>
     public void Restart() => Start(Epoch + 1);
 
+    /// <summary>Restarts a crashed node with these seeds added (the first node has none; a restart after the others
+    /// expired it needs somebody to join through).</summary>
+    public void Restart(IEnumerable<SimNode> seeds)
+    {
+        _seeds.AddRange(seeds.Select(s => s.Address).Where(a => !_seeds.Contains(a)));
+        Restart();
+    }
+
     void INodeNetwork.Send(string address, Envelope envelope, bool reliable) => _cluster.Deliver(this, address, envelope, reliable);
 
     /// <summary>A warm start's views and member records (<see cref="SimCluster.Prewire"/>).</summary>

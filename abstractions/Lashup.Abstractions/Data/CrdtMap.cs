@@ -339,6 +339,20 @@ public sealed class CrdtMap : Crdt, IReplicatedData<CrdtMap>, IEquatable<CrdtMap
         return new CrdtMap(PruneEntries(Entries, removed, null), Context.Without(removed), trusted: true);
     }
 
+    /// <summary>
+    /// Pruning's partial cleanup: this map without <paramref name="removed"/>'s counter entries (at any depth); dots,
+    /// presence and the causal context stay. A replica applies it when a key's collapse (which moved those counts into
+    /// the owner's) reaches it before the prune's marker: the counts would otherwise be counted twice, while the
+    /// removed replica's dots must stay until the marker says which of them the collapse replaced. Like
+    /// <see cref="Cleanup"/>, it commutes with merge.
+    /// </summary>
+    public CrdtMap CleanupCounts(string removed)
+    {
+        Pruning.CheckArguments(removed);
+        var entries = PruneCounts(Entries, removed);
+        return ReferenceEquals(entries, Entries) ? this : new CrdtMap(entries, Context, trusted: true);
+    }
+
     internal CrdtMap WithContext(CausalContext context) => ReferenceEquals(context, Context) ? this : new(Entries, context, trusted: true);
 
     private static CrdtMap Embedded(ImmutableSortedDictionary<CrdtFieldKey, CrdtMapEntry> entries) =>
@@ -777,6 +791,38 @@ public sealed class CrdtMap : Crdt, IReplicatedData<CrdtMap>, IEquatable<CrdtMap
         }
 
         return false;
+    }
+
+    private static ImmutableSortedDictionary<CrdtFieldKey, CrdtMapEntry> PruneCounts(
+        ImmutableSortedDictionary<CrdtFieldKey, CrdtMapEntry> entries, string removed)
+    {
+        ImmutableSortedDictionary<CrdtFieldKey, CrdtMapEntry>.Builder? builder = null;
+        foreach (var (key, entry) in entries)
+        {
+            Crdt value = entry.Value switch
+            {
+                GCounter counter => counter.Cleanup(removed),
+                PnCounter counter => counter.Cleanup(removed),
+                CrdtMap nested when PruneCounts(nested.Entries, removed) is var e && !ReferenceEquals(e, nested.Entries) => Embedded(e),
+                var other => other,
+            };
+            if (ReferenceEquals(value, entry.Value))
+            {
+                continue;
+            }
+
+            builder ??= entries.ToBuilder();
+            if (entry.Presence.IsEmpty && value.IsBottom)
+            {
+                builder.Remove(key);
+            }
+            else
+            {
+                builder[key] = CrdtMapEntry.Trusted(entry.Presence, value);
+            }
+        }
+
+        return builder?.ToImmutable() ?? entries;
     }
 
     private static ImmutableSortedDictionary<CrdtFieldKey, CrdtMapEntry> PruneEntries(

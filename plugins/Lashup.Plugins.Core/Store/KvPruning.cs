@@ -50,6 +50,16 @@ internal sealed class KvPruning
     // Node → when this node last saw it alive (this run only: a restart breaks the continuity of contact).
     private readonly Dictionary<string, DateTimeOffset> _lastAlive = new(StringComparer.Ordinal);
 
+    // Removed replica → the other nodes seen offering themselves as owner of its prune, with when first seen doing so
+    // (Unix ms). Persisted: a candidate that performed and crashed before its collapse spread must not be taken over
+    // while it may still come back with it.
+    private readonly SortedDictionary<string, SortedDictionary<string, long>> _candidates = new(StringComparer.Ordinal);
+
+    // Node → when this node last saw it alive (Unix ms). Persisted (at most every tenth of expire_after, and at most
+    // every minute), for the candidate rule above; unlike _lastAlive it survives a restart.
+    private readonly Dictionary<string, long> _seenAt = new(StringComparer.Ordinal);
+    private DateTimeOffset _seenSaved = DateTimeOffset.MinValue;
+
     // Since when this node has been continuously in contact with a majority of the reference membership (null: not now).
     private DateTimeOffset? _majoritySince;
     private bool _loaded;
@@ -100,11 +110,31 @@ internal sealed class KvPruning
             {
                 _verdicts[node] = verdict == "1";
             }
+            else if (parts is ["s", var seen, var seenMs] && long.TryParse(seenMs, System.Globalization.CultureInfo.InvariantCulture, out var seenAt))
+            {
+                _seenAt[seen] = seenAt;
+            }
+            else if (parts is ["c", var replica, var candidate, var sinceMs] && long.TryParse(sinceMs, System.Globalization.CultureInfo.InvariantCulture, out var since))
+            {
+                if (!_candidates.TryGetValue(replica, out var candidates))
+                {
+                    candidates = new SortedDictionary<string, long>(StringComparer.Ordinal);
+                    _candidates[replica] = candidates;
+                }
+
+                candidates[candidate] = since;
+            }
         }
     }
 
-    private void Save() =>
-        store.PutPruneState(string.Join('\n', _reference.Select(m => $"m {m}").Concat(_verdicts.Select(v => $"v {v.Key} {(v.Value ? 1 : 0)}"))));
+    private void Save()
+    {
+        _seenSaved = store.Time.GetUtcNow();
+        store.PutPruneState(string.Join('\n', _reference.Select(m => $"m {m}")
+            .Concat(_verdicts.Select(v => $"v {v.Key} {(v.Value ? 1 : 0)}"))
+            .Concat(_seenAt.Select(s => FormattableString.Invariant($"s {s.Key} {s.Value}")))
+            .Concat(_candidates.SelectMany(r => r.Value.Select(c => FormattableString.Invariant($"c {r.Key} {c.Key} {c.Value}"))))));
+    }
 
     /// <returns>Whether this node reaches more than half of its reference membership.</returns>
     private bool RecordDepartures(IReadOnlyCollection<Member> members, HashSet<string> reachable, HashSet<string> names, bool settled)
@@ -117,9 +147,11 @@ internal sealed class KvPruning
         var now = store.Time.GetUtcNow();
         var window = store.Options.ExpireAfter.Value;
         var changed = false;
+        var nowMs = now.ToUnixTimeMilliseconds();
         foreach (var name in reachable)
         {
             _lastAlive[name] = now;
+            _seenAt[name] = nowMs;
             changed |= _reference.Add(name);
             changed |= _verdicts.Remove(name); // it is back: a later departure is judged afresh
         }
@@ -149,7 +181,9 @@ internal sealed class KvPruning
             }
         }
 
-        if (changed)
+        // Last-seen times are saved with any other change, else at most every tenth of expire_after (and every minute).
+        var every = TimeSpan.FromTicks(Math.Min(window.Ticks / 10, TimeSpan.FromMinutes(1).Ticks));
+        if (changed || now - _seenSaved >= every)
         {
             Save();
         }
@@ -170,17 +204,85 @@ internal sealed class KvPruning
                && _majoritySince is { } since && store.Time.GetUtcNow() - since >= store.Options.ExpireAfter.Value;
     }
 
+    /// <summary>
+    /// Records the other nodes seen offering themselves as owner of <paramref name="removed"/>'s prune, forgets those
+    /// that now name another owner, and tells whether one of the rest may still have performed: it is reachable (and
+    /// still offers itself), or was seen alive here less than <c>prune_marker_ttl</c> ago. Persisted, so neither the
+    /// marker's expiry nor a restart of this node forgets a candidate.
+    /// </summary>
+    private bool CandidateMayHavePerformed(string removed, PruneMarker marker, string me, HashSet<string> reachable)
+    {
+        var now = store.Time.GetUtcNow().ToUnixTimeMilliseconds();
+        var changed = false;
+        if (!_candidates.TryGetValue(removed, out var candidates))
+        {
+            candidates = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        }
+
+        foreach (var ack in marker.Acks)
+        {
+            if (ack.Node == ack.Owner && ack.Node != me && !candidates.ContainsKey(ack.Node))
+            {
+                candidates[ack.Node] = now; // when first seen offering itself: it was alive then
+                changed = true;
+            }
+        }
+
+        foreach (var node in candidates.Keys.ToList())
+        {
+            var offers = marker.Acks.Any(a => a.Node == node && a.Owner == node);
+            if (!offers && marker.Acks.Any(a => a.Node == node))
+            {
+                candidates.Remove(node); // it acknowledged another owner since: it has not performed
+                changed = true;
+            }
+        }
+
+        if (candidates.Count == 0)
+        {
+            changed |= _candidates.Remove(removed);
+        }
+        else if (changed)
+        {
+            _candidates[removed] = candidates;
+        }
+
+        if (changed)
+        {
+            Save();
+        }
+
+        var ttl = (long)store.Options.PruneMarkerTtl.Value.TotalMilliseconds;
+        return candidates.Any(c => reachable.Contains(c.Key) || now - Math.Max(c.Value, _seenAt.GetValueOrDefault(c.Key)) < ttl);
+    }
+
     /// <summary>Forgets verdicts of nodes that no data, marker or reference member names any more.</summary>
     private void ForgetVerdicts(IEnumerable<string> replicas)
     {
-        var named = replicas.Select(KvStore.NodeOf).ToHashSet(StringComparer.Ordinal);
+        var all = replicas.ToHashSet(StringComparer.Ordinal);
+        var named = all.Select(KvStore.NodeOf).ToHashSet(StringComparer.Ordinal);
         var stale = _verdicts.Keys.Where(n => !named.Contains(n) && !_reference.Contains(n)).ToList();
         foreach (var n in stale)
         {
             _verdicts.Remove(n);
         }
 
-        if (stale.Count > 0)
+        // Candidates of a prune that is applied here, or of a replica nothing names any more (its marker and data are
+        // gone), are no longer needed.
+        var done = _candidates.Keys.Where(r => store.Pruned.ContainsKey(r) || !all.Contains(r)).ToList();
+        foreach (var r in done)
+        {
+            _candidates.Remove(r);
+        }
+
+        var candidates = _candidates.Values.SelectMany(c => c.Keys).ToHashSet(StringComparer.Ordinal);
+        var unseen = _seenAt.Keys.Where(n => !named.Contains(n) && !_reference.Contains(n) && !candidates.Contains(n)).ToList();
+        foreach (var n in unseen)
+        {
+            _seenAt.Remove(n);
+        }
+
+        if (stale.Count > 0 || done.Count > 0 || unseen.Count > 0)
         {
             Save();
         }
@@ -274,19 +376,22 @@ internal sealed class KvPruning
                 marker = KvStore.ParseMarker(store.UpdateMarker(removed, ops).Value);
             }
 
-            // An earlier candidate named in the marker may have performed and crashed before its collapse spread
-            // (it is written in one transaction, so it comes back with it): take over only once every other candidate
-            // has expired from the member graph here, never while it may still return with its collapse.
-            var earlierMayHavePerformed = marker!.Acks.Any(a => a.Node == a.Owner && a.Node != me && names.Contains(KvStore.NodeOf(a.Node)));
-            if (iAmOwner && markerOwner == me && marker.PerformedBy is null && !earlierMayHavePerformed
+            // Another candidate may have performed and crashed before its collapse spread (it is written in one
+            // transaction, so it comes back with it). Take over only once every other candidate seen offering itself
+            // for this replica withdrew (it names another owner now: alive, and it would not if it had performed) or
+            // has not been seen alive here for prune_marker_ttl: a node away for half of that discards its replica
+            // when it starts (KvStore.OpenIncarnation), so its collapse cannot come back after this one.
+            var earlierMayHavePerformed = CandidateMayHavePerformed(removed, marker!, me, reachable);
+            if (iAmOwner && markerOwner == me && marker!.PerformedBy is null && !earlierMayHavePerformed
                 && reachable.All(n => marker.Acks.Any(a => a.Node == n && a.Owner == me && a.Footprint == footprint)))
             {
                 // One transaction: every collapsed key and the marker's performed/moved (a crash before it performs
                 // nothing, after it everything); broadcast only after the commit.
                 var updates = store.UpdatesFootprint(removed);
-                store.Collapse(removed, moves => [
+                store.Collapse(removed, (moves, keys) => [
                     new LwwSet([MarkerFields.Performed], $"{me}|{footprint:x16}|{updates:x16}"),
                     .. MarkerFields.FormatMoves(moves).Select(m => new ORSetAdd([MarkerFields.Moved], m)),
+                    .. MarkerFields.FormatKeys(keys, store.ReplicaName).Select(k => new ORSetAdd([MarkerFields.Keys], k)),
                 ]);
                 store.Stats.PrunesPerformed++;
             }

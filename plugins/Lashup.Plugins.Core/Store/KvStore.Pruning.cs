@@ -29,6 +29,14 @@ internal sealed partial class KvStore
     public static readonly KvKey PrunePrefix = KvKey.Parse("lashup/prune");
 
     private const char IncarnationSeparator = '~';
+
+    /// <summary>
+    /// The version a collapsed key gives its removed replica (instead of dropping it) until the marker is applied: the
+    /// collapse travels as the key's entry, and a replica that merges it before the marker learns from it that the
+    /// removed replica's counts now live in the owner's (<see cref="CrdtMap.CleanupCounts"/>), so nothing is counted
+    /// twice; and a delta of the removed replica can never be "next" after it.
+    /// </summary>
+    public const ulong CollapsedVersion = ulong.MaxValue;
     private ImmutableDictionary<string, PruneMarker> _pruned = ImmutableDictionary.Create<string, PruneMarker>(StringComparer.Ordinal);
 
     // The moves of every performed prune known here (from the markers' "moved" field): removed replica → key → each
@@ -119,7 +127,21 @@ internal sealed partial class KvStore
             }
         }
 
-        return new PruneMarker(acks.ToImmutable(), started?.Timestamp, by, footprint, updates, by is null ? null : performed!.Timestamp, moves);
+        var keys = new Dictionary<KvKey, (string Replica, ulong Counter)>();
+        if (by is not null && value.GetORSet(MarkerFields.Keys) is { } collapsed)
+        {
+            foreach (var element in collapsed.Elements)
+            {
+                // key \t the owner's replica \t its update count of the key with the collapse
+                if (element.Split('\t') is [var k, var r, var c] && r.Length > 0 && KvKey.TryParse(k, out var key, out _)
+                    && ulong.TryParse(c, NumberStyles.None, CultureInfo.InvariantCulture, out var counter) && counter > 0)
+                {
+                    keys[key] = (r, counter);
+                }
+            }
+        }
+
+        return new PruneMarker(acks.ToImmutable(), started?.Timestamp, by, footprint, updates, by is null ? null : performed!.Timestamp, moves, keys);
     }
 
     /// <summary>Every marker in the store, by removed replica.</summary>
@@ -217,7 +239,8 @@ internal sealed partial class KvStore
     /// </summary>
     /// <returns>The moves: for each key, each removed dot that a fresh dot replaced, with those fresh dots.</returns>
     /// <exception cref="KvException">The transaction could not be written; nothing changed.</exception>
-    public Dictionary<KvKey, Dictionary<Dot, Dot[]>> Collapse(string removed, Func<Dictionary<KvKey, Dictionary<Dot, Dot[]>>, IReadOnlyList<CrdtOp>>? markerOps = null)
+    public Dictionary<KvKey, Dictionary<Dot, Dot[]>> Collapse(
+        string removed, Func<Dictionary<KvKey, Dictionary<Dot, Dot[]>>, IReadOnlyList<KvEntry>, IReadOnlyList<CrdtOp>>? markerOps = null)
     {
         lock (_lock)
         {
@@ -232,7 +255,7 @@ internal sealed partial class KvStore
                 }
 
                 var value = current.Value.Collapse(removed, _replica);
-                var updated = new KvEntry(key, value, current.Version.Without(removed).Increment(_replica));
+                var updated = new KvEntry(key, value, WithCollapsed(current.Version, removed).Increment(_replica));
                 var replaced = new Dictionary<Dot, Dot[]>();
                 MapCollapse(current.Value.Entries, value.Entries, removed, replaced);
                 if (replaced.Count > 0)
@@ -247,7 +270,7 @@ internal sealed partial class KvStore
             {
                 var markerKey = MarkerKey(removed);
                 var current = _entries.GetValueOrDefault(markerKey) ?? new KvEntry(markerKey, CrdtMap.Empty, VersionVector.Empty);
-                var (value, delta) = current.Value.Apply(markerOps(moves), _replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
+                var (value, delta) = current.Value.Apply(markerOps(moves, [.. changes.Select(c => c.Updated)]), _replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
                 changes.Add((current, new KvEntry(markerKey, value, current.Version.Increment(_replica)), delta));
             }
 
@@ -268,9 +291,17 @@ internal sealed partial class KvStore
                 Publish(current, updated); // the marker last: its RefreshPruned finds every key collapsed already
             }
 
+            // Only the marker goes out as a delta. A collapsed key travels as an entry (anti-entropy), with its removed
+            // replica at CollapsedVersion: a delta carries no version, so a replica merging it before the marker would
+            // count the removed replica's counts twice (in its entry and in the owner's), for good if the marker were
+            // lost and the owner crashed. Until a collapsed key arrives, replicas that applied the marker keep the
+            // removed replica in that key (CleanMerged): its values read as before, neither doubled nor missing.
             foreach (var (_, updated, delta) in changes)
             {
-                LocalDelta?.Invoke(updated.Key, delta, updated.Version[_replica]);
+                if (IsMarker(updated.Key))
+                {
+                    LocalDelta?.Invoke(updated.Key, delta, updated.Version[_replica]);
+                }
             }
 
             return moves;
@@ -402,15 +433,53 @@ internal sealed partial class KvStore
     /// anything, so none of its new writes go under a name the cluster may drop (its old incarnation is then pruned
     /// like any departed replica).
     /// </summary>
-    private void OpenIncarnation(IKvPersistence disk)
+    private void OpenIncarnation(IKvPersistence disk, bool discarded)
     {
         _replica = disk.GetMeta(MetaReplica) ?? _node.Name;
-        if (disk.GetMeta(MetaLastActive) is { } text && long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var ms)
+        if (discarded)
+        {
+            NextIncarnation("its replica was discarded (away longer than half of prune_marker_ttl)");
+        }
+        else if (disk.GetMeta(MetaLastActive) is { } text && long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var ms)
             && _time.GetUtcNow() - DateTimeOffset.FromUnixTimeMilliseconds(ms) >= _options.ExpireAfter.Value
             && _entries.Values.Any(e => e.Version[_replica] != 0))
         {
             NextIncarnation("it was away longer than expire_after");
         }
+    }
+
+    /// <summary>
+    /// Discards the replica on disk, before it is loaded, if this node was away for half of <c>prune_marker_ttl</c> or
+    /// more (by its last-active stamp): the cluster may have pruned replicas it holds and deleted their markers since,
+    /// so its entries could bring back what was collapsed (counted twice) or removed; and a prune it performed and
+    /// could not spread before it went down may have been performed again by another owner, who waits
+    /// <c>prune_marker_ttl</c> after last seeing it (<see cref="KvPruning"/>). The node then starts as its next
+    /// incarnation with an empty replica and re-syncs from its peers. Akka's durable data has the same rule.
+    /// </summary>
+    /// <returns>Whether the replica was discarded.</returns>
+    private bool DiscardIfAwayTooLong(IKvPersistence disk)
+    {
+        if (disk.GetMeta(MetaLastActive) is not { } text || !long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var ms))
+        {
+            return false;
+        }
+
+        var away = _time.GetUtcNow() - DateTimeOffset.FromUnixTimeMilliseconds(ms);
+        if (away < _options.PruneMarkerTtl.Value / 2)
+        {
+            return false;
+        }
+
+        var count = disk.ReadAll().Count();
+        if (count == 0)
+        {
+            return false;
+        }
+
+        disk.Clear([(MetaPruneApplied, ""), (MetaPruneState, "")]);
+        Stats.ReplicasDiscarded++;
+        LogDiscarded(count, disk.Path, away, _options.PruneMarkerTtl.Value / 2);
+        return true;
     }
 
     private void NextIncarnation(string why)
@@ -460,7 +529,9 @@ internal sealed partial class KvStore
         foreach (var removed in added)
         {
             var marker = performed[removed];
-            var mine = ReplicasInData().ContainsKey(removed) ? UpdatesFootprint(removed) : marker.UpdatesFootprint;
+            // Not judged where a collapsed key arrived before the marker (its count of the replica's updates is gone).
+            var mine = ReplicasInData().ContainsKey(removed) && !_entries.Values.Any(e => e.Version[removed] == CollapsedVersion)
+                ? UpdatesFootprint(removed) : marker.UpdatesFootprint;
             if (mine != marker.UpdatesFootprint)
             {
                 Stats.PruneMismatches++;
@@ -492,12 +563,14 @@ internal sealed partial class KvStore
                 continue;
             }
 
-            var cleaned = new KvEntry(key, TranslateRemoves(key, current.Value, removed).Cleanup(removed), current.Version.Without(removed));
-            if (Persist(current, cleaned))
+            // A key the owner collapsed whose collapse has not arrived keeps the replica until it does (CleanMerged).
+            var (value, version) = CleanMerged(key, current.Value, current.Version);
+            if (ReferenceEquals(value, current.Value) && version.Equals(current.Version))
             {
-                Stats.PrunedEntriesCleaned++;
+                continue;
             }
-            else
+
+            if (!Persist(current, new KvEntry(key, value, version)))
             {
                 failed = true;
             }
@@ -532,25 +605,117 @@ internal sealed partial class KvStore
         }
     }
 
-    /// <summary>An incoming value and version without any replica whose prune is performed.</summary>
-    private (CrdtMap Value, VersionVector Version) CleanIncoming(KvKey key, CrdtMap value, VersionVector version)
+    /// <summary>
+    /// The cleanup of a merged (or held) entry: every replica it names whose prune is applied here is cleaned out of
+    /// it (moved dots' removes translated first), unless the marker lists this key as collapsed by the owner and the
+    /// collapse has not reached this replica yet (its version lacks the owner's update that made it): then the replica
+    /// stays, and the key reads as before, until the collapse arrives. A replica at <see cref="CollapsedVersion"/> whose marker is not applied here (yet) loses only its
+    /// counts, which the collapse moved into the owner's. Cleanup commutes with merge, so cleaning the merged state
+    /// equals merging cleaned states.
+    /// </summary>
+    private (CrdtMap Value, VersionVector Version) CleanMerged(KvKey key, CrdtMap value, VersionVector version)
     {
-        if (_pruned.IsEmpty)
+        var collapsed = false;
+        foreach (var counter in version.Entries.Values)
+        {
+            collapsed |= counter == CollapsedVersion;
+        }
+
+        if ((_pruned.IsEmpty && !collapsed) || IsMarker(key))
         {
             return (value, version);
         }
 
-        foreach (var removed in _pruned.Keys)
+        var named = new HashSet<string>(version.Entries.Keys, StringComparer.Ordinal);
+        if (!_pruned.IsEmpty)
         {
-            if (version[removed] != 0 || value.Mentions(removed))
+            NamedIn(value, named);
+        }
+
+        foreach (var replica in named)
+        {
+            var atCollapse = version[replica] == CollapsedVersion;
+            if (_pruned.TryGetValue(replica, out var marker))
             {
-                value = TranslateRemoves(key, value, removed).Cleanup(removed);
-                version = version.Without(removed);
-                Stats.PrunedEntriesCleaned++;
+                // The collapse is here when the key holds the owner's update that made it (or the owner's replica was
+                // itself pruned here since, its entries collapsed further), or the removed replica at CollapsedVersion.
+                if (atCollapse || !marker.Keys.TryGetValue(key, out var by) || version[by.Replica] >= by.Counter
+                    || (version[by.Replica] == 0 && _pruned.ContainsKey(by.Replica)))
+                {
+                    value = TranslateRemoves(key, value, replica).Cleanup(replica);
+                    version = version.Without(replica);
+                    Stats.PrunedEntriesCleaned++;
+                }
+            }
+            else if (atCollapse)
+            {
+                value = value.CleanupCounts(replica);
             }
         }
 
         return (value, version);
+    }
+
+    /// <summary>A version with <paramref name="removed"/> at <see cref="CollapsedVersion"/> (the owner's collapse).</summary>
+    private static VersionVector WithCollapsed(VersionVector version, string removed) =>
+        new(version.Entries.SetItem(removed, CollapsedVersion));
+
+    /// <summary>Adds every replica named anywhere in <paramref name="value"/> (context, dots, counter entries).</summary>
+    private static void NamedIn(CrdtMap value, HashSet<string> named)
+    {
+        named.UnionWith(value.Context.Vector.Entries.Keys);
+        foreach (var dot in value.Context.Cloud)
+        {
+            named.Add(dot.Replica);
+        }
+
+        Walk(value.Entries);
+
+        void Walk(ImmutableSortedDictionary<CrdtFieldKey, CrdtMapEntry> entries)
+        {
+            foreach (var (_, entry) in entries)
+            {
+                Dots(entry.Presence);
+                switch (entry.Value)
+                {
+                    case ORSet set:
+                        foreach (var dots in set.Entries.Values)
+                        {
+                            Dots(dots);
+                        }
+
+                        break;
+                    case MvRegister register:
+                        foreach (var dot in register.Entries.Keys)
+                        {
+                            named.Add(dot.Replica);
+                        }
+
+                        break;
+                    case Flag flag:
+                        Dots(flag.Dots);
+                        break;
+                    case GCounter counter:
+                        named.UnionWith(counter.Counts.Keys);
+                        break;
+                    case PnCounter counter:
+                        named.UnionWith(counter.Increments.Counts.Keys);
+                        named.UnionWith(counter.Decrements.Counts.Keys);
+                        break;
+                    case CrdtMap nested:
+                        NamedIn(nested, named);
+                        break;
+                }
+            }
+        }
+
+        void Dots(ImmutableSortedSet<Dot> dots)
+        {
+            foreach (var dot in dots)
+            {
+                named.Add(dot.Replica);
+            }
+        }
     }
 
     /// <summary>
@@ -751,6 +916,9 @@ internal sealed partial class KvStore
     [LoggerMessage(Level = LogLevel.Warning, Message = "Replica {Removed} was pruned by {Owner}, who held other updates of it than this node: updates of {Removed} that only this node held are dropped")]
     private partial void LogPruneMismatch(string removed, string owner);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Discarded the {Count} entries of {Path}: this node was away for {Away}, at least half of prune_marker_ttl ({Limit}), and they could bring back what the cluster pruned meanwhile; re-syncing from peers")]
+    private partial void LogDiscarded(int count, string path, TimeSpan away, TimeSpan limit);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "This node now writes as {Next} instead of {Previous}: {Why}")]
     private partial void LogIncarnation(string previous, string next, string why);
 }
@@ -762,6 +930,13 @@ internal static class MarkerFields
     public const string Acks = "acks";
     public const string Performed = "performed";
     public const string Moved = "moved";
+    public const string Keys = "keys";
+
+    /// <summary>The elements of <see cref="Keys"/>: each collapsed key with the owner's replica and its update count
+    /// of the key with the collapse (a replica whose version reaches it holds the collapse).</summary>
+    public static IEnumerable<string> FormatKeys(IEnumerable<KvEntry> collapsed, string owner) =>
+        collapsed.Where(e => !KvStore.IsMarker(e.Key))
+            .Select(e => string.Join('\t', e.Key.Value, owner, e.Version[owner].ToString(CultureInfo.InvariantCulture)));
 
     /// <summary>The elements of <see cref="Moved"/> for a collapse's moves.</summary>
     public static IEnumerable<string> FormatMoves(Dictionary<KvKey, Dictionary<Dot, Dot[]>> moves) =>
@@ -787,4 +962,5 @@ internal sealed record PruneMarker(
     ulong Footprint,
     ulong UpdatesFootprint,
     long? PerformedAt,
-    Dictionary<KvKey, Dictionary<Dot, Dot[]>> Moves);
+    Dictionary<KvKey, Dictionary<Dot, Dot[]>> Moves,
+    Dictionary<KvKey, (string Replica, ulong Counter)> Keys);

@@ -64,6 +64,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     public Task StartAsync(CancellationToken cancellationToken)
     {
         _disk = _openPersistence?.Invoke() ?? SqliteKvPersistence.Open(Path.Combine(_node.DataDirectory, "core"), _node.ClusterName, _node.Name);
+        var discarded = DiscardIfAwayTooLong(_disk);
         var entries = ImmutableSortedDictionary.CreateBuilder<KvKey, KvEntry>();
         foreach (var (key, value, version) in _disk.ReadAll())
         {
@@ -88,7 +89,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         lock (_lock)
         {
             _startedAt = _time.GetUtcNow();
-            OpenIncarnation(_disk);
+            OpenIncarnation(_disk, discarded);
             RefreshPruned();
             _appliedAtStart = []; // from now on applied prunes stay in _pruned; new ones need MayApplyPrune
         }
@@ -164,6 +165,12 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         {
             var disk = _disk ?? throw new KvException("the store is not open (the node is starting or stopping)");
             var current = _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
+            if (current.Version[_replica] == CollapsedVersion)
+            {
+                // A collapse of this node's current replica reached it (the cluster pruned it while it was away).
+                NextIncarnation("the cluster collapsed its current one");
+            }
+
             if (expectedVersion is not null && !expectedVersion.Equals(current.Version))
             {
                 throw new KvConflictException(key, expectedVersion, current);
@@ -264,12 +271,8 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
                 return false;
             }
 
-            if (!IsMarker(key))
-            {
-                (delta, _) = CleanIncoming(key, delta, VersionVector.Empty);
-            }
-
-            var merged = new KvEntry(key, current.Value.Merge(delta), current.Version.Increment(origin));
+            var (value, version) = CleanMerged(key, current.Value.Merge(delta), current.Version.Increment(origin));
+            var merged = new KvEntry(key, value, version);
             if ((IsMarker(key) && MarkerExpired(merged.Value)) || !Persist(current, merged))
             {
                 return false;
@@ -292,13 +295,9 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
                 return false;
             }
 
-            if (!marker)
-            {
-                (value, version) = CleanIncoming(key, value, version);
-            }
-
             var current = _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
-            var merged = new KvEntry(key, current.Value.Merge(value), current.Version.Merge(version));
+            (value, version) = CleanMerged(key, current.Value.Merge(value), current.Version.Merge(version));
+            var merged = new KvEntry(key, value, version);
             return !merged.Version.Equals(current.Version) && Persist(current, merged);
         }
     }
@@ -400,6 +399,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         public long PruneMismatches;
         public long MarkersDeleted;
         public long RemovesTranslated;
+        public long ReplicasDiscarded;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Store loaded {Count} keys from {Path}")]

@@ -41,6 +41,53 @@ public sealed class PruningTests
         CheckAll(Generators.Map, (s, r) => s.Cleanup(r), (s, r, o) => s.Collapse(r, o), (s, r) => s.Mentions(r), s => s.ToString());
 
     [Fact]
+    public void CleanupCounts_Maps_CommutesWithMergeDropsOnlyCountsAndAbsorbsCollapsedCounts()
+    {
+        Gen.Select(Generators.Map, Generators.Map, Generators.Map).Sample((a, b, c) =>
+        {
+            var (ca, cb, cc) = (a.CleanupCounts(Removed), b.CleanupCounts(Removed), c.CleanupCounts(Removed));
+            Laws.Check(ca, cb, cc);
+            Simulation.AssertEqual(a.Merge(b).CleanupCounts(Removed), ca.Merge(cb), "cleanupCounts(a ⊔ b) == cleanupCounts(a) ⊔ cleanupCounts(b)");
+            Simulation.AssertEqual(ca, ca.CleanupCounts(Removed), "idempotent");
+            Simulation.AssertEqual(a.Context, ca.Context, "the causal context stays");
+            Simulation.AssertEqual(a.Cleanup(Removed), ca.Cleanup(Removed), "a full cleanup afterwards ends in the same state");
+
+            // A collapse that reaches a replica before the marker: merged, then its counts cleaned, every counter
+            // reads what the owner's collapse reads (the removed replica's counts once, not twice).
+            var s = a.Merge(b);
+            var collapsed = s.Collapse(Removed, Owner);
+            var early = a.Merge(collapsed).CleanupCounts(Removed);
+            Assert.Equal(Counters(collapsed), Counters(early));
+            Simulation.AssertEqual(collapsed, early.Cleanup(Removed), "cleanup(cleanupCounts(a ⊔ collapse)) == collapse");
+        }, iter: Iterations);
+
+        static string Counters(CrdtMap map) => string.Join(",", Walk(map, ""));
+
+        static IEnumerable<string> Walk(CrdtMap map, string path)
+        {
+            foreach (var (key, entry) in map.Entries)
+            {
+                switch (entry.Value)
+                {
+                    case GCounter g:
+                        yield return $"{path}/{key.Name}={g.Value}";
+                        break;
+                    case PnCounter p:
+                        yield return $"{path}/{key.Name}={p.Value}";
+                        break;
+                    case CrdtMap nested:
+                        foreach (var line in Walk(nested, $"{path}/{key.Name}"))
+                        {
+                            yield return line;
+                        }
+
+                        break;
+                }
+            }
+        }
+    }
+
+    [Fact]
     public void Without_VersionVectorsAndContexts_CommutesWithMergeAndDropsReplica()
     {
         Gen.Select(Generators.VersionVector, Generators.VersionVector).Sample((a, b) =>

@@ -71,9 +71,9 @@ public sealed class KvStorePruningTests : IDisposable
         var entry = store.Get(Key)!;
         Assert.Equal(value.ToString(), entry.Value.ToString());
         Assert.False(entry.Value.Mentions(Removed));
-        Assert.Equal(0UL, entry.Version[Removed]);
+        Assert.Equal(KvStore.CollapsedVersion, entry.Version[Removed]); // until the marker is applied
         Assert.Equal(1UL, entry.Version["node-1"]);
-        Assert.Equal((Key, entry.Value, 1UL), Assert.Single(broadcast));
+        Assert.Empty(broadcast); // a collapsed key travels as an entry, never as a delta
         Assert.Equal(4, moves[Key].Count); // the two elements' dots and the two fields' presence dots, each replaced by a fresh dot of node-1
         Assert.All(moves[Key], m => Assert.Equal("node-1", Assert.Single(m.Value).Replica));
     }
@@ -207,18 +207,100 @@ public sealed class KvStorePruningTests : IDisposable
     [Fact]
     public async Task Start_AwayLongerThanExpireAfter_WritesUnderNextIncarnation()
     {
-        using (var store = await OpenAsync())
+        var ttl = TimeSpan.FromHours(96);
+        using (var store = await OpenAsync(markerTtl: ttl))
         {
             await store.UpdateAsync(Key, [new ORSetAdd(["backends"], "a")]);
             store.TouchLastActive();
         }
 
         _time.Advance(TimeSpan.FromHours(25));
-        using var reopened = await OpenAsync();
+        using var reopened = await OpenAsync(markerTtl: ttl);
 
         Assert.Equal("node-1~2", reopened.ReplicaName);
         var entry = await reopened.UpdateAsync(Key, [new ORSetAdd(["backends"], "b")]);
         Assert.Equal((1UL, 1UL), (entry.Version["node-1"], entry.Version["node-1~2"]));
+        Assert.Equal(0, reopened.Stats.ReplicasDiscarded);
+    }
+
+    [Fact]
+    public async Task Start_AwayHalfOfPruneMarkerTtl_DiscardsReplicaAndWritesUnderNextIncarnation()
+    {
+        using (var store = await OpenAsync())
+        {
+            await store.UpdateAsync(Key, [new ORSetAdd(["backends"], "a")]);
+            await store.UpdateAsync(KvKey.Parse("dns/a"), [new LwwSet(["ip"], "10.0.0.1")]);
+            store.TouchLastActive();
+        }
+
+        // Under half of the TTL (48 h) away: kept.
+        _time.Advance(TimeSpan.FromHours(23));
+        using (var kept = await OpenAsync())
+        {
+            Assert.Equal(2, kept.Count);
+            Assert.Equal("node-1", kept.ReplicaName);
+            kept.TouchLastActive();
+        }
+
+        _time.Advance(TimeSpan.FromHours(24));
+        using var reopened = await OpenAsync();
+
+        Assert.Equal(0, reopened.Count);
+        Assert.Equal(1, reopened.Stats.ReplicasDiscarded);
+        Assert.Equal("node-1~2", reopened.ReplicaName);
+        var entry = await reopened.UpdateAsync(Key, [new ORSetAdd(["backends"], "b")]);
+        Assert.Equal(new VersionVector([new("node-1~2", 1UL)]), entry.Version);
+    }
+
+    [Fact]
+    public async Task MergeEntry_CollapseBeforeMarker_CountsRemovedReplicaOnceAndCleansWhenMarkerArrives()
+    {
+        using var store = await OpenAsync();
+        var (value, version) = RemovedReplicasWrites();
+        store.MergeEntry(Key, value, version);
+
+        // The owner's collapse arrives as an entry, the removed replica at CollapsedVersion, before the marker.
+        var collapsed = value.Collapse(Removed, Owner);
+        var collapsedVersion = new VersionVector([new(Removed, KvStore.CollapsedVersion), new(Owner, 1UL)]);
+        store.MergeEntry(Key, collapsed, collapsedVersion);
+
+        var early = store.Get(Key)!;
+        Assert.Equal(5, early.Value.GetPnCounter("hits")!.Value); // once, not 10
+        Assert.Equal(["x", "y"], early.Value.GetORSet("backends")!.Elements);
+
+        store.MergeEntry(KvStore.MarkerKey(Removed), PerformedMarker(Moves(value, collapsed), collapsed: [new KvEntry(Key, collapsed, collapsedVersion)]),
+            new VersionVector([new(Owner, 2UL)]));
+
+        var entry = store.Get(Key)!;
+        Assert.False(entry.Value.Mentions(Removed));
+        Assert.Equal(0UL, entry.Version[Removed]);
+        Assert.Equal(collapsed, entry.Value);
+    }
+
+    [Fact]
+    public async Task PerformedMarker_CollapseNotArrived_KeyKeepsReplicaUntilItDoes()
+    {
+        using var store = await OpenAsync();
+        var (value, version) = RemovedReplicasWrites();
+        store.MergeEntry(Key, value, version);
+        var collapsed = value.Collapse(Removed, Owner);
+        var owners = new VersionVector([new(Owner, 1UL)]); // as the owner holds it once it applied its own marker
+        store.MergeEntry(KvStore.MarkerKey(Removed), PerformedMarker(Moves(value, collapsed), collapsed: [new KvEntry(Key, collapsed, owners)]),
+            new VersionVector([new(Owner, 2UL)]));
+
+        // Applied, but this key's collapse has not come: it still reads the removed replica's writes (not missing).
+        Assert.True(store.Pruned.ContainsKey(Removed));
+        var waiting = store.Get(Key)!;
+        Assert.True(waiting.Value.Mentions(Removed));
+        Assert.Equal(5, waiting.Value.GetPnCounter("hits")!.Value);
+
+        // The collapse arrives from a replica that already cleaned it (no CollapsedVersion left): counted once, cleaned.
+        store.MergeEntry(Key, collapsed, owners);
+
+        var entry = store.Get(Key)!;
+        Assert.False(entry.Value.Mentions(Removed));
+        Assert.Equal(5, entry.Value.GetPnCounter("hits")!.Value);
+        Assert.Equal(owners, entry.Version);
     }
 
     [Fact]
@@ -254,7 +336,7 @@ public sealed class KvStorePruningTests : IDisposable
         return new() { [Key] = removed.ToDictionary(e => e.Value.Single(), e => fresh[e.Key].ToArray()) };
     }
 
-    private CrdtMap PerformedMarker(Dictionary<KvKey, Dictionary<Dot, Dot[]>> moves, string replica = Removed)
+    private CrdtMap PerformedMarker(Dictionary<KvKey, Dictionary<Dot, Dot[]>> moves, string replica = Removed, IEnumerable<KvEntry>? collapsed = null)
     {
         _ = replica;
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -264,15 +346,16 @@ public sealed class KvStorePruningTests : IDisposable
                 new ORSetAdd([MarkerFields.Acks], PruneAck.Format(Owner, Owner, 0)),
                 new LwwSet([MarkerFields.Performed], $"{Owner}|{0:x16}|{0:x16}"),
                 .. MarkerFields.FormatMoves(moves).Select(m => new ORSetAdd([MarkerFields.Moved], m)),
+                .. MarkerFields.FormatKeys(collapsed ?? [], Owner).Select(k => new ORSetAdd([MarkerFields.Keys], k)),
             ],
             Owner,
             now).Value;
     }
 
-    private async Task<KvStore> OpenAsync(Func<string, bool>? mayApply = null)
+    private async Task<KvStore> OpenAsync(Func<string, bool>? mayApply = null, TimeSpan? markerTtl = null)
     {
         var store = new KvStore(
-            Options.Create(new CoreOptions { ExpireAfter = new Duration(TimeSpan.FromHours(24)), PruneMarkerTtl = new Duration(TimeSpan.FromHours(48)) }),
+            Options.Create(new CoreOptions { ExpireAfter = new Duration(TimeSpan.FromHours(24)), PruneMarkerTtl = new Duration(markerTtl ?? TimeSpan.FromHours(48)) }),
             new NodeInfo("node-1", "test", _dir),
             _time,
             NullLoggerFactory.Instance);
