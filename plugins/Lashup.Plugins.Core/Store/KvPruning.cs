@@ -388,12 +388,15 @@ internal sealed class KvPruning
                 // One transaction: every collapsed key and the marker's performed/moved (a crash before it performs
                 // nothing, after it everything); broadcast only after the commit.
                 var updates = store.UpdatesFootprint(removed);
-                store.Collapse(removed, (moves, keys) => [
+                var performed = store.Collapse(removed, (moves, keys) => [
                     new LwwSet([MarkerFields.Performed], $"{me}|{footprint:x16}|{updates:x16}"),
                     .. MarkerFields.FormatMoves(moves).Select(m => new ORSetAdd([MarkerFields.Moved], m)),
                     .. MarkerFields.FormatKeys(keys, store.ReplicaName).Select(k => new ORSetAdd([MarkerFields.Keys], k)),
                 ]);
-                store.Stats.PrunesPerformed++;
+                if (performed is not null)
+                {
+                    store.Stats.PrunesPerformed++;
+                }
             }
         }
     }

@@ -237,9 +237,11 @@ internal sealed partial class KvStore
     /// before the commit performs nothing; after it, everything), then applied in memory, then broadcast (the deltas
     /// are the collapsed values). Not subject to <c>max_value_size</c>: it is the store's own bookkeeping.
     /// </summary>
-    /// <returns>The moves: for each key, each removed dot that a fresh dot replaced, with those fresh dots.</returns>
+    /// <returns>The moves: for each key, each removed dot that a fresh dot replaced, with those fresh dots; null when
+    /// the marker would be larger than half of <c>max_stream_frame_size</c> (it could not travel; nothing changed,
+    /// logged: the replica's entries stay).</returns>
     /// <exception cref="KvException">The transaction could not be written; nothing changed.</exception>
-    public Dictionary<KvKey, Dictionary<Dot, Dot[]>> Collapse(
+    public Dictionary<KvKey, Dictionary<Dot, Dot[]>>? Collapse(
         string removed, Func<Dictionary<KvKey, Dictionary<Dot, Dot[]>>, IReadOnlyList<KvEntry>, IReadOnlyList<CrdtOp>>? markerOps = null)
     {
         lock (_lock)
@@ -271,6 +273,20 @@ internal sealed partial class KvStore
                 var markerKey = MarkerKey(removed);
                 var current = _entries.GetValueOrDefault(markerKey) ?? new KvEntry(markerKey, CrdtMap.Empty, VersionVector.Empty);
                 var (value, delta) = current.Value.Apply(markerOps(moves, [.. changes.Select(c => c.Updated)]), _replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
+                var size = CrdtCodec.EncodeMap(value).Length;
+                if (size > _options.MaxStreamFrameSize / 2)
+                {
+                    // The marker carries a line per collapsed key and per replaced dot. One this large could not travel
+                    // (anti-entropy frames are bounded), and replicas that never learn it would keep the replica forever
+                    // while others cleaned it: better not to prune it at all.
+                    if (_tooLargeLogged.Add(removed))
+                    {
+                        LogMarkerTooLarge(removed, size, changes.Count, _options.MaxStreamFrameSize);
+                    }
+
+                    return null;
+                }
+
                 changes.Add((current, new KvEntry(markerKey, value, current.Version.Increment(_replica)), delta));
             }
 
@@ -915,6 +931,11 @@ internal sealed partial class KvStore
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Replica {Removed} was pruned by {Owner}, who held other updates of it than this node: updates of {Removed} that only this node held are dropped")]
     private partial void LogPruneMismatch(string removed, string owner);
+
+    private readonly HashSet<string> _tooLargeLogged = new(StringComparer.Ordinal);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Replica {Removed} is not pruned: its marker would be {Size} bytes for {Keys} keys, over half of max_stream_frame_size ({Limit}); its entries stay in those keys")]
+    private partial void LogMarkerTooLarge(string removed, int size, int keys, int limit);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Discarded the {Count} entries of {Path}: this node was away for {Away}, at least half of prune_marker_ttl ({Limit}), and they could bring back what the cluster pruned meanwhile; re-syncing from peers")]
     private partial void LogDiscarded(int count, string path, TimeSpan away, TimeSpan limit);

@@ -66,7 +66,7 @@ public sealed class KvStorePruningTests : IDisposable
         var broadcast = new List<(KvKey Key, CrdtMap Delta, ulong Counter)>();
         store.LocalDelta = (k, d, c) => broadcast.Add((k, d, c));
 
-        var moves = store.Collapse(Removed);
+        var moves = store.Collapse(Removed)!;
 
         var entry = store.Get(Key)!;
         Assert.Equal(value.ToString(), entry.Value.ToString());
@@ -278,6 +278,27 @@ public sealed class KvStorePruningTests : IDisposable
     }
 
     [Fact]
+    public async Task Collapse_MarkerOverHalfTheFrameLimit_NothingChangesAndReplicaStays()
+    {
+        using var store = await OpenAsync(maxFrame: 4096);
+        var (value, version) = RemovedReplicasWrites();
+        for (var i = 0; i < 60; i++)
+        {
+            store.MergeEntry(KvKey.Parse($"dns/records/host-{i:D3}"), value, version);
+        }
+
+        var moves = store.Collapse(Removed, (moves, keys) => [
+            new LwwSet([MarkerFields.Performed], $"node-1|{0:x16}|{0:x16}"),
+            .. MarkerFields.FormatMoves(moves).Select(m => new ORSetAdd([MarkerFields.Moved], m)),
+            .. MarkerFields.FormatKeys(keys, "node-1").Select(k => new ORSetAdd([MarkerFields.Keys], k)),
+        ]);
+
+        Assert.Null(moves);
+        Assert.Empty(store.Markers());
+        Assert.All(store.List(KvKey.Root), e => Assert.Equal(version, e.Version));
+    }
+
+    [Fact]
     public async Task PerformedMarker_CollapseNotArrived_KeyKeepsReplicaUntilItDoes()
     {
         using var store = await OpenAsync();
@@ -352,10 +373,15 @@ public sealed class KvStorePruningTests : IDisposable
             now).Value;
     }
 
-    private async Task<KvStore> OpenAsync(Func<string, bool>? mayApply = null, TimeSpan? markerTtl = null)
+    private async Task<KvStore> OpenAsync(Func<string, bool>? mayApply = null, TimeSpan? markerTtl = null, int maxFrame = 16 * 1024 * 1024)
     {
         var store = new KvStore(
-            Options.Create(new CoreOptions { ExpireAfter = new Duration(TimeSpan.FromHours(24)), PruneMarkerTtl = new Duration(markerTtl ?? TimeSpan.FromHours(48)) }),
+            Options.Create(new CoreOptions
+            {
+                ExpireAfter = new Duration(TimeSpan.FromHours(24)),
+                PruneMarkerTtl = new Duration(markerTtl ?? TimeSpan.FromHours(48)),
+                MaxStreamFrameSize = maxFrame,
+            }),
             new NodeInfo("node-1", "test", _dir),
             _time,
             NullLoggerFactory.Instance);
