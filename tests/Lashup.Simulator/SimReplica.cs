@@ -2,7 +2,6 @@ using Lashup.Abstractions.Cluster;
 using Lashup.Abstractions.Plugins;
 using Lashup.Plugins.Core;
 using Lashup.Plugins.Core.Store;
-using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace Lashup.Simulator;
@@ -142,10 +141,11 @@ internal sealed class SimReplica : IReplicationNetwork
     internal void Start()
     {
         Store = new KvStore(
-            Options.Create(_options), new NodeInfo(_node.Name, "sim", "/nonexistent"), _node.Clock, NullLoggerFactory.Instance, () => _disk);
+            Options.Create(_options), new NodeInfo(_node.Name, "sim", "/nonexistent"), _node.Clock, SimLog.For(_node.Name, _node.Clock), () => _disk);
         Store.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
         Replication = new KvReplication(Store, this, _random);
         Store.LocalDelta = Replication.OnLocalDelta;
+        Store.LocalEntry = Replication.OnLocalEntry;
         var node = _node.Node!;
         node.Subscribe(KvReplication.DeltaTopic, Enqueue);
         node.Subscribe(KvReplication.SyncTopic, Enqueue);
@@ -158,6 +158,7 @@ internal sealed class SimReplica : IReplicationNetwork
         _timer?.Dispose();
         _timer = null;
         Store.LocalDelta = null;
+        Store.LocalEntry = null;
         Store.Dispose();
     }
 

@@ -260,7 +260,10 @@ internal sealed class StoreWorkload(SimCluster cluster, int keys, int elements =
     /// </summary>
     public static HashSet<string> ReplicasIn(KvEntry entry)
     {
-        var names = new HashSet<string>(entry.Version.Entries.Keys, StringComparer.Ordinal);
+        // A version entry at CollapsedVersion is a pruned replica's tombstone (the evidence that the key holds its
+        // collapse), kept until the marker is deleted; it holds none of the replica's state (its bytes are in the
+        // measured key sizes).
+        var names = new HashSet<string>(entry.Version.Entries.Where(e => e.Value != Lashup.Plugins.Core.Store.KvStore.CollapsedVersion).Select(e => e.Key), StringComparer.Ordinal);
         names.UnionWith(entry.Value.Context.Vector.Entries.Keys);
         names.UnionWith(entry.Value.Context.Cloud.Select(d => d.Replica));
         Walk(entry.Value.Entries);

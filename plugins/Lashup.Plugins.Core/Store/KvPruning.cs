@@ -391,7 +391,7 @@ internal sealed class KvPruning
                 var performed = store.Collapse(removed, (moves, keys) => [
                     new LwwSet([MarkerFields.Performed], $"{me}|{footprint:x16}|{updates:x16}"),
                     .. MarkerFields.FormatMoves(moves).Select(m => new ORSetAdd([MarkerFields.Moved], m)),
-                    .. MarkerFields.FormatKeys(keys, store.ReplicaName).Select(k => new ORSetAdd([MarkerFields.Keys], k)),
+                    .. MarkerFields.FormatKeys(keys).Select(k => new ORSetAdd([MarkerFields.Keys], k)),
                 ]);
                 if (performed is not null)
                 {

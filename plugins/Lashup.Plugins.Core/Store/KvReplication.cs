@@ -39,6 +39,17 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
         }
     }
 
+    /// <summary>Broadcasts a whole entry (a pruning collapse, <see cref="KvStore.LocalEntry"/>); one too large is left to anti-entropy.</summary>
+    public void OnLocalEntry(KvEntry entry)
+    {
+        var payload = EncodeEntry(entry, network.LocalName);
+        if (payload.Length <= network.MaxPayloadSize)
+        {
+            network.Broadcast(DeltaTopic, payload);
+            store.Stats.DeltasSent++;
+        }
+    }
+
     /// <summary>Handles one message of <see cref="DeltaTopic"/> or <see cref="SyncTopic"/> from <paramref name="from"/>.</summary>
     /// <returns>Null, or why the message was dropped (malformed; counted in <see cref="KvStore.StoreStats.BadMessages"/>).</returns>
     public string? Receive(string topic, string from, byte[] payload)
@@ -69,7 +80,8 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
     public void OnDelta(string origin, byte[] payload)
     {
         var reader = new MessagePackReader(payload);
-        Expect(reader.ReadArrayHeader() == 4);
+        var fields = reader.ReadArrayHeader();
+        Expect(fields is 4 or 5);
         var key = KvKey.Parse(reader.ReadString() ?? "");
         var replica = reader.ReadString() ?? throw new FormatException("a delta without origin");
         if (replica != origin && KvStore.NodeOf(replica) != origin)
@@ -79,6 +91,13 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
 
         var counter = reader.ReadUInt64();
         var delta = CrdtCodec.DecodeMap(reader.ReadBytes()?.ToArray() ?? []);
+        if (fields == 5)
+        {
+            // A whole entry (a pruning collapse): merged as anti-entropy merges one.
+            store.MergeEntry(key, delta, CrdtCodec.DecodeVersion(reader.ReadBytes()?.ToArray() ?? []));
+            return;
+        }
+
         store.MergeDelta(key, replica, counter, delta);
     }
 
@@ -113,6 +132,21 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
         writer.Write(replica);
         writer.Write(counter);
         writer.Write(CrdtCodec.EncodeMap(delta));
+        writer.Flush();
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>The wire form of a whole entry: [key, writer, its update counter of the key, the encoded value, the encoded version].</summary>
+    public static byte[] EncodeEntry(KvEntry entry, string sender)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        var writer = new MessagePackWriter(buffer);
+        writer.WriteArrayHeader(5);
+        writer.Write(entry.Key.ToString());
+        writer.Write(sender);
+        writer.Write(entry.Version[sender]);
+        writer.Write(CrdtCodec.EncodeMap(entry.Value));
+        writer.Write(CrdtCodec.EncodeVersion(entry.Version));
         writer.Flush();
         return buffer.WrittenSpan.ToArray();
     }

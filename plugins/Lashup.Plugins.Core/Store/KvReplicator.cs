@@ -37,6 +37,7 @@ internal sealed partial class KvReplicator(KvStore store, CoreRuntime core, IOpt
     public Task StartAsync(CancellationToken cancellationToken)
     {
         store.LocalDelta = _replication.OnLocalDelta;
+        store.LocalEntry = _replication.OnLocalEntry;
         _subscriptions.Add(core.Subscribe(KvReplication.DeltaTopic, Enqueue));
         _subscriptions.Add(core.Subscribe(KvReplication.SyncTopic, Enqueue));
         _worker = Task.Run(WorkAsync);
@@ -48,6 +49,7 @@ internal sealed partial class KvReplicator(KvStore store, CoreRuntime core, IOpt
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         store.LocalDelta = null;
+        store.LocalEntry = null;
         _timer?.Dispose();
         foreach (var s in _subscriptions)
         {

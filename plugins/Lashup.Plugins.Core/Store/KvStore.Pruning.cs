@@ -127,16 +127,14 @@ internal sealed partial class KvStore
             }
         }
 
-        var keys = new Dictionary<KvKey, (string Replica, ulong Counter)>();
+        var keys = new Dictionary<KvKey, bool>();
         if (by is not null && value.GetORSet(MarkerFields.Keys) is { } collapsed)
         {
             foreach (var element in collapsed.Elements)
             {
-                // key \t the owner's replica \t its update count of the key with the collapse
-                if (element.Split('\t') is [var k, var r, var c] && r.Length > 0 && KvKey.TryParse(k, out var key, out _)
-                    && ulong.TryParse(c, NumberStyles.None, CultureInfo.InvariantCulture, out var counter) && counter > 0)
+                if (KvKey.TryParse(element, out var key, out _))
                 {
-                    keys[key] = (r, counter);
+                    keys[key] = true;
                 }
             }
         }
@@ -251,7 +249,8 @@ internal sealed partial class KvStore
             var changes = new List<(KvEntry Current, KvEntry Updated, CrdtMap Delta)>();
             foreach (var (key, current) in _entries)
             {
-                if (IsMarker(key) || (current.Version[removed] == 0 && !current.Value.Mentions(removed)))
+                // A key holding a collapse of the replica already (at CollapsedVersion) and nothing of it: nothing to do.
+                if (IsMarker(key) || (current.Version[removed] is 0 or CollapsedVersion && !current.Value.Mentions(removed)))
                 {
                     continue;
                 }
@@ -307,10 +306,10 @@ internal sealed partial class KvStore
                 Publish(current, updated); // the marker last: its RefreshPruned finds every key collapsed already
             }
 
-            // Only the marker goes out as a delta. A collapsed key travels as an entry (anti-entropy), with its removed
-            // replica at CollapsedVersion: a delta carries no version, so a replica merging it before the marker would
-            // count the removed replica's counts twice (in its entry and in the owner's), for good if the marker were
-            // lost and the owner crashed. Until a collapsed key arrives, replicas that applied the marker keep the
+            // A collapsed key goes out as a whole entry, its removed replica at CollapsedVersion (a delta carries no
+            // version: a replica merging it before the marker would count the removed replica's counts twice, in its
+            // entry and in the owner's, for good if the marker were lost and the owner crashed); then the marker's
+            // delta. Until a collapsed key arrives (here or by anti-entropy), replicas that applied the marker keep the
             // removed replica in that key (CleanMerged): its values read as before, neither doubled nor missing.
             foreach (var (_, updated, delta) in changes)
             {
@@ -318,11 +317,18 @@ internal sealed partial class KvStore
                 {
                     LocalDelta?.Invoke(updated.Key, delta, updated.Version[_replica]);
                 }
+                else
+                {
+                    LocalEntry?.Invoke(updated);
+                }
             }
 
             return moves;
         }
     }
+
+    /// <summary>Broadcasts a whole entry (a collapsed key, <see cref="Collapse"/>); the replication sets it.</summary>
+    public Action<KvEntry>? LocalEntry { get; set; }
 
     /// <summary>Deletes markers past their dissemination window (performed, or opened and never performed).</summary>
     /// <returns>The replicas whose markers were deleted.</returns>
@@ -331,12 +337,15 @@ internal sealed partial class KvStore
         lock (_lock)
         {
             var deleted = new List<string>();
+            var moves = new Dictionary<string, Dictionary<KvKey, Dictionary<Dot, Dot[]>>>(StringComparer.Ordinal);
             foreach (var (key, entry) in _entries)
             {
                 if (!IsMarker(key) || !MarkerExpired(entry.Value))
                 {
                     continue;
                 }
+
+                moves[key.Segments[^1]] = ParseMarker(entry.Value).Moves;
 
                 try
                 {
@@ -358,9 +367,53 @@ internal sealed partial class KvStore
             if (deleted.Count > 0)
             {
                 RefreshPruned();
+                StripCollapsed(deleted, moves);
             }
 
             return deleted;
+        }
+    }
+
+    /// <summary>
+    /// Drops the <see cref="CollapsedVersion"/> entries of replicas whose markers were deleted, with whatever of the
+    /// replica such a key still holds (a node that never applied the marker, e.g. one that joined during it, kept its
+    /// dots: the collapse is in the value, so they are garbage, and would bring removed elements back where the context
+    /// forgot them). By then the collapse reached every replica that anti-entropy reaches (a node away longer discards
+    /// its replica); one that comes back from a peer whose clock is slower is refused while the replica is retired.
+    /// A key naming the replica without the collapse (it never arrived) keeps it, and the replica is pruned again.
+    /// </summary>
+    private void StripCollapsed(List<string> replicas, Dictionary<string, Dictionary<KvKey, Dictionary<Dot, Dot[]>>> moves)
+    {
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        var ttl = (long)_options.PruneMarkerTtl.Value.TotalMilliseconds;
+        var retired = Retired();
+        foreach (var gone in retired.Where(r => now - r.Value >= ttl).Select(r => r.Key).ToList())
+        {
+            retired.Remove(gone);
+        }
+
+        foreach (var replica in replicas)
+        {
+            retired[replica] = now;
+        }
+
+        SaveRetired();
+        foreach (var (key, current) in _entries)
+        {
+            var (value, version) = (current.Value, current.Version);
+            foreach (var replica in replicas)
+            {
+                if (version[replica] == CollapsedVersion)
+                {
+                    value = TranslateRemoves(key, value, replica, moves.GetValueOrDefault(replica)).Cleanup(replica);
+                    version = version.Without(replica);
+                }
+            }
+
+            if (!ReferenceEquals(version, current.Version))
+            {
+                Persist(current, new KvEntry(key, value, version));
+            }
         }
     }
 
@@ -395,6 +448,41 @@ internal sealed partial class KvStore
 
     private const string MetaReplica = "replica";
     private const string MetaPruneApplied = "prune_applied";
+    private const string MetaPruneRetired = "prune_retired";
+
+    // Replicas whose markers were deleted here (Unix ms of the deletion), kept prune_marker_ttl more and persisted: a
+    // peer whose clock is slower still sends them at CollapsedVersion for a while, and a version entry cannot be removed
+    // by merging, only refused by every replica until none holds it.
+    private Dictionary<string, long>? _retired;
+
+    private Dictionary<string, long> Retired()
+    {
+        if (_retired is null)
+        {
+            _retired = new Dictionary<string, long>(StringComparer.Ordinal);
+            foreach (var line in (_disk?.GetMeta(MetaPruneRetired) ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (line.Split(' ') is [var replica, var ms] && long.TryParse(ms, NumberStyles.Integer, CultureInfo.InvariantCulture, out var at))
+                {
+                    _retired[replica] = at;
+                }
+            }
+        }
+
+        return _retired;
+    }
+
+    private void SaveRetired()
+    {
+        try
+        {
+            _disk?.PutMeta(MetaPruneRetired, string.Join('\n', Retired().Select(r => FormattableString.Invariant($"{r.Key} {r.Value}"))));
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException e)
+        {
+            _diskError = e.Message;
+        }
+    }
     private const string MetaPruneState = "prune_state";
     private HashSet<string>? _appliedAtStart;
 
@@ -492,7 +580,7 @@ internal sealed partial class KvStore
             return false;
         }
 
-        disk.Clear([(MetaPruneApplied, ""), (MetaPruneState, "")]);
+        disk.Clear([(MetaPruneApplied, ""), (MetaPruneState, ""), (MetaPruneRetired, "")]);
         Stats.ReplicasDiscarded++;
         LogDiscarded(count, disk.Path, away, _options.PruneMarkerTtl.Value / 2);
         return true;
@@ -516,6 +604,7 @@ internal sealed partial class KvStore
     {
         // A performed marker is applied once this node accepts it (KvPruning's MayApplyPrune: never for a replica whose
         // node it can reach now), and stays applied across restarts (the applied set is kept in the meta table).
+        Retired();
         _appliedAtStart ??= (_disk?.GetMeta(MetaPruneApplied) ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal);
         var performed = Markers()
             .Where(m => m.Value.PerformedBy is not null
@@ -523,6 +612,10 @@ internal sealed partial class KvStore
                             || (MayApplyPrune?.Invoke(m.Key) ?? false)))
             .ToImmutableDictionary(StringComparer.Ordinal);
         var added = performed.Keys.Where(r => !_pruned.ContainsKey(r)).ToList();
+        if (added.Any(r => _retired?.Remove(r) == true))
+        {
+            SaveRetired();
+        }
         var changedSet = added.Count > 0 || performed.Count != _pruned.Count;
         _pruned = performed;
         if (changedSet)
@@ -581,7 +674,7 @@ internal sealed partial class KvStore
 
             // A key the owner collapsed whose collapse has not arrived keeps the replica until it does (CleanMerged).
             var (value, version) = CleanMerged(key, current.Value, current.Version);
-            if (ReferenceEquals(value, current.Value) && version.Equals(current.Version))
+            if (value.Equals(current.Value) && version.Equals(current.Version))
             {
                 continue;
             }
@@ -622,12 +715,15 @@ internal sealed partial class KvStore
     }
 
     /// <summary>
-    /// The cleanup of a merged (or held) entry: every replica it names whose prune is applied here is cleaned out of
-    /// it (moved dots' removes translated first), unless the marker lists this key as collapsed by the owner and the
-    /// collapse has not reached this replica yet (its version lacks the owner's update that made it): then the replica
-    /// stays, and the key reads as before, until the collapse arrives. A replica at <see cref="CollapsedVersion"/> whose marker is not applied here (yet) loses only its
-    /// counts, which the collapse moved into the owner's. Cleanup commutes with merge, so cleaning the merged state
-    /// equals merging cleaned states.
+    /// The cleanup of a merged (or held) entry. A key holding a removed replica at <see cref="CollapsedVersion"/> holds
+    /// the owner's collapse of it: the replica's counts there are the owner's now and go at once
+    /// (<see cref="CrdtMap.CleanupCounts"/>), and once this node applied the prune everything of the replica goes
+    /// (moved dots' removes translated first). The version keeps the replica at <see cref="CollapsedVersion"/> for as
+    /// long as the marker lives, as the evidence that the collapse is in the value, whatever happens to the owner's own
+    /// entries since (its replica may be pruned in turn). A key the marker lists whose collapse has not arrived keeps
+    /// the replica, and reads as before, until it does; a key the marker does not list (the owner held nothing of the
+    /// replica there) is cleaned at once. Cleanup commutes with merge, so cleaning the merged state equals merging
+    /// cleaned states.
     /// </summary>
     private (CrdtMap Value, VersionVector Version) CleanMerged(KvKey key, CrdtMap value, VersionVector version)
     {
@@ -653,15 +749,22 @@ internal sealed partial class KvStore
             var atCollapse = version[replica] == CollapsedVersion;
             if (_pruned.TryGetValue(replica, out var marker))
             {
-                // The collapse is here when the key holds the owner's update that made it (or the owner's replica was
-                // itself pruned here since, its entries collapsed further), or the removed replica at CollapsedVersion.
-                if (atCollapse || !marker.Keys.TryGetValue(key, out var by) || version[by.Replica] >= by.Counter
-                    || (version[by.Replica] == 0 && _pruned.ContainsKey(by.Replica)))
+                if ((atCollapse || !marker.Keys.ContainsKey(key)) && value.Mentions(replica))
                 {
                     value = TranslateRemoves(key, value, replica).Cleanup(replica);
-                    version = version.Without(replica);
                     Stats.PrunedEntriesCleaned++;
                 }
+
+                if (!atCollapse && !marker.Keys.ContainsKey(key))
+                {
+                    version = WithCollapsed(version, replica);
+                }
+            }
+            else if (atCollapse && _retired is { Count: > 0 } retired && retired.ContainsKey(replica))
+            {
+                // Its marker was deleted here: the collapse is in this value, and the evidence is no longer needed.
+                value = value.Cleanup(replica);
+                version = version.Without(replica);
             }
             else if (atCollapse)
             {
@@ -740,9 +843,9 @@ internal sealed partial class KvStore
     /// with the collapse), the fresh dots that replaced it are removed too. Applied before every cleanup, so the evidence
     /// of such a remove is never lost: it reaches every replica as the removal of the fresh dots.
     /// </summary>
-    private CrdtMap TranslateRemoves(KvKey key, CrdtMap value, string removed)
+    private CrdtMap TranslateRemoves(KvKey key, CrdtMap value, string removed, Dictionary<KvKey, Dictionary<Dot, Dot[]>>? moves = null)
     {
-        if (!_moves.TryGetValue(removed, out var keys) || !keys.TryGetValue(key, out var moved))
+        if ((moves is null && !_moves.TryGetValue(removed, out moves)) || !moves.TryGetValue(key, out var moved))
         {
             return value;
         }
@@ -953,11 +1056,10 @@ internal static class MarkerFields
     public const string Moved = "moved";
     public const string Keys = "keys";
 
-    /// <summary>The elements of <see cref="Keys"/>: each collapsed key with the owner's replica and its update count
-    /// of the key with the collapse (a replica whose version reaches it holds the collapse).</summary>
-    public static IEnumerable<string> FormatKeys(IEnumerable<KvEntry> collapsed, string owner) =>
-        collapsed.Where(e => !KvStore.IsMarker(e.Key))
-            .Select(e => string.Join('\t', e.Key.Value, owner, e.Version[owner].ToString(CultureInfo.InvariantCulture)));
+    /// <summary>The elements of <see cref="Keys"/>: the collapsed keys (a key not listed held nothing of the replica
+    /// at the owner, and is cleaned at once wherever it names it).</summary>
+    public static IEnumerable<string> FormatKeys(IEnumerable<KvEntry> collapsed) =>
+        collapsed.Where(e => !KvStore.IsMarker(e.Key)).Select(e => e.Key.Value);
 
     /// <summary>The elements of <see cref="Moved"/> for a collapse's moves.</summary>
     public static IEnumerable<string> FormatMoves(Dictionary<KvKey, Dictionary<Dot, Dot[]>> moves) =>
@@ -984,4 +1086,4 @@ internal sealed record PruneMarker(
     ulong UpdatesFootprint,
     long? PerformedAt,
     Dictionary<KvKey, Dictionary<Dot, Dot[]>> Moves,
-    Dictionary<KvKey, (string Replica, ulong Counter)> Keys);
+    Dictionary<KvKey, bool> Keys);

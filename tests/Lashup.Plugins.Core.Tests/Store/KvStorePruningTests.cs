@@ -155,7 +155,7 @@ public sealed class KvStorePruningTests : IDisposable
         disk.FailPut = null;
         store.RetryCleanup();
         Assert.False(store.Get(Key)!.Value.Mentions(Removed));
-        Assert.Equal(0UL, store.Get(Key)!.Version[Removed]);
+        Assert.Equal(KvStore.CollapsedVersion, store.Get(Key)!.Version[Removed]); // the tombstone, until the marker is deleted
         Assert.Equal(collapsed, store.Get(Key)!.Value);
     }
 
@@ -175,7 +175,7 @@ public sealed class KvStorePruningTests : IDisposable
         var entry = store.Get(Key)!;
         Assert.Equal(["y"], entry.Value.GetORSet("backends")!.Elements);
         Assert.False(entry.Value.Mentions(Removed));
-        Assert.Equal(0UL, entry.Version[Removed]);
+        Assert.Equal(KvStore.CollapsedVersion, entry.Version[Removed]);
         Assert.Equal(1, store.Stats.RemovesTranslated);
     }
 
@@ -194,7 +194,7 @@ public sealed class KvStorePruningTests : IDisposable
             Assert.Equal("node-1~2", store.ReplicaName);
             var written = await store.UpdateAsync(Key, [new ORSetAdd(["backends"], "after")]);
             Assert.Equal(1UL, written.Version["node-1~2"]);
-            Assert.Equal(0UL, written.Version["node-1"]);
+            Assert.Equal(KvStore.CollapsedVersion, written.Version["node-1"]);
         }
 
         using var reopened = await OpenAsync();
@@ -273,8 +273,13 @@ public sealed class KvStorePruningTests : IDisposable
 
         var entry = store.Get(Key)!;
         Assert.False(entry.Value.Mentions(Removed));
-        Assert.Equal(0UL, entry.Version[Removed]);
+        Assert.Equal(KvStore.CollapsedVersion, entry.Version[Removed]); // the evidence stays while the marker lives
         Assert.Equal(collapsed, entry.Value);
+
+        // Deleted with the marker (prune_marker_ttl after it was performed).
+        _time.Advance(TimeSpan.FromHours(49));
+        store.DeleteExpiredMarkers();
+        Assert.Equal(new VersionVector([new(Owner, 1UL)]), store.Get(Key)!.Version);
     }
 
     [Fact]
@@ -290,7 +295,7 @@ public sealed class KvStorePruningTests : IDisposable
         var moves = store.Collapse(Removed, (moves, keys) => [
             new LwwSet([MarkerFields.Performed], $"node-1|{0:x16}|{0:x16}"),
             .. MarkerFields.FormatMoves(moves).Select(m => new ORSetAdd([MarkerFields.Moved], m)),
-            .. MarkerFields.FormatKeys(keys, "node-1").Select(k => new ORSetAdd([MarkerFields.Keys], k)),
+            .. MarkerFields.FormatKeys(keys).Select(k => new ORSetAdd([MarkerFields.Keys], k)),
         ]);
 
         Assert.Null(moves);
@@ -305,7 +310,7 @@ public sealed class KvStorePruningTests : IDisposable
         var (value, version) = RemovedReplicasWrites();
         store.MergeEntry(Key, value, version);
         var collapsed = value.Collapse(Removed, Owner);
-        var owners = new VersionVector([new(Owner, 1UL)]); // as the owner holds it once it applied its own marker
+        var owners = new VersionVector([new(Removed, KvStore.CollapsedVersion), new(Owner, 1UL)]);
         store.MergeEntry(KvStore.MarkerKey(Removed), PerformedMarker(Moves(value, collapsed), collapsed: [new KvEntry(Key, collapsed, owners)]),
             new VersionVector([new(Owner, 2UL)]));
 
@@ -315,7 +320,8 @@ public sealed class KvStorePruningTests : IDisposable
         Assert.True(waiting.Value.Mentions(Removed));
         Assert.Equal(5, waiting.Value.GetPnCounter("hits")!.Value);
 
-        // The collapse arrives from a replica that already cleaned it (no CollapsedVersion left): counted once, cleaned.
+        // The collapse arrives (from any replica: the removed one stays at CollapsedVersion after cleanup): counted
+        // once, cleaned.
         store.MergeEntry(Key, collapsed, owners);
 
         var entry = store.Get(Key)!;
@@ -367,7 +373,7 @@ public sealed class KvStorePruningTests : IDisposable
                 new ORSetAdd([MarkerFields.Acks], PruneAck.Format(Owner, Owner, 0)),
                 new LwwSet([MarkerFields.Performed], $"{Owner}|{0:x16}|{0:x16}"),
                 .. MarkerFields.FormatMoves(moves).Select(m => new ORSetAdd([MarkerFields.Moved], m)),
-                .. MarkerFields.FormatKeys(collapsed ?? [], Owner).Select(k => new ORSetAdd([MarkerFields.Keys], k)),
+                .. MarkerFields.FormatKeys(collapsed ?? []).Select(k => new ORSetAdd([MarkerFields.Keys], k)),
             ],
             Owner,
             now).Value;
