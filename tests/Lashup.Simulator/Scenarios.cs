@@ -35,7 +35,7 @@ internal static class Scenarios
             cluster.Bootstrap(n, TimeSpan.FromMilliseconds(5 * n));
         }
 
-        var took = cluster.Sim.RunUntil(() => cluster.Nodes.Count == n && FullyReachable(cluster), TimeSpan.FromMinutes(10), TimeSpan.FromMilliseconds(100));
+        var took = cluster.Sim.RunUntil(() => cluster.Nodes.Count == n && FullyReachable(cluster) && cluster.StoresSynced, TimeSpan.FromMinutes(10), TimeSpan.FromMilliseconds(100));
         if (took is null)
         {
             throw new InvalidOperationException($"{n} nodes did not converge in 10 virtual minutes (seed {seed})");

@@ -65,6 +65,9 @@ internal sealed class SimCluster
 
     public IEnumerable<SimNode> Live => Nodes.Where(n => n.IsUp);
 
+    /// <summary>Whether every live node's store has had its first exchange (a new replica holds writes until then).</summary>
+    public bool StoresSynced => !StoreEnabled || Live.All(n => n.Kv is null || !n.Kv.Store.Fresh);
+
     public long MessagesDelivered { get; private set; }
 
     public long MessagesLost { get; private set; }

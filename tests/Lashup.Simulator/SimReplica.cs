@@ -17,6 +17,13 @@ internal sealed class InMemoryKvPersistence(string path) : IKvPersistence
 
     public string Path => path;
 
+    /// <summary>Empties the disk, rows and local settings, as an operator who deletes a node's data folder.</summary>
+    public void Wipe()
+    {
+        _rows.Clear();
+        _meta.Clear();
+    }
+
     public int Count => _rows.Count;
 
     public IEnumerable<(string Key, byte[] Value, byte[] Version)> ReadAll() => [.. _rows.Select(r => (r.Key, r.Value.Value, r.Value.Version))];
@@ -146,6 +153,7 @@ internal sealed class SimReplica : IReplicationNetwork
         Replication = new KvReplication(Store, this, _random);
         Store.LocalDelta = Replication.OnLocalDelta;
         Store.LocalEntry = Replication.OnLocalEntry;
+        Store.HoldWritesUntilSynced();
         var node = _node.Node!;
         node.Subscribe(KvReplication.DeltaTopic, Enqueue);
         node.Subscribe(KvReplication.SyncTopic, Enqueue);

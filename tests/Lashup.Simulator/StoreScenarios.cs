@@ -254,7 +254,7 @@ internal static class StoreScenarios
             },
         };
         cluster.Bootstrap(o.Live, TimeSpan.FromSeconds(1));
-        cluster.Sim.RunUntil(() => cluster.Nodes.Count == o.Live && Scenarios.FullyReachable(cluster), TimeSpan.FromMinutes(2), TimeSpan.FromMilliseconds(100));
+        cluster.Sim.RunUntil(() => cluster.Nodes.Count == o.Live && Scenarios.FullyReachable(cluster) && cluster.StoresSynced, TimeSpan.FromMinutes(2), TimeSpan.FromMilliseconds(100));
         cluster.Network.Loss = o.Loss;
         var random = cluster.Sim.Random;
         var workload = new StoreWorkload(cluster, o.Keys);

@@ -65,6 +65,14 @@ internal sealed class StoreWorkload(SimCluster cluster, int keys, int elements =
     public KvEntry? Write(SimNode node, KvKey key, CrdtOp op)
     {
         var store = node.Kv!.Store;
+        if (store.Fresh)
+        {
+            // A new replica holds writes until its first exchange with a peer; the simulator cannot block on it, so
+            // the write is not made (a client would retry).
+            Writes++;
+            return null;
+        }
+
         HarvestCollapses();
         var before = store.Get(key)?.Value ?? CrdtMap.Empty;
         Writes++;

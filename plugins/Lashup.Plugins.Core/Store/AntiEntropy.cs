@@ -17,7 +17,10 @@ internal static class AntiEntropy
     /// <summary>The opening message: this store's bucket digests.</summary>
     public static byte[] Digest(KvStore store) => Build(store, (ref MessagePackWriter w) =>
     {
-        w.WriteArrayHeader(2);
+        // [0, buckets] or, from a fresh replica, [0, buckets, true]: "answer even if nothing differs", so that it
+        // learns the exchange is complete (KvStore.Fresh).
+        var fresh = store.Fresh;
+        w.WriteArrayHeader(fresh ? 3 : 2);
         w.Write(0);
         var buckets = store.BucketDigest();
         w.WriteArrayHeader(buckets.Length);
@@ -25,13 +28,19 @@ internal static class AntiEntropy
         {
             w.Write(b);
         }
+
+        if (fresh)
+        {
+            w.Write(true);
+        }
     });
 
     /// <summary>Handles one message (0 digest, 1 keys of differing buckets, 2 entries + keys wanted back); answers through <paramref name="reply"/>.</summary>
     public static void Handle(KvStore store, byte[] payload, Action<byte[]> reply)
     {
         var reader = new MessagePackReader(payload);
-        Expect(reader.ReadArrayHeader() == 2);
+        var fields = reader.ReadArrayHeader();
+        Expect(fields is 2 or 3);
         switch (reader.ReadInt32())
         {
             case 0:
@@ -48,9 +57,15 @@ internal static class AntiEntropy
                     }
                 }
 
+                var peerFresh = fields == 3 && reader.ReadBoolean();
                 if (differing.Count == 0)
                 {
-                    return;
+                    // The peer holds exactly what this replica holds.
+                    store.EndFresh("its store equals a peer's");
+                    if (!peerFresh)
+                    {
+                        return;
+                    }
                 }
 
                 var keys = store.KeysIn(differing);
@@ -91,6 +106,10 @@ internal static class AntiEntropy
                 var give = mine.Where(k => !theirs.TryGetValue(k.Key, out var h) || h != k.Value).Select(k => k.Key).ToList();
                 var want = theirs.Where(k => !mine.TryGetValue(k.Key, out var h) || h != k.Value).Select(k => k.Key).ToList();
                 SendEntries(store, give, want, reply);
+                if (want.Count == 0)
+                {
+                    store.EndFresh("it compared with a peer and lacks nothing");
+                }
                 break;
             }
 
@@ -122,6 +141,12 @@ internal static class AntiEntropy
                 if (wanted.Count > 0)
                 {
                     SendEntries(store, wanted, [], reply);
+                }
+
+                if (n < MaxEntriesPerMessage)
+                {
+                    // The last part of what a peer sent: this replica holds all the peer had that it lacked.
+                    store.EndFresh("it merged what a peer had");
                 }
 
                 break;

@@ -109,6 +109,12 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
         var active = await network.ActiveNeighborsAsync();
         if (active.Count == 0)
         {
+            if (store.Fresh && store.Options.Seeds.Count == 0 && !network.Members.Any(m => m.Name != network.LocalName))
+            {
+                // No seeds and no member: a single node (or the first of a cluster); nobody to learn an earlier life from.
+                store.EndFresh("it has no seeds and no peer");
+            }
+
             return null;
         }
 

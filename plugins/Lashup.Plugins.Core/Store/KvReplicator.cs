@@ -38,11 +38,13 @@ internal sealed partial class KvReplicator(KvStore store, CoreRuntime core, IOpt
     {
         store.LocalDelta = _replication.OnLocalDelta;
         store.LocalEntry = _replication.OnLocalEntry;
+        store.HoldWritesUntilSynced();
         _subscriptions.Add(core.Subscribe(KvReplication.DeltaTopic, Enqueue));
         _subscriptions.Add(core.Subscribe(KvReplication.SyncTopic, Enqueue));
         _worker = Task.Run(WorkAsync);
         var interval = options.Value.KvSyncInterval.Value;
-        _timer = time.CreateTimer(_ => _inbox.Writer.TryWrite(StartSyncRound), null, interval, interval);
+        // A new replica syncs at once: its writes wait for that first exchange (KvStore.Fresh).
+        _timer = time.CreateTimer(_ => _inbox.Writer.TryWrite(StartSyncRound), null, store.Fresh ? TimeSpan.Zero : interval, interval);
         return Task.CompletedTask;
     }
 

@@ -586,6 +586,85 @@ internal sealed partial class KvStore
         return true;
     }
 
+    private readonly TaskCompletionSource _synced = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Whether this replica is new (its store file held nothing when it started) and has not compared with a peer yet.
+    /// It may be a node whose data folder was emptied: its peers then hold updates it made under its name in an
+    /// earlier life, and its update counters, starting at 1 again, would name updates they have already seen (they
+    /// would drop its writes). So a fresh replica holds local writes until one anti-entropy exchange with a peer (or
+    /// three <c>kv_sync_interval</c>s, or at once when it has no peer), then takes the incarnation after any of its
+    /// name's that the cluster holds (<see cref="EndFresh"/>).
+    /// </summary>
+    public bool Fresh { get; private set; }
+
+    private bool _freshFile;
+
+    /// <summary>Called by the replication when it starts: a new store file holds local writes until it has synced
+    /// (<see cref="Fresh"/>). A store without replication has nobody to learn from, and never holds them.</summary>
+    public void HoldWritesUntilSynced()
+    {
+        lock (_lock)
+        {
+            Fresh = _freshFile && !_synced.Task.IsCompleted;
+        }
+    }
+
+    /// <summary>Ends the fresh state (an exchange with a peer completed, it has none, or the wait ran out): picks the
+    /// next incarnation after any of this node's that the store now names, and releases held writes.</summary>
+    public void EndFresh(string why)
+    {
+        lock (_lock)
+        {
+            if (!Fresh)
+            {
+                return;
+            }
+
+            Fresh = false;
+            _freshFile = false;
+            var earlier = ReplicasInData().Keys.Concat(Markers().Keys)
+                .Where(r => string.Equals(NodeOf(r), _node.Name, StringComparison.Ordinal))
+                .Select(IncarnationOf)
+                .DefaultIfEmpty(0)
+                .Max();
+            if (earlier >= IncarnationOf(_replica))
+            {
+                var next = $"{_node.Name}{IncarnationSeparator}{earlier + 1}";
+                LogIncarnation(_replica, next, $"its store is new and the cluster holds updates of an earlier life (incarnation {earlier})");
+                _replica = next;
+            }
+
+            try
+            {
+                _disk?.PutMeta(MetaReplica, _replica);
+            }
+            catch (Microsoft.Data.Sqlite.SqliteException e)
+            {
+                _diskError = e.Message;
+            }
+
+            LogFreshEnded(_replica, why);
+        }
+
+        _synced.TrySetResult();
+    }
+
+    private async ValueTask<KvEntry> UpdateWhenSyncedAsync(KvKey key, IReadOnlyList<CrdtOp> ops, VersionVector? expectedVersion, CancellationToken cancellationToken)
+    {
+        var wait = 3 * _options.KvSyncInterval.Value;
+        if (await Task.WhenAny(_synced.Task, Task.Delay(wait, _time, cancellationToken)).ConfigureAwait(false) != _synced.Task)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            EndFresh($"no exchange with a peer within {wait.TotalSeconds:0.#} s");
+        }
+
+        return Update(key, ops, expectedVersion);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "The new replica writes as {Replica}: {Why}")]
+    private partial void LogFreshEnded(string replica, string why);
+
     private void NextIncarnation(string why)
     {
         var next = $"{_node.Name}{IncarnationSeparator}{IncarnationOf(_replica) + 1}";

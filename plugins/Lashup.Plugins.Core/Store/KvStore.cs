@@ -65,6 +65,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     {
         _disk = _openPersistence?.Invoke() ?? SqliteKvPersistence.Open(Path.Combine(_node.DataDirectory, "core"), _node.ClusterName, _node.Name);
         var discarded = DiscardIfAwayTooLong(_disk);
+        var fresh = !discarded && _disk.GetMeta(MetaReplica) is null && _disk.GetMeta(MetaLastActive) is null && !_disk.ReadAll().Any();
         var entries = ImmutableSortedDictionary.CreateBuilder<KvKey, KvEntry>();
         foreach (var (key, value, version) in _disk.ReadAll())
         {
@@ -90,6 +91,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         {
             _startedAt = _time.GetUtcNow();
             OpenIncarnation(_disk, discarded);
+            _freshFile = fresh;
             RefreshPruned();
             _appliedAtStart = []; // from now on applied prunes stay in _pruned; new ones need MayApplyPrune
         }
@@ -155,7 +157,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
             throw new KvValidationException(key, $"keys under \"{PrunePrefix}\" are reserved for the store's pruning markers");
         }
 
-        return ValueTask.FromResult(Update(key, ops, expectedVersion));
+        return Fresh ? UpdateWhenSyncedAsync(key, ops, expectedVersion, cancellationToken) : ValueTask.FromResult(Update(key, ops, expectedVersion));
     }
 
     /// <summary>An atomic local update as this node's replica (<see cref="ReplicaName"/>); markers included.</summary>

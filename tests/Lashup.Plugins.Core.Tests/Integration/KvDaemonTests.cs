@@ -131,6 +131,52 @@ public sealed class KvDaemonTests
             $"node-3 has {await CountAsync(http, third, "missed")}/20 keys written while it was down:\n" + cluster.Logs());
     }
 
+    [Fact]
+    public async Task WipedDataFolder_SameNameRestart_NewWritesReachEveryNodeAndOldOnesStay()
+    {
+        using var cluster = new DaemonCluster();
+        for (var i = 0; i < 3; i++)
+        {
+            cluster.Add();
+        }
+
+        cluster.StartAll();
+        var (first, third) = (cluster.Nodes[0], cluster.Nodes[2]);
+        Assert.True(
+            await cluster.WaitAsync(async () => (await DaemonCluster.MembersAsync(first)).Values.Count(s => s == "alive") == 3, Timeout),
+            "not converged:\n" + cluster.Logs());
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        await DaemonCluster.CliAsync("kv", "put", "services/web", "--api", third.Api, "--incr", "hits=5", "--add", "endpoints=old");
+        Assert.True(await cluster.WaitAsync(async () => await HasAsync(http, first, "services/web"), Timeout), "the put did not reach node-1:\n" + cluster.Logs());
+
+        // The operator empties node-3's data folder and starts it again under the same name.
+        third.ExpectedExit = true;
+        third.Process!.Kill();
+        Assert.True(await cluster.WaitAsync(() => Task.FromResult(third.Process.HasExited), Timeout), "node-3 did not exit");
+        Directory.Delete(Path.Combine(third.Folder, "data"), recursive: true);
+        cluster.Restart(third);
+        Assert.True(await WaitReadyAsync(cluster, third), cluster.Logs());
+
+        // Its first write waits for its first exchange with a peer, then goes out as node-3~2.
+        var put = await DaemonCluster.CliAsync("kv", "put", "services/web", "--api", third.Api, "--incr", "hits=2", "--add", "endpoints=new", "--json");
+        Assert.Contains("\"node-3~2\"", put, StringComparison.Ordinal);
+        Assert.True(
+            await cluster.WaitAsync(async () => await ValueAsync(http, first, "services/web") is { } v && v.Contains("\"hits\":7", StringComparison.Ordinal) && v.Contains("new", StringComparison.Ordinal) && v.Contains("old", StringComparison.Ordinal), Timeout),
+            $"node-1 holds {await ValueAsync(http, first, "services/web")}, not hits 7 with old and new:\n" + cluster.Logs());
+    }
+
+    private static async Task<string?> ValueAsync(HttpClient http, DaemonCluster.Daemon node, string key)
+    {
+        try
+        {
+            return JsonDocument.Parse(await http.GetStringAsync($"http://{node.Api}/v1/kv/{key}")).RootElement.GetProperty("value").GetRawText();
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException or KeyNotFoundException)
+        {
+            return null;
+        }
+    }
+
     private static async Task<bool> HasAsync(HttpClient http, DaemonCluster.Daemon node, string key)
     {
         try

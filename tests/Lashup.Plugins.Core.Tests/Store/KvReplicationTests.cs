@@ -116,7 +116,7 @@ public sealed class KvReplicationTests(ITestOutputHelper output)
         const int seed = 34;
         var cluster = new SimCluster(seed, new NodeSettings { ExpireAfter = TimeSpan.FromSeconds(30) }) { StoreEnabled = true };
         cluster.Bootstrap(12, TimeSpan.FromSeconds(1));
-        Assert.NotNull(cluster.Sim.RunUntil(() => cluster.Nodes.Count == 12 && Scenarios.FullyReachable(cluster), TimeSpan.FromMinutes(2), TimeSpan.FromMilliseconds(100)));
+        Assert.NotNull(cluster.Sim.RunUntil(() => cluster.Nodes.Count == 12 && Scenarios.FullyReachable(cluster) && cluster.StoresSynced, TimeSpan.FromMinutes(2), TimeSpan.FromMilliseconds(100)));
         var writer = cluster.Nodes[5];
         var late = cluster.Nodes[9];
 
