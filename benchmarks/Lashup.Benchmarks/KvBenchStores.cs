@@ -45,15 +45,6 @@ internal sealed class MemoryKvPersistence : IKvPersistence
 
     public void Delete(string key) => _rows.Remove(key);
 
-    public void Clear(IReadOnlyList<(string Name, string Value)> meta)
-    {
-        _rows.Clear();
-        foreach (var (name, value) in meta)
-        {
-            _meta[name] = value;
-        }
-    }
-
     public string? GetMeta(string name) => _meta.GetValueOrDefault(name);
 
     public void PutMeta(string name, string value) => _meta[name] = value;

@@ -109,6 +109,13 @@ public sealed class CoreOptions
     [ConfigurationKeyName("prune_marker_ttl")]
     public Duration PruneMarkerTtl { get; set; } = new(TimeSpan.FromHours(48));
 
+    /// <summary>
+    /// Opens the store even if this node was away for half of <c>prune_marker_ttl</c> or more. Only for a cluster that
+    /// was down as a whole (no node could prune meanwhile); otherwise move the store away and let the node re-sync.
+    /// </summary>
+    [ConfigurationKeyName("accept_stale_store")]
+    public bool AcceptStaleStore { get; set; }
+
     /// <summary>Largest encoded value of one key of the replicated store, in bytes.</summary>
     [ConfigurationKeyName("max_value_size")]
     public int MaxValueSize { get; set; } = 1024 * 1024;

@@ -25,7 +25,6 @@ internal sealed class CoreMetricsRegistration(IMeterFactory meters, CoreRuntime 
         meter.CreateObservableCounter("lashup.core.store_entries_repaired", () => Volatile.Read(ref store.Stats.EntriesRepaired), description: "Entries brought up to date by anti-entropy");
         meter.CreateObservableCounter("lashup.core.store_bad_messages", () => Volatile.Read(ref store.Stats.BadMessages), description: "Replication messages dropped as malformed (or a delta whose writer is not its sender)");
         meter.CreateObservableCounter("lashup.core.store_inbox_dropped", () => Volatile.Read(ref replicator.InboxDropped), description: "Replication messages dropped because the inbox was full");
-        meter.CreateObservableCounter("lashup.core.store_replicas_discarded", () => Volatile.Read(ref store.Stats.ReplicasDiscarded), description: "Replicas discarded at start because this node was away for half of prune_marker_ttl or more");
         meter.CreateObservableCounter("lashup.core.store_prunes_performed", () => Volatile.Read(ref store.Stats.PrunesPerformed), description: "Departed replicas this node collapsed as pruning owner");
         meter.CreateObservableCounter("lashup.core.store_pruned_entries_cleaned", () => Volatile.Read(ref store.Stats.PrunedEntriesCleaned), description: "Entries (held or merged) cleaned of a pruned replica");
         meter.CreateObservableCounter("lashup.core.store_pruned_deltas_dropped", () => Volatile.Read(ref store.Stats.PrunedDeltasDropped), description: "Deltas written by a pruned replica, dropped");

@@ -25,10 +25,6 @@ internal interface IKvPersistence : IDisposable
     /// <exception cref="Microsoft.Data.Sqlite.SqliteException">The disk is full, read-only or failing (nothing was written).</exception>
     void PutAll(IReadOnlyList<(string Key, byte[] Value, byte[] Version)> rows, IReadOnlyList<(string Name, string Value)> meta);
 
-    /// <summary>Deletes every entry and writes local settings in one transaction (a replica discarded at start).</summary>
-    /// <exception cref="Microsoft.Data.Sqlite.SqliteException">The disk is full, read-only or failing (nothing was changed).</exception>
-    void Clear(IReadOnlyList<(string Name, string Value)> meta);
-
     /// <summary>A local setting of this replica that is not replicated (e.g. its replica name), or null.</summary>
     string? GetMeta(string name);
 

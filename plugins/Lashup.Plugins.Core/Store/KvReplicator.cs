@@ -87,9 +87,20 @@ internal sealed partial class KvReplicator(KvStore store, CoreRuntime core, IOpt
     {
         await foreach (var action in _inbox.Reader.ReadAllAsync())
         {
-            action();
+            try
+            {
+                action();
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // One failing message or round must not end replication for good.
+                LogWorkFailed(e);
+            }
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "A store replication step failed; replication goes on")]
+    private partial void LogWorkFailed(Exception exception);
 
     private void StartSyncRound() => _replication.SyncRoundAsync().ContinueWith(
         t => LogSyncFailed(t.Exception!.GetBaseException().Message), CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);

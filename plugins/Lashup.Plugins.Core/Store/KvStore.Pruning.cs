@@ -245,6 +245,12 @@ internal sealed partial class KvStore
         lock (_lock)
         {
             var disk = _disk ?? throw new KvException("the store is not open (the node is starting or stopping)");
+            if (_entries.Values.Any(e => e.Version[_replica] == CollapsedVersion))
+            {
+                // A collapse of this node's current replica reached it: it writes as the next one (as Update does).
+                NextIncarnation("the cluster collapsed its current one");
+            }
+
             var moves = new Dictionary<KvKey, Dictionary<Dot, Dot[]>>();
             var changes = new List<(KvEntry Current, KvEntry Updated, CrdtMap Delta)>();
             foreach (var (key, current) in _entries)
@@ -537,14 +543,10 @@ internal sealed partial class KvStore
     /// anything, so none of its new writes go under a name the cluster may drop (its old incarnation is then pruned
     /// like any departed replica).
     /// </summary>
-    private void OpenIncarnation(IKvPersistence disk, bool discarded)
+    private void OpenIncarnation(IKvPersistence disk)
     {
         _replica = disk.GetMeta(MetaReplica) ?? _node.Name;
-        if (discarded)
-        {
-            NextIncarnation("its replica was discarded (away longer than half of prune_marker_ttl)");
-        }
-        else if (disk.GetMeta(MetaLastActive) is { } text && long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var ms)
+        if (disk.GetMeta(MetaLastActive) is { } text && long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var ms)
             && _time.GetUtcNow() - DateTimeOffset.FromUnixTimeMilliseconds(ms) >= _options.ExpireAfter.Value
             && _entries.Values.Any(e => e.Version[_replica] != 0))
         {
@@ -553,37 +555,42 @@ internal sealed partial class KvStore
     }
 
     /// <summary>
-    /// Discards the replica on disk, before it is loaded, if this node was away for half of <c>prune_marker_ttl</c> or
-    /// more (by its last-active stamp): the cluster may have pruned replicas it holds and deleted their markers since,
-    /// so its entries could bring back what was collapsed (counted twice) or removed; and a prune it performed and
-    /// could not spread before it went down may have been performed again by another owner, who waits
-    /// <c>prune_marker_ttl</c> after last seeing it (<see cref="KvPruning"/>). The node then starts as its next
-    /// incarnation with an empty replica and re-syncs from its peers. Akka's durable data has the same rule.
+    /// Refuses to open a replica that was away for half of <c>prune_marker_ttl</c> or more (by its last-active stamp)
+    /// when the rest of its reference membership (<see cref="KvPruning"/>) is a majority of it, i.e. could have pruned
+    /// without it: the cluster may have pruned replicas it holds and deleted their markers since, so its entries could
+    /// bring back what was collapsed (counted twice) or removed; and a prune it performed and could not spread before it
+    /// went down may have been performed again by another owner, who waits <c>prune_marker_ttl</c> after last seeing it.
+    /// Deciding needs the operator: if the other nodes kept running, move the store away (the node re-syncs as a new
+    /// replica, <see cref="Fresh"/>); if the whole cluster was down, start once with <c>core.accept_stale_store</c>.
+    /// A node of one or two (nobody else could reach a majority) opens as usual. Akka asks the same of durable data:
+    /// never restart a node with it after more than its pruning markers' time to live.
     /// </summary>
-    /// <returns>Whether the replica was discarded.</returns>
-    private bool DiscardIfAwayTooLong(IKvPersistence disk)
+    /// <exception cref="InvalidOperationException">The replica is stale; the message says what to do.</exception>
+    private void RefuseIfStale(IKvPersistence disk)
     {
-        if (disk.GetMeta(MetaLastActive) is not { } text || !long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var ms))
+        if (_options.AcceptStaleStore
+            || disk.GetMeta(MetaLastActive) is not { } text
+            || !long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var ms))
         {
-            return false;
+            return;
         }
 
         var away = _time.GetUtcNow() - DateTimeOffset.FromUnixTimeMilliseconds(ms);
-        if (away < _options.PruneMarkerTtl.Value / 2)
+        var limit = _options.PruneMarkerTtl.Value / 2;
+        var reference = (disk.GetMeta(MetaPruneState) ?? "").Split('\n').Count(l => l.StartsWith("m ", StringComparison.Ordinal));
+        if (away < limit || 2 * (reference - 1) <= reference || !disk.ReadAll().Any())
         {
-            return false;
+            return;
         }
 
-        var count = disk.ReadAll().Count();
-        if (count == 0)
-        {
-            return false;
-        }
+        Stats.StaleRefusals++;
+        throw new InvalidOperationException(
+            $"{disk.Path} was last active {Format(away)} ago, at least half of core.prune_marker_ttl ({Format(limit)}), in a cluster of " +
+            $"{reference} that could prune without this node: its entries could bring back what the cluster pruned since. If the other " +
+            "nodes kept running, move the store away and start again (this node then re-syncs from its peers as a new replica); if " +
+            "the whole cluster was down, start once with core.accept_stale_store = true");
 
-        disk.Clear([(MetaPruneApplied, ""), (MetaPruneState, ""), (MetaPruneRetired, "")]);
-        Stats.ReplicasDiscarded++;
-        LogDiscarded(count, disk.Path, away, _options.PruneMarkerTtl.Value / 2);
-        return true;
+        static string Format(TimeSpan t) => t.TotalHours >= 1 ? $"{t.TotalHours:0.#} h" : $"{t.TotalMinutes:0.#} min";
     }
 
     private readonly TaskCompletionSource _synced = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -804,7 +811,12 @@ internal sealed partial class KvStore
     /// replica there) is cleaned at once. Cleanup commutes with merge, so cleaning the merged state equals merging
     /// cleaned states.
     /// </summary>
-    private (CrdtMap Value, VersionVector Version) CleanMerged(KvKey key, CrdtMap value, VersionVector version)
+    /// <param name="key">The key.</param>
+    /// <param name="value">The merged (or held) value.</param>
+    /// <param name="version">Its version.</param>
+    /// <param name="incoming">What was merged into the held value, if anything: only it is walked for the replicas it
+    /// names (a held value names no replica its version does not, once cleaned), so a merge costs the delta's size.</param>
+    private (CrdtMap Value, VersionVector Version) CleanMerged(KvKey key, CrdtMap value, VersionVector version, CrdtMap? incoming = null)
     {
         var collapsed = false;
         foreach (var counter in version.Entries.Values)
@@ -820,7 +832,7 @@ internal sealed partial class KvStore
         var named = new HashSet<string>(version.Entries.Keys, StringComparer.Ordinal);
         if (!_pruned.IsEmpty)
         {
-            NamedIn(value, named);
+            NamedIn(incoming ?? value, named);
         }
 
         foreach (var replica in named)
@@ -1118,9 +1130,6 @@ internal sealed partial class KvStore
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Replica {Removed} is not pruned: its marker would be {Size} bytes for {Keys} keys, over half of max_stream_frame_size ({Limit}); its entries stay in those keys")]
     private partial void LogMarkerTooLarge(string removed, int size, int keys, int limit);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Discarded the {Count} entries of {Path}: this node was away for {Away}, at least half of prune_marker_ttl ({Limit}), and they could bring back what the cluster pruned meanwhile; re-syncing from peers")]
-    private partial void LogDiscarded(int count, string path, TimeSpan away, TimeSpan limit);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "This node now writes as {Next} instead of {Previous}: {Why}")]
     private partial void LogIncarnation(string previous, string next, string why);

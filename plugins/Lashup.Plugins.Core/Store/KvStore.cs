@@ -64,8 +64,8 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     public Task StartAsync(CancellationToken cancellationToken)
     {
         _disk = _openPersistence?.Invoke() ?? SqliteKvPersistence.Open(Path.Combine(_node.DataDirectory, "core"), _node.ClusterName, _node.Name);
-        var discarded = DiscardIfAwayTooLong(_disk);
-        var fresh = !discarded && _disk.GetMeta(MetaReplica) is null && _disk.GetMeta(MetaLastActive) is null && !_disk.ReadAll().Any();
+        RefuseIfStale(_disk);
+        var fresh = _disk.GetMeta(MetaReplica) is null && _disk.GetMeta(MetaLastActive) is null && !_disk.ReadAll().Any();
         var entries = ImmutableSortedDictionary.CreateBuilder<KvKey, KvEntry>();
         foreach (var (key, value, version) in _disk.ReadAll())
         {
@@ -90,7 +90,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         lock (_lock)
         {
             _startedAt = _time.GetUtcNow();
-            OpenIncarnation(_disk, discarded);
+            OpenIncarnation(_disk);
             _freshFile = fresh;
             RefreshPruned();
             _appliedAtStart = []; // from now on applied prunes stay in _pruned; new ones need MayApplyPrune
@@ -267,13 +267,13 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
             }
 
             var current = _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
-            if (current.Version[origin] != counter - 1)
+            if (counter == 0 || current.Version[origin] != counter - 1)
             {
                 Stats.DeltasSkipped++;
                 return false;
             }
 
-            var (value, version) = CleanMerged(key, current.Value.Merge(delta), current.Version.Increment(origin));
+            var (value, version) = CleanMerged(key, current.Value.Merge(delta), current.Version.Increment(origin), delta);
             var merged = new KvEntry(key, value, version);
             if ((IsMarker(key) && MarkerExpired(merged.Value)) || !Persist(current, merged))
             {
@@ -298,7 +298,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
             }
 
             var current = _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
-            (value, version) = CleanMerged(key, current.Value.Merge(value), current.Version.Merge(version));
+            (value, version) = CleanMerged(key, current.Value.Merge(value), current.Version.Merge(version), value);
             var merged = new KvEntry(key, value, version);
             return !merged.Version.Equals(current.Version) && Persist(current, merged);
         }
@@ -401,7 +401,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         public long PruneMismatches;
         public long MarkersDeleted;
         public long RemovesTranslated;
-        public long ReplicasDiscarded;
+        public long StaleRefusals;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Store loaded {Count} keys from {Path}")]

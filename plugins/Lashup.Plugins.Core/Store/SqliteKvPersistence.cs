@@ -154,33 +154,6 @@ internal sealed class SqliteKvPersistence : IKvPersistence
         }
     }
 
-    /// <summary>Deletes every row of the kv table and writes meta rows, in one transaction.</summary>
-    public void Clear(IReadOnlyList<(string Name, string Value)> meta)
-    {
-        lock (_lock)
-        {
-            using var transaction = _connection.BeginTransaction();
-            using (var delete = _connection.CreateCommand())
-            {
-                delete.Transaction = transaction;
-                delete.CommandText = "DELETE FROM kv";
-                delete.ExecuteNonQuery();
-            }
-
-            foreach (var (name, value) in meta)
-            {
-                using var command = _connection.CreateCommand();
-                command.Transaction = transaction;
-                command.CommandText = "INSERT INTO meta (name, value) VALUES ($name, $value) ON CONFLICT (name) DO UPDATE SET value = excluded.value";
-                command.Parameters.AddWithValue("$name", name);
-                command.Parameters.AddWithValue("$value", value);
-                command.ExecuteNonQuery();
-            }
-
-            transaction.Commit();
-        }
-    }
-
     /// <summary>A row of the meta table (besides format, cluster and node, which <see cref="Open"/> checks), or null.</summary>
     public string? GetMeta(string name)
     {

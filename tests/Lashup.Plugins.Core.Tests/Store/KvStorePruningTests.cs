@@ -220,36 +220,47 @@ public sealed class KvStorePruningTests : IDisposable
         Assert.Equal("node-1~2", reopened.ReplicaName);
         var entry = await reopened.UpdateAsync(Key, [new ORSetAdd(["backends"], "b")]);
         Assert.Equal((1UL, 1UL), (entry.Version["node-1"], entry.Version["node-1~2"]));
-        Assert.Equal(0, reopened.Stats.ReplicasDiscarded);
     }
 
-    [Fact]
-    public async Task Start_AwayHalfOfPruneMarkerTtl_DiscardsReplicaAndWritesUnderNextIncarnation()
+    [Theory]
+    [InlineData(3, true)]
+    [InlineData(5, true)]
+    [InlineData(2, false)]
+    [InlineData(1, false)]
+    public async Task Start_AwayHalfOfPruneMarkerTtl_RefusedWhereOthersCouldPruneUnlessAccepted(int members, bool refused)
     {
         using (var store = await OpenAsync())
         {
             await store.UpdateAsync(Key, [new ORSetAdd(["backends"], "a")]);
             await store.UpdateAsync(KvKey.Parse("dns/a"), [new LwwSet(["ip"], "10.0.0.1")]);
+            Assert.True(store.PutPruneState(string.Join('\n', Enumerable.Range(1, members).Select(i => $"m node-{i}"))));
             store.TouchLastActive();
         }
 
-        // Under half of the TTL (48 h) away: kept.
+        // Under half of the TTL (48 h) away: opened as usual.
         _time.Advance(TimeSpan.FromHours(23));
         using (var kept = await OpenAsync())
         {
             Assert.Equal(2, kept.Count);
-            Assert.Equal("node-1", kept.ReplicaName);
             kept.TouchLastActive();
         }
 
         _time.Advance(TimeSpan.FromHours(24));
-        using var reopened = await OpenAsync();
+        if (!refused)
+        {
+            using var alone = await OpenAsync(); // nobody could have pruned without it
+            Assert.Equal(2, alone.Count);
+            return;
+        }
 
-        Assert.Equal(0, reopened.Count);
-        Assert.Equal(1, reopened.Stats.ReplicasDiscarded);
-        Assert.Equal("node-1~2", reopened.ReplicaName);
-        var entry = await reopened.UpdateAsync(Key, [new ORSetAdd(["backends"], "b")]);
-        Assert.Equal(new VersionVector([new("node-1~2", 1UL)]), entry.Version);
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => OpenAsync());
+        Assert.Contains("last active 24 h ago, at least half of core.prune_marker_ttl (24 h)", e.Message, StringComparison.Ordinal);
+        Assert.Contains("move the store away", e.Message, StringComparison.Ordinal);
+        Assert.Contains("core.accept_stale_store = true", e.Message, StringComparison.Ordinal);
+
+        using var accepted = await OpenAsync(acceptStale: true);
+        Assert.Equal(2, accepted.Count);
+        Assert.Equal("node-1~2", accepted.ReplicaName); // away longer than expire_after
     }
 
     [Fact]
@@ -301,6 +312,36 @@ public sealed class KvStorePruningTests : IDisposable
         Assert.Null(moves);
         Assert.Empty(store.Markers());
         Assert.All(store.List(KvKey.Root), e => Assert.Equal(version, e.Version));
+    }
+
+    [Fact]
+    public async Task MergeDelta_CounterZeroOrAfterCollapsedVersion_RefusedWithoutOverflow()
+    {
+        using var store = await OpenAsync();
+        var (value, _) = RemovedReplicasWrites();
+        store.MergeEntry(Key, value.Collapse(Removed, Owner), new VersionVector([new(Removed, KvStore.CollapsedVersion), new(Owner, 1UL)]));
+        var delta = CrdtMap.Empty.Apply([new ORSetAdd(["backends"], "z")], Removed, 3).Delta;
+
+        Assert.False(store.MergeDelta(Key, Removed, 0, delta)); // 0 - 1 would wrap to CollapsedVersion
+        Assert.False(store.MergeDelta(Key, Removed, ulong.MaxValue, delta));
+        Assert.False(store.MergeDelta(KvKey.Parse("other/key"), "node-7", 0, delta));
+        Assert.DoesNotContain("z", store.Get(Key)!.Value.GetORSet("backends")!.Elements);
+    }
+
+    [Fact]
+    public async Task Collapse_OwnReplicaCollapsedElsewhere_WritesAsNextIncarnationFirst()
+    {
+        using var store = await OpenAsync();
+        var (value, version) = RemovedReplicasWrites();
+        store.MergeEntry(Key, value, version);
+        var (mine, _) = CrdtMap.Empty.Apply([new CounterAdd(["n"], 1)], "node-1", 1);
+        store.MergeEntry(KvKey.Parse("other/key"), mine.Collapse("node-1", Owner), new VersionVector([new("node-1", KvStore.CollapsedVersion), new(Owner, 1UL)]));
+
+        var moves = store.Collapse(Removed);
+
+        Assert.NotNull(moves);
+        Assert.Equal("node-1~2", store.ReplicaName);
+        Assert.Equal(1UL, store.Get(Key)!.Version["node-1~2"]);
     }
 
     [Fact]
@@ -379,7 +420,7 @@ public sealed class KvStorePruningTests : IDisposable
             now).Value;
     }
 
-    private async Task<KvStore> OpenAsync(Func<string, bool>? mayApply = null, TimeSpan? markerTtl = null, int maxFrame = 16 * 1024 * 1024)
+    private async Task<KvStore> OpenAsync(Func<string, bool>? mayApply = null, TimeSpan? markerTtl = null, int maxFrame = 16 * 1024 * 1024, bool acceptStale = false)
     {
         var store = new KvStore(
             Options.Create(new CoreOptions
@@ -387,6 +428,7 @@ public sealed class KvStorePruningTests : IDisposable
                 ExpireAfter = new Duration(TimeSpan.FromHours(24)),
                 PruneMarkerTtl = new Duration(markerTtl ?? TimeSpan.FromHours(48)),
                 MaxStreamFrameSize = maxFrame,
+                AcceptStaleStore = acceptStale,
             }),
             new NodeInfo("node-1", "test", _dir),
             _time,
