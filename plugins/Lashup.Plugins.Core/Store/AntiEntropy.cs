@@ -36,8 +36,15 @@ internal static class AntiEntropy
     });
 
     /// <summary>Handles one message (0 digest, 1 keys of differing buckets, 2 entries + keys wanted back); answers through <paramref name="reply"/>.</summary>
-    public static void Handle(KvStore store, byte[] payload, Action<byte[]> reply)
+    /// <param name="store">This replica.</param>
+    /// <param name="payload">The message.</param>
+    /// <param name="reply">Sends an answer to the peer.</param>
+    /// <param name="peerFresh">Whether the peer said it is a fresh replica itself, by its latest digest or answer
+    /// (kept by the caller per peer): an exchange with a fresh peer does not end this replica's fresh state, since
+    /// that peer may lack this node's earlier life as much as it does.</param>
+    public static void Handle(KvStore store, byte[] payload, Action<byte[]> reply, PeerFreshness? peerFresh = null)
     {
+        peerFresh ??= new PeerFreshness();
         var reader = new MessagePackReader(payload);
         var fields = reader.ReadArrayHeader();
         Expect(fields is 2 or 3);
@@ -57,13 +64,13 @@ internal static class AntiEntropy
                     }
                 }
 
-                var peerFresh = fields == 3 && reader.ReadBoolean();
+                peerFresh.Fresh = fields == 3 && reader.ReadBoolean();
                 if (differing.Count == 0)
                 {
-                    // The peer holds exactly what this replica holds.
-                    store.EndFresh("its store equals a peer's");
-                    if (!peerFresh)
+                    // The peer holds exactly what this replica holds (if it is not new itself, that settles it).
+                    if (!peerFresh.Fresh)
                     {
+                        store.EndFresh("its store equals a peer's");
                         return;
                     }
                 }
@@ -83,7 +90,7 @@ internal static class AntiEntropy
                         w.Write(hash);
                     }
 
-                    w.WriteNil();
+                    w.Write(store.Fresh); // was nil (older nodes skip it)
                 }));
                 break;
             }
@@ -101,15 +108,26 @@ internal static class AntiEntropy
                     theirs[KvKey.Parse(reader.ReadString() ?? "")] = reader.ReadUInt64();
                 }
 
-                reader.Skip();
+                // The answering peer's fresh bit (older nodes write nil there).
+                if (reader.NextMessagePackType == MessagePackType.Boolean)
+                {
+                    peerFresh.Fresh = reader.ReadBoolean();
+                }
+                else
+                {
+                    peerFresh.Fresh = false;
+                    reader.Skip();
+                }
+
                 var mine = store.KeysIn(buckets).ToDictionary(k => k.Key, k => k.Hash);
                 var give = mine.Where(k => !theirs.TryGetValue(k.Key, out var h) || h != k.Value).Select(k => k.Key).ToList();
                 var want = theirs.Where(k => !mine.TryGetValue(k.Key, out var h) || h != k.Value).Select(k => k.Key).ToList();
                 SendEntries(store, give, want, reply);
-                if (want.Count == 0)
+                if (want.Count == 0 && !peerFresh.Fresh)
                 {
                     store.EndFresh("it compared with a peer and lacks nothing");
                 }
+
                 break;
             }
 
@@ -143,7 +161,7 @@ internal static class AntiEntropy
                     SendEntries(store, wanted, [], reply);
                 }
 
-                if (n < MaxEntriesPerMessage)
+                if (n < MaxEntriesPerMessage && !peerFresh.Fresh)
                 {
                     // The last part of what a peer sent: this replica holds all the peer had that it lacked.
                     store.EndFresh("it merged what a peer had");
@@ -155,6 +173,12 @@ internal static class AntiEntropy
             default:
                 throw new FormatException("unknown anti-entropy message");
         }
+    }
+
+    /// <summary>What a peer last said about itself in the exchange (kept per peer by the caller).</summary>
+    internal sealed class PeerFreshness
+    {
+        public bool Fresh { get; set; }
     }
 
     private static void SendEntries(KvStore store, List<KvKey> give, List<KvKey> want, Action<byte[]> reply)

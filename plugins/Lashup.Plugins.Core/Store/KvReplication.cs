@@ -31,7 +31,8 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
     /// <summary>Broadcasts a local update's delta (<see cref="KvStore.LocalDelta"/>); one too large is left to anti-entropy.</summary>
     public void OnLocalDelta(KvKey key, CrdtMap delta, ulong counter)
     {
-        var payload = EncodeDelta(key, network.LocalName, counter, delta);
+        // Under the replica that wrote it (node~N after a new incarnation), as its counter is that replica's.
+        var payload = EncodeDelta(key, store.ReplicaName, counter, delta);
         if (payload.Length <= network.MaxPayloadSize)
         {
             network.Broadcast(DeltaTopic, payload);
@@ -42,7 +43,7 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
     /// <summary>Broadcasts a whole entry (a pruning collapse, <see cref="KvStore.LocalEntry"/>); one too large is left to anti-entropy.</summary>
     public void OnLocalEntry(KvEntry entry)
     {
-        var payload = EncodeEntry(entry, network.LocalName);
+        var payload = EncodeEntry(entry, store.ReplicaName);
         if (payload.Length <= network.MaxPayloadSize)
         {
             network.Broadcast(DeltaTopic, payload);
@@ -106,6 +107,7 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
     public async Task<string?> SyncRoundAsync()
     {
         _pruning.Tick();
+        EndFreshAfterBound();
         var active = await network.ActiveNeighborsAsync();
         if (active.Count == 0)
         {
@@ -124,9 +126,36 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
         return peer;
     }
 
+    /// <summary>
+    /// Ends a fresh state that lasted three <c>kv_sync_interval</c>s (the same bound as a held write's): in a cluster
+    /// of new nodes nobody holds an earlier life, and fresh peers do not end each other's wait.
+    /// </summary>
+    private void EndFreshAfterBound()
+    {
+        if (store.Fresh && store.Time.GetUtcNow() - store.StartedAt >= 3 * store.Options.KvSyncInterval.Value)
+        {
+            store.EndFresh("only new peers answered within three sync intervals");
+        }
+    }
+
     /// <summary>Handles an anti-entropy message from <paramref name="from"/>; answers it directly.</summary>
-    public void OnSync(string from, byte[] payload) =>
-        AntiEntropy.Handle(store, payload, reply => network.SendDirect(from, SyncTopic, reply));
+    public void OnSync(string from, byte[] payload)
+    {
+        if (!_peers.TryGetValue(from, out var peer))
+        {
+            if (_peers.Count >= 4096)
+            {
+                _peers.Clear(); // bounded: what a peer said is relearned from its next message
+            }
+
+            peer = new AntiEntropy.PeerFreshness();
+            _peers[from] = peer;
+        }
+
+        AntiEntropy.Handle(store, payload, reply => network.SendDirect(from, SyncTopic, reply), peer);
+    }
+
+    private readonly Dictionary<string, AntiEntropy.PeerFreshness> _peers = new(StringComparer.Ordinal);
 
     /// <summary>The wire form of a delta: [key, writer, the writer's update counter of the key, the encoded delta].</summary>
     public static byte[] EncodeDelta(KvKey key, string replica, ulong counter, CrdtMap delta)

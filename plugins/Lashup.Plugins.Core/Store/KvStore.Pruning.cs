@@ -454,6 +454,9 @@ internal sealed partial class KvStore
 
     private const string MetaReplica = "replica";
     private const string MetaPruneApplied = "prune_applied";
+
+    // "1" while the replica is fresh (KvStore.Fresh), so that a restart before its first exchange keeps it fresh.
+    private const string MetaFresh = "fresh";
     private const string MetaPruneRetired = "prune_retired";
 
     // Replicas whose markers were deleted here (Unix ms of the deletion), kept prune_marker_ttl more and persisted: a
@@ -588,7 +591,7 @@ internal sealed partial class KvStore
             $"{disk.Path} was last active {Format(away)} ago, at least half of core.prune_marker_ttl ({Format(limit)}), in a cluster of " +
             $"{reference} that could prune without this node: its entries could bring back what the cluster pruned since. If the other " +
             "nodes kept running, move the store away and start again (this node then re-syncs from its peers as a new replica); if " +
-            "the whole cluster was down, start once with core.accept_stale_store = true");
+            "the whole cluster was down, start once with core.accept_stale_store = true (and remove it after)");
 
         static string Format(TimeSpan t) => t.TotalHours >= 1 ? $"{t.TotalHours:0.#} h" : $"{t.TotalMinutes:0.#} min";
     }
@@ -614,6 +617,17 @@ internal sealed partial class KvStore
         lock (_lock)
         {
             Fresh = _freshFile && !_synced.Task.IsCompleted;
+            if (Fresh)
+            {
+                try
+                {
+                    _disk?.PutMeta(MetaFresh, "1");
+                }
+                catch (Microsoft.Data.Sqlite.SqliteException e)
+                {
+                    _diskError = e.Message;
+                }
+            }
         }
     }
 
@@ -645,6 +659,7 @@ internal sealed partial class KvStore
             try
             {
                 _disk?.PutMeta(MetaReplica, _replica);
+                _disk?.PutMeta(MetaFresh, "");
             }
             catch (Microsoft.Data.Sqlite.SqliteException e)
             {
@@ -660,10 +675,16 @@ internal sealed partial class KvStore
     private async ValueTask<KvEntry> UpdateWhenSyncedAsync(KvKey key, IReadOnlyList<CrdtOp> ops, VersionVector? expectedVersion, CancellationToken cancellationToken)
     {
         var wait = 3 * _options.KvSyncInterval.Value;
-        if (await Task.WhenAny(_synced.Task, Task.Delay(wait, _time, cancellationToken)).ConfigureAwait(false) != _synced.Task)
+        using (var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            EndFresh($"no exchange with a peer within {wait.TotalSeconds:0.#} s");
+            var delay = Task.Delay(wait, _time, timer.Token);
+            var first = await Task.WhenAny(_synced.Task, delay).ConfigureAwait(false);
+            await timer.CancelAsync().ConfigureAwait(false); // no timer left behind once synced
+            if (first != _synced.Task)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                EndFresh($"no exchange with a peer within {wait.TotalSeconds:0.#} s");
+            }
         }
 
         return Update(key, ops, expectedVersion);

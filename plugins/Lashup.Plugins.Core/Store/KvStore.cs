@@ -64,8 +64,18 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     public Task StartAsync(CancellationToken cancellationToken)
     {
         _disk = _openPersistence?.Invoke() ?? SqliteKvPersistence.Open(Path.Combine(_node.DataDirectory, "core"), _node.ClusterName, _node.Name);
-        RefuseIfStale(_disk);
-        var fresh = _disk.GetMeta(MetaReplica) is null && _disk.GetMeta(MetaLastActive) is null && !_disk.ReadAll().Any();
+        try
+        {
+            RefuseIfStale(_disk);
+        }
+        catch
+        {
+            _disk.Dispose();
+            _disk = null;
+            throw;
+        }
+
+        var fresh = _disk.GetMeta(MetaFresh) == "1" || _disk.GetMeta(MetaReplica) is null && _disk.GetMeta(MetaLastActive) is null && !_disk.ReadAll().Any();
         var entries = ImmutableSortedDictionary.CreateBuilder<KvKey, KvEntry>();
         foreach (var (key, value, version) in _disk.ReadAll())
         {

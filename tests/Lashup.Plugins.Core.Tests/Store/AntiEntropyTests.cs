@@ -42,18 +42,47 @@ public sealed class AntiEntropyTests(ITestOutputHelper output) : IDisposable
         Assert.True(again < 4096, $"{again} B exchanged between identical stores");
     }
 
+    [Fact]
+    public async Task Exchange_FreshReplicas_OnlyANonFreshPeerEndsTheHoldAndTheIncarnationFollowsItsData()
+    {
+        using var old = await OpenAsync("node-1");
+        await old.UpdateAsync(KvKey.Parse("services/web"), [new CounterAdd(["hits"], 5)]); // node-1's earlier life, held by node-2
+        using var peer = await OpenAsync("node-2");
+        var earlier = old.Get(KvKey.Parse("services/web"))!;
+        peer.MergeEntry(earlier.Key, earlier.Value, earlier.Version);
+        old.Dispose();
+        Directory.Delete(Path.Combine(_dir, "node-1"), recursive: true); // the data folder is emptied
+
+        using var wiped = await OpenAsync("node-1");
+        using var other = await OpenAsync("node-3"); // another new replica
+        wiped.HoldWritesUntilSynced();
+        other.HoldWritesUntilSynced();
+        Assert.True(wiped.Fresh && other.Fresh);
+
+        Exchange(wiped, other, out _);
+        Exchange(other, wiped, out _);
+        Assert.True(wiped.Fresh && other.Fresh, "two new replicas ended each other's hold");
+
+        Exchange(wiped, peer, out _);
+        Assert.False(wiped.Fresh);
+        Assert.Equal("node-1~2", wiped.ReplicaName);
+        var entry = await wiped.UpdateAsync(KvKey.Parse("services/web"), [new CounterAdd(["hits"], 2)]);
+        Assert.Equal(7, entry.Value.GetPnCounter("hits")!.Value);
+    }
+
     /// <summary>Runs one anti-entropy round started by <paramref name="from"/>; returns the bytes of every message.</summary>
     private static long Exchange(KvStore from, KvStore to, out int messages)
     {
         long bytes = 0;
         var count = 0;
         var queue = new Queue<(byte[] Payload, KvStore Receiver, KvStore Sender)>();
+        var peers = new Dictionary<KvStore, AntiEntropy.PeerFreshness> { [from] = new(), [to] = new() }; // per receiver
         queue.Enqueue((AntiEntropy.Digest(from), to, from));
         while (queue.TryDequeue(out var m))
         {
             bytes += m.Payload.Length;
             count++;
-            AntiEntropy.Handle(m.Receiver, m.Payload, reply => queue.Enqueue((reply, m.Sender, m.Receiver)));
+            AntiEntropy.Handle(m.Receiver, m.Payload, reply => queue.Enqueue((reply, m.Sender, m.Receiver)), peers[m.Receiver]);
         }
 
         messages = count;

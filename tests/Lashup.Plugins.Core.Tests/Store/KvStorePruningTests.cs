@@ -180,6 +180,30 @@ public sealed class KvStorePruningTests : IDisposable
     }
 
     [Fact]
+    public async Task LocalDelta_AfterNextIncarnation_BroadcastUnderTheIncarnationWithItsCounter()
+    {
+        using var store = await OpenAsync();
+        var network = new CapturingNetwork();
+        store.LocalDelta = new KvReplication(store, network, new Random(1)).OnLocalDelta;
+        var (value, version) = RemovedReplicasWrites("node-1");
+        store.MergeEntry(Key, value, version);
+        var collapsed = value.Collapse("node-1", Owner);
+        store.MergeEntry(Key, collapsed, version.Without("node-1").Increment(Owner));
+        store.MergeEntry(KvStore.MarkerKey("node-1"), PerformedMarker(Moves(value, collapsed), "node-1"), new VersionVector([new(Owner, 1UL)]));
+        Assert.Equal("node-1~2", store.ReplicaName);
+
+        await store.UpdateAsync(Key, [new ORSetAdd(["backends"], "after")]);
+
+        // [key, writer, counter, delta]: the writer is the replica whose counter it is, not the bare node name
+        // (a receiver would take it as node-1's update 1 and hold a value its version does not describe).
+        var reader = new MessagePack.MessagePackReader(Assert.Single(network.Broadcasts));
+        Assert.Equal(4, reader.ReadArrayHeader());
+        Assert.Equal(Key.ToString(), reader.ReadString());
+        Assert.Equal("node-1~2", reader.ReadString());
+        Assert.Equal(1UL, reader.ReadUInt64());
+    }
+
+    [Fact]
     public async Task Restart_AfterOwnReplicaPruned_MarkersValuesAndNextIncarnationSurvive()
     {
         var (value, version) = RemovedReplicasWrites("node-1");
@@ -436,6 +460,25 @@ public sealed class KvStorePruningTests : IDisposable
         await store.StartAsync(CancellationToken.None);
         store.MayApplyPrune = mayApply ?? (_ => true);
         return store;
+    }
+
+    private sealed class CapturingNetwork : IReplicationNetwork
+    {
+        public List<byte[]> Broadcasts { get; } = [];
+
+        public string LocalName => "node-1";
+
+        public int MaxPayloadSize => 60_000;
+
+        public IReadOnlyCollection<Lashup.Abstractions.Cluster.Member> Members => [];
+
+        public void Broadcast(string topic, ReadOnlyMemory<byte> payload) => Broadcasts.Add(payload.ToArray());
+
+        public void SendDirect(string node, string topic, byte[] payload)
+        {
+        }
+
+        public ValueTask<IReadOnlyList<string>> ActiveNeighborsAsync() => ValueTask.FromResult<IReadOnlyList<string>>([]);
     }
 
     private sealed class ManualTime : TimeProvider
