@@ -73,6 +73,8 @@ internal static class AntiEntropy
                         store.EndFresh("its store equals a peer's");
                         return;
                     }
+
+                    store.ExchangedWithFreshPeer();
                 }
 
                 var keys = store.KeysIn(differing);
@@ -126,6 +128,10 @@ internal static class AntiEntropy
                 if (want.Count == 0 && !peerFresh.Fresh)
                 {
                     store.EndFresh("it compared with a peer and lacks nothing");
+                }
+                else if (want.Count == 0)
+                {
+                    store.ExchangedWithFreshPeer();
                 }
 
                 break;

@@ -127,7 +127,6 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
             return null;
         }
 
-        EndFreshAfterBound();
         var active = await network.ActiveNeighborsAsync();
         if (active.Count == 0)
         {
@@ -144,18 +143,6 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
         var peer = active[random.Next(active.Count)];
         network.SendDirect(peer, SyncTopic, AntiEntropy.Digest(store));
         return peer;
-    }
-
-    /// <summary>
-    /// Ends a fresh state that lasted three <c>kv_sync_interval</c>s (the same bound as a held write's): in a cluster
-    /// of new nodes nobody holds an earlier life, and fresh peers do not end each other's wait.
-    /// </summary>
-    private void EndFreshAfterBound()
-    {
-        if (store.Fresh && store.Time.GetUtcNow() - store.StartedAt >= 3 * store.Options.KvSyncInterval.Value)
-        {
-            store.EndFresh("only new peers answered within three sync intervals");
-        }
     }
 
     /// <summary>Handles an anti-entropy message from <paramref name="from"/>; answers it directly.</summary>
