@@ -164,13 +164,11 @@ internal sealed class KvPruning
 
         // Cut off from members who are a majority of the reference membership (they could prune without this node)
         // for half of prune_marker_ttl: what it holds may be what they pruned and deleted the markers of since.
-        // A member judged departed while this node was on the majority side (or that left gracefully) is not counted:
-        // under heavy churn the reference holds many such nodes until they expire, and they prune nothing.
-        var othersCouldPrune = 2 * _reference.Count(n => !reachable.Contains(n) && !_verdicts.GetValueOrDefault(n)) > _reference.Count;
+        var othersCouldPrune = 2 * _reference.Count(n => !reachable.Contains(n)) > _reference.Count;
         _cutOffSince = othersCouldPrune ? _cutOffSince ?? now : null;
         if (_cutOffSince is { } cut && now - cut >= store.Options.PruneMarkerTtl.Value / 2)
         {
-            store.Quarantine($"cut off from {_reference.Count(n => !reachable.Contains(n) && !_verdicts.GetValueOrDefault(n))} of the {_reference.Count} members it knows, who could prune without it, for {(now - cut).TotalHours:0.#} h (half of core.prune_marker_ttl or more)");
+            store.Quarantine($"cut off from {_reference.Count(n => !reachable.Contains(n))} of the {_reference.Count} members it knows, who could prune without it, for {(now - cut).TotalHours:0.#} h (half of core.prune_marker_ttl or more)");
         }
         if (settled)
         {
