@@ -60,9 +60,6 @@ internal sealed class KvPruning
     private readonly Dictionary<string, long> _seenAt = new(StringComparer.Ordinal);
     private DateTimeOffset _seenSaved = DateTimeOffset.MinValue;
 
-    // Since when the members this node cannot reach have been a majority of the reference membership (null: not now).
-    private DateTimeOffset? _cutOffSince;
-
     // Since when this node has been continuously in contact with a majority of the reference membership (null: not now).
     private DateTimeOffset? _majoritySince;
     private bool _loaded;
@@ -161,15 +158,6 @@ internal sealed class KvPruning
 
         var majority = 2 * _reference.Count(reachable.Contains) > _reference.Count;
         _majoritySince = majority ? _majoritySince ?? now : null;
-
-        // Cut off from members who are a majority of the reference membership (they could prune without this node)
-        // for half of prune_marker_ttl: what it holds may be what they pruned and deleted the markers of since.
-        var othersCouldPrune = 2 * _reference.Count(n => !reachable.Contains(n)) > _reference.Count;
-        _cutOffSince = othersCouldPrune ? _cutOffSince ?? now : null;
-        if (_cutOffSince is { } cut && now - cut >= store.Options.PruneMarkerTtl.Value / 2)
-        {
-            store.Quarantine($"cut off from {_reference.Count(n => !reachable.Contains(n))} of the {_reference.Count} members it knows, who could prune without it, for {(now - cut).TotalHours:0.#} h (half of core.prune_marker_ttl or more)");
-        }
         if (settled)
         {
             var left = members.Where(m => m.State == MemberState.Left).Select(m => m.Name).ToHashSet(StringComparer.Ordinal);
@@ -312,11 +300,6 @@ internal sealed class KvPruning
         var owner = reachable.Min(StringComparer.Ordinal)!;
         var settled = store.Time.GetUtcNow() - store.StartedAt >= store.Options.ExpireAfter.Value;
         var majority = RecordDepartures(members, reachable, names, settled);
-        if (store.Quarantined is not null)
-        {
-            return; // it prunes, acknowledges and cleans nothing any more
-        }
-
         _reachableNow = reachable;
         var replicas = store.ReplicasInData();
         var latest = new Dictionary<string, int>(StringComparer.Ordinal);

@@ -31,11 +31,6 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
     /// <summary>Broadcasts a local update's delta (<see cref="KvStore.LocalDelta"/>); one too large is left to anti-entropy.</summary>
     public void OnLocalDelta(KvKey key, CrdtMap delta, ulong counter)
     {
-        if (store.Quarantined is not null)
-        {
-            return;
-        }
-
         // Under the replica that wrote it (node~N after a new incarnation), as its counter is that replica's.
         var payload = EncodeDelta(key, store.ReplicaName, counter, delta);
         if (payload.Length <= network.MaxPayloadSize)
@@ -48,11 +43,6 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
     /// <summary>Broadcasts a whole entry (a pruning collapse, <see cref="KvStore.LocalEntry"/>); one too large is left to anti-entropy.</summary>
     public void OnLocalEntry(KvEntry entry)
     {
-        if (store.Quarantined is not null)
-        {
-            return;
-        }
-
         var payload = EncodeEntry(entry, store.ReplicaName);
         if (payload.Length <= network.MaxPayloadSize)
         {
@@ -65,11 +55,6 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
     /// <returns>Null, or why the message was dropped (malformed; counted in <see cref="KvStore.StoreStats.BadMessages"/>).</returns>
     public string? Receive(string topic, string from, byte[] payload)
     {
-        if (store.Quarantined is not null)
-        {
-            return null; // a stale replica neither merges nor answers (KvStore.Quarantine)
-        }
-
         try
         {
             if (topic == DeltaTopic)
@@ -122,11 +107,6 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
     public async Task<string?> SyncRoundAsync()
     {
         _pruning.Tick();
-        if (store.Quarantined is not null)
-        {
-            return null;
-        }
-
         var active = await network.ActiveNeighborsAsync();
         if (active.Count == 0)
         {

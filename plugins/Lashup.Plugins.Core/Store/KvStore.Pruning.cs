@@ -455,45 +455,6 @@ internal sealed partial class KvStore
     private const string MetaReplica = "replica";
     private const string MetaPruneApplied = "prune_applied";
 
-    // Why the replica went stale while running (Quarantine), or empty: a restart refuses to open it unless accepted.
-    private const string MetaStale = "stale";
-
-    /// <summary>Why this replica stopped replicating (<see cref="Quarantine"/>), or null.</summary>
-    public string? Quarantined { get; private set; }
-
-    /// <summary>
-    /// Stops this replica from replicating and from taking writes, for good (kept in the store file, so a restart
-    /// refuses to open it unless <c>accept_stale_store</c>): it was cut off from the majority of its reference
-    /// membership, who could prune without it, for half of <c>prune_marker_ttl</c> (<see cref="KvPruning"/>). Merging
-    /// again could bring back what they pruned meanwhile and deleted the markers of; its own writes since are the
-    /// pruned replica's anyway. Reads go on; the node reports not ready and logs what to do.
-    /// </summary>
-    public void Quarantine(string why)
-    {
-        lock (_lock)
-        {
-            if (Quarantined is not null)
-            {
-                return;
-            }
-
-            Quarantined = why;
-            try
-            {
-                _disk?.PutMeta(MetaStale, why);
-            }
-            catch (Microsoft.Data.Sqlite.SqliteException e)
-            {
-                _diskError = e.Message;
-            }
-
-            LogQuarantined(why);
-        }
-    }
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "The store stops replicating and taking writes: {Why}. Its entries could bring back what the others pruned meanwhile. If they kept running, stop this node, move data_dir/core away and start it again (it re-syncs as a new replica); if they were all down, restart it once with core.accept_stale_store = true")]
-    private partial void LogQuarantined(string why);
-
     // "1" while the replica is fresh (KvStore.Fresh), so that a restart before its first exchange keeps it fresh.
     private const string MetaFresh = "fresh";
     private const string MetaPruneRetired = "prune_retired";
@@ -610,21 +571,6 @@ internal sealed partial class KvStore
     /// <exception cref="InvalidOperationException">The replica is stale; the message says what to do.</exception>
     private void RefuseIfStale(IKvPersistence disk)
     {
-        if (disk.GetMeta(MetaStale) is { Length: > 0 } stale)
-        {
-            if (!_options.AcceptStaleStore)
-            {
-                Stats.StaleRefusals++;
-                throw new InvalidOperationException(
-                    $"{disk.Path} went stale while this node ran: {stale}. If the other nodes kept running, move the store away and start " +
-                    "again (this node then re-syncs from its peers as a new replica); if they were all down, start once with " +
-                    "core.accept_stale_store = true (and remove it after)");
-            }
-
-            disk.PutMeta(MetaStale, "");
-            return;
-        }
-
         if (_options.AcceptStaleStore
             || disk.GetMeta(MetaLastActive) is not { } text
             || !long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var ms))

@@ -131,7 +131,6 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     public Readiness Check() =>
         _disk is null ? Readiness.NotReady("the store is not open")
         : _diskError is { } error ? Readiness.NotReady($"writes fail: {error}")
-        : Quarantined is { } why ? Readiness.NotReady($"the store stopped replicating: {why}")
         : Readiness.Ready;
 
     public KvEntry? Get(KvKey key)
@@ -166,11 +165,6 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         if (IsMarker(key))
         {
             throw new KvValidationException(key, $"keys under \"{PrunePrefix}\" are reserved for the store's pruning markers");
-        }
-
-        if (Quarantined is { } why)
-        {
-            throw new KvException($"the store takes no writes: {why} (see the log for what to do)");
         }
 
         return Fresh ? UpdateWhenSyncedAsync(key, ops, expectedVersion, cancellationToken) : ValueTask.FromResult(Update(key, ops, expectedVersion));
