@@ -74,7 +74,7 @@ internal static class AntiEntropy
                         return;
                     }
 
-                    store.ExchangedWithFreshPeer();
+                    peerFresh.Exchanged = true;
                 }
 
                 var keys = store.KeysIn(differing);
@@ -131,7 +131,7 @@ internal static class AntiEntropy
                 }
                 else if (want.Count == 0)
                 {
-                    store.ExchangedWithFreshPeer();
+                    peerFresh.Exchanged = true;
                 }
 
                 break;
@@ -185,6 +185,9 @@ internal static class AntiEntropy
     internal sealed class PeerFreshness
     {
         public bool Fresh { get; set; }
+
+        /// <summary>Whether an exchange with this peer completed while it said it was fresh.</summary>
+        public bool Exchanged { get; set; }
     }
 
     private static void SendEntries(KvStore store, List<KvKey> give, List<KvKey> want, Action<byte[]> reply)

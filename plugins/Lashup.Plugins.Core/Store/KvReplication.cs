@@ -107,6 +107,7 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
     public async Task<string?> SyncRoundAsync()
     {
         _pruning.Tick();
+        EndFreshAmongNewPeers();
         var active = await network.ActiveNeighborsAsync();
         if (active.Count == 0)
         {
@@ -123,6 +124,26 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
         var peer = active[random.Next(active.Count)];
         network.SendDirect(peer, SyncTopic, AntiEntropy.Digest(store));
         return peer;
+    }
+
+    /// <summary>
+    /// Ends a fresh state once exchanges completed with as many distinct peers that are new themselves as this node
+    /// knows other members (at most three), and none with a peer that is not: a cluster of new nodes, where nobody
+    /// holds an earlier life. A wiped node that meets one new node first keeps waiting for the others.
+    /// </summary>
+    private void EndFreshAmongNewPeers()
+    {
+        if (!store.Fresh)
+        {
+            return;
+        }
+
+        var others = network.Members.Count(m => m.Name != network.LocalName);
+        var fresh = _peers.Values.Count(p => p.Fresh && p.Exchanged);
+        if (others > 0 && fresh >= Math.Min(3, others))
+        {
+            store.EndFresh($"it exchanged with {fresh} new peers and no other");
+        }
     }
 
     /// <summary>Handles an anti-entropy message from <paramref name="from"/>; answers it directly.</summary>

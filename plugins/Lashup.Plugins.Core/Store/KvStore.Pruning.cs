@@ -672,21 +672,6 @@ internal sealed partial class KvStore
         _synced.TrySetResult();
     }
 
-    private int _freshPeerExchanges;
-
-    /// <summary>
-    /// Counts a completed exchange with a peer that is new itself; three of them, and no other peer answering, end the
-    /// fresh state: a cluster of new nodes, where nobody holds an earlier life. (Two wiped nodes cut off together from
-    /// the rest end it the same way: not protected.)
-    /// </summary>
-    public void ExchangedWithFreshPeer()
-    {
-        if (Fresh && Interlocked.Increment(ref _freshPeerExchanges) >= 3)
-        {
-            EndFresh("three exchanges, all with new peers");
-        }
-    }
-
     private async ValueTask<KvEntry> UpdateWhenSyncedAsync(KvKey key, IReadOnlyList<CrdtOp> ops, VersionVector? expectedVersion, CancellationToken cancellationToken)
     {
         var wait = TimeSpan.FromTicks(Math.Max(3 * _options.KvSyncInterval.Value.Ticks, TimeSpan.FromSeconds(10).Ticks));
