@@ -174,9 +174,11 @@ internal sealed class KvPruning
                     changed = true;
                 }
 
-                if (majority)
+                if (majority || left.Contains(name))
                 {
-                    changed |= _reference.Remove(name); // shrinks only while this node is on the majority side
+                    // Shrinks only while this node is on the majority side, except for a member that left gracefully:
+                    // it cannot prune, and keeping it would leave the survivors of a quick scale-down a minority for good.
+                    changed |= _reference.Remove(name);
                 }
             }
         }

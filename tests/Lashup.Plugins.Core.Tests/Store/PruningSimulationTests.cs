@@ -384,6 +384,42 @@ public sealed class PruningSimulationTests(ITestOutputHelper output)
         Assert.All(cluster.Live, n => Assert.All(workload.Keys, k => Assert.Equal(12, n.Kv!.Store.Get(k)!.Value.GetPnCounter(StoreWorkload.CounterField)!.Value)));
     }
 
+    /// <summary>
+    /// Review finding: after a quick graceful scale-down (five nodes to two), the survivors' reference membership kept
+    /// the three that left (it shrank only while they reached a majority of it), so they pruned nothing any more. A
+    /// member that left gracefully cannot prune: it leaves the reference at once.
+    /// </summary>
+    [Theory]
+    [InlineData(81)]
+    [InlineData(82)]
+    public void ScaleDown_ThreeOfFiveLeaveGracefullyAtOnce_SurvivorsStillPruneThem(int seed)
+    {
+        var cluster = Cluster(seed, 5);
+        var workload = new StoreWorkload(cluster, keys: 2);
+        foreach (var node in cluster.Nodes)
+        {
+            workload.Write(node, workload.Keys[0], new CounterAdd([StoreWorkload.CounterField], 1));
+            workload.Write(node, workload.Keys[1], new ORSetAdd([StoreWorkload.SetField], $"from-{node.Name}"));
+        }
+
+        cluster.Sim.RunFor(ExpireAfter * 2);
+        var leaving = cluster.Nodes.Skip(2).ToList();
+        foreach (var node in leaving)
+        {
+            node.Leave();
+        }
+
+        var survivors = cluster.Nodes.Take(2).ToList();
+        var pruned = cluster.Sim.RunUntil(
+            () => survivors.All(n => leaving.All(l => n.Kv!.Store.Pruned.ContainsKey(l.Name))) && StoreWorkload.ReplicasEqual(cluster),
+            TimeSpan.FromMinutes(5),
+            TimeSpan.FromSeconds(1));
+        Assert.True(pruned is not null, $"seed {seed}: the survivors did not prune the nodes that left\n{Describe(cluster)}");
+        var violations = workload.VerifyValues();
+        Assert.True(violations.Count == 0, $"seed {seed}:\n{string.Join("\n", violations)}");
+        Assert.All(survivors, n => Assert.Equal(5, n.Kv!.Store.Get(workload.Keys[0])!.Value.GetPnCounter(StoreWorkload.CounterField)!.Value));
+    }
+
     /// <summary>Each live node's replica, applied prunes and markers (for failure messages).</summary>
     private static string Describe(SimCluster cluster) => string.Join("\n", cluster.Live.Select(n =>
         $"{n.Name} as {n.Kv!.Store.ReplicaName}: pruned [{string.Join(",", n.Kv.Store.Pruned.Keys)}]; markers "
