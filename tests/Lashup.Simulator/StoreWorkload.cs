@@ -272,40 +272,8 @@ internal sealed class StoreWorkload(SimCluster cluster, int keys, int elements =
         // collapse), kept until the marker is deleted; it holds none of the replica's state (its bytes are in the
         // measured key sizes).
         var names = new HashSet<string>(entry.Version.Entries.Where(e => e.Value != Lashup.Plugins.Core.Store.KvStore.CollapsedVersion).Select(e => e.Key), StringComparer.Ordinal);
-        names.UnionWith(entry.Value.Context.Vector.Entries.Keys);
-        names.UnionWith(entry.Value.Context.Cloud.Select(d => d.Replica));
-        Walk(entry.Value.Entries);
+        Lashup.Plugins.Core.Store.KvStore.NamedIn(entry.Value, names);
         return names;
-
-        void Walk(System.Collections.Immutable.ImmutableSortedDictionary<CrdtFieldKey, CrdtMapEntry> entries)
-        {
-            foreach (var (_, e) in entries)
-            {
-                names.UnionWith(e.Presence.Select(d => d.Replica));
-                switch (e.Value)
-                {
-                    case ORSet set:
-                        names.UnionWith(set.Entries.Values.SelectMany(d => d).Select(d => d.Replica));
-                        break;
-                    case MvRegister register:
-                        names.UnionWith(register.Entries.Keys.Select(d => d.Replica));
-                        break;
-                    case Flag flag:
-                        names.UnionWith(flag.Dots.Select(d => d.Replica));
-                        break;
-                    case GCounter counter:
-                        names.UnionWith(counter.Counts.Keys);
-                        break;
-                    case PnCounter counter:
-                        names.UnionWith(counter.Increments.Counts.Keys);
-                        names.UnionWith(counter.Decrements.Counts.Keys);
-                        break;
-                    case CrdtMap nested:
-                        Walk(nested.Entries);
-                        break;
-                }
-            }
-        }
     }
 
     /// <summary>Records the collapses the live owners made since the last call (see <c>_alias</c>).</summary>

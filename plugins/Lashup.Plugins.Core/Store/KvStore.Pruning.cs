@@ -839,8 +839,10 @@ internal sealed partial class KvStore
     /// names (a held value names no replica its version does not, once cleaned), so a merge costs the delta's size.</param>
     private (CrdtMap Value, VersionVector Version) CleanMerged(KvKey key, CrdtMap value, VersionVector version, CrdtMap? incoming = null)
     {
+        // The fast path of every merge while nothing is pruned: one pass over the version (its struct enumerator; the
+        // Values view would allocate one per merge).
         var collapsed = false;
-        foreach (var counter in version.Entries.Values)
+        foreach (var (_, counter) in version.Entries)
         {
             collapsed |= counter == CollapsedVersion;
         }
@@ -892,7 +894,7 @@ internal sealed partial class KvStore
         new(version.Entries.SetItem(removed, CollapsedVersion));
 
     /// <summary>Adds every replica named anywhere in <paramref name="value"/> (context, dots, counter entries).</summary>
-    private static void NamedIn(CrdtMap value, HashSet<string> named)
+    internal static void NamedIn(CrdtMap value, HashSet<string> named)
     {
         named.UnionWith(value.Context.Vector.Entries.Keys);
         foreach (var dot in value.Context.Cloud)

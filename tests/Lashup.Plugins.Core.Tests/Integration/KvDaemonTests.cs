@@ -98,17 +98,8 @@ public sealed class KvDaemonTests
     [Fact]
     public async Task ThreeDaemons_PutVisibleElsewhere_RestartedNodeCatchesUpByAntiEntropy()
     {
-        using var cluster = new DaemonCluster();
-        for (var i = 0; i < 3; i++)
-        {
-            cluster.Add();
-        }
-
-        cluster.StartAll();
+        using var cluster = await StartThreeAsync();
         var (first, third) = (cluster.Nodes[0], cluster.Nodes[2]);
-        Assert.True(
-            await cluster.WaitAsync(async () => (await DaemonCluster.MembersAsync(first)).Values.Count(s => s == "alive") == 3, Timeout),
-            "not converged:\n" + cluster.Logs());
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
 
         await DaemonCluster.CliAsync("kv", "put", "services/web", "--api", first.Api, "--add", "endpoints=10.0.0.5:80");
@@ -134,17 +125,8 @@ public sealed class KvDaemonTests
     [Fact]
     public async Task WipedDataFolder_SameNameRestart_NewWritesReachEveryNodeAndOldOnesStay()
     {
-        using var cluster = new DaemonCluster();
-        for (var i = 0; i < 3; i++)
-        {
-            cluster.Add();
-        }
-
-        cluster.StartAll();
+        using var cluster = await StartThreeAsync();
         var (first, third) = (cluster.Nodes[0], cluster.Nodes[2]);
-        Assert.True(
-            await cluster.WaitAsync(async () => (await DaemonCluster.MembersAsync(first)).Values.Count(s => s == "alive") == 3, Timeout),
-            "not converged:\n" + cluster.Logs());
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         await DaemonCluster.CliAsync("kv", "put", "services/web", "--api", third.Api, "--incr", "hits=5", "--add", "endpoints=old");
         Assert.True(await cluster.WaitAsync(async () => await HasAsync(http, first, "services/web"), Timeout), "the put did not reach node-1:\n" + cluster.Logs());
@@ -174,6 +156,30 @@ public sealed class KvDaemonTests
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException or KeyNotFoundException)
         {
             return null;
+        }
+    }
+
+    /// <summary>Starts three daemons (the first the others' seed) and waits until the first sees all three alive.</summary>
+    private static async Task<DaemonCluster> StartThreeAsync()
+    {
+        var cluster = new DaemonCluster();
+        for (var i = 0; i < 3; i++)
+        {
+            cluster.Add();
+        }
+
+        try
+        {
+            cluster.StartAll();
+            Assert.True(
+                await cluster.WaitAsync(async () => (await DaemonCluster.MembersAsync(cluster.Nodes[0])).Values.Count(s => s == "alive") == 3, Timeout),
+                "not converged:\n" + cluster.Logs());
+            return cluster;
+        }
+        catch
+        {
+            cluster.Dispose(); // no daemon left behind
+            throw;
         }
     }
 
