@@ -19,7 +19,8 @@ internal sealed class DnsMetrics
         Meter.CreateObservableCounter("lashup.dns.dropped", () => Volatile.Read(ref stats.Dropped), description: "Packets dropped without an answer (no header, or not a query)");
         Meter.CreateObservableCounter("lashup.dns.truncated", () => Volatile.Read(ref stats.Truncated), description: "UDP answers truncated (TC set) for lack of room");
         Meter.CreateObservableCounter("lashup.dns.tcp_connections", () => Volatile.Read(ref stats.TcpConnections), description: "TCP connections accepted");
-        Meter.CreateObservableCounter("lashup.dns.tcp_refused", () => Volatile.Read(ref stats.TcpRefused), description: "TCP connections closed at once: tcp_max_connections reached");
+        Meter.CreateObservableCounter("lashup.dns.tcp_refused", () => Volatile.Read(ref stats.TcpRefused), description: "TCP connections closed at once: tcp_max_connections reached, every connection with a query in progress");
+        Meter.CreateObservableCounter("lashup.dns.tcp_evicted", () => Volatile.Read(ref stats.TcpEvicted), description: "Idle TCP connections closed to make room for a new one at tcp_max_connections (the one idle longest)");
         Meter.CreateObservableCounter("lashup.dns.tcp_timeouts", () => Volatile.Read(ref stats.TcpTimeouts), description: "TCP connections closed because no complete query arrived in tcp_idle_timeout");
         Meter.CreateObservableCounter("lashup.dns.source_errors", () => Volatile.Read(ref stats.SourceErrors), description: "Record-source lookups that threw or returned unwritable records");
         Meter.CreateObservableCounter("lashup.dns.forwarded", () => Volatile.Read(ref stats.Forwarded), description: "Queries sent to forwarding");

@@ -66,7 +66,7 @@ public sealed class DnsOptions
     [ConfigurationKeyName("tcp_idle_timeout")]
     public Duration TcpIdleTimeout { get; set; } = Duration.FromSeconds(10);
 
-    /// <summary>Open TCP connections at most; more are closed at once.</summary>
+    /// <summary>Open TCP connections at most; at the cap a new one replaces the connection idle longest, or is closed if none is idle.</summary>
     [ConfigurationKeyName("tcp_max_connections")]
     public int TcpMaxConnections { get; set; } = 256;
 }

@@ -17,7 +17,8 @@ namespace Lashup.Plugins.Dns.Server;
 /// allocation. Forwarded queries leave the thread (a copy of the packet and client address goes to an async task).
 /// On Linux the datagrams come and go in batches (<see cref="UdpBatch"/>: recvmmsg/sendmmsg), as in nsd and knot.
 /// TCP: RFC 7766 framing, several queries per connection, a deadline per query (slowloris clients are cut off) and a
-/// cap on open connections.
+/// cap on open connections; at the cap a new connection takes the place of the one idle longest (see
+/// <see cref="TcpConnections"/>), so idle connections cannot lock clients out.
 /// </summary>
 internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposable
 {
@@ -36,14 +37,13 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
     private readonly IReadOnlyList<IPEndPoint> _listen;
     private readonly int _workers;
     private readonly TimeSpan _tcpIdleTimeout;
-    private readonly int _tcpMaxConnections;
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Socket> _udpSockets = [];
     private readonly List<Thread> _threads = [];
     private readonly List<Socket> _tcpListeners = [];
     private readonly List<Task> _tasks = [];
     private readonly List<IPEndPoint> _bound = [];
-    private int _tcpOpen;
+    private readonly TcpConnections _tcp;
     private int _forwardsInFlight;
     private volatile bool _stopped;
 
@@ -67,7 +67,7 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
         _listen = listen;
         _workers = workers > 0 ? workers : Environment.ProcessorCount;
         _tcpIdleTimeout = tcpIdleTimeout;
-        _tcpMaxConnections = tcpMaxConnections;
+        _tcp = new TcpConnections(tcpMaxConnections);
         _logger = logger;
     }
 
@@ -500,21 +500,31 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
                 continue;
             }
 
-            if (Interlocked.Increment(ref _tcpOpen) > _tcpMaxConnections)
+            var connection = _tcp.TryAdd(client, out var evicted);
+            if (evicted is not null)
             {
-                Interlocked.Decrement(ref _tcpOpen);
+                // At the cap: the connection idle longest gives its place to this one, so clients that open
+                // connections and send nothing cannot lock others out until they time out.
+                Interlocked.Increment(ref _stats.TcpEvicted);
+                evicted.Socket.Dispose();
+            }
+
+            if (connection is null)
+            {
+                // Every connection has a query in progress: refuse this one.
                 Interlocked.Increment(ref _stats.TcpRefused);
                 client.Dispose();
                 continue;
             }
 
             Interlocked.Increment(ref _stats.TcpConnections);
-            _ = Task.Run(() => ServeTcpAsync(client));
+            _ = Task.Run(() => ServeTcpAsync(connection));
         }
     }
 
-    private async Task ServeTcpAsync(Socket client)
+    private async Task ServeTcpAsync(TcpConnection connection)
     {
+        var client = connection.Socket;
         var request = ArrayPool<byte>.Shared.Rent(DnsResponseWriter.MaxMessageSize + 2);
         var response = ArrayPool<byte>.Shared.Rent(DnsResponseWriter.MaxMessageSize + 2);
         try
@@ -551,6 +561,11 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
                     return;
                 }
 
+                if (!_tcp.TryBeginQuery(connection))
+                {
+                    return; // evicted while the query was arriving: it was idle when a new connection needed its place
+                }
+
                 var start = Stopwatch.GetTimestamp();
                 var written = Answer(request.AsSpan(2, length), response.AsSpan(2), allowed, out var outcome, out var query);
                 if (outcome == QueryOutcome.Forward)
@@ -566,6 +581,7 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
                     await client.SendAsync(response.AsMemory(0, written + 2), SocketFlags.None, deadline.Token).ConfigureAwait(false);
                 }
 
+                _tcp.EndQuery(connection);
                 _latency?.Record(Stopwatch.GetElapsedTime(start).TotalSeconds);
             }
         }
@@ -574,7 +590,7 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
         }
         finally
         {
-            Interlocked.Decrement(ref _tcpOpen);
+            _tcp.Remove(connection);
             client.Dispose();
             ArrayPool<byte>.Shared.Return(request);
             ArrayPool<byte>.Shared.Return(response);

@@ -27,6 +27,7 @@ internal sealed class DnsStats
     public long Truncated;
     public long TcpConnections;
     public long TcpRefused;
+    public long TcpEvicted;
     public long TcpTimeouts;
     public long SourceErrors;
     public long Forwarded;

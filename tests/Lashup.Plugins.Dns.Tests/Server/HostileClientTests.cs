@@ -72,8 +72,34 @@ public sealed class HostileClientTests
         Assert.True(await ClosedByServerAsync(client));
     }
 
+    /// <summary>Opens a TCP connection and waits until the server has accepted it, so that connections are accepted in order.</summary>
+    private static async Task<Socket> ConnectAcceptedAsync(TestServer s)
+    {
+        var before = Volatile.Read(ref s.Stats.TcpConnections);
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(s.Endpoint);
+        await TestServer.EventuallyAsync(() => Task.FromResult(Volatile.Read(ref s.Stats.TcpConnections) > before), "the server to accept the connection");
+        return socket;
+    }
+
+    private static async Task SendTcpQueryAsync(Socket socket, ushort id, string name, Abstractions.Dns.DnsRecordType type = Abstractions.Dns.DnsRecordType.A)
+    {
+        var query = Packets.Query(name, type, id: id);
+        await socket.SendAsync(Packets.Concat(Packets.U16(query.Length), query), SocketFlags.None);
+    }
+
+    private static async Task<DecodedMessage> ReadTcpResponseAsync(Socket socket)
+    {
+        using var stream = new NetworkStream(socket, ownsSocket: false);
+        var prefix = new byte[2];
+        await stream.ReadExactlyAsync(prefix).AsTask().WaitAsync(TestServer.Timeout);
+        var body = new byte[(prefix[0] << 8) | prefix[1]];
+        await stream.ReadExactlyAsync(body).AsTask().WaitAsync(TestServer.Timeout);
+        return DecodedMessage.Decode(body);
+    }
+
     [Fact]
-    public async Task Tcp_MoreConnectionsThanTheCap_ExtraOnesClosed_OthersServed()
+    public async Task Tcp_CapFullOfIdleConnections_NewClientAnswered_OldestIdleClosed()
     {
         await using var s = await TestServer.StartAsync(tcpMaxConnections: 4);
         var held = new List<Socket>();
@@ -81,20 +107,92 @@ public sealed class HostileClientTests
         {
             for (var i = 0; i < 4; i++)
             {
-                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                held.Add(socket);
-                await socket.ConnectAsync(s.Endpoint);
+                held.Add(await ConnectAcceptedAsync(s));
             }
 
-            await TestServer.EventuallyAsync(() => Task.FromResult(Volatile.Read(ref s.Stats.TcpConnections) == 4), "four accepted connections");
+            var answer = await s.QueryAsync("lashup.directory", QueryType.SOA, tcp: true);
+
+            Assert.False(answer.HasError, answer.ErrorMessage);
+            Assert.Single(answer.Answers);
+            Assert.True(await ClosedByServerAsync(held[0]), "the oldest idle connection was not closed");
+            for (var i = 1; i < 4; i++)
+            {
+                // The others are still open and served.
+                await SendTcpQueryAsync(held[i], (ushort)i, "lashup.directory", Abstractions.Dns.DnsRecordType.SOA);
+                Assert.Equal((ushort)i, (await ReadTcpResponseAsync(held[i])).Header.Id);
+            }
+
+            Assert.Equal(1, Volatile.Read(ref s.Stats.TcpEvicted));
+            Assert.Equal(0, Volatile.Read(ref s.Stats.TcpRefused));
+        }
+        finally
+        {
+            held.ForEach(h => h.Dispose());
+        }
+    }
+
+    [Fact]
+    public async Task Tcp_OldestConnectionHasAQueryInProgress_NotEvicted_TheOldestIdleIs()
+    {
+        var forwarder = new HeldForwarder();
+        await using var s = await TestServer.StartAsync(forwarder: forwarder, tcpMaxConnections: 3);
+        var held = new List<Socket>();
+        try
+        {
+            var busy = await ConnectAcceptedAsync(s);
+            held.Add(busy);
+            await SendTcpQueryAsync(busy, 7, "www.example.org");
+            await TestServer.EventuallyAsync(() => Task.FromResult(forwarder.Waiting == 1), "the query to reach the forwarder");
+            var idle1 = await ConnectAcceptedAsync(s);
+            held.Add(idle1);
+            var idle2 = await ConnectAcceptedAsync(s);
+            held.Add(idle2);
+
+            var answer = await s.QueryAsync("lashup.directory", QueryType.SOA, tcp: true);
+
+            Assert.False(answer.HasError, answer.ErrorMessage);
+            Assert.Single(answer.Answers);
+            Assert.True(await ClosedByServerAsync(idle1), "the oldest idle connection was not closed");
+            forwarder.Release();
+            Assert.Equal(7, (await ReadTcpResponseAsync(busy)).Header.Id);
+            Assert.Equal(1, Volatile.Read(ref s.Stats.TcpEvicted));
+        }
+        finally
+        {
+            forwarder.Release();
+            held.ForEach(h => h.Dispose());
+        }
+    }
+
+    [Fact]
+    public async Task Tcp_CapFullOfQueriesInProgress_NewConnectionRefused_QueriesStillAnswered()
+    {
+        var forwarder = new HeldForwarder();
+        await using var s = await TestServer.StartAsync(forwarder: forwarder, tcpMaxConnections: 2);
+        var held = new List<Socket>();
+        try
+        {
+            for (ushort id = 1; id <= 2; id++)
+            {
+                var socket = await ConnectAcceptedAsync(s);
+                held.Add(socket);
+                await SendTcpQueryAsync(socket, id, "www.example.org");
+            }
+
+            await TestServer.EventuallyAsync(() => Task.FromResult(forwarder.Waiting == 2), "both queries to reach the forwarder");
             using var extra = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             await extra.ConnectAsync(s.Endpoint);
 
             Assert.True(await ClosedByServerAsync(extra));
             Assert.Equal(1, Volatile.Read(ref s.Stats.TcpRefused));
+            Assert.Equal(0, Volatile.Read(ref s.Stats.TcpEvicted));
+            forwarder.Release();
+            Assert.Equal(1, (await ReadTcpResponseAsync(held[0])).Header.Id);
+            Assert.Equal(2, (await ReadTcpResponseAsync(held[1])).Header.Id);
         }
         finally
         {
+            forwarder.Release();
             held.ForEach(h => h.Dispose());
         }
 
@@ -210,5 +308,25 @@ public sealed class HostileClientTests
                 var limit = tcp ? DnsResponseWriter.MaxMessageSize : 1232;
                 return outcome != QueryOutcome.Answered || (length > 0 && length <= limit);
             }, iter: 20_000);
+    }
+
+    /// <summary>A forwarder that holds every query until released, then answers it with an empty response: a query in progress.</summary>
+    private sealed class HeldForwarder : IQueryForwarder
+    {
+        private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _waiting;
+
+        public int Waiting => Volatile.Read(ref _waiting);
+
+        public void Release() => _release.TrySetResult();
+
+        public async ValueTask<int> ForwardAsync(ReadOnlyMemory<byte> packet, DnsQuery query, Memory<byte> response, int limit, bool overTcp, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _waiting);
+            await _release.Task.WaitAsync(cancellationToken);
+            packet.CopyTo(response);
+            response.Span[2] |= 0x80; // QR: the question echoed back as a response
+            return packet.Length;
+        }
     }
 }
