@@ -77,6 +77,13 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
         _transport.Bind(listen);
         var advertise = _options.Advertise.Length > 0 ? _options.Advertise : _transport.LocalEndPoint!.ToString();
         var metadata = new Dictionary<string, string>(_options.Metadata, StringComparer.Ordinal);
+        metadata.Remove(KeyringMetadata.Key);
+        if (keyring is not null)
+        {
+            // Published so that `lashup keys` on any node can tell which rotation step would cut this node off.
+            metadata[KeyringMetadata.Key] = KeyringMetadata.Format(keyring.KeyIds);
+        }
+
         _node = new LashupNode(
             new NodeRef(_nodeInfo.Name, advertise), epoch, NodeSettings.From(_options), _options.Seeds, metadata, _time,
             new Random(), _transport, _loop, _loggers.CreateLogger("Lashup.Core.Protocol"), stats);
@@ -152,12 +159,52 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
             throw new ArgumentException($"metadata keys are 1-{MessageValidator.MaxMetadataKeyLength} characters and values at most {MessageValidator.MaxMetadataValueLength}");
         }
 
+        if (key == KeyringMetadata.Key)
+        {
+            throw new ArgumentException($"metadata key {KeyringMetadata.Key} is reserved: the core publishes its key ids there");
+        }
+
         var node = _node ?? throw new InvalidOperationException("the core is not started");
         return new ValueTask(_loop.InvokeAsync(() =>
         {
             node.SetMetadata(key, value);
             return true;
         }));
+    }
+
+    /// <summary>
+    /// Replaces the keyring at run time, unless the change would cut a reachable member off (see
+    /// <see cref="KeyRotationCheck"/>) and <paramref name="force"/> is false. The check, the swap and the publication
+    /// of the new key ids run as one step of the protocol thread, against the member graph as it stands then: two
+    /// changes cannot interleave, and no member's record can change in between.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">This node runs without encryption.</exception>
+    internal Task<(KeyRotationCheck Check, bool Applied)> ReplaceKeyringAsync(Keyring keyring, bool force)
+    {
+        var node = _node ?? throw new InvalidOperationException("the core is not started");
+        var codec = Codec ?? throw new InvalidOperationException("the core is not started");
+        return _loop.InvokeAsync(() =>
+        {
+            var current = codec.Keyring ?? throw new InvalidOperationException("this node runs without encryption; set core.keyring and restart to enable it");
+            var check = KeyRotationCheck.Of(LocalName, current.KeyIds, keyring.KeyIds, node.Members);
+            if (!check.Safe && !force)
+            {
+                return (check, false);
+            }
+
+            codec.ReplaceKeyring(keyring);
+            node.SetMetadata(KeyringMetadata.Key, KeyringMetadata.Format(keyring.KeyIds));
+            if (check.Safe)
+            {
+                LogKeyringReplaced(string.Join(", ", keyring.KeyIds));
+            }
+            else
+            {
+                LogKeyringForced(string.Join(", ", keyring.KeyIds), string.Join("; ", check.Describe(LocalName)));
+            }
+
+            return (check, true);
+        });
     }
 
     public async IAsyncEnumerable<MembershipEvent> WatchAsync([EnumeratorCancellation] CancellationToken cancellationToken)
@@ -290,6 +337,12 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
             }
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Keyring replaced at run time: key ids {KeyIds} (primary first); core.keyring in the config file is unchanged")]
+    private partial void LogKeyringReplaced(string keyIds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Keyring replaced at run time with --force: key ids {KeyIds} (primary first), although {Problems}; core.keyring in the config file is unchanged")]
+    private partial void LogKeyringForced(string keyIds, string problems);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Node {Name} listening at {Address} (epoch {Epoch}); seeds: {Seeds}; encryption: {Encrypted}")]
     private partial void LogStarted(string name, string address, long epoch, string seeds, bool encrypted);

@@ -4,28 +4,44 @@ using Lashup.Plugins.Core.Wire;
 namespace Lashup.Plugins.Core.Runtime;
 
 /// <summary>
-/// <c>GET /v1/keys</c> shows the key ids in use (never the keys); <c>PUT /v1/keys</c> replaces the keyring at run time,
-/// so keys rotate with no restart: add the new key second on every node, then first, then drop the old one. The
-/// change is not written back to the config file: put the same keys in <c>core.keyring</c> for the next start.
+/// <c>GET /v1/keys</c> shows the public ids of this node's keys (never the keys) and, from the member graph, which
+/// key ids every member holds. <c>PUT /v1/keys</c> replaces the keyring at run time, so keys rotate with no restart:
+/// add the new key second on every node, then put it first on every node, then drop the old one. A step that would
+/// cut a reachable member off (see <see cref="KeyRotationCheck"/>) is refused with 409, naming the members, unless
+/// <c>force</c> is set. The change is not written back to the config file: put the same keys in <c>core.keyring</c>
+/// for the next start.
 /// </summary>
 internal sealed class KeysEndpoint(CoreRuntime core, string method) : IAdminEndpoint
 {
+    /// <summary>Keys at most in a keyring set at run time (all their ids fit the published metadata value).</summary>
+    public const int MaxKeys = 32;
+
     public string Method => method;
 
     public string Pattern => "/v1/keys";
 
-    public ValueTask<AdminResult> HandleAsync(AdminRequest request, CancellationToken cancellationToken)
+    public async ValueTask<AdminResult> HandleAsync(AdminRequest request, CancellationToken cancellationToken)
     {
         var codec = core.Codec ?? throw new InvalidOperationException("the core is not started");
         if (method == "GET")
         {
-            return ValueTask.FromResult(AdminResult.Ok(new KeysDto(codec.Keyring?.Ids ?? [])));
+            var own = codec.Keyring?.KeyIds ?? [];
+            var members = core.Members.Select(m => new MemberKeysDto(
+                m.Name,
+                m.State.ToString().ToLowerInvariant(),
+                m.Name == core.LocalName ? (own.Count > 0 ? own : null) : KeyringMetadata.Of(m))).ToList();
+            return AdminResult.Ok(new KeysDto(core.LocalName, own, members, []));
         }
 
         var body = request.ReadJson<SetKeys>();
         if (body.Keys is null || body.Keys.Count == 0)
         {
             throw new AdminRequestException("give at least one key: {\"keys\": [\"<base64>\", ...]} (the first encrypts)");
+        }
+
+        if (body.Keys.Count > MaxKeys)
+        {
+            throw new AdminRequestException($"at most {MaxKeys} keys");
         }
 
         Keyring keyring;
@@ -38,20 +54,38 @@ internal sealed class KeysEndpoint(CoreRuntime core, string method) : IAdminEndp
             throw new AdminRequestException(e.Message.Replace("core.keyring", "keys", StringComparison.Ordinal));
         }
 
+        KeyRotationCheck check;
+        bool applied;
         try
         {
-            codec.ReplaceKeyring(keyring);
+            (check, applied) = await core.ReplaceKeyringAsync(keyring, body.Force);
         }
         catch (InvalidOperationException e)
         {
             keyring.Dispose();
-            return ValueTask.FromResult(AdminResult.Error(409, e.Message));
+            return AdminResult.Error(409, e.Message);
         }
 
-        return ValueTask.FromResult(AdminResult.Ok(new KeysDto(keyring.Ids)));
+        var problems = check.Describe(core.LocalName);
+        if (!applied)
+        {
+            keyring.Dispose();
+            return AdminResult.Error(409,
+                $"refused, the keyring of {core.LocalName} is unchanged:" + Environment.NewLine
+                + string.Join(Environment.NewLine, problems.Select(p => "  " + p)) + Environment.NewLine
+                + "  (the order that cuts nobody off: add the new key everywhere, then make it primary everywhere, then drop the old one; --force applies it anyway)");
+        }
+
+        return AdminResult.Ok(new KeysDto(core.LocalName, keyring.KeyIds, null, problems));
     }
 
-    public sealed record SetKeys(List<string>? Keys);
+    public sealed record SetKeys(List<string>? Keys, bool Force = false);
 
-    public sealed record KeysDto(IReadOnlyList<string> KeyIds);
+    /// <param name="Node">This node.</param>
+    /// <param name="KeyIds">This node's key ids, primary first (empty: no encryption).</param>
+    /// <param name="Members">Every member with the key ids it publishes (null: none published); only on GET.</param>
+    /// <param name="Warnings">On PUT: what was not checked, or what a forced change cuts off.</param>
+    public sealed record KeysDto(string Node, IReadOnlyList<string> KeyIds, IReadOnlyList<MemberKeysDto>? Members, IReadOnlyList<string> Warnings);
+
+    public sealed record MemberKeysDto(string Name, string State, IReadOnlyList<string>? KeyIds);
 }

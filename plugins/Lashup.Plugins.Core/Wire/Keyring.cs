@@ -4,16 +4,27 @@ namespace Lashup.Plugins.Core.Wire;
 
 /// <summary>
 /// AES-GCM keys: the first (primary) encrypts, every key decrypts, so keys rotate without downtime. Each frame names
-/// its key by a one-byte id (the first byte of the key's SHA-256) so receivers try only matching keys.
+/// its key by a one-byte id (the first byte of the key's SHA-256) so receivers try only matching keys. For people and
+/// for the member graph each key also has a longer public id (<see cref="KeyIds"/>).
 /// </summary>
 internal sealed class Keyring : IDisposable
 {
+    private static readonly byte[] KeyIdLabel = "lashup key id"u8.ToArray();
     private readonly (byte Id, AesGcm Aes)[] _keys;
+    private readonly string[] _keyIds;
 
-    private Keyring((byte, AesGcm)[] keys) => _keys = keys;
+    private Keyring((byte, AesGcm)[] keys, string[] keyIds)
+    {
+        _keys = keys;
+        _keyIds = keyIds;
+    }
 
-    /// <summary>The key ids, primary first (hex): safe to show, unlike the keys.</summary>
-    public IReadOnlyList<string> Ids => [.. _keys.Select(k => k.Id.ToString("x2", System.Globalization.CultureInfo.InvariantCulture))];
+    /// <summary>
+    /// The keys' public ids, primary first: 16 hex digits, the first 8 bytes of HMAC-SHA256(key, "lashup key id").
+    /// Safe to show and to publish: without the key they reveal nothing of it, and they tell keys apart (the one-byte
+    /// frame id would collide once in 256 pairs).
+    /// </summary>
+    public IReadOnlyList<string> KeyIds => _keyIds;
 
     /// <summary>The primary key's id.</summary>
     public byte PrimaryId => _keys[0].Id;
@@ -31,6 +42,7 @@ internal sealed class Keyring : IDisposable
         }
 
         var parsed = new (byte, AesGcm)[keys.Count];
+        var ids = new string[keys.Count];
         for (var i = 0; i < keys.Count; i++)
         {
             byte[] raw;
@@ -49,9 +61,18 @@ internal sealed class Keyring : IDisposable
             }
 
             parsed[i] = (SHA256.HashData(raw)[0], new AesGcm(raw, AesGcm.TagByteSizes.MaxSize));
+            ids[i] = KeyId(raw);
         }
 
-        return new Keyring(parsed);
+        return new Keyring(parsed, ids);
+    }
+
+    /// <summary>The public id of a raw key (see <see cref="KeyIds"/>).</summary>
+    public static string KeyId(ReadOnlySpan<byte> key)
+    {
+        Span<byte> mac = stackalloc byte[HMACSHA256.HashSizeInBytes];
+        HMACSHA256.HashData(key, KeyIdLabel, mac);
+        return Convert.ToHexStringLower(mac[..8]);
     }
 
     /// <summary>Keys whose id is <paramref name="id"/>.</summary>
