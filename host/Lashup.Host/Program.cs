@@ -54,9 +54,10 @@ var members = new Command("members", "Show the cluster's members as a running da
 members.SetAction((parse, ct) => MembersCommand.RunAsync(parse.GetValue(apiOption), parse.GetValue(configOption), parse.GetValue(jsonOption), Console.Out, Console.Error, ct));
 root.Subcommands.Add(members);
 
-var keysArgument = new Argument<string[]>("keys") { Description = "New keys (base64), primary first; none to show the key ids in use", Arity = ArgumentArity.ZeroOrMore };
-var keysCommand = new Command("keys", "Show or replace a running daemon's gossip encryption keys (rotation without restart)") { apiOption, configOption, keysArgument };
-keysCommand.SetAction((parse, ct) => KeysCommand.RunAsync(parse.GetValue(apiOption), parse.GetValue(configOption), parse.GetValue(keysArgument) ?? [], Console.Out, Console.Error, ct));
+var keysArgument = new Argument<string[]>("keys") { Description = "New keys (base64), primary first; none to show which key ids each member holds", Arity = ArgumentArity.ZeroOrMore };
+var forceOption = new Option<bool>("--force") { Description = "Apply the new keys even if that cuts reachable members off (or cannot be checked)" };
+var keysCommand = new Command("keys", "Show or replace a running daemon's gossip encryption keys (rotation without restart: add, then promote, then drop, each on every node)") { apiOption, configOption, jsonOption, forceOption, keysArgument };
+keysCommand.SetAction((parse, ct) => KeysCommand.RunAsync(parse.GetValue(apiOption), parse.GetValue(configOption), parse.GetValue(keysArgument) ?? [], parse.GetValue(forceOption), parse.GetValue(jsonOption), Console.Out, Console.Error, ct));
 root.Subcommands.Add(keysCommand);
 
 root.Subcommands.Add(KvCommand.Build(apiOption, configOption, jsonOption));
