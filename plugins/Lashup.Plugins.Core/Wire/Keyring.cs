@@ -48,7 +48,8 @@ internal sealed class Keyring : IDisposable
             byte[] raw;
             try
             {
-                raw = Convert.FromBase64String(keys[i].Trim());
+                // A null (e.g. {"keys": [null]} on the admin API) is as bad as any other non-base64 text.
+                raw = Convert.FromBase64String(keys[i]?.Trim() ?? "?");
             }
             catch (FormatException)
             {

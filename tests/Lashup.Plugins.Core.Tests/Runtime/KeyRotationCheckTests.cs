@@ -175,4 +175,13 @@ public sealed class KeyRotationCheckTests
         Assert.Equal("3614bb0ac0c5f2b5", keyring.KeyIds[0]);
         Assert.Equal(2, keyring.KeyIds.Distinct().Count());
     }
+
+    [Fact]
+    public void Parse_NullKey_FormatErrorNamingItsPosition()
+    {
+        // {"keys": [null]} on the admin API used to end in a NullReferenceException (a 500).
+        var e = Assert.Throws<FormatException>(() => Keyring.Parse([Convert.ToBase64String(new byte[16]), null!]));
+
+        Assert.Equal("core.keyring[1]: not base64", e.Message);
+    }
 }
