@@ -73,9 +73,17 @@ internal sealed partial class OptionsSchemaValidator(IConfiguration configuratio
                 return;
             }
 
-            var problem = CheckScalar(section.Value, type) is { } typeProblem
-                ? (type == typeof(Duration) && IsDurationText(section.Value) ? RangeProblem(section.Value!, type, property) : null) ?? typeProblem
-                : RangeProblem(section.Value ?? string.Empty, type, property);
+            var problem = CheckScalar(section.Value, type);
+            if (problem is null)
+            {
+                problem = RangeProblem(section.Value ?? string.Empty, type, property);
+            }
+            else if (type == typeof(Duration) && IsDurationText(section.Value))
+            {
+                // Written as a duration, but too long even for a TimeSpan: the range says what is allowed.
+                problem = RangeProblem(section.Value!, type, property) ?? problem;
+            }
+
             if (problem is not null)
             {
                 Error(section, problem);

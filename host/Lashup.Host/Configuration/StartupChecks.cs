@@ -96,7 +96,7 @@ internal static class StartupChecks
             try
             {
                 using var probe = new FileStream(
-                    Path.Combine(path, $".lashup-write-test-{Environment.ProcessId}"), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose);
+                    Path.Combine(path, $".lashup-write-test-{Guid.NewGuid():N}"), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose);
                 probe.WriteByte(0);
                 probe.Flush(flushToDisk: false);
             }
