@@ -41,12 +41,18 @@ internal static partial class Daemon
             {
                 using var provider = services.BuildServiceProvider();
                 ValidatePluginOptions(provider, config, errors);
+                if (errors.Count == 0)
+                {
+                    StartupChecks.CheckListenEndpoints(config, provider, declared, errors);
+                }
             }
 
             if (errors.Count == 0 && AdminEndpoint.TryParse(config.Admin.Listen, out var endpoint) && !IsPortFree(endpoint))
             {
                 errors.Add(PortInUse(config, endpoint));
             }
+
+            StartupChecks.CheckDataDirectory(config, keepCreated: false, errors);
         }
 
         if (errors.Count > 0)
@@ -70,6 +76,13 @@ internal static partial class Daemon
             return ExitBadInput;
         }
 
+        StartupChecks.CheckDataDirectory(config, keepCreated: true, errors);
+        if (errors.Count > 0)
+        {
+            Report(errors, stderr);
+            return ExitBadInput;
+        }
+
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
             ApplicationName = "lashup",
@@ -79,7 +92,9 @@ internal static partial class Daemon
         builder.Configuration.Sources.Clear();
         builder.Configuration.AddTomlDocument(config.Document);
         ConfigureLogging(builder.Logging, config.Logging);
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = config.Node.ShutdownTimeout);
+        // node.shutdown_timeout is at most 1h; clamped all the same, as the host's stop timer throws past a timer's longest period.
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromTicks(
+            Math.Min(config.Node.ShutdownTimeout.Value.Ticks, OptionsSchemaValidator.MaxTimerPeriod.Value.Ticks)));
         AdminEndpoint.TryParse(config.Admin.Listen, out var adminEndpoint);
         builder.WebHost.ConfigureKestrel(k => k.Listen(adminEndpoint));
         builder.Services.AddSingleton(config);
@@ -100,6 +115,11 @@ internal static partial class Daemon
 
         var app = builder.Build();
         ValidatePluginOptions(app.Services, config, errors);
+        if (errors.Count == 0)
+        {
+            StartupChecks.CheckListenEndpoints(config, app.Services, declared, errors);
+        }
+
         if (errors.Count > 0)
         {
             Report(errors, stderr);

@@ -76,6 +76,13 @@ internal sealed class CoreOptionsValidator : IValidateOptions<CoreOptions>
             errors.Add($"core.probe_timeout_min: must not exceed probe_timeout_max ({o.ProbeTimeoutMax})");
         }
 
+        if (o.MaxValueSize > o.MaxStreamFrameSize / 2)
+        {
+            // A value travels whole in anti-entropy, in one TCP frame with its key and version vector (pruning markers
+            // keep to the same half): a larger one could be written here but never reach another node.
+            errors.Add($"core.max_value_size: must be at most half of max_stream_frame_size ({o.MaxStreamFrameSize / 2}), got {o.MaxValueSize}");
+        }
+
         try
         {
             Keyring.Parse(o.Keyring)?.Dispose();

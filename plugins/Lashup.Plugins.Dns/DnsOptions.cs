@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Lashup.Abstractions.Configuration;
 using Microsoft.Extensions.Configuration;
 
@@ -14,6 +15,7 @@ public sealed class DnsOptions
 
     /// <summary>UDP and TCP addresses to serve on ("address:port"). Port 53 needs root (or CAP_NET_BIND_SERVICE).</summary>
     [ConfigurationKeyName("listen")]
+    [ListenEndpoint(ListenProtocols.Udp | ListenProtocols.Tcp)]
     public List<string> Listen { get; set; } = [];
 
     /// <summary><see cref="Listen"/>, or 127.0.0.1:8053 when none is configured.</summary>
@@ -29,10 +31,12 @@ public sealed class DnsOptions
 
     /// <summary>TTL of cluster records, in seconds. Short: records follow the cluster (dcos-dns used 5).</summary>
     [ConfigurationKeyName("ttl")]
+    [Range(0, 86_400)]
     public int Ttl { get; set; } = 5;
 
     /// <summary>TTL of negative answers (NXDOMAIN, NODATA): the SOA minimum, in seconds.</summary>
     [ConfigurationKeyName("negative_ttl")]
+    [Range(0, 86_400)]
     public int NegativeTtl { get; set; } = 5;
 
     /// <summary>Resolvers for names outside the zones ("address[:port]", or "system" for /etc/resolv.conf). Empty: REFUSED.</summary>
@@ -41,10 +45,12 @@ public sealed class DnsOptions
 
     /// <summary>How long forwarding waits for an upstream answer before SERVFAIL.</summary>
     [ConfigurationKeyName("forward_timeout")]
+    [Range(typeof(Duration), "1ms", "30s")]
     public Duration ForwardTimeout { get; set; } = Duration.FromSeconds(2);
 
     /// <summary>Entries of the forwarding cache (0 turns it off).</summary>
     [ConfigurationKeyName("cache_size")]
+    [Range(0, 10_000_000)]
     public int CacheSize { get; set; } = 10_000;
 
     /// <summary>Client ranges (CIDR) whose queries may be forwarded. Everyone gets cluster names; only these get recursion. Empty: loopback only.</summary>
@@ -56,17 +62,21 @@ public sealed class DnsOptions
 
     /// <summary>UDP sockets (SO_REUSEPORT) and receive threads per listen address; 0 means one per CPU.</summary>
     [ConfigurationKeyName("udp_workers")]
+    [Range(0, 64)]
     public int UdpWorkers { get; set; }
 
     /// <summary>The largest UDP response, and the EDNS payload size advertised (the 2020 flag-day value by default).</summary>
     [ConfigurationKeyName("max_udp_payload")]
+    [Range(512, 4096)]
     public int MaxUdpPayload { get; set; } = 1232;
 
     /// <summary>A TCP connection is closed when no complete query arrives within this long.</summary>
     [ConfigurationKeyName("tcp_idle_timeout")]
+    [Range(typeof(Duration), "100ms", "10m")]
     public Duration TcpIdleTimeout { get; set; } = Duration.FromSeconds(10);
 
     /// <summary>Open TCP connections at most; at the cap a new one replaces the connection idle longest, or is closed if none is idle.</summary>
     [ConfigurationKeyName("tcp_max_connections")]
+    [Range(1, 65_536)]
     public int TcpMaxConnections { get; set; } = 256;
 }

@@ -23,6 +23,8 @@ public sealed class DnsPlugin : ILashupPlugin
     public void ConfigureServices(PluginContext context, IServiceCollection services)
     {
         services.AddPluginOptions<DnsOptions>(context);
+        // The default listen address written into the options, so that the host's listen checks see it too.
+        services.PostConfigure<DnsOptions>(o => o.Listen = [.. o.EffectiveListen]);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DnsOptions>, DnsOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<DnsStats>();

@@ -2,7 +2,7 @@ using Lashup.Abstractions.Configuration;
 
 namespace Lashup.Plugins.Core.Tests;
 
-/// <summary>The core's option checks that are about the store's pruning.</summary>
+/// <summary>The core's option checks that relate keys of the store (pruning, value and frame sizes).</summary>
 public sealed class CoreOptionsValidatorTests
 {
     [Theory]
@@ -12,6 +12,19 @@ public sealed class CoreOptionsValidatorTests
     public void Validate_PruneMarkerTtlShorterThanExpireAfter_NamesKeyAndBound(string ttl, string expire, string error)
     {
         var options = new CoreOptions { PruneMarkerTtl = Duration.Parse(ttl), ExpireAfter = Duration.Parse(expire) };
+
+        var result = new CoreOptionsValidator().Validate(null, options);
+
+        Assert.True(result.Failed);
+        Assert.Contains(error, result.Failures!);
+    }
+
+    [Theory]
+    [InlineData(1_048_576, 524_289, "core.max_value_size: must be at most half of max_stream_frame_size (524288), got 524289")]
+    [InlineData(65_536, 1_048_576, "core.max_value_size: must be at most half of max_stream_frame_size (32768), got 1048576")]
+    public void Validate_MaxValueSizeOverHalfTheStreamFrame_NamesKeyAndBound(int frame, int value, string error)
+    {
+        var options = new CoreOptions { MaxStreamFrameSize = frame, MaxValueSize = value };
 
         var result = new CoreOptionsValidator().Validate(null, options);
 

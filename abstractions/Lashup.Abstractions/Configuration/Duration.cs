@@ -10,8 +10,11 @@ namespace Lashup.Abstractions.Configuration;
 /// this type bind from configuration strings through its <see cref="TypeConverter"/>.
 /// </summary>
 [TypeConverter(typeof(DurationTypeConverter))]
-public readonly record struct Duration : IComparable<Duration>
+public readonly record struct Duration : IComparable<Duration>, IComparable
 {
+    /// <summary>The longest duration <see cref="Parse"/> accepts, a little under <see cref="TimeSpan.MaxValue"/> (exact in a double).</summary>
+    private const long MaxTicks = 9_200_000_000_000_000_000;
+
     /// <summary>Creates a duration from a <see cref="TimeSpan"/>; negative values are rejected.</summary>
     public Duration(TimeSpan value)
     {
@@ -83,20 +86,28 @@ public readonly record struct Duration : IComparable<Duration>
                 return false;
             }
 
-            TimeSpan part;
+            double unit;
             switch (s.AsSpan(unitStart, i - unitStart))
             {
-                case "ms": part = TimeSpan.FromMilliseconds(n); break;
-                case "s": part = TimeSpan.FromSeconds(n); break;
-                case "m": part = TimeSpan.FromMinutes(n); break;
-                case "h": part = TimeSpan.FromHours(n); break;
-                case "d": part = TimeSpan.FromDays(n); break;
+                case "ms": unit = TimeSpan.TicksPerMillisecond; break;
+                case "s": unit = TimeSpan.TicksPerSecond; break;
+                case "m": unit = TimeSpan.TicksPerMinute; break;
+                case "h": unit = TimeSpan.TicksPerHour; break;
+                case "d": unit = TimeSpan.TicksPerDay; break;
                 default:
                     error = $"unknown duration unit \"{s.Substring(unitStart, i - unitStart)}\" in \"{text}\" (use ms, s, m, h or d)";
                     return false;
             }
 
-            total += part;
+            // TimeSpan.FromDays and + throw past TimeSpan.MaxValue (about 29,000 years): too long is an answer, not a crash.
+            var ticks = Math.Truncate(n * unit);
+            if (!(ticks <= MaxTicks) || total.Ticks > MaxTicks - (long)ticks)
+            {
+                error = $"duration \"{text}\" is too long (at most {MaxTicks / TimeSpan.TicksPerDay}d)";
+                return false;
+            }
+
+            total += TimeSpan.FromTicks((long)ticks);
         }
 
         duration = new Duration(total);
@@ -137,6 +148,15 @@ public readonly record struct Duration : IComparable<Duration>
 
     /// <inheritdoc/>
     public int CompareTo(Duration other) => Value.CompareTo(other.Value);
+
+    /// <summary>Compares with another <see cref="Duration"/> (what <c>[Range(typeof(Duration), "1s", "1h")]</c> needs); null sorts first.</summary>
+    /// <exception cref="ArgumentException"><paramref name="obj"/> is not a <see cref="Duration"/>.</exception>
+    public int CompareTo(object? obj) => obj switch
+    {
+        null => 1,
+        Duration other => CompareTo(other),
+        _ => throw new ArgumentException($"expected a {nameof(Duration)}, got a {obj.GetType().Name}", nameof(obj)),
+    };
 
     /// <summary>Compares durations.</summary>
     public static bool operator <(Duration left, Duration right) => left.CompareTo(right) < 0;

@@ -18,6 +18,10 @@ public interface ILifecycleParticipant
     /// </summary>
     Task StartAsync(CancellationToken cancellationToken);
 
-    /// <summary>Stops the participant. The token is cancelled when the host's shutdown budget runs out.</summary>
+    /// <summary>
+    /// Stops the participant. The token is cancelled when the host's shutdown budget runs out. Also called when
+    /// <see cref="StartAsync"/> failed (in this participant or another of its stage): release what was acquired, and
+    /// tolerate a start that stopped halfway.
+    /// </summary>
     Task StopAsync(CancellationToken cancellationToken);
 }

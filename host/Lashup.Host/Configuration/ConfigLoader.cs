@@ -153,13 +153,6 @@ public static class ConfigLoader
         {
             errors.Add(new ConfigException("node.cluster: must not be empty", document.Find("node:cluster")?.Location, "node:cluster"));
         }
-
-        if ((TimeSpan)node.MemoryTrimInterval > TimeSpan.FromDays(1))
-        {
-            errors.Add(new ConfigException(
-                $"node.memory_trim_interval: at most 24h (0 turns it off), got \"{node.MemoryTrimInterval}\"",
-                document.Find("node:memory_trim_interval")?.Location, "node:memory_trim_interval"));
-        }
     }
 
     private static void ValidateAdmin(AdminOptions admin, TomlDocument document, List<ConfigException> errors)

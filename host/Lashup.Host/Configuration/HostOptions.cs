@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Lashup.Abstractions.Configuration;
 using Microsoft.Extensions.Configuration;
 
@@ -20,6 +21,7 @@ public sealed class NodeOptions
 
     /// <summary>How long a graceful stop may take before the host gives up waiting.</summary>
     [ConfigurationKeyName("shutdown_timeout")]
+    [Range(typeof(Duration), "1s", "1h")]
     public Duration ShutdownTimeout { get; set; } = Duration.FromSeconds(10);
 
     /// <summary>
@@ -27,6 +29,7 @@ public sealed class NodeOptions
     /// to the system; 0 turns it off.
     /// </summary>
     [ConfigurationKeyName("memory_trim_interval")]
+    [Range(typeof(Duration), "0", "1d")]
     public Duration MemoryTrimInterval { get; set; } = Duration.FromSeconds(30);
 }
 
@@ -35,6 +38,7 @@ public sealed class AdminOptions
 {
     /// <summary>Address and port to listen on; off loopback a token is required.</summary>
     [ConfigurationKeyName("listen")]
+    [ListenEndpoint(ListenProtocols.Tcp)]
     public string Listen { get; set; } = "127.0.0.1:9470";
 
     /// <summary>Bearer token required on every request except /health when set (and always off loopback).</summary>

@@ -1,7 +1,9 @@
 using System.Collections;
 using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using System.Reflection;
+using System.Text.RegularExpressions;
 using Lashup.Abstractions.Configuration;
 using Microsoft.Extensions.Configuration;
 
@@ -9,12 +11,17 @@ namespace Lashup.Host.Configuration;
 
 /// <summary>
 /// Checks a configuration section against the options type it binds to, before anything binds or starts: every key
-/// must match a property (by <see cref="ConfigurationKeyNameAttribute"/> or name, ignoring case), and every value must
-/// convert to the property's type. ConfigurationBinder reports neither with a file and line, so this does it with the
-/// TOML source map, and suggests the nearest known key for typos.
+/// must match a property (by <see cref="ConfigurationKeyNameAttribute"/> or name, ignoring case), every value must
+/// convert to the property's type, and lie in the property's <see cref="RangeAttribute"/> if it has one. A
+/// <see cref="Duration"/> without one is at most <see cref="MaxTimerPeriod"/>, the longest period .NET timers accept.
+/// ConfigurationBinder reports none of this with a file and line, so this does it with the TOML source map, and
+/// suggests the nearest known key for typos.
 /// </summary>
-internal sealed class OptionsSchemaValidator(IConfiguration configuration, TomlDocument document, List<ConfigException> errors)
+internal sealed partial class OptionsSchemaValidator(IConfiguration configuration, TomlDocument document, List<ConfigException> errors)
 {
+    /// <summary>The longest period <see cref="System.Threading.Timer"/> (and so every .NET timer and delay) accepts: 2^32 - 2 ms, about 49.7 days.</summary>
+    public static readonly Duration MaxTimerPeriod = Duration.FromMilliseconds(uint.MaxValue - 1);
+
     /// <summary>Validates <paramref name="path"/> against <paramref name="optionsType"/>; <paramref name="extraKeys"/> are keys owned by someone else (e.g. <c>enabled</c>).</summary>
     public void Validate(string path, Type optionsType, IReadOnlyCollection<string> extraKeys)
     {
@@ -50,11 +57,11 @@ internal sealed class OptionsSchemaValidator(IConfiguration configuration, TomlD
                 continue;
             }
 
-            ValidateValue(child, property.PropertyType);
+            ValidateValue(child, property.PropertyType, property);
         }
     }
 
-    private void ValidateValue(IConfigurationSection section, Type type)
+    private void ValidateValue(IConfigurationSection section, Type type, PropertyInfo? property = null)
     {
         var entry = document.Find(section.Path);
         type = Nullable.GetUnderlyingType(type) ?? type;
@@ -67,6 +74,16 @@ internal sealed class OptionsSchemaValidator(IConfiguration configuration, TomlD
             }
 
             var problem = CheckScalar(section.Value, type);
+            if (problem is null)
+            {
+                problem = RangeProblem(section.Value ?? string.Empty, type, property);
+            }
+            else if (type == typeof(Duration) && IsDurationText(section.Value))
+            {
+                // Written as a duration, but too long even for a TimeSpan: the range says what is allowed.
+                problem = RangeProblem(section.Value!, type, property) ?? problem;
+            }
+
             if (problem is not null)
             {
                 Error(section, problem);
@@ -153,6 +170,63 @@ internal sealed class OptionsSchemaValidator(IConfiguration configuration, TomlD
             return $"expected {Describe(type)}, got \"{value}\"";
         }
     }
+
+    /// <summary>
+    /// Why <paramref name="value"/> (already known to convert, or a duration too long to) is outside the range of
+    /// <paramref name="property"/>, or null.
+    /// </summary>
+    private static string? RangeProblem(string value, Type type, PropertyInfo? property)
+    {
+        var range = property?.GetCustomAttribute<RangeAttribute>();
+        var note = string.Empty;
+        if (range is null && type == typeof(Duration))
+        {
+            range = new RangeAttribute(typeof(Duration), "0", MaxTimerPeriod.ToString());
+            note = " (the longest period a timer accepts)";
+        }
+
+        if (range is null)
+        {
+            return null;
+        }
+
+        bool valid;
+        try
+        {
+            if (type == typeof(Duration))
+            {
+                // A duration too long to parse is outside every range.
+                valid = Duration.TryParse(value, out var duration, out _) && range.IsValid(duration);
+            }
+            else
+            {
+                valid = range.IsValid(TypeDescriptor.GetConverter(type).ConvertFromInvariantString(value));
+            }
+        }
+        catch (OverflowException)
+        {
+            valid = false;
+        }
+        catch (Exception e) when (e is InvalidOperationException or InvalidCastException or FormatException or NotSupportedException or ArgumentException)
+        {
+            // The plugin's own attribute is wrong (bounds that do not convert, a type that cannot be compared).
+            return $"the options property {property!.DeclaringType?.Name}.{property.Name} has an unusable [Range] ({e.Message})";
+        }
+
+        if (valid)
+        {
+            return null;
+        }
+
+        var shown = type == typeof(string) || type == typeof(Duration) ? $"\"{value}\"" : value;
+        return FormattableString.Invariant($"must be between {range.Minimum} and {range.Maximum}{note}, got {shown}");
+    }
+
+    /// <summary>Whether <paramref name="value"/> is written as a duration (numbers with units), whatever its size.</summary>
+    private static bool IsDurationText(string? value) => value is not null && DurationText().IsMatch(value);
+
+    [GeneratedRegex(@"^\s*(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ms|s|m|h|d))+\s*$", RegexOptions.CultureInvariant)]
+    private static partial Regex DurationText();
 
     private void Unknown(IConfigurationSection child, IEnumerable<string> known, string? why)
     {

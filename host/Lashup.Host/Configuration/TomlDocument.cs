@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
+using Tomlyn;
 using Tomlyn.Parsing;
 using Tomlyn.Syntax;
 
@@ -75,7 +76,27 @@ public sealed partial class TomlDocument
         ArgumentNullException.ThrowIfNull(text);
         ArgumentException.ThrowIfNullOrEmpty(filePath);
 
-        var syntax = SyntaxParser.Parse(text, filePath, validate: true);
+        DocumentSyntax syntax;
+        try
+        {
+            syntax = SyntaxParser.Parse(text, filePath, validate: true);
+        }
+        catch (TomlException e)
+        {
+            // The parser throws rather than reports for some inputs: arrays or inline tables nested past its depth
+            // limit, with no position. An operator error all the same: one line with a location, not a stack trace.
+            var message = ConfigException.OneLine(e.Message);
+            var location = e.Line is { } line ? new ConfigLocation(filePath, line, e.Column ?? 1) : null;
+            if (MaxDepthMessage().Match(message) is { Success: true } depth)
+            {
+                var limit = int.Parse(depth.Groups["limit"].Value, CultureInfo.InvariantCulture);
+                message = $"arrays and inline tables nest too deep (at most {limit - 1} levels)";
+                location ??= ContainerAtDepth(text, filePath, limit);
+            }
+
+            throw new ConfigException(message, location ?? new ConfigLocation(filePath, 1, 1), null, e);
+        }
+
         if (syntax.HasErrors)
         {
             throw FirstError(syntax.Diagnostics, filePath);
@@ -165,6 +186,78 @@ public sealed partial class TomlDocument
 
     [GeneratedRegex(@"^The key `(?<key>.*?)` is already defined at \((?<line>\d+),(?<column>\d+)\)", RegexOptions.CultureInvariant)]
     private static partial Regex DuplicateKeyMessage();
+
+    [GeneratedRegex(@"^The maximum depth of (?<limit>\d+) has been exceeded", RegexOptions.CultureInvariant)]
+    private static partial Regex MaxDepthMessage();
+
+    /// <summary>
+    /// Where the first array or inline table <paramref name="depth"/> levels deep opens (strings, comments and table
+    /// headers skipped), or null.
+    /// </summary>
+    internal static ConfigLocation? ContainerAtDepth(string text, string filePath, int depth)
+    {
+        var (i, open, line, column, lineStart) = (0, 0, 1, 1, true);
+        while (i < text.Length)
+        {
+            var c = text[i];
+            if (c == '#' || (c == '[' && open == 0 && lineStart))
+            {
+                // A comment or a [table] header: nothing nests in it.
+                while (i < text.Length && text[i] != '\n')
+                {
+                    Step();
+                }
+            }
+            else if (c is '"' or '\'')
+            {
+                var triple = string.CompareOrdinal(text, i, new string(c, 3), 0, 3) == 0;
+                for (var n = triple ? 3 : 1; n > 0; n--)
+                {
+                    Step();
+                }
+
+                while (i < text.Length && !(triple ? string.CompareOrdinal(text, i, new string(c, 3), 0, 3) == 0 : text[i] is var e && (e == c || e == '\n')))
+                {
+                    if (c == '"' && text[i] == '\\' && i + 1 < text.Length)
+                    {
+                        Step();
+                    }
+
+                    Step();
+                }
+
+                for (var n = triple ? 3 : 1; n > 0 && i < text.Length && text[i] != '\n'; n--)
+                {
+                    Step();
+                }
+
+                lineStart = false;
+            }
+            else
+            {
+                if (c is '[' or '{' && ++open >= depth)
+                {
+                    return new ConfigLocation(filePath, line, column);
+                }
+
+                if (c is ']' or '}' && open > 0)
+                {
+                    open--;
+                }
+
+                lineStart = c == '\n' || (lineStart && c is ' ' or '\t' or '\r');
+                Step();
+            }
+        }
+
+        return null;
+
+        void Step()
+        {
+            (line, column) = text[i] == '\n' ? (line + 1, 1) : (line, column + (char.IsLowSurrogate(text[i]) ? 0 : 1));
+            i++;
+        }
+    }
 
     /// <summary>How a path came to exist; decides whether seeing it again is legal.</summary>
     private enum Definition

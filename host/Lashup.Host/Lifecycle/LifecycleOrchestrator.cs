@@ -6,8 +6,9 @@ namespace Lashup.Host.Lifecycle;
 
 /// <summary>
 /// Starts every <see cref="ILifecycleParticipant"/> stage by stage (ascending; one stage's participants concurrently)
-/// and stops them in reverse. If a participant fails to start, what already started is stopped and the failure is
-/// rethrown, so the host exits with the message.
+/// and stops them in reverse. If a participant fails to start, its whole stage is stopped (the failed participant too:
+/// it may have acquired part of what it needs, as a server bound to some of its addresses), then the earlier stages,
+/// and the failure is rethrown, so the host exits with the message.
 /// </summary>
 internal sealed partial class LifecycleOrchestrator(
     IEnumerable<ILifecycleParticipant> participants,
@@ -34,9 +35,8 @@ internal sealed partial class LifecycleOrchestrator(
             }
             catch (Exception)
             {
-                // Stop the ones of this stage that did start, then the earlier stages.
-                var startedHere = members.Where((_, i) => tasks[i].IsCompletedSuccessfully).ToArray();
-                _started.Push(startedHere);
+                // Stop this stage, including whoever failed halfway, then the earlier stages.
+                _started.Push(members);
                 await StopAsync(CancellationToken.None);
                 var failure = tasks.First(t => t.IsFaulted).Exception!.InnerException!;
                 throw new InvalidOperationException($"{failure.Message}", failure);

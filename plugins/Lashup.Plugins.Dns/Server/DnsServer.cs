@@ -164,7 +164,8 @@ internal sealed partial class DnsServer : ILifecycleParticipant, IAsyncDisposabl
             socket.Dispose();
         }
 
-        foreach (var thread in _threads)
+        // A start that failed halfway (a later listen address taken) leaves threads that never started.
+        foreach (var thread in _threads.Where(t => (t.ThreadState & System.Threading.ThreadState.Unstarted) == 0))
         {
             thread.Join(ReceivePoll * 3);
         }

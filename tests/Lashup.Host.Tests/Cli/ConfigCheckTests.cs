@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Lashup.Host.Tests.Support;
@@ -85,6 +86,203 @@ public sealed class ConfigCheckTests
         Assert.Contains(lines, l => l.StartsWith("error: ", StringComparison.Ordinal) && l.Contains(expected, StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// Issue 15, section 3: values that passed the check, then broke the daemon. Each row is a config written from
+    /// line 1, followed by [admin] (its listen on line {adminLine}, port {admin}) and [plugins] (the fixture plugins
+    /// and the built-in core and dns); the error line expected, where {root} is the config's folder.
+    /// </summary>
+    public static TheoryData<string, string, string> UnrunnableConfigs => new()
+    {
+        {
+            "a protocol timer past a timer's longest period",
+            "[core]\nprobe_interval = \"50d\"\n",
+            "lashup.toml:2:1: core.probe_interval: must be between 100ms and 1m, got \"50d\""
+        },
+        {
+            "the member-graph sync timer",
+            "[core]\ngm_sync_interval = \"50d\"\n",
+            "lashup.toml:2:1: core.gm_sync_interval: must be between 100ms and 1h, got \"50d\""
+        },
+        {
+            "the join retry timer",
+            "[core]\njoin_retry_interval = \"50d\"\n",
+            "lashup.toml:2:1: core.join_retry_interval: must be between 100ms and 10m, got \"50d\""
+        },
+        {
+            "the store's sync timer",
+            "[core]\nkv_sync_interval = \"50d\"\n",
+            "lashup.toml:2:1: core.kv_sync_interval: must be between 100ms and 1h, got \"50d\""
+        },
+        {
+            "the DNS TCP idle timeout",
+            "[core]\n[dns]\ntcp_idle_timeout = \"50d\"\n",
+            "lashup.toml:3:1: dns.tcp_idle_timeout: must be between 100ms and 10m, got \"50d\""
+        },
+        {
+            "the shutdown timeout",
+            "[node]\nshutdown_timeout = \"50d\"\n",
+            "lashup.toml:2:1: node.shutdown_timeout: must be between 1s and 1h, got \"50d\""
+        },
+        {
+            "a vendor's duration without a range of its own is capped at a timer's longest period",
+            "[fixture]\ninterval = \"50d\"\n",
+            "lashup.toml:2:1: fixture.interval: must be between 0 and 49d17h2m47s294ms (the longest period a timer accepts), got \"50d\""
+        },
+        {
+            "a duration overflowing TimeSpan",
+            "[core]\nprobe_interval = \"99999999999d\"\n",
+            "lashup.toml:2:1: core.probe_interval: must be between 100ms and 1m, got \"99999999999d\""
+        },
+        {
+            "a vendor's duration overflowing TimeSpan",
+            "[fixture]\ninterval = \"99999999999d\"\n",
+            "lashup.toml:2:1: fixture.interval: must be between 0 and 49d17h2m47s294ms (the longest period a timer accepts), got \"99999999999d\""
+        },
+        {
+            "TOML nested past the parser's depth",
+            "[fixture]\nx = " + new string('[', 64) + new string(']', 64) + "\n",
+            "lashup.toml:2:68: arrays and inline tables nest too deep (at most 63 levels)"
+        },
+        {
+            "max_value_size 0",
+            "[core]\nmax_value_size = 0\n",
+            "lashup.toml:2:1: core.max_value_size: must be between 1024 and 134217728, got 0"
+        },
+        {
+            "max_value_size negative",
+            "[core]\nmax_value_size = -1\n",
+            "lashup.toml:2:1: core.max_value_size: must be between 1024 and 134217728, got -1"
+        },
+        {
+            "max_value_size over half of max_stream_frame_size",
+            "[core]\nmax_stream_frame_size = 1048576\nmax_value_size = 1048576\n",
+            "lashup.toml:3:1: core.max_value_size: must be at most half of max_stream_frame_size (524288), got 1048576"
+        },
+        {
+            "a vendor's number outside its [Range]",
+            "[fixture]\ncount = 1001\n",
+            "lashup.toml:2:1: fixture.count: must be between 0 and 1000, got 1001"
+        },
+        {
+            "core = DNS",
+            "[core]\nlisten = \"127.0.0.1:7001\"\n[dns]\nlisten = [\"127.0.0.1:7001\"]\n",
+            "lashup.toml:4:11: dns.listen[0]: 127.0.0.1:7001 is also core.listen (both bind UDP and TCP there); each needs its own address or port"
+        },
+        {
+            "admin = DNS",
+            "[core]\n[dns]\nlisten = [\"127.0.0.1:{admin}\"]\n",
+            "lashup.toml:{adminLine}:1: admin.listen: 127.0.0.1:{admin} is also dns.listen[0] (both bind TCP there); each needs its own address or port"
+        },
+        {
+            "admin = core",
+            "[core]\nlisten = \"127.0.0.1:{admin}\"\n",
+            "lashup.toml:{adminLine}:1: admin.listen: 127.0.0.1:{admin} is also core.listen (both bind TCP there); each needs its own address or port"
+        },
+        {
+            "core = DNS's default address",
+            "[core]\nlisten = \"127.0.0.1:8053\"\n[dns]\nttl = 5\n",
+            "lashup.toml:2:1: core.listen: 127.0.0.1:8053 is also dns.listen[0] (both bind UDP and TCP there); each needs its own address or port"
+        },
+        {
+            "one DNS address listed twice",
+            "[core]\n[dns]\nlisten = [\"127.0.0.1:7002\", \"127.0.0.1:7002\"]\n",
+            "lashup.toml:3:29: dns.listen[1]: 127.0.0.1:7002 is listed twice (also dns.listen[0])"
+        },
+        {
+            "a wildcard address takes the port on every address",
+            "[core]\nlisten = \"127.0.0.1:7003\"\n[dns]\nlisten = [\"0.0.0.0:7003\"]\n",
+            "lashup.toml:4:11: dns.listen[0]: 0.0.0.0:7003 overlaps core.listen (127.0.0.1:7003): a wildcard address takes port 7003 on every address (both bind UDP and TCP); each needs its own port"
+        },
+        {
+            "a vendor plugin's listen address = core",
+            "[core]\nlisten = \"127.0.0.1:7004\"\n[fixture]\nlisten = \"127.0.0.1:7004\"\n",
+            "lashup.toml:4:1: fixture.listen: 127.0.0.1:7004 is also core.listen (both bind TCP there); each needs its own address or port"
+        },
+        {
+            "core on an address not on this host",
+            "[core]\nlisten = \"192.0.2.1:7005\"\n",
+            "lashup.toml:2:1: core.listen: 192.0.2.1 is not an address of this host; use one of its interface addresses, or 0.0.0.0 for all of them"
+        },
+        {
+            "DNS on an address not on this host",
+            "[core]\n[dns]\nlisten = [\"127.0.0.1:7006\", \"192.0.2.1:7006\"]\n",
+            "lashup.toml:3:29: dns.listen[1]: 192.0.2.1 is not an address of this host; use one of its interface addresses, or 0.0.0.0 for all of them"
+        },
+        {
+            "data_dir is a file",
+            "[node]\ndata_dir = \"afile\"\n",
+            "lashup.toml:2:1: node.data_dir: {root}/afile is a file, not a folder"
+        },
+        {
+            "data_dir under a file: cannot be created (read-only for this path, even as root)",
+            "[node]\ndata_dir = \"afile/sub\"\n",
+            "lashup.toml:2:1: node.data_dir: cannot create {root}/afile/sub: {root}/afile is a file"
+        },
+    };
+
+    [Theory]
+    [MemberData(nameof(UnrunnableConfigs))]
+    public void Check_ValueTheDaemonCannotRunWith_NamesKeyLineAndLimit(string what, string body, string expected)
+    {
+        using var setup = new TempSetup("Fixture.Good");
+        var (code, stdout, stderr, errors) = CheckWithBuiltInPlugins(setup, body, ref expected);
+
+        Assert.True(code == 2, $"{what}: exit {code}, stderr: {stderr}");
+        Assert.Equal(string.Empty, stdout);
+        Assert.All(errors, l => Assert.StartsWith("error: ", l, StringComparison.Ordinal));
+        Assert.Contains(expected, errors);
+    }
+
+    [SkippableTheory]
+    [InlineData("/sys/lashup-test", "lashup.toml:2:1: node.data_dir: cannot create /sys/lashup-test: ")]
+    [InlineData("/sys", "lashup.toml:2:1: node.data_dir: /sys is not writable: ")]
+    public void Check_DataDirNotPermitted_NamesKey(string dataDir, string expected)
+    {
+        // sysfs refuses new files and folders even to root, unlike a chmod'ed folder.
+        Skip.IfNot(OperatingSystem.IsLinux() && Directory.Exists("/sys/kernel"), "needs Linux sysfs at /sys");
+
+        using var setup = new TempSetup("Fixture.Good");
+        var (code, _, stderr, errors) = CheckWithBuiltInPlugins(setup, $"[node]\ndata_dir = \"{dataDir}\"\n", ref expected);
+
+        Assert.True(code == 2, stderr);
+        Assert.Contains(errors, l => l.StartsWith(expected, StringComparison.Ordinal));
+    }
+
+    [SkippableFact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public void Check_DataDirReadOnly_NamesKey()
+    {
+        Skip.If(OperatingSystem.IsWindows() || Environment.UserName == "root", "root writes into a read-only (0555) folder; the sysfs and under-a-file cases cover root");
+        using var setup = new TempSetup("Fixture.Good");
+        var dir = Path.Combine(setup.Root, "ro");
+        Directory.CreateDirectory(dir);
+        File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserExecute);
+        try
+        {
+            var expected = $"lashup.toml:2:1: node.data_dir: {dir} is not writable: permission denied";
+            var (code, _, stderr, errors) = CheckWithBuiltInPlugins(setup, $"[node]\ndata_dir = \"{dir}\"\n", ref expected);
+
+            Assert.True(code == 2, stderr);
+            Assert.Contains(expected, errors);
+        }
+        finally
+        {
+            File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+    }
+
+    [Fact]
+    public void Check_ConfigDaemonCanRun_LeavesNoDataDirBehind()
+    {
+        using var setup = new TempSetup("Fixture.Good");
+        var expected = string.Empty;
+        var (code, stdout, stderr, _) = CheckWithBuiltInPlugins(setup, "[node]\ndata_dir = \"new/data\"\n[core]\nlisten = \"127.0.0.1:0\"\n[dns]\nlisten = [\"127.0.0.1:0\"]\n", ref expected);
+
+        Assert.True(code == 0, stderr);
+        Assert.Contains("ok (2 plugin(s) selected: core/lashup, dns/lashup)", stdout, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(setup.Root, "new")), "config check created the data directory and left it");
+    }
+
     [Fact]
     public void Check_MemoryTrimIntervalOverADay_LocatedError()
     {
@@ -104,7 +302,7 @@ public sealed class ConfigCheckTests
         var (code, _, stderr) = Check(path);
 
         Assert.Equal(2, code);
-        Assert.Contains("lashup.toml:3:1: node.memory_trim_interval: at most 24h (0 turns it off), got \"2d\"", stderr, StringComparison.Ordinal);
+        Assert.Contains("lashup.toml:3:1: node.memory_trim_interval: must be between 0 and 1d, got \"2d\"", stderr, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -229,6 +427,38 @@ public sealed class ConfigCheckTests
 
         Assert.Equal(2, code);
         Assert.Contains($"error: {path}:12:1: fixture.count: expected an integer", output, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Checks <paramref name="body"/> followed by [admin] and [plugins] (fixtures and the built-in plugins) in
+    /// <paramref name="setup"/>'s folder, with a file named <c>afile</c> in it; fills the placeholders of <paramref name="expected"/> and makes it an
+    /// error line of that config file.
+    /// </summary>
+    private static (int Code, string Stdout, string Stderr, string[] Errors) CheckWithBuiltInPlugins(TempSetup setup, string body, ref string expected)
+    {
+        var builtIn = Path.Combine(TestEnvironment.RepoRoot, "artifacts", "plugins");
+        Assert.True(Directory.Exists(Path.Combine(builtIn, "Lashup.Plugins.Core")) && Directory.Exists(Path.Combine(builtIn, "Lashup.Plugins.Dns")),
+            $"the built-in plugins are not built in {builtIn}: dotnet build Lashup.sln (./test.sh does it)");
+        File.WriteAllText(Path.Combine(setup.Root, "afile"), "not a folder\n");
+        var admin = TestEnvironment.FreePort().ToString(CultureInfo.InvariantCulture);
+        body = body.Replace("{admin}", admin, StringComparison.Ordinal);
+        var adminLine = (body.Count(c => c == '\n') + 2).ToString(CultureInfo.InvariantCulture);
+        var path = setup.WriteConfig(body + $"""
+            [admin]
+            listen = "127.0.0.1:{admin}"
+            [plugins]
+            directories = ["plugins", "{builtIn}"]
+
+            """, header: false);
+        expected = "error: " + Path.Combine(setup.Root, expected
+            .Replace("{admin}", admin, StringComparison.Ordinal)
+            .Replace("{adminLine}", adminLine, StringComparison.Ordinal)
+            .Replace("{root}", setup.Root, StringComparison.Ordinal));
+
+        var (code, stdout, stderr) = Check(path);
+
+        Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+        return (code, stdout, stderr, stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
 
     private static (int Code, string Stdout, string Stderr) Check(string path)

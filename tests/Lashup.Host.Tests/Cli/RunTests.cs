@@ -73,6 +73,54 @@ public sealed class RunTests
     }
 
     [Fact]
+    public async Task Run_ListenAddressUsedTwice_Exits2BeforeAnyPluginStarts()
+    {
+        using var setup = new TempSetup("Fixture.Good");
+        var marker = Path.Combine(setup.Root, "marker.txt");
+        var port = TestEnvironment.FreePort();
+        var config = WriteConfigWithBuiltInPlugins(setup, $"""
+            [core]
+            listen = "127.0.0.1:{port}"
+            [dns]
+            listen = ["127.0.0.1:{port}"]
+            [fixture]
+            marker_file = "{marker}"
+            """);
+        using var daemon = LashupProcess.Start("run", "--config", config);
+
+        await daemon.WaitForExitAsync(Timeout);
+
+        Assert.True(daemon.ExitCode == 2, daemon.Output);
+        Assert.Contains($"error: {config}:13:11: dns.listen[0]: 127.0.0.1:{port} is also core.listen (both bind UDP and TCP there)", daemon.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Lashup.Core", daemon.Output, StringComparison.Ordinal); // the core logs as it starts
+        Assert.False(Directory.Exists(Path.Combine(setup.Root, "data", "core")), "the core started");
+        Assert.False(File.Exists(marker), "the fixture plugin started");
+    }
+
+    [Fact]
+    public async Task Run_DataDirCannotBeCreated_Exits2BeforeAnyPluginStarts()
+    {
+        using var setup = new TempSetup("Fixture.Good");
+        var marker = Path.Combine(setup.Root, "marker.txt");
+        var file = Path.Combine(setup.Root, "afile");
+        File.WriteAllText(file, "not a folder\n");
+        var config = WriteConfigWithBuiltInPlugins(setup, $"""
+            [core]
+            listen = "127.0.0.1:0"
+            [fixture]
+            marker_file = "{marker}"
+            """, dataDir: "afile/sub");
+        using var daemon = LashupProcess.Start("run", "--config", config);
+
+        await daemon.WaitForExitAsync(Timeout);
+
+        Assert.True(daemon.ExitCode == 2, daemon.Output);
+        Assert.Contains($"error: {config}:3:1: node.data_dir: cannot create {file}/sub: {file} is a file", daemon.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Lashup.Core", daemon.Output, StringComparison.Ordinal);
+        Assert.False(File.Exists(marker), "the fixture plugin started");
+    }
+
+    [Fact]
     public async Task Status_NoDaemon_Exits1WithClearMessage()
     {
         var port = TestEnvironment.FreePort();
@@ -104,6 +152,25 @@ public sealed class RunTests
         daemon.Terminate();
         await daemon.WaitForExitAsync(Timeout);
         Assert.Equal(0, daemon.ExitCode);
+    }
+
+    /// <summary>A config with the fixture plugins and the built-in ones (core, dns); <paramref name="body"/> starts at line 10.</summary>
+    private static string WriteConfigWithBuiltInPlugins(TempSetup setup, string body, string dataDir = "data")
+    {
+        var builtIn = Path.Combine(TestEnvironment.RepoRoot, "artifacts", "plugins");
+        Assert.True(Directory.Exists(Path.Combine(builtIn, "Lashup.Plugins.Core")), $"the built-in plugins are not built in {builtIn}: dotnet build Lashup.sln (./test.sh does it)");
+        return setup.WriteConfig($"""
+            [node]
+            name = "test-node"
+            data_dir = "{dataDir}"
+            shutdown_timeout = "5s"
+            [admin]
+            listen = "127.0.0.1:{TestEnvironment.FreePort()}"
+            [plugins]
+            directories = ["plugins", "{builtIn}"]
+
+
+            """ + body + "\n", header: false);
     }
 
     private static async Task<HttpResponseMessage?> TryGet(HttpClient http, string path)

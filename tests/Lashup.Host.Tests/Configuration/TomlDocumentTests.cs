@@ -142,6 +142,22 @@ public sealed class TomlDocumentTests
     }
 
     [Theory]
+    [InlineData("x = ", "[", 64, "]", 1, 68)]
+    [InlineData("x = ", "[", 5000, "]", 1, 68)]
+    [InlineData("x = ", "{a=", 64, "}", 1, 194)]
+    [InlineData("# a [comment {\n[t]\ns = \"[[{{\"\nx = [\n  ", "[", 63, "]", 5, 65)]
+    public void Parse_NestedPastTheParsersDepth_ThrowsOneLineMessageWithLocation(string before, string open, int depth, string close, int line, int column)
+    {
+        var toml = before + string.Concat(Enumerable.Repeat(open, depth)) + (open == "{a=" ? "1" : "")
+            + string.Concat(Enumerable.Repeat(close, depth)) + (before.EndsWith("  ", StringComparison.Ordinal) ? "\n]\n" : "\n");
+
+        var ex = Assert.Throws<ConfigException>(() => TomlDocument.Parse(toml, FileName));
+
+        Assert.Equal($"{FileName}:{line}:{column}: arrays and inline tables nest too deep (at most 63 levels)", ex.Message);
+        Assert.Equal(new ConfigLocation(FileName, line, column), ex.Location);
+    }
+
+    [Theory]
     [InlineData("a = 1\na = 2", 2, 1)]
     [InlineData("\"a\" = 1\n'a' = 2", 2, 1)]
     [InlineData("[t]\nx = 1\ny = 'long'\n\n[t]\nz = 1", 5, 1)]

@@ -45,6 +45,8 @@ public sealed class DurationTests
     [InlineData("s", Expected + ", got \"s\"")]
     [InlineData("5S", Expected + ", got \"5S\"")]
     [InlineData("1.2.3s", Expected + ", got \"1.2.3s\"")]
+    [InlineData("99999999999d", "duration \"99999999999d\" is too long (at most 10648148d)")]
+    [InlineData("10000000d10000000d", "duration \"10000000d10000000d\" is too long (at most 10648148d)")]
     public void Parse_InvalidText_ThrowsFormatExceptionSayingWhatWasExpected(string text, string message)
     {
         var e = Assert.Throws<FormatException>(() => Duration.Parse(text));
@@ -108,6 +110,43 @@ public sealed class DurationTests
         Assert.Equal(0, one.CompareTo(thousand));
         TimeSpan span = two;
         Assert.Equal(TimeSpan.FromSeconds(2), span);
+    }
+
+    [Fact]
+    public void TryParse_NumberBeyondDouble_IsTooLongNotAnException()
+    {
+        var text = new string('9', 400) + "s";
+
+        Assert.False(Duration.TryParse(text, out _, out var error));
+        Assert.Equal($"duration \"{text}\" is too long (at most 10648148d)", error);
+    }
+
+    [Fact]
+    public void Parse_LongestDuration_IsAccepted()
+    {
+        Assert.Equal(TimeSpan.FromDays(10_648_148), Duration.Parse("10648148d").Value);
+    }
+
+    [Fact]
+    public void CompareTo_Object_OrdersDurationsAndRejectsOtherTypes()
+    {
+        IComparable one = Duration.FromSeconds(1);
+
+        Assert.True(one.CompareTo(Duration.FromSeconds(2)) < 0);
+        Assert.Equal(0, one.CompareTo(Duration.FromMilliseconds(1000)));
+        Assert.True(one.CompareTo(null) > 0);
+        Assert.Throws<ArgumentException>(() => one.CompareTo(TimeSpan.FromSeconds(1)));
+    }
+
+    [Fact]
+    public void RangeAttribute_OnDuration_ComparesParsedBounds()
+    {
+        var range = new System.ComponentModel.DataAnnotations.RangeAttribute(typeof(Duration), "1s", "1h");
+
+        Assert.True(range.IsValid(Duration.FromSeconds(1)));
+        Assert.True(range.IsValid(Duration.FromSeconds(3600)));
+        Assert.False(range.IsValid(Duration.FromMilliseconds(999)));
+        Assert.False(range.IsValid(Duration.FromSeconds(3601)));
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Lashup.Abstractions.Configuration;
 using Lashup.Abstractions.Dns;
 using Lashup.Abstractions.Lifecycle;
@@ -28,6 +29,7 @@ public sealed class GoodOptions
     public string Greeting { get; set; } = "hello";
 
     [ConfigurationKeyName("count")]
+    [Range(0, 1000)]
     public int Count { get; set; } = 1;
 
     [ConfigurationKeyName("interval")]
@@ -38,6 +40,11 @@ public sealed class GoodOptions
 
     [ConfigurationKeyName("fail_start")]
     public bool FailStart { get; set; }
+
+    /// <summary>A vendor's listen address: the host checks it with every other (this fixture binds nothing).</summary>
+    [ConfigurationKeyName("listen")]
+    [ListenEndpoint(ListenProtocols.Tcp)]
+    public string Listen { get; set; } = "";
 }
 
 public sealed class MarkerParticipant(IOptions<GoodOptions> options) : ILifecycleParticipant, IReadinessCheck
