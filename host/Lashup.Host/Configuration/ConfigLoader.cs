@@ -63,19 +63,23 @@ public static class ConfigLoader
             .Distinct(StringComparer.OrdinalIgnoreCase).ToList();
         var subsystems = capabilities.Select(c => c.Split('.')[0]).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
 
-        foreach (var section in configuration.GetChildren())
+        // Top-level names from the configuration and from the document (an empty table has no configuration entry).
+        var sections = configuration.GetChildren().Select(c => c.Key)
+            .Concat(document.Entries.Keys.Where(k => !k.Contains(':', StringComparison.Ordinal)))
+            .Distinct(StringComparer.OrdinalIgnoreCase);
+        foreach (var name in sections)
         {
-            if (HostSections.ContainsKey(section.Key) || subsystems.Contains(section.Key, StringComparer.OrdinalIgnoreCase))
+            if (HostSections.ContainsKey(name) || subsystems.Contains(name, StringComparer.OrdinalIgnoreCase))
             {
                 continue;
             }
 
-            var suggestion = OptionsSchemaValidator.Suggest(section.Key, [.. HostSections.Keys, .. subsystems]);
+            var suggestion = OptionsSchemaValidator.Suggest(name, [.. HostSections.Keys, .. subsystems]);
             errors.Add(new ConfigException(
-                $"unknown section [{section.Key}]; known sections: {string.Join(", ", HostSections.Keys.Concat(subsystems).Order(StringComparer.Ordinal))}" +
+                $"unknown section [{name}]; known sections: {string.Join(", ", HostSections.Keys.Concat(subsystems).Order(StringComparer.Ordinal))}" +
                 (suggestion is null ? string.Empty : $"; did you mean [{suggestion}]?"),
-                document.Find(section.Path)?.Location,
-                section.Path));
+                document.Find(name)?.Location,
+                name));
         }
 
         var selected = Select(configuration, document, catalog, capabilities, subsystems, errors);
@@ -94,11 +98,15 @@ public static class ConfigLoader
         };
     }
 
-    /// <summary>Whether the subsystem <paramref name="name"/> is switched on: its section exists and <c>enabled</c> is not false.</summary>
-    public static bool IsEnabled(IConfiguration configuration, string name)
+    /// <summary>
+    /// Whether the subsystem <paramref name="name"/> is switched on: its section is written (an empty <c>[core]</c>
+    /// counts: it has no configuration entry, so the document is asked) and <c>enabled</c> is not false.
+    /// </summary>
+    public static bool IsEnabled(IConfiguration configuration, TomlDocument document, string name)
     {
         var section = configuration.GetSection(name);
-        return section.Exists() && !string.Equals(section["enabled"], "false", StringComparison.OrdinalIgnoreCase);
+        return (section.Exists() || document.Find(name) is { Kind: TomlValueKind.Table })
+            && !string.Equals(section["enabled"], "false", StringComparison.OrdinalIgnoreCase);
     }
 
     private static TomlDocument ReadDocument(string? path, out string display, out string baseDirectory)
@@ -191,7 +199,7 @@ public static class ConfigLoader
                 continue;
             }
 
-            if (!IsEnabled(configuration, subsystem))
+            if (!IsEnabled(configuration, document, subsystem))
             {
                 continue;
             }

@@ -284,6 +284,29 @@ public sealed class ConfigCheckTests
     }
 
     [Fact]
+    public void Check_EmptySubsystemTables_SelectTheirPlugins()
+    {
+        // An empty table has no configuration entry; "[core]" alone still switches the core on, as the README says.
+        using var setup = new TempSetup("Fixture.Good");
+        var expected = string.Empty;
+        var (code, stdout, stderr, _) = CheckWithBuiltInPlugins(setup, "[core]\n[dns]\n", ref expected);
+
+        Assert.True(code == 0, stderr);
+        Assert.Contains("ok (2 plugin(s) selected: core/lashup, dns/lashup)", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Check_EmptyUnknownTable_Reported()
+    {
+        using var setup = new TempSetup("Fixture.Good");
+        var expected = "lashup.toml:1:1: unknown section [cor]";
+        var (code, _, stderr, errors) = CheckWithBuiltInPlugins(setup, "[cor]\n", ref expected);
+
+        Assert.True(code == 2, stderr);
+        Assert.Contains(errors, e => e.StartsWith(expected, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Check_MemoryTrimIntervalOverADay_LocatedError()
     {
         using var setup = new TempSetup("Fixture.Good");
