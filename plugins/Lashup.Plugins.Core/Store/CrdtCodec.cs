@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Collections.Immutable;
 using System.Diagnostics;
+using System.Text;
 using Lashup.Abstractions.Data;
 using MessagePack;
 
@@ -36,16 +37,25 @@ namespace Lashup.Plugins.Core.Store;
 /// against the bytes left before anything is allocated for it, so allocation stays a small multiple of the input.
 /// The encoding is canonical: equal values encode to equal bytes.
 /// </para>
+/// <para>
+/// The encoder refuses what the decoder would (maps nested past <see cref="MaxDepth"/>, field names over
+/// <see cref="KvLimits.MaxFieldNameBytes"/>, strings with a lone surrogate, which UTF-8 cannot carry): the store encodes
+/// a value before it acknowledges or keeps it, so nothing it accepted is unreadable on disk or to a peer. The store's
+/// API (<see cref="KvLimits"/>) is at least as strict as the decoder.
+/// </para>
 /// </remarks>
 internal static class CrdtCodec
 {
     /// <summary>The format version written first; a decoder refuses any other.</summary>
     public const int FormatVersion = 1;
 
-    /// <summary>The deepest nesting of maps accepted (the top-level map's fields are depth 0).</summary>
-    public const int MaxDepth = 16;
+    /// <summary>The deepest nesting of maps accepted (the top-level map's fields are depth 0): <see cref="KvLimits.MaxMapDepth"/>.</summary>
+    public const int MaxDepth = KvLimits.MaxMapDepth;
 
     /// <summary>Encodes a store value (a full state or a delta).</summary>
+    /// <exception cref="CrdtCodecException">The value is something <see cref="DecodeMap"/> would refuse (maps nested past
+    /// <see cref="MaxDepth"/>, a field name over <see cref="KvLimits.MaxFieldNameBytes"/>, a string that is not valid
+    /// Unicode): it is never written, so nothing that was accepted becomes unreadable.</exception>
     public static byte[] EncodeMap(CrdtMap map)
     {
         ArgumentNullException.ThrowIfNull(map);
@@ -54,7 +64,7 @@ internal static class CrdtCodec
         var writer = new MessagePackWriter(body);
         WriteCounts(ref writer, map.Context.Vector.Entries, names);
         WriteDots(ref writer, map.Context.Cloud, names);
-        WriteEntries(ref writer, map.Entries, names);
+        WriteEntries(ref writer, map.Entries, names, depth: 0);
         writer.Flush();
 
         var output = new ArrayBufferWriter<byte>(body.WrittenCount + names.EstimatedSize + 8);
@@ -145,19 +155,52 @@ internal static class CrdtCodec
 
     // ---- encoding ----
 
-    private static void WriteEntries(ref MessagePackWriter writer, ImmutableSortedDictionary<CrdtFieldKey, CrdtMapEntry> entries, NameTable names)
+    private static void WriteEntries(ref MessagePackWriter writer, ImmutableSortedDictionary<CrdtFieldKey, CrdtMapEntry> entries, NameTable names, int depth)
     {
+        if (depth > MaxDepth)
+        {
+            throw Malformed($"maps are nested deeper than {MaxDepth} (the limit of every replica's decoder)");
+        }
+
         writer.WriteArrayHeader(checked(entries.Count * 4));
         foreach (var (key, entry) in entries)
         {
-            writer.Write(key.Name);
+            if (WriteString(ref writer, key.Name, "field name") > KvLimits.MaxFieldNameBytes)
+            {
+                throw Malformed($"field name \"{key.Name[..Math.Min(40, key.Name.Length)]}...\" is longer than {KvLimits.MaxFieldNameBytes} bytes");
+            }
+
             writer.Write((int)key.Type);
             WriteDots(ref writer, entry.Presence, names);
-            WriteValue(ref writer, entry.Value, names);
+            WriteValue(ref writer, entry.Value, names, depth);
         }
     }
 
-    private static void WriteValue(ref MessagePackWriter writer, Crdt value, NameTable names)
+    /// <summary>UTF-8 that throws on a lone surrogate instead of writing U+FFFD.</summary>
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>Writes a string that must come back as itself: one with a lone surrogate would be written as U+FFFD.</summary>
+    /// <returns>Its length in UTF-8 bytes.</returns>
+    private static int WriteString(ref MessagePackWriter writer, string? text, string what)
+    {
+        var bytes = 0;
+        if (text is not null)
+        {
+            try
+            {
+                bytes = StrictUtf8.GetByteCount(text);
+            }
+            catch (EncoderFallbackException)
+            {
+                throw Malformed($"a {what} is not valid Unicode (a lone surrogate); it could not be read back as written");
+            }
+        }
+
+        writer.Write(text);
+        return bytes;
+    }
+
+    private static void WriteValue(ref MessagePackWriter writer, Crdt value, NameTable names, int depth)
     {
         switch (value)
         {
@@ -175,7 +218,7 @@ internal static class CrdtCodec
                 break;
             case LwwRegister register:
                 writer.WriteArrayHeader(3);
-                writer.Write(register.Value);
+                WriteString(ref writer, register.Value, "register value");
                 writer.Write(register.Timestamp);
                 if (register.Replica.Length == 0)
                 {
@@ -193,7 +236,7 @@ internal static class CrdtCodec
                 foreach (var (dot, text) in register.Entries)
                 {
                     WriteDot(ref writer, dot, names);
-                    writer.Write(text);
+                    WriteString(ref writer, text, "register value");
                 }
 
                 break;
@@ -202,14 +245,14 @@ internal static class CrdtCodec
                 writer.WriteMapHeader(set.Entries.Count);
                 foreach (var (element, dots) in set.Entries)
                 {
-                    writer.Write(element);
+                    WriteString(ref writer, element, "set element");
                     WriteDots(ref writer, dots, names);
                 }
 
                 break;
             case CrdtMap nested:
                 Debug.Assert(nested.Context.IsEmpty, "a nested map shares the map's context");
-                WriteEntries(ref writer, nested.Entries, names);
+                WriteEntries(ref writer, nested.Entries, names, depth + 1);
                 break;
             default:
                 throw new NotSupportedException($"unknown CRDT type {value.GetType().Name}");
@@ -310,6 +353,11 @@ internal static class CrdtCodec
         for (var i = 0; i < count; i++)
         {
             var name = ReadString(ref reader, "field name");
+            if (name.Length > KvLimits.MaxFieldNameBytes / 3 && Encoding.UTF8.GetByteCount(name) > KvLimits.MaxFieldNameBytes)
+            {
+                throw Malformed($"a field name is longer than {KvLimits.MaxFieldNameBytes} bytes");
+            }
+
             var tag = reader.ReadInt64();
             if (tag is < (long)CrdtType.GCounter or > (long)CrdtType.Map)
             {

@@ -77,6 +77,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
 
         var fresh = _disk.GetMeta(MetaFresh) == "1" || _disk.GetMeta(MetaReplica) is null && _disk.GetMeta(MetaLastActive) is null && !_disk.ReadAll().Any();
         var entries = ImmutableSortedDictionary.CreateBuilder<KvKey, KvEntry>();
+        var unreadable = new List<(string Key, byte[] Version, string Reason)>();
         foreach (var (key, value, version) in _disk.ReadAll())
         {
             try
@@ -84,9 +85,10 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
                 var parsed = KvKey.Parse(key);
                 entries[parsed] = new KvEntry(parsed, CrdtCodec.DecodeMap(value), CrdtCodec.DecodeVersion(version));
             }
-            catch (Exception e) when (e is CrdtCodecException or KvValidationException or FormatException)
+            catch (Exception e) when (e is CrdtCodecException or KvValidationException or FormatException or ArgumentException)
             {
-                throw new InvalidOperationException($"{_disk.Path} holds an unreadable entry for key \"{key}\" ({e.Message}); restore the file or move it away to re-sync", e);
+                // One bad row never costs the others (KvStore.Quarantine.cs).
+                unreadable.Add((key, version, e.Message));
             }
         }
 
@@ -101,6 +103,17 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         {
             _startedAt = _time.GetUtcNow();
             OpenIncarnation(_disk);
+            var own = false;
+            foreach (var (key, version, reason) in unreadable)
+            {
+                own |= QuarantineRow(key, version, reason, _replica);
+            }
+
+            if (own)
+            {
+                NextIncarnation("a quarantined row of the store file may hold updates under its current one");
+            }
+
             _freshFile = fresh;
             RefreshPruned();
             _appliedAtStart = []; // from now on applied prunes stay in _pruned; new ones need MayApplyPrune
@@ -131,6 +144,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     public Readiness Check() =>
         _disk is null ? Readiness.NotReady("the store is not open")
         : _diskError is { } error ? Readiness.NotReady($"writes fail: {error}")
+        : QuarantineNote() is { } note ? Readiness.Degraded(note)
         : Readiness.Ready;
 
     public KvEntry? Get(KvKey key)
@@ -167,6 +181,8 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
             throw new KvValidationException(key, $"keys under \"{PrunePrefix}\" are reserved for the store's pruning markers");
         }
 
+        KvLimits.Validate(key, ops);
+
         return Fresh ? UpdateWhenSyncedAsync(key, ops, expectedVersion, cancellationToken) : ValueTask.FromResult(Update(key, ops, expectedVersion));
     }
 
@@ -188,13 +204,24 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
                 throw new KvConflictException(key, expectedVersion, current);
             }
 
-            var (value, delta) = current.Value.Apply(ops, _replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
-            if (delta.IsBottom)
+            CrdtMap value, delta;
+            byte[] encoded;
+            try
             {
-                return current;
+                (value, delta) = current.Value.Apply(ops, _replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
+                if (delta.IsBottom)
+                {
+                    return current;
+                }
+
+                // Encoded before anything is kept: what the codec refuses is never acknowledged (KvLimits).
+                encoded = CrdtCodec.EncodeMap(value);
+            }
+            catch (Exception e) when (e is OverflowException or CrdtCodecException)
+            {
+                throw new KvValidationException(key, e.Message);
             }
 
-            var encoded = CrdtCodec.EncodeMap(value);
             if (encoded.Length > _options.MaxValueSize && !IsMarker(key))
             {
                 throw new KvValidationException(key, $"the value of \"{key}\" would be {encoded.Length} bytes; the limit is {_options.MaxValueSize} (core.max_value_size)");
@@ -216,6 +243,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
             }
 
             Stats.LocalUpdates++;
+            EndQuarantine(key, "a local write replaced it");
             Publish(current, updated);
             LocalDelta?.Invoke(key, delta, updated.Version[_replica]);
             return updated;
@@ -365,6 +393,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
             return false;
         }
 
+        EndQuarantine(merged.Key, "a valid copy was merged");
         Publish(current, merged);
         return true;
     }
@@ -412,6 +441,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         public long MarkersDeleted;
         public long RemovesTranslated;
         public long StaleRefusals;
+        public long Quarantined;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Store loaded {Count} keys from {Path}")]
