@@ -76,7 +76,8 @@ public sealed class GCounter : Crdt, IReplicatedData<GCounter>, IEquatable<GCoun
     public bool Mentions(string replica) => Counts.ContainsKey(replica);
 
     /// <summary>
-    /// Pruning's collapse: <paramref name="removed"/>'s count moves into <paramref name="into"/>'s, so the value stays.
+    /// Pruning's collapse: <paramref name="removed"/>'s count moves into <paramref name="into"/>'s, so the value stays
+    /// (held at <see cref="ulong.MaxValue"/> if their sum passes it, as <see cref="Value"/> is).
     /// Only the one replica chosen to collapse a removed one may do this (see <see cref="CrdtMap.Collapse"/>).
     /// </summary>
     /// <exception cref="ArgumentException">A name is empty, or both are the same.</exception>
@@ -88,7 +89,10 @@ public sealed class GCounter : Crdt, IReplicatedData<GCounter>, IEquatable<GCoun
             return this;
         }
 
-        return new GCounter(Counts.Remove(removed).SetItem(into, unchecked(Counts.GetValueOrDefault(into) + count)));
+        // Saturating, like Value: concurrent increments can take the sum past ulong.MaxValue, and a wrapped count (0 at
+        // worst, which no encoding holds) would turn the largest value into the smallest.
+        var mine = Counts.GetValueOrDefault(into);
+        return new GCounter(Counts.Remove(removed).SetItem(into, count > ulong.MaxValue - mine ? ulong.MaxValue : mine + count));
     }
 
     /// <summary>Pruning's cleanup: this counter without <paramref name="removed"/>'s count (see <see cref="CrdtMap.Cleanup"/>).</summary>

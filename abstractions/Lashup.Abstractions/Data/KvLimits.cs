@@ -32,7 +32,10 @@ public static class KvLimits
     /// <summary>The most ops in one update.</summary>
     public const int MaxOpsPerUpdate = 10_000;
 
-    /// <summary>Checks an update's ops against these limits.</summary>
+    /// <summary>The first segment of the keys the core keeps for itself (e.g. pruning markers): no update may write them.</summary>
+    public const string ReservedSegment = "lashup";
+
+    /// <summary>Checks an update against these limits: its key is not reserved, its ops are within them.</summary>
     /// <param name="key">The key being updated (for the exception).</param>
     /// <param name="ops">The ops.</param>
     /// <exception cref="KvValidationException">An op breaks a limit; the message names the op (<c>ops[i]</c>) and the limit.</exception>
@@ -40,6 +43,11 @@ public static class KvLimits
     {
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(ops);
+        if (!key.IsRoot && key.Segments[0] == ReservedSegment)
+        {
+            throw new KvValidationException(key, $"keys under \"{ReservedSegment}/\" are reserved for the store itself");
+        }
+
         if (ops.Count > MaxOpsPerUpdate)
         {
             throw new KvValidationException(key, $"an update has at most {MaxOpsPerUpdate} ops; this one has {ops.Count}");

@@ -172,7 +172,7 @@ internal static class AntiEntropy
                     catch (Exception e) when (e is CrdtCodecException or FormatException)
                     {
                         skipped++;
-                        store.QuarantineFromPeer(text, peerFresh.Name, e.Message);
+                        store.QuarantineFromPeer(text, peerFresh.Name, e.Message, versionBytes.ToArray());
                         continue;
                     }
 

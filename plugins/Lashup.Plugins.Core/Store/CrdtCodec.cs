@@ -39,9 +39,10 @@ namespace Lashup.Plugins.Core.Store;
 /// </para>
 /// <para>
 /// The encoder refuses what the decoder would (maps nested past <see cref="MaxDepth"/>, field names over
-/// <see cref="KvLimits.MaxFieldNameBytes"/>, strings with a lone surrogate, which UTF-8 cannot carry): the store encodes
-/// a value before it acknowledges or keeps it, so nothing it accepted is unreadable on disk or to a peer. The store's
-/// API (<see cref="KvLimits"/>) is at least as strict as the decoder.
+/// <see cref="KvLimits.MaxFieldNameBytes"/> or with a lone surrogate, zero counts): the store encodes a value before it
+/// acknowledges or keeps it, so nothing it accepted is unreadable on disk or to a peer. The store's API
+/// (<see cref="KvLimits"/>) is at least as strict as the decoder, and is what keeps lone surrogates out of elements and
+/// register values (UTF-8 cannot carry them).
 /// </para>
 /// </remarks>
 internal static class CrdtCodec
@@ -54,8 +55,8 @@ internal static class CrdtCodec
 
     /// <summary>Encodes a store value (a full state or a delta).</summary>
     /// <exception cref="CrdtCodecException">The value is something <see cref="DecodeMap"/> would refuse (maps nested past
-    /// <see cref="MaxDepth"/>, a field name over <see cref="KvLimits.MaxFieldNameBytes"/>, a string that is not valid
-    /// Unicode): it is never written, so nothing that was accepted becomes unreadable.</exception>
+    /// <see cref="MaxDepth"/>, a field name over <see cref="KvLimits.MaxFieldNameBytes"/> or not valid Unicode, a zero
+    /// count): it is never written, so nothing that was accepted becomes unreadable.</exception>
     public static byte[] EncodeMap(CrdtMap map)
     {
         ArgumentNullException.ThrowIfNull(map);
@@ -176,7 +177,12 @@ internal static class CrdtCodec
         }
     }
 
-    /// <summary>UTF-8 that throws on a lone surrogate instead of writing U+FFFD.</summary>
+    /// <summary>
+    /// UTF-8 that throws on a lone surrogate instead of writing U+FFFD. Used for field names (short, and their length
+    /// is checked anyway); elements and register values are not checked again here (a pass over every string of a
+    /// value costs about 15% of an encode): they enter only through ops, which <see cref="KvLimits"/> checks, or are
+    /// decoded from UTF-8, which cannot hold a lone surrogate.
+    /// </summary>
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>Writes a string that must come back as itself: one with a lone surrogate would be written as U+FFFD.</summary>
@@ -218,7 +224,7 @@ internal static class CrdtCodec
                 break;
             case LwwRegister register:
                 writer.WriteArrayHeader(3);
-                WriteString(ref writer, register.Value, "register value");
+                writer.Write(register.Value);
                 writer.Write(register.Timestamp);
                 if (register.Replica.Length == 0)
                 {
@@ -236,7 +242,7 @@ internal static class CrdtCodec
                 foreach (var (dot, text) in register.Entries)
                 {
                     WriteDot(ref writer, dot, names);
-                    WriteString(ref writer, text, "register value");
+                    writer.Write(text);
                 }
 
                 break;
@@ -245,7 +251,7 @@ internal static class CrdtCodec
                 writer.WriteMapHeader(set.Entries.Count);
                 foreach (var (element, dots) in set.Entries)
                 {
-                    WriteString(ref writer, element, "set element");
+                    writer.Write(element);
                     WriteDots(ref writer, dots, names);
                 }
 
@@ -264,6 +270,11 @@ internal static class CrdtCodec
         writer.WriteMapHeader(counts.Count);
         foreach (var (replica, counter) in counts)
         {
+            if (counter == 0)
+            {
+                throw Malformed($"replica \"{replica}\" has the count 0, which no decoder reads");
+            }
+
             writer.Write(names.IndexOf(replica));
             writer.Write(counter);
         }
@@ -312,7 +323,10 @@ internal static class CrdtCodec
         var version = reader.ReadInt64();
         if (version != FormatVersion)
         {
-            throw Malformed($"format version {version} is not supported (this node reads version {FormatVersion})");
+            throw new CrdtCodecException($"format version {version} is not supported (this node reads version {FormatVersion})")
+            {
+                NewerFormat = version > FormatVersion ? version : null,
+            };
         }
     }
 

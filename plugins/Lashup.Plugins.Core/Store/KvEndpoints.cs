@@ -28,7 +28,8 @@ internal sealed class KvEndpoint(IReplicatedStore store, string method, string p
             if (pattern == "/v1/kv")
             {
                 var prefix = request.Query.TryGetValue("prefix", out var p) && p.Length > 0 ? ParseKey(p) : KvKey.Root;
-                var quarantined = (store as KvStore)?.Quarantined().Count(q => q.Key.StartsWith(prefix.ToString(), StringComparison.Ordinal)) ?? 0;
+                var quarantined = (store as KvStore)?.Quarantined()
+                    .Count(q => q.OnDisk && KvKey.TryParse(q.Key, out var k, out _) && k.StartsWith(prefix)) ?? 0;
                 return AdminResult.Ok(new ListDto([.. store.List(prefix).Select(EntryDto.From)]) { Quarantined = quarantined > 0 ? quarantined : null });
             }
 
@@ -39,7 +40,7 @@ internal sealed class KvEndpoint(IReplicatedStore store, string method, string p
                     return store.Get(key) is { } entry ? AdminResult.Ok(EntryDto.From(entry)) : NotFound(key);
                 case "PUT":
                     var body = request.ReadJson<UpdateDto>();
-                    var ops = (body.Ops ?? throw new AdminRequestException("the body needs \"ops\": [{\"op\": \"set\", \"field\": \"name\", \"value\": \"...\"}, ...]"))
+                    var ops = (body.Ops is { Count: > 0 } list ? list : throw new AdminRequestException("the body needs at least one operation in \"ops\": [{\"op\": \"set\", \"field\": \"name\", \"value\": \"...\"}, ...]"))
                         .Select((op, i) => ToOp(op, i)).ToList();
                     var expected = body.ExpectedVersion is null ? null : new VersionVector(body.ExpectedVersion);
                     try

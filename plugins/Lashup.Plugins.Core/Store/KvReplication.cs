@@ -98,7 +98,7 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
         }
         catch (CrdtCodecException e)
         {
-            store.QuarantineFromPeer(key.ToString(), origin, e.Message);
+            store.QuarantineFromPeer(key.ToString(), origin, e.Message, writer: replica);
             throw;
         }
 

@@ -85,6 +85,15 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
                 var parsed = KvKey.Parse(key);
                 entries[parsed] = new KvEntry(parsed, CrdtCodec.DecodeMap(value), CrdtCodec.DecodeVersion(version));
             }
+            catch (CrdtCodecException e) when (e.NewerFormat is { } format)
+            {
+                // Not damage: a newer Lashup wrote it. Going on would overwrite its rows; refuse, as etcd refuses a downgrade.
+                _disk.Dispose();
+                _disk = null;
+                throw new InvalidOperationException(
+                    $"{Path.Combine(_node.DataDirectory, "core", "kv.db")} holds values in format {format}, written by a newer version of Lashup " +
+                    $"(this one reads format {CrdtCodec.FormatVersion}): run that version, or move the store away to re-sync this node from its peers", e);
+            }
             catch (Exception e) when (e is CrdtCodecException or KvValidationException or FormatException or ArgumentException)
             {
                 // One bad row never costs the others (KvStore.Quarantine.cs).
@@ -171,16 +180,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
             throw new KvValidationException(key, "the root key names no value; updates need a key such as \"lb/vips/web:80\"");
         }
 
-        if (ops.Count == 0)
-        {
-            throw new KvValidationException(key, "an update needs at least one operation");
-        }
-
-        if (IsMarker(key))
-        {
-            throw new KvValidationException(key, $"keys under \"{PrunePrefix}\" are reserved for the store's pruning markers");
-        }
-
+        // Reserved keys (the pruning markers under lashup/prune), op limits (KvLimits); an empty list writes nothing.
         KvLimits.Validate(key, ops);
 
         return Fresh ? UpdateWhenSyncedAsync(key, ops, expectedVersion, cancellationToken) : ValueTask.FromResult(Update(key, ops, expectedVersion));
@@ -197,6 +197,15 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
             {
                 // A collapse of this node's current replica reached it (the cluster pruned it while it was away).
                 NextIncarnation("the cluster collapsed its current one");
+            }
+
+            if (expectedVersion is not null && QuarantinedOnDisk(key))
+            {
+                // Its version here is unknown: the unreadable row held updates this replica cannot compare with.
+                throw new KvOverloadedException(
+                    $"\"{key}\" cannot be compared-and-set here: its row in the store file is quarantined (see lashup kv quarantine); " +
+                    "a peer's copy replaces it at the next anti-entropy exchange, retry then",
+                    _options.KvSyncInterval.Value);
             }
 
             if (expectedVersion is not null && !expectedVersion.Equals(current.Version))

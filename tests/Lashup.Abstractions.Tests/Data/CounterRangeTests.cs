@@ -112,6 +112,19 @@ public sealed class CounterRangeTests
         Assert.Null(map.Get("x"));
     }
 
+    [Fact]
+    public void GCounter_CollapseOfCountsSummingPastTheRange_Saturates()
+    {
+        // Two nodes each acknowledged a large add (each saw only its own); the merged sum is past ulong.MaxValue.
+        var merged = GCounter.Empty.Increment("a", ulong.MaxValue - 1).Value.Merge(GCounter.Empty.Increment("b", 5).Value);
+
+        var collapsed = merged.Collapse("b", "a");
+
+        Assert.Equal(ulong.MaxValue, collapsed.Value);
+        Assert.Equal(ulong.MaxValue, collapsed.Counts["a"]);
+        Assert.False(collapsed.Mentions("b"));
+    }
+
     /// <summary>The half an add of <paramref name="amount"/> goes to, summed with it.</summary>
     private static BigInteger Sums(PnCounter counter, long amount) =>
         amount >= 0

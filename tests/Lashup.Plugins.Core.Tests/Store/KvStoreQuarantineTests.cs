@@ -198,6 +198,61 @@ public sealed class KvStoreQuarantineTests : IDisposable
         Assert.Equal(KvStore.MaxPeerQuarantine + 10, store.Stats.Quarantined);
     }
 
+    [Fact]
+    public async Task Update_CompareAndSetOnAQuarantinedRow_RefusedUntilAPeersCopyArrives()
+    {
+        using (var store = await OpenAsync("node-1"))
+        {
+            await store.UpdateAsync(KvKey.Parse("other"), [new FlagEnable(["on"])]);
+        }
+
+        PutRaw("node-1", "lock", [0x01, 0xc1], CrdtCodec.EncodeVersion(new VersionVector([KeyValuePair.Create("node-2", 4UL)])));
+        using var reopened = await OpenAsync("node-1");
+
+        // "Create if absent" must not succeed over a row that held node-2's four updates.
+        var e = await Assert.ThrowsAsync<KvOverloadedException>(async () =>
+            await reopened.UpdateAsync(KvKey.Parse("lock"), [new LwwSet(["owner"], "me")], VersionVector.Empty));
+
+        Assert.Contains("quarantined", e.Message, StringComparison.Ordinal);
+        Assert.NotNull(e.RetryAfter);
+        Assert.Single(reopened.Quarantined());
+    }
+
+    [Fact]
+    public async Task Start_RowsInANewerFormat_RefusedNamingTheVersionNotQuarantined()
+    {
+        using (var store = await OpenAsync("node-1"))
+        {
+            await store.UpdateAsync(KvKey.Parse("other"), [new FlagEnable(["on"])]);
+        }
+
+        PutRaw("node-1", "future", [0x02, 0x90], CrdtCodec.EncodeVersion(VersionVector.Empty));
+        var store2 = new KvStore(Options.Create(new CoreOptions()), new NodeInfo("node-1", "test", Path.Combine(_dir, "node-1")), TimeProvider.System, NullLoggerFactory.Instance);
+
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => store2.StartAsync(CancellationToken.None));
+
+        Assert.Contains("format 2, written by a newer version of Lashup", e.Message, StringComparison.Ordinal);
+        store2.Dispose();
+    }
+
+    [Fact]
+    public async Task QuarantineFromPeer_NotRepeatedForTheTtl_Forgotten()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UnixEpoch.AddDays(20_000));
+        using var store = new KvStore(Options.Create(new CoreOptions()), new NodeInfo("node-1", "test", Path.Combine(_dir, "node-1")), time, NullLoggerFactory.Instance);
+        await store.StartAsync(CancellationToken.None);
+        store.QuarantineFromPeer("k", "node-2", "bad");
+        time.Advance(KvStore.PeerQuarantineTtl / 2);
+        store.QuarantineFromPeer("k", "node-2", "bad again");
+        time.Advance(KvStore.PeerQuarantineTtl / 2);
+
+        Assert.True(store.Check().Reason is { } note && note.Contains("1 refused from peers", StringComparison.Ordinal));
+        time.Advance(KvStore.PeerQuarantineTtl / 2);
+
+        Assert.Empty(store.Quarantined());
+        Assert.Equal(Lashup.Abstractions.Lifecycle.Readiness.Ready, store.Check());
+    }
+
     private void PutRaw(string node, string key, byte[] value, byte[] version)
     {
         using var disk = SqliteKvPersistence.Open(Path.Combine(_dir, node, "core"), "test", node);
