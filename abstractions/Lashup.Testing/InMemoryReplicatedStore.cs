@@ -100,6 +100,8 @@ public sealed class InMemoryReplicatedStore : IReplicatedStore
             throw new KvOverloadedException("the in-memory store is set to Overloaded", TimeSpan.FromMilliseconds(100));
         }
 
+        // The real store's limits (KvLimits): a plugin whose updates pass here passes there.
+        KvLimits.Validate(key, ops);
         lock (_lock)
         {
             var current = EntryOrEmpty(key);
@@ -108,7 +110,16 @@ public sealed class InMemoryReplicatedStore : IReplicatedStore
                 throw new KvConflictException(key, expectedVersion, current);
             }
 
-            var (value, delta) = current.Value.Apply(ops, Replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
+            CrdtMap value, delta;
+            try
+            {
+                (value, delta) = current.Value.Apply(ops, Replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
+            }
+            catch (OverflowException e)
+            {
+                throw new KvValidationException(key, e.Message);
+            }
+
             if (delta.IsBottom)
             {
                 return ValueTask.FromResult(current);

@@ -39,6 +39,8 @@ public sealed class CorePlugin : ILashupPlugin
         }
 
         services.AddSingleton<IAdminEndpoint>(sp => new KvWatchEndpoint(sp.GetRequiredService<IReplicatedStore>()));
+        services.AddSingleton<IAdminEndpoint>(sp => new KvQuarantineEndpoint(sp.GetRequiredService<KvStore>(), "GET"));
+        services.AddSingleton<IAdminEndpoint>(sp => new KvQuarantineEndpoint(sp.GetRequiredService<KvStore>(), "DELETE"));
         services.AddSingleton<CoreMetricsRegistration>();
         services.AddSingleton<ILifecycleParticipant>(sp => sp.GetRequiredService<CoreMetricsRegistration>());
     }

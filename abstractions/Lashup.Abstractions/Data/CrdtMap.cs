@@ -671,7 +671,7 @@ public sealed class CrdtMap : Crdt, IReplicatedData<CrdtMap>, IEquatable<CrdtMap
             {
                 var counter = current?.Value as PnCounter ?? PnCounter.Empty;
                 var presence = m.Present(current);
-                var (value, delta) = counter.Increment(m.Replica, add.Amount);
+                var (value, delta) = Counted(op, () => counter.Increment(m.Replica, add.Amount));
                 return Put(entries, slot, CrdtMapEntry.Trusted(presence, value), CrdtMapEntry.Trusted(presence, delta));
             }
 
@@ -679,12 +679,25 @@ public sealed class CrdtMap : Crdt, IReplicatedData<CrdtMap>, IEquatable<CrdtMap
             {
                 var counter = current?.Value as GCounter ?? GCounter.Empty;
                 var presence = m.Present(current);
-                var (value, delta) = counter.Increment(m.Replica, add.Amount);
+                var (value, delta) = Counted(op, () => counter.Increment(m.Replica, add.Amount));
                 return Put(entries, slot, CrdtMapEntry.Trusted(presence, value), CrdtMapEntry.Trusted(presence, delta));
             }
 
             default:
                 throw new NotSupportedException($"unknown op {op.GetType().Name}");
+        }
+    }
+
+    /// <summary>A counter increment, its overflow reported with the op (the counter stays as it was).</summary>
+    private static T Counted<T>(CrdtOp op, Func<T> increment)
+    {
+        try
+        {
+            return increment();
+        }
+        catch (OverflowException e)
+        {
+            throw new OverflowException($"cannot apply {op}: {e.Message}", e);
         }
     }
 

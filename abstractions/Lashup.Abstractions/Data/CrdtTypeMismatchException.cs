@@ -37,9 +37,14 @@ public sealed class CrdtTypeMismatchException : InvalidOperationException
     private static string FormatMessage(ImmutableArray<string> path, CrdtType actualType, CrdtType expectedType, CrdtOp op)
     {
         ArgumentNullException.ThrowIfNull(op);
-        var field = string.Join('/', path);
+
+        // The op's name and path only: its argument may be a value of a megabyte.
+        var field = KvLimits.Display(string.Join('/', path));
+        var what = $"cannot apply {op.GetType().Name} to \"{KvLimits.Display(string.Join('/', op.Path))}\"";
         return path.Length < op.Path.Length
-            ? $"cannot apply {op}: field \"{field}\" is a {actualType}, not a {expectedType} (the path goes through it)"
-            : $"cannot apply {op}: field \"{field}\" is a {actualType}, not a {expectedType}";
+            ? $"{what}: field \"{field}\" is {Article(actualType)} {actualType}, not a map (the path goes through it)"
+            : $"{what}: the field is {Article(actualType)} {actualType}, not {Article(expectedType)} {expectedType}";
     }
+
+    private static string Article(CrdtType type) => type is CrdtType.ORSet or CrdtType.MvRegister or CrdtType.LwwRegister ? "an" : "a";
 }

@@ -5,7 +5,9 @@ namespace Lashup.Abstractions.Data;
 
 /// <summary>
 /// A grow-only counter: each replica counts its own increments; the value is the sum; the join is the pointwise
-/// maximum. Sums past <see cref="ulong.MaxValue"/> wrap (counters are not meant to get near it).
+/// maximum. An increment that would take the replica's count or the sum seen here past <see cref="ulong.MaxValue"/> is
+/// refused; concurrent increments on several replicas can still add up past it, and then <see cref="Value"/> stays at
+/// <see cref="ulong.MaxValue"/> (it saturates, never wraps).
 /// </summary>
 public sealed class GCounter : Crdt, IReplicatedData<GCounter>, IEquatable<GCounter>
 {
@@ -24,15 +26,18 @@ public sealed class GCounter : Crdt, IReplicatedData<GCounter>, IEquatable<GCoun
     /// <summary>Each replica's total of increments (non-zero only), ordered by name (ordinal).</summary>
     public ImmutableSortedDictionary<string, ulong> Counts { get; }
 
-    /// <summary>The sum of all replicas' counts.</summary>
-    public ulong Value
+    /// <summary>The sum of all replicas' counts, or <see cref="ulong.MaxValue"/> if it is larger (it saturates).</summary>
+    public ulong Value => Saturate(Sum);
+
+    /// <summary>The exact sum of all replicas' counts.</summary>
+    internal UInt128 Sum
     {
         get
         {
-            ulong sum = 0;
+            UInt128 sum = 0;
             foreach (var (_, count) in Counts)
             {
-                sum = unchecked(sum + count);
+                sum += count;
             }
 
             return sum;
@@ -47,15 +52,22 @@ public sealed class GCounter : Crdt, IReplicatedData<GCounter>, IEquatable<GCoun
 
     /// <summary>Adds <paramref name="amount"/> to <paramref name="replica"/>'s count.</summary>
     /// <returns>The new counter and the delta (the replica's new count alone).</returns>
-    /// <exception cref="OverflowException">The replica's count would pass <see cref="ulong.MaxValue"/>.</exception>
+    /// <exception cref="OverflowException">The replica's count, or the sum, would pass <see cref="ulong.MaxValue"/>.</exception>
     public (GCounter Value, GCounter Delta) Increment(string replica, ulong amount)
     {
         ArgumentException.ThrowIfNullOrEmpty(replica);
-        var count = checked(Counts.GetValueOrDefault(replica) + amount);
-        if (count == 0)
+        if (amount == 0)
         {
             return (this, Empty);
         }
+
+        var mine = Counts.GetValueOrDefault(replica);
+        if (amount > ulong.MaxValue - mine || Sum + amount > ulong.MaxValue)
+        {
+            throw new OverflowException($"the counts would leave their range 0..{ulong.MaxValue} (they sum to {Value}, adding {amount})");
+        }
+
+        var count = mine + amount;
 
         return (new GCounter(Counts.SetItem(replica, count)), new GCounter(Data.Counts.Empty.Add(replica, count)));
     }
@@ -64,7 +76,8 @@ public sealed class GCounter : Crdt, IReplicatedData<GCounter>, IEquatable<GCoun
     public bool Mentions(string replica) => Counts.ContainsKey(replica);
 
     /// <summary>
-    /// Pruning's collapse: <paramref name="removed"/>'s count moves into <paramref name="into"/>'s, so the value stays.
+    /// Pruning's collapse: <paramref name="removed"/>'s count moves into <paramref name="into"/>'s, so the value stays
+    /// (held at <see cref="ulong.MaxValue"/> if their sum passes it, as <see cref="Value"/> is).
     /// Only the one replica chosen to collapse a removed one may do this (see <see cref="CrdtMap.Collapse"/>).
     /// </summary>
     /// <exception cref="ArgumentException">A name is empty, or both are the same.</exception>
@@ -76,7 +89,10 @@ public sealed class GCounter : Crdt, IReplicatedData<GCounter>, IEquatable<GCoun
             return this;
         }
 
-        return new GCounter(Counts.Remove(removed).SetItem(into, unchecked(Counts.GetValueOrDefault(into) + count)));
+        // Saturating, like Value: concurrent increments can take the sum past ulong.MaxValue, and a wrapped count (0 at
+        // worst, which no encoding holds) would turn the largest value into the smallest.
+        var mine = Counts.GetValueOrDefault(into);
+        return new GCounter(Counts.Remove(removed).SetItem(into, count > ulong.MaxValue - mine ? ulong.MaxValue : mine + count));
     }
 
     /// <summary>Pruning's cleanup: this counter without <paramref name="removed"/>'s count (see <see cref="CrdtMap.Cleanup"/>).</summary>
@@ -105,6 +121,9 @@ public sealed class GCounter : Crdt, IReplicatedData<GCounter>, IEquatable<GCoun
 
     /// <inheritdoc/>
     public override int GetHashCode() => Data.Counts.Hash(Counts);
+
+    /// <summary>The largest <see cref="ulong"/> not above <paramref name="sum"/>.</summary>
+    internal static ulong Saturate(UInt128 sum) => sum > ulong.MaxValue ? ulong.MaxValue : (ulong)sum;
 
     /// <summary>The value, for display.</summary>
     public override string ToString() => Value.ToString(CultureInfo.InvariantCulture);

@@ -42,7 +42,9 @@ public interface IReplicatedStore
     /// <returns>The key's entry after the update (returned once it is durable locally).</returns>
     /// <exception cref="KvConflictException">The version differs from <paramref name="expectedVersion"/>.</exception>
     /// <exception cref="Data.CrdtTypeMismatchException">An op does not fit its field's type.</exception>
-    /// <exception cref="KvValidationException">The key is the root, or the new value exceeds a size or count limit.</exception>
+    /// <exception cref="KvValidationException">The key is the root, an op breaks a limit of <see cref="KvLimits"/>, a
+    /// counter would leave its range, or the new value exceeds the size limit (<c>core.max_value_size</c>). Nothing is
+    /// written.</exception>
     /// <exception cref="KvOverloadedException">The store is shedding load; retry later.</exception>
     ValueTask<KvEntry> UpdateAsync(
         KvKey key,

@@ -4,7 +4,9 @@ namespace Lashup.Abstractions.Data;
 
 /// <summary>
 /// A counter that goes up and down: two <see cref="GCounter"/>s, one of increments and one of decrements; the value
-/// is their difference (wrapping like <see cref="long"/> arithmetic should it ever pass its range).
+/// is their difference. An add that would take the value seen here outside the range of <see cref="long"/> is refused;
+/// concurrent adds on several replicas can still add up past it, and then <see cref="Value"/> stays at
+/// <see cref="long.MaxValue"/> or <see cref="long.MinValue"/> (it saturates, never wraps).
 /// </summary>
 public sealed class PnCounter : Crdt, IReplicatedData<PnCounter>, IEquatable<PnCounter>
 {
@@ -26,8 +28,19 @@ public sealed class PnCounter : Crdt, IReplicatedData<PnCounter>, IEquatable<PnC
     /// <summary>What each replica subtracted (as positive counts).</summary>
     public GCounter Decrements { get; }
 
-    /// <summary>Increments minus decrements.</summary>
-    public long Value => unchecked((long)(Increments.Value - Decrements.Value));
+    /// <summary>Increments minus decrements, held to the range of <see cref="long"/> (it saturates).</summary>
+    public long Value
+    {
+        get
+        {
+            var exact = Exact;
+            return exact > long.MaxValue ? long.MaxValue : exact < long.MinValue ? long.MinValue : (long)exact;
+        }
+    }
+
+    /// <summary>Increments minus decrements, exactly (each half is a sum of <see cref="ulong"/>s over at most
+    /// 2^31 replicas, so the difference fits).</summary>
+    private Int128 Exact => (Int128)Increments.Sum - (Int128)Decrements.Sum;
 
     /// <inheritdoc/>
     public override CrdtType Type => CrdtType.PnCounter;
@@ -37,9 +50,16 @@ public sealed class PnCounter : Crdt, IReplicatedData<PnCounter>, IEquatable<PnC
 
     /// <summary>Adds <paramref name="amount"/> (negative to subtract) as <paramref name="replica"/>.</summary>
     /// <returns>The new counter and the delta (the replica's new count in the half that changed).</returns>
-    /// <exception cref="OverflowException">The replica's count in that half would pass <see cref="ulong.MaxValue"/>.</exception>
+    /// <exception cref="OverflowException">The value would leave the range of <see cref="long"/>, or the replica's count
+    /// in that half would pass <see cref="ulong.MaxValue"/>.</exception>
     public (PnCounter Value, PnCounter Delta) Increment(string replica, long amount)
     {
+        var next = Exact + amount;
+        if (next > long.MaxValue || next < long.MinValue)
+        {
+            throw new OverflowException($"the counter would leave the range {long.MinValue}..{long.MaxValue} (it is {Value}, adding {amount})");
+        }
+
         if (amount >= 0)
         {
             var (value, delta) = Increments.Increment(replica, (ulong)amount);

@@ -20,8 +20,12 @@ public static class AdminModels
     /// <summary>One not-ready part.</summary>
     public sealed record NotReady(string Name, string Reason);
 
-    /// <summary>Answer of <c>/ready</c>.</summary>
-    public sealed record ReadyResponse(bool Ready, IReadOnlyList<NotReady> NotReady);
+    /// <summary>Answer of <c>/ready</c>: the parts not ready, and the ready parts with a note on what is degraded.</summary>
+    public sealed record ReadyResponse(bool Ready, IReadOnlyList<NotReady> NotReady)
+    {
+        /// <summary>Ready parts that report something degraded (e.g. quarantined store keys); null when none.</summary>
+        public IReadOnlyList<NotReady>? Degraded { get; init; }
+    }
 
     /// <summary>One loaded plugin.</summary>
     public sealed record PluginInfo(string Capability, string Name, string Version, string Folder);
@@ -168,6 +172,7 @@ internal static class AdminApi
     private static AdminModels.ReadyResponse Readiness(IServiceProvider sp)
     {
         var notReady = new List<AdminModels.NotReady>();
+        var degraded = new List<AdminModels.NotReady>();
         if (!sp.GetRequiredService<LifecycleOrchestrator>().Started)
         {
             notReady.Add(new("host", "plugins are starting or stopping"));
@@ -189,8 +194,12 @@ internal static class AdminApi
             {
                 notReady.Add(new(check.Name, r.Reason ?? "not ready"));
             }
+            else if (r.Reason is { } note)
+            {
+                degraded.Add(new(check.Name, note));
+            }
         }
 
-        return new AdminModels.ReadyResponse(notReady.Count == 0, notReady);
+        return new AdminModels.ReadyResponse(notReady.Count == 0, notReady) { Degraded = degraded.Count > 0 ? degraded : null };
     }
 }

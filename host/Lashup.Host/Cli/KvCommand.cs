@@ -107,6 +107,42 @@ internal static class KvCommand
             Print(await AdminClient.ReadAsync<JsonElement>(response, ct), p.GetValue(json), single: true);
         }, ct));
         kv.Subcommands.Add(del);
+
+        var drop = new Option<string?>("--drop") { Description = "Drop this quarantined key (its unreadable row is deleted; a peer's copy still arrives)" };
+        var quarantine = new Command("quarantine", "List the keys this node could not read (store file rows, entries refused from peers)") { drop, api, config, json };
+        quarantine.SetAction((p, ct) => AdminClient.RunAsync(p.GetValue(api), p.GetValue(config), async c =>
+        {
+            if (p.GetValue(drop) is { } dropped)
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Delete, $"/v1/kv-quarantine/{Uri.EscapeDataString(dropped)}");
+                using var response = await c.SendAsync(request, ct);
+                await AdminClient.ReadAsync<JsonElement>(response, ct);
+                Console.Out.WriteLine($"dropped \"{dropped}\"");
+                return;
+            }
+
+            var result = await c.GetAsync<JsonElement>("/v1/kv-quarantine", ct);
+            if (p.GetValue(json))
+            {
+                Console.Out.WriteLine(result.GetRawText());
+                return;
+            }
+
+            var rows = result.GetProperty("quarantined").EnumerateArray().ToList();
+            if (rows.Count == 0)
+            {
+                Console.Out.WriteLine("no quarantined keys");
+                return;
+            }
+
+            Table.Write(Console.Out, ["KEY", "SOURCE", "SINCE", "REASON"], rows.Select(r => (IReadOnlyList<string>)new[]
+            {
+                r.GetProperty("key").GetString() ?? "", r.GetProperty("source").GetString() ?? "",
+                r.GetProperty("since").GetDateTimeOffset().ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture),
+                r.GetProperty("reason").GetString() ?? "",
+            }));
+        }, ct));
+        kv.Subcommands.Add(quarantine);
         return kv;
     }
 
@@ -127,6 +163,11 @@ internal static class KvCommand
         }
 
         var entries = single ? [result] : result.GetProperty("entries").EnumerateArray().ToList();
+        if (!single && result.TryGetProperty("quarantined", out var quarantined))
+        {
+            Console.Error.WriteLine($"warning: {quarantined.GetInt32()} keys under this prefix are quarantined (unreadable here); see lashup kv quarantine");
+        }
+
         foreach (var e in entries)
         {
             var version = string.Join(",", e.GetProperty("version").EnumerateObject().Select(v => $"{v.Name}:{v.Value}"));

@@ -107,7 +107,16 @@ internal static class AntiEntropy
                 for (var i = 0; i < n; i++)
                 {
                     Expect(reader.ReadArrayHeader() == 2);
-                    theirs[KvKey.Parse(reader.ReadString() ?? "")] = reader.ReadUInt64();
+                    var text = reader.ReadString() ?? "";
+                    var hash = reader.ReadUInt64();
+                    if (KvKey.TryParse(text, out var key, out var error))
+                    {
+                        theirs[key] = hash;
+                    }
+                    else
+                    {
+                        store.QuarantineFromPeer(text, peerFresh.Name, error);
+                    }
                 }
 
                 // The answering peer's fresh bit (older nodes write nil there).
@@ -142,12 +151,31 @@ internal static class AntiEntropy
                 Expect(reader.ReadArrayHeader() == 2);
                 var n = reader.ReadArrayHeader();
                 Expect(n <= MaxEntriesPerMessage);
+                var skipped = 0;
                 for (var i = 0; i < n; i++)
                 {
+                    // The framing is read first; an entry that does not decode is quarantined and skipped, and the
+                    // others of the message are still merged (one bad entry never costs an exchange).
                     Expect(reader.ReadArrayHeader() == 3);
-                    var key = KvKey.Parse(reader.ReadString() ?? "");
-                    var value = CrdtCodec.DecodeMap(reader.ReadBytes()?.ToArray() ?? []);
-                    var version = CrdtCodec.DecodeVersion(reader.ReadBytes()?.ToArray() ?? []);
+                    var text = reader.ReadString() ?? "";
+                    var valueBytes = reader.ReadBytes() ?? default;
+                    var versionBytes = reader.ReadBytes() ?? default;
+                    KvKey key;
+                    CrdtMap value;
+                    VersionVector version;
+                    try
+                    {
+                        key = KvKey.Parse(text);
+                        value = CrdtCodec.DecodeMap(valueBytes.ToArray());
+                        version = CrdtCodec.DecodeVersion(versionBytes.ToArray());
+                    }
+                    catch (Exception e) when (e is CrdtCodecException or FormatException)
+                    {
+                        skipped++;
+                        store.QuarantineFromPeer(text, peerFresh.Name, e.Message, versionBytes.ToArray());
+                        continue;
+                    }
+
                     if (store.MergeEntry(key, value, version))
                     {
                         store.Stats.EntriesRepaired++;
@@ -159,15 +187,19 @@ internal static class AntiEntropy
                 Expect(w <= 1_000_000);
                 for (var i = 0; i < w; i++)
                 {
-                    wanted.Add(KvKey.Parse(reader.ReadString() ?? ""));
+                    if (KvKey.TryParse(reader.ReadString(), out var key, out _))
+                    {
+                        wanted.Add(key);
+                    }
                 }
 
+                var last = fields == 3 ? !reader.ReadBoolean() : n < MaxEntriesPerMessage;
                 if (wanted.Count > 0)
                 {
                     SendEntries(store, wanted, [], reply);
                 }
 
-                if (n < MaxEntriesPerMessage && !peerFresh.Fresh)
+                if (last && skipped == 0 && !peerFresh.Fresh)
                 {
                     // The last part of what a peer sent: this replica holds all the peer had that it lacked.
                     store.EndFresh("it merged what a peer had");
@@ -184,46 +216,93 @@ internal static class AntiEntropy
     /// <summary>What a peer last said about itself in the exchange (kept per peer by the caller).</summary>
     internal sealed class PeerFreshness
     {
+        /// <summary>The peer's name, for what is quarantined from it.</summary>
+        public string Name { get; init; } = "a peer";
+
         public bool Fresh { get; set; }
 
         /// <summary>Whether an exchange with this peer completed while it said it was fresh.</summary>
         public bool Exchanged { get; set; }
     }
 
+    /// <summary>
+    /// Sends entries in messages of at most <see cref="MaxEntriesPerMessage"/> entries and about half of
+    /// <c>core.max_stream_frame_size</c> (so a message always fits a frame: a bigger one would be refused by the peer,
+    /// and the exchange would never complete); an entry alone may be bigger, up to <c>core.max_value_size</c>, which
+    /// the config check holds under that half. The last message says it is the last.
+    /// </summary>
     private static void SendEntries(KvStore store, List<KvKey> give, List<KvKey> want, Action<byte[]> reply)
     {
-        var entries = give.Select(store.GetRaw).OfType<KvEntry>().ToList();
-        for (var offset = 0; offset < Math.Max(1, entries.Count); offset += MaxEntriesPerMessage)
+        var budget = ChunkBudget(store);
+        var chunk = new List<(string Key, byte[] Value, byte[] Version)>();
+        var wanted = want;
+        long bytes = want.Sum(k => (long)k.ToString().Length * 3 + 5);
+        foreach (var key in give)
         {
-            var chunk = entries.Skip(offset).Take(MaxEntriesPerMessage).ToList();
-            var wanted = offset == 0 ? want : [];
-            if (chunk.Count == 0 && wanted.Count == 0)
+            if (store.GetRaw(key) is not { } entry)
             {
-                return;
+                continue;
             }
 
-            reply(Build(store, (ref MessagePackWriter w) =>
+            (string, byte[], byte[]) item;
+            try
             {
-                w.WriteArrayHeader(2);
-                w.Write(2);
-                w.WriteArrayHeader(2);
-                w.WriteArrayHeader(chunk.Count);
-                foreach (var e in chunk)
-                {
-                    w.WriteArrayHeader(3);
-                    w.Write(e.Key.ToString());
-                    w.Write(CrdtCodec.EncodeMap(e.Value));
-                    w.Write(CrdtCodec.EncodeVersion(e.Version));
-                }
+                item = (entry.Key.ToString(), CrdtCodec.EncodeMap(entry.Value), CrdtCodec.EncodeVersion(entry.Version));
+            }
+            catch (CrdtCodecException e)
+            {
+                // Never expected (what is held was encoded when it was written); one entry must not stop the others.
+                store.QuarantineFromPeer(entry.Key.ToString(), "this node", $"cannot be encoded to send: {e.Message}");
+                continue;
+            }
 
-                w.WriteArrayHeader(wanted.Count);
-                foreach (var k in wanted)
-                {
-                    w.Write(k.ToString());
-                }
-            }));
+            var size = item.Item1.Length * 3 + item.Item2.Length + item.Item3.Length + 16;
+            if (chunk.Count > 0 && (bytes + size > budget || chunk.Count == MaxEntriesPerMessage))
+            {
+                reply(EntriesMessage(store, chunk, wanted, more: true));
+                chunk = [];
+                wanted = [];
+                bytes = 0;
+            }
+
+            chunk.Add(item);
+            bytes += size;
+        }
+
+        if (chunk.Count > 0 || wanted.Count > 0)
+        {
+            reply(EntriesMessage(store, chunk, wanted, more: false));
         }
     }
+
+    /// <summary>The most bytes of one anti-entropy message: half a stream frame, leaving room for the envelope.</summary>
+    internal static long ChunkBudget(KvStore store) => store.Options.MaxStreamFrameSize / 2;
+
+    private static byte[] EntriesMessage(KvStore store, List<(string Key, byte[] Value, byte[] Version)> chunk, List<KvKey> wanted, bool more) =>
+        Build(store, (ref MessagePackWriter w) =>
+        {
+            // [2, [entries, wanted], more]: older nodes read the first two and ignore "more" (they take a part of fewer
+            // than MaxEntriesPerMessage entries as the last).
+            w.WriteArrayHeader(3);
+            w.Write(2);
+            w.WriteArrayHeader(2);
+            w.WriteArrayHeader(chunk.Count);
+            foreach (var (key, value, version) in chunk)
+            {
+                w.WriteArrayHeader(3);
+                w.Write(key);
+                w.Write(value);
+                w.Write(version);
+            }
+
+            w.WriteArrayHeader(wanted.Count);
+            foreach (var k in wanted)
+            {
+                w.Write(k.ToString());
+            }
+
+            w.Write(more);
+        });
 
     private delegate void Writer(ref MessagePackWriter writer);
 

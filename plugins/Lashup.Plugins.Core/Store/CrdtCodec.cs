@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Collections.Immutable;
 using System.Diagnostics;
+using System.Text;
 using Lashup.Abstractions.Data;
 using MessagePack;
 
@@ -36,16 +37,26 @@ namespace Lashup.Plugins.Core.Store;
 /// against the bytes left before anything is allocated for it, so allocation stays a small multiple of the input.
 /// The encoding is canonical: equal values encode to equal bytes.
 /// </para>
+/// <para>
+/// The encoder refuses what the decoder would (maps nested past <see cref="MaxDepth"/>, field names over
+/// <see cref="KvLimits.MaxFieldNameBytes"/> or with a lone surrogate, zero counts): the store encodes a value before it
+/// acknowledges or keeps it, so nothing it accepted is unreadable on disk or to a peer. The store's API
+/// (<see cref="KvLimits"/>) is at least as strict as the decoder, and is what keeps lone surrogates out of elements and
+/// register values (UTF-8 cannot carry them).
+/// </para>
 /// </remarks>
 internal static class CrdtCodec
 {
     /// <summary>The format version written first; a decoder refuses any other.</summary>
     public const int FormatVersion = 1;
 
-    /// <summary>The deepest nesting of maps accepted (the top-level map's fields are depth 0).</summary>
-    public const int MaxDepth = 16;
+    /// <summary>The deepest nesting of maps accepted (the top-level map's fields are depth 0): <see cref="KvLimits.MaxMapDepth"/>.</summary>
+    public const int MaxDepth = KvLimits.MaxMapDepth;
 
     /// <summary>Encodes a store value (a full state or a delta).</summary>
+    /// <exception cref="CrdtCodecException">The value is something <see cref="DecodeMap"/> would refuse (maps nested past
+    /// <see cref="MaxDepth"/>, a field name over <see cref="KvLimits.MaxFieldNameBytes"/> or not valid Unicode, a zero
+    /// count): it is never written, so nothing that was accepted becomes unreadable.</exception>
     public static byte[] EncodeMap(CrdtMap map)
     {
         ArgumentNullException.ThrowIfNull(map);
@@ -54,7 +65,7 @@ internal static class CrdtCodec
         var writer = new MessagePackWriter(body);
         WriteCounts(ref writer, map.Context.Vector.Entries, names);
         WriteDots(ref writer, map.Context.Cloud, names);
-        WriteEntries(ref writer, map.Entries, names);
+        WriteEntries(ref writer, map.Entries, names, depth: 0);
         writer.Flush();
 
         var output = new ArrayBufferWriter<byte>(body.WrittenCount + names.EstimatedSize + 8);
@@ -145,19 +156,57 @@ internal static class CrdtCodec
 
     // ---- encoding ----
 
-    private static void WriteEntries(ref MessagePackWriter writer, ImmutableSortedDictionary<CrdtFieldKey, CrdtMapEntry> entries, NameTable names)
+    private static void WriteEntries(ref MessagePackWriter writer, ImmutableSortedDictionary<CrdtFieldKey, CrdtMapEntry> entries, NameTable names, int depth)
     {
+        if (depth > MaxDepth)
+        {
+            throw Malformed($"maps are nested deeper than {MaxDepth} (the limit of every replica's decoder)");
+        }
+
         writer.WriteArrayHeader(checked(entries.Count * 4));
         foreach (var (key, entry) in entries)
         {
-            writer.Write(key.Name);
+            if (WriteString(ref writer, key.Name, "field name") > KvLimits.MaxFieldNameBytes)
+            {
+                throw Malformed($"field name \"{key.Name[..Math.Min(40, key.Name.Length)]}...\" is longer than {KvLimits.MaxFieldNameBytes} bytes");
+            }
+
             writer.Write((int)key.Type);
             WriteDots(ref writer, entry.Presence, names);
-            WriteValue(ref writer, entry.Value, names);
+            WriteValue(ref writer, entry.Value, names, depth);
         }
     }
 
-    private static void WriteValue(ref MessagePackWriter writer, Crdt value, NameTable names)
+    /// <summary>
+    /// UTF-8 that throws on a lone surrogate instead of writing U+FFFD. Used for field names (short, and their length
+    /// is checked anyway); elements and register values are not checked again here (a pass over every string of a
+    /// value costs about 15% of an encode): they enter only through ops, which <see cref="KvLimits"/> checks, or are
+    /// decoded from UTF-8, which cannot hold a lone surrogate.
+    /// </summary>
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>Writes a string that must come back as itself: one with a lone surrogate would be written as U+FFFD.</summary>
+    /// <returns>Its length in UTF-8 bytes.</returns>
+    private static int WriteString(ref MessagePackWriter writer, string? text, string what)
+    {
+        var bytes = 0;
+        if (text is not null)
+        {
+            try
+            {
+                bytes = StrictUtf8.GetByteCount(text);
+            }
+            catch (EncoderFallbackException)
+            {
+                throw Malformed($"a {what} is not valid Unicode (a lone surrogate); it could not be read back as written");
+            }
+        }
+
+        writer.Write(text);
+        return bytes;
+    }
+
+    private static void WriteValue(ref MessagePackWriter writer, Crdt value, NameTable names, int depth)
     {
         switch (value)
         {
@@ -209,7 +258,7 @@ internal static class CrdtCodec
                 break;
             case CrdtMap nested:
                 Debug.Assert(nested.Context.IsEmpty, "a nested map shares the map's context");
-                WriteEntries(ref writer, nested.Entries, names);
+                WriteEntries(ref writer, nested.Entries, names, depth + 1);
                 break;
             default:
                 throw new NotSupportedException($"unknown CRDT type {value.GetType().Name}");
@@ -221,6 +270,11 @@ internal static class CrdtCodec
         writer.WriteMapHeader(counts.Count);
         foreach (var (replica, counter) in counts)
         {
+            if (counter == 0)
+            {
+                throw Malformed($"replica \"{replica}\" has the count 0, which no decoder reads");
+            }
+
             writer.Write(names.IndexOf(replica));
             writer.Write(counter);
         }
@@ -269,7 +323,10 @@ internal static class CrdtCodec
         var version = reader.ReadInt64();
         if (version != FormatVersion)
         {
-            throw Malformed($"format version {version} is not supported (this node reads version {FormatVersion})");
+            throw new CrdtCodecException($"format version {version} is not supported (this node reads version {FormatVersion})")
+            {
+                NewerFormat = version > FormatVersion ? version : null,
+            };
         }
     }
 
@@ -310,6 +367,11 @@ internal static class CrdtCodec
         for (var i = 0; i < count; i++)
         {
             var name = ReadString(ref reader, "field name");
+            if (name.Length > KvLimits.MaxFieldNameBytes / 3 && Encoding.UTF8.GetByteCount(name) > KvLimits.MaxFieldNameBytes)
+            {
+                throw Malformed($"a field name is longer than {KvLimits.MaxFieldNameBytes} bytes");
+            }
+
             var tag = reader.ReadInt64();
             if (tag is < (long)CrdtType.GCounter or > (long)CrdtType.Map)
             {

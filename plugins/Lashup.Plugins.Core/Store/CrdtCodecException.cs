@@ -12,7 +12,8 @@ internal sealed class CrdtCodecException : Exception
     }
 
     public CrdtCodecException(string message, Exception innerException)
-        : base(message, innerException)
-    {
-    }
+        : base(message, innerException) => NewerFormat = (innerException as CrdtCodecException)?.NewerFormat;
+
+    /// <summary>Set when the bytes are in a format newer than this build reads (written by a newer Lashup).</summary>
+    public long? NewerFormat { get; init; }
 }

@@ -28,25 +28,34 @@ internal sealed class KvEndpoint(IReplicatedStore store, string method, string p
             if (pattern == "/v1/kv")
             {
                 var prefix = request.Query.TryGetValue("prefix", out var p) && p.Length > 0 ? ParseKey(p) : KvKey.Root;
-                return AdminResult.Ok(new ListDto([.. store.List(prefix).Select(EntryDto.From)]));
+                var quarantined = (store as KvStore)?.Quarantined()
+                    .Count(q => q.OnDisk && KvKey.TryParse(q.Key, out var k, out _) && k.StartsWith(prefix)) ?? 0;
+                return AdminResult.Ok(new ListDto([.. store.List(prefix).Select(EntryDto.From)]) { Quarantined = quarantined > 0 ? quarantined : null });
             }
 
             var key = ParseKey(request.RouteValues.GetValueOrDefault("key") ?? "");
             switch (method)
             {
                 case "GET":
-                    return store.Get(key) is { } entry ? AdminResult.Ok(EntryDto.From(entry)) : AdminResult.Error(404, $"no key \"{key}\"");
+                    return store.Get(key) is { } entry ? AdminResult.Ok(EntryDto.From(entry)) : NotFound(key);
                 case "PUT":
                     var body = request.ReadJson<UpdateDto>();
-                    var ops = (body.Ops ?? throw new AdminRequestException("the body needs \"ops\": [{\"op\": \"set\", \"field\": \"name\", \"value\": \"...\"}, ...]"))
+                    var ops = (body.Ops is { Count: > 0 } list ? list : throw new AdminRequestException("the body needs at least one operation in \"ops\": [{\"op\": \"set\", \"field\": \"name\", \"value\": \"...\"}, ...]"))
                         .Select((op, i) => ToOp(op, i)).ToList();
                     var expected = body.ExpectedVersion is null ? null : new VersionVector(body.ExpectedVersion);
-                    return AdminResult.Ok(EntryDto.From(await store.UpdateAsync(key, ops, expected, cancellationToken)));
+                    try
+                    {
+                        return AdminResult.Ok(EntryDto.From(await store.UpdateAsync(key, ops, expected, cancellationToken)));
+                    }
+                    catch (CrdtTypeMismatchException e)
+                    {
+                        return AdminResult.Error(400, $"ops[{ops.FindIndex(o => ReferenceEquals(o, e.Op))}]: {e.Message}");
+                    }
                 default:
                     var current = store.Get(key);
                     if (current is null)
                     {
-                        return AdminResult.Error(404, $"no key \"{key}\"");
+                        return NotFound(key);
                     }
 
                     var removals = current.Value.Fields.Select(f => (CrdtOp)new RemoveField(ImmutableArray.Create(f.Name))).ToList();
@@ -71,12 +80,22 @@ internal sealed class KvEndpoint(IReplicatedStore store, string method, string p
         }
     }
 
+    private AdminResult NotFound(KvKey key) =>
+        (store as KvStore)?.Quarantined().FirstOrDefault(q => q.OnDisk && q.Key == key.ToString()) is { } q
+            ? AdminResult.Error(404, $"no readable value of \"{key}\" here: its row is quarantined ({q.Reason}); a peer's copy replaces it, see lashup kv quarantine")
+            : AdminResult.Error(404, $"no key \"{key}\"");
+
     private static KvKey ParseKey(string text) =>
         KvKey.TryParse(Uri.UnescapeDataString(text), out var key, out var error) ? key! : throw new AdminRequestException($"bad key \"{text}\": {error}");
 
-    private static CrdtOp ToOp(OpDto op, int index)
+    private static CrdtOp ToOp(OpDto? op, int index)
     {
         var where = $"ops[{index}]";
+        if (op is null)
+        {
+            throw new AdminRequestException($"{where}: expected an operation such as {{\"op\": \"set\", \"field\": \"name\", \"value\": \"...\"}}, got null");
+        }
+
         if (string.IsNullOrEmpty(op.Field))
         {
             throw new AdminRequestException($"{where}: \"field\" is required (a name, or a dotted path into nested maps)");
@@ -86,6 +105,12 @@ internal sealed class KvEndpoint(IReplicatedStore store, string method, string p
         if (path.Any(string.IsNullOrEmpty))
         {
             throw new AdminRequestException($"{where}: \"{op.Field}\" has an empty path segment");
+        }
+
+        if (path.Length > KvLimits.MaxPathSegments)
+        {
+            // Checked before the op is built: a path of thousands of segments costs nothing more to refuse.
+            throw new AdminRequestException($"{where}: the field path has {path.Length} segments; the limit is {KvLimits.MaxPathSegments} (maps nest at most {KvLimits.MaxMapDepth} deep)");
         }
 
         string Value() => op.Value ?? throw new AdminRequestException($"{where}: \"{op.Op}\" needs a \"value\"");
@@ -108,14 +133,54 @@ internal sealed class KvEndpoint(IReplicatedStore store, string method, string p
 
     public sealed record OpDto(string? Op, string? Field, string? Value);
 
-    public sealed record UpdateDto(List<OpDto>? Ops, Dictionary<string, ulong>? ExpectedVersion);
+    public sealed record UpdateDto(List<OpDto?>? Ops, Dictionary<string, ulong>? ExpectedVersion);
 
     public sealed record EntryDto(string Key, JsonElement Value, IReadOnlyDictionary<string, ulong> Version)
     {
         public static EntryDto From(KvEntry e) => new(e.Key.ToString(), JsonDocument.Parse(e.Value.ToString()).RootElement.Clone(), e.Version.Entries);
     }
 
-    public sealed record ListDto(IReadOnlyList<EntryDto> Entries);
+    public sealed record ListDto(IReadOnlyList<EntryDto> Entries)
+    {
+        /// <summary>Quarantined keys under the prefix (not listed: they cannot be read); null when none.</summary>
+        public int? Quarantined { get; init; }
+    }
+}
+
+/// <summary>
+/// <c>GET /v1/kv-quarantine</c> lists the store's quarantined keys (undecodable rows of the store file, entries refused
+/// from peers; see <see cref="KvStore"/>'s quarantine); <c>DELETE /v1/kv-quarantine/{key}</c> drops one (a row is
+/// deleted from the store file).
+/// </summary>
+internal sealed class KvQuarantineEndpoint(KvStore store, string method) : IAdminEndpoint
+{
+    public string Method => method;
+
+    public string Pattern => method == "GET" ? "/v1/kv-quarantine" : "/v1/kv-quarantine/{*key}";
+
+    public ValueTask<AdminResult> HandleAsync(AdminRequest request, CancellationToken cancellationToken)
+    {
+        if (method == "GET")
+        {
+            return ValueTask.FromResult(AdminResult.Ok(new QuarantineDto([.. store.Quarantined().Select(q => new QuarantinedDto(q.Key, q.Source, q.Reason, q.Since))])));
+        }
+
+        var key = Uri.UnescapeDataString(request.RouteValues.GetValueOrDefault("key") ?? "");
+        try
+        {
+            return ValueTask.FromResult(store.DropQuarantined(key)
+                ? AdminResult.Ok(new QuarantineDto([]))
+                : AdminResult.Error(404, $"\"{key}\" is not quarantined"));
+        }
+        catch (KvException e)
+        {
+            return ValueTask.FromResult(AdminResult.Error(500, e.Message));
+        }
+    }
+
+    public sealed record QuarantinedDto(string Key, string Source, string Reason, DateTimeOffset Since);
+
+    public sealed record QuarantineDto(IReadOnlyList<QuarantinedDto> Quarantined);
 }
 
 /// <summary>

@@ -91,7 +91,17 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
         }
 
         var counter = reader.ReadUInt64();
-        var delta = CrdtCodec.DecodeMap(reader.ReadBytes()?.ToArray() ?? []);
+        CrdtMap delta;
+        try
+        {
+            delta = CrdtCodec.DecodeMap(reader.ReadBytes()?.ToArray() ?? []);
+        }
+        catch (CrdtCodecException e)
+        {
+            store.QuarantineFromPeer(key.ToString(), origin, e.Message, writer: replica);
+            throw;
+        }
+
         if (fields == 5)
         {
             // A whole entry (a pruning collapse): merged as anti-entropy merges one.
@@ -156,7 +166,7 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
                 _peers.Clear(); // bounded: what a peer said is relearned from its next message
             }
 
-            peer = new AntiEntropy.PeerFreshness();
+            peer = new AntiEntropy.PeerFreshness { Name = from };
             _peers[from] = peer;
         }
 

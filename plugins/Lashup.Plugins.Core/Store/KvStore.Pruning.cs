@@ -644,11 +644,22 @@ internal sealed partial class KvStore
 
             Fresh = false;
             _freshFile = false;
-            var earlier = ReplicasInData().Keys.Concat(Markers().Keys)
+
+            // Entries refused from peers count too (KvStore.Quarantine.cs): one may hold updates of an earlier life of
+            // this node; when one's version could not be read either, this node moves past its current incarnation.
+            var quarantined = QuarantinedReplicas();
+            var earlier = ReplicasInData().Keys.Concat(Markers().Keys).Concat(quarantined ?? [])
                 .Where(r => string.Equals(NodeOf(r), _node.Name, StringComparison.Ordinal))
                 .Select(IncarnationOf)
                 .DefaultIfEmpty(0)
                 .Max();
+            if (quarantined is null)
+            {
+                earlier = Math.Max(earlier, IncarnationOf(_replica));
+            }
+
+            _forgottenReplicas.Clear();
+            _quarantinedUnknown = false;
             if (earlier >= IncarnationOf(_replica))
             {
                 var next = $"{_node.Name}{IncarnationSeparator}{earlier + 1}";

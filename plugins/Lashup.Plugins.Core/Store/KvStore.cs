@@ -77,6 +77,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
 
         var fresh = _disk.GetMeta(MetaFresh) == "1" || _disk.GetMeta(MetaReplica) is null && _disk.GetMeta(MetaLastActive) is null && !_disk.ReadAll().Any();
         var entries = ImmutableSortedDictionary.CreateBuilder<KvKey, KvEntry>();
+        var unreadable = new List<(string Key, byte[] Version, string Reason)>();
         foreach (var (key, value, version) in _disk.ReadAll())
         {
             try
@@ -84,9 +85,19 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
                 var parsed = KvKey.Parse(key);
                 entries[parsed] = new KvEntry(parsed, CrdtCodec.DecodeMap(value), CrdtCodec.DecodeVersion(version));
             }
-            catch (Exception e) when (e is CrdtCodecException or KvValidationException or FormatException)
+            catch (CrdtCodecException e) when (e.NewerFormat is { } format)
             {
-                throw new InvalidOperationException($"{_disk.Path} holds an unreadable entry for key \"{key}\" ({e.Message}); restore the file or move it away to re-sync", e);
+                // Not damage: a newer Lashup wrote it. Going on would overwrite its rows; refuse, as etcd refuses a downgrade.
+                _disk.Dispose();
+                _disk = null;
+                throw new InvalidOperationException(
+                    $"{Path.Combine(_node.DataDirectory, "core", "kv.db")} holds values in format {format}, written by a newer version of Lashup " +
+                    $"(this one reads format {CrdtCodec.FormatVersion}): run that version, or move the store away to re-sync this node from its peers", e);
+            }
+            catch (Exception e) when (e is CrdtCodecException or KvValidationException or FormatException or ArgumentException)
+            {
+                // One bad row never costs the others (KvStore.Quarantine.cs).
+                unreadable.Add((key, version, e.Message));
             }
         }
 
@@ -101,6 +112,17 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         {
             _startedAt = _time.GetUtcNow();
             OpenIncarnation(_disk);
+            var own = false;
+            foreach (var (key, version, reason) in unreadable)
+            {
+                own |= QuarantineRow(key, version, reason, _replica);
+            }
+
+            if (own)
+            {
+                NextIncarnation("a quarantined row of the store file may hold updates under its current one");
+            }
+
             _freshFile = fresh;
             RefreshPruned();
             _appliedAtStart = []; // from now on applied prunes stay in _pruned; new ones need MayApplyPrune
@@ -131,6 +153,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     public Readiness Check() =>
         _disk is null ? Readiness.NotReady("the store is not open")
         : _diskError is { } error ? Readiness.NotReady($"writes fail: {error}")
+        : QuarantineNote() is { } note ? Readiness.Degraded(note)
         : Readiness.Ready;
 
     public KvEntry? Get(KvKey key)
@@ -157,15 +180,8 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
             throw new KvValidationException(key, "the root key names no value; updates need a key such as \"lb/vips/web:80\"");
         }
 
-        if (ops.Count == 0)
-        {
-            throw new KvValidationException(key, "an update needs at least one operation");
-        }
-
-        if (IsMarker(key))
-        {
-            throw new KvValidationException(key, $"keys under \"{PrunePrefix}\" are reserved for the store's pruning markers");
-        }
+        // Reserved keys (the pruning markers under lashup/prune), op limits (KvLimits); an empty list writes nothing.
+        KvLimits.Validate(key, ops);
 
         return Fresh ? UpdateWhenSyncedAsync(key, ops, expectedVersion, cancellationToken) : ValueTask.FromResult(Update(key, ops, expectedVersion));
     }
@@ -183,18 +199,38 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
                 NextIncarnation("the cluster collapsed its current one");
             }
 
+            if (expectedVersion is not null && QuarantinedOnDisk(key))
+            {
+                // Its version here is unknown: the unreadable row held updates this replica cannot compare with.
+                throw new KvOverloadedException(
+                    $"\"{key}\" cannot be compared-and-set here: its row in the store file is quarantined (see lashup kv quarantine); " +
+                    "a peer's copy replaces it at the next anti-entropy exchange, retry then",
+                    _options.KvSyncInterval.Value);
+            }
+
             if (expectedVersion is not null && !expectedVersion.Equals(current.Version))
             {
                 throw new KvConflictException(key, expectedVersion, current);
             }
 
-            var (value, delta) = current.Value.Apply(ops, _replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
-            if (delta.IsBottom)
+            CrdtMap value, delta;
+            byte[] encoded;
+            try
             {
-                return current;
+                (value, delta) = current.Value.Apply(ops, _replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
+                if (delta.IsBottom)
+                {
+                    return current;
+                }
+
+                // Encoded before anything is kept: what the codec refuses is never acknowledged (KvLimits).
+                encoded = CrdtCodec.EncodeMap(value);
+            }
+            catch (Exception e) when (e is OverflowException or CrdtCodecException)
+            {
+                throw new KvValidationException(key, e.Message);
             }
 
-            var encoded = CrdtCodec.EncodeMap(value);
             if (encoded.Length > _options.MaxValueSize && !IsMarker(key))
             {
                 throw new KvValidationException(key, $"the value of \"{key}\" would be {encoded.Length} bytes; the limit is {_options.MaxValueSize} (core.max_value_size)");
@@ -216,6 +252,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
             }
 
             Stats.LocalUpdates++;
+            EndQuarantine(key, "a local write replaced it");
             Publish(current, updated);
             LocalDelta?.Invoke(key, delta, updated.Version[_replica]);
             return updated;
@@ -365,6 +402,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
             return false;
         }
 
+        EndQuarantine(merged.Key, "a valid copy was merged");
         Publish(current, merged);
         return true;
     }
@@ -412,6 +450,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         public long MarkersDeleted;
         public long RemovesTranslated;
         public long StaleRefusals;
+        public long Quarantined;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Store loaded {Count} keys from {Path}")]

@@ -61,7 +61,7 @@ public sealed class CrdtMapTests
         Assert.Equal(CrdtType.LwwRegister, e.ActualType);
         Assert.Equal(CrdtType.ORSet, e.ExpectedType);
         Assert.Same(op, e.Op);
-        Assert.Equal("cannot apply ORSetAdd vip/name \"x\": field \"vip/name\" is a LwwRegister, not a ORSet", e.Message);
+        Assert.Equal("cannot apply ORSetAdd to \"vip/name\": the field is an LwwRegister, not an ORSet", e.Message);
     }
 
     [Fact]
@@ -74,7 +74,7 @@ public sealed class CrdtMapTests
         Assert.Equal<string>(["vip"], e.Path);
         Assert.Equal(CrdtType.PnCounter, e.ActualType);
         Assert.Equal(CrdtType.Map, e.ExpectedType);
-        Assert.Contains("field \"vip\" is a PnCounter, not a Map (the path goes through it)", e.Message, StringComparison.Ordinal);
+        Assert.Contains("field \"vip\" is a PnCounter, not a map (the path goes through it)", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]

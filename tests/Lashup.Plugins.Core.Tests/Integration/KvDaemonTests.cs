@@ -147,6 +147,68 @@ public sealed class KvDaemonTests
             $"node-1 holds {await ValueAsync(http, first, "services/web")}, not hits 7 with old and new:\n" + cluster.Logs());
     }
 
+    [Fact]
+    public async Task PoisonAttempts_RefusedWith400_AnUndecodableRowIsQuarantined_TheNodeServesAndReplicatesEveryOtherKey()
+    {
+        using var cluster = new DaemonCluster();
+        var first = cluster.Add();
+        cluster.StartAll();
+        Assert.True(await WaitReadyAsync(cluster, first), cluster.Logs());
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        for (var i = 0; i < 20; i++)
+        {
+            await DaemonCluster.CliAsync("kv", "put", $"services/s{i}", "--api", first.Api, "--add", $"endpoints=10.0.0.{i}:80");
+        }
+
+        // The writes that used to be acknowledged and then broke the store: refused, nothing kept.
+        foreach (var depth in new[] { 18, 40, 70 })
+        {
+            var field = string.Join('.', Enumerable.Range(0, depth).Select(d => $"m{d}"));
+            using var response = await http.PutAsJsonAsync($"http://{first.Api}/v1/kv/deep/{depth}", new { ops = new[] { new { op = "set", field, value = "x" } } });
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"depth {depth}: {response.StatusCode} {text}");
+            Assert.Contains($"the limit is {Abstractions.Data.KvLimits.MaxPathSegments}", text, StringComparison.Ordinal);
+        }
+
+        using (var nulls = await http.PutAsync($"http://{first.Api}/v1/kv/k", new StringContent("{\"ops\":[null]}", System.Text.Encoding.UTF8, "application/json")))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, nulls.StatusCode);
+            Assert.Contains("ops[0]", await nulls.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        // A row no build can read (an older build's, or a bad disk's) lands in the store file while the node is down.
+        first.ExpectedExit = true;
+        first.Process!.Kill();
+        Assert.True(await cluster.WaitAsync(() => Task.FromResult(first.Process.HasExited), Timeout), "node-1 did not exit");
+        using (var disk = Lashup.Plugins.Core.Store.SqliteKvPersistence.Open(Path.Combine(first.Folder, "data", "core"), "it", first.Name))
+        {
+            disk.Put("services/s7", [0x01, 0x91, 0xa0, 0x80, 0xc1], Lashup.Plugins.Core.Store.CrdtCodec.EncodeVersion(new Abstractions.Data.VersionVector([KeyValuePair.Create(first.Name, 1UL)])));
+        }
+
+        cluster.Restart(first);
+        Assert.True(await WaitReadyAsync(cluster, first), "a node with one undecodable row did not start:\n" + cluster.Logs());
+        Assert.Equal(19, await CountAsync(http, first, "services"));
+        var ready = await http.GetStringAsync($"http://{first.Api}/ready");
+        Assert.Contains("\"degraded\"", ready, StringComparison.Ordinal);
+        Assert.Contains("services/s7", ready, StringComparison.Ordinal);
+        var quarantine = await DaemonCluster.CliAsync("kv", "quarantine", "--api", first.Api);
+        Assert.Contains("services/s7", quarantine, StringComparison.Ordinal);
+        Assert.Contains("disk", quarantine, StringComparison.Ordinal);
+
+        // A node joining now gets every good key by anti-entropy.
+        var second = cluster.Add();
+        cluster.StartAll();
+        Assert.True(
+            await cluster.WaitAsync(async () => await CountAsync(http, second, "services") == 19, Timeout),
+            $"node-2 holds {await CountAsync(http, second, "services")}/19 keys:\n" + cluster.Logs());
+
+        // The quarantined key takes new writes (under node-1's next incarnation), and they replicate.
+        var put = await DaemonCluster.CliAsync("kv", "put", "services/s7", "--api", first.Api, "--add", "endpoints=10.0.0.77:80", "--json");
+        Assert.Contains("node-1~2", put, StringComparison.Ordinal);
+        Assert.True(await cluster.WaitAsync(async () => await HasAsync(http, second, "services/s7"), Timeout), cluster.Logs());
+        Assert.Contains("no quarantined keys", await DaemonCluster.CliAsync("kv", "quarantine", "--api", first.Api), StringComparison.Ordinal);
+    }
+
     private static async Task<string?> ValueAsync(HttpClient http, DaemonCluster.Daemon node, string key)
     {
         try
