@@ -31,6 +31,8 @@ internal sealed class CoreMetricsRegistration(IMeterFactory meters, CoreRuntime 
         meter.CreateObservableCounter("lashup.core.store_prune_removes_translated", () => Volatile.Read(ref store.Stats.RemovesTranslated), description: "Removes of a pruned replica's dots applied to the dots that replaced them");
         meter.CreateObservableCounter("lashup.core.store_prune_mismatches", () => Volatile.Read(ref store.Stats.PruneMismatches), description: "Prunes learnt while holding other updates of the pruned replica than its owner (those only here are dropped)");
         meter.CreateObservableCounter("lashup.core.store_prune_markers_deleted", () => Volatile.Read(ref store.Stats.MarkersDeleted), description: "Pruning markers deleted after prune_marker_ttl");
+        meter.CreateObservableCounter("lashup.core.store_quarantined", () => Volatile.Read(ref store.Stats.Quarantined), description: "Undecodable entries quarantined (rows of the store file at start, entries refused from peers)");
+        meter.CreateObservableGauge("lashup.core.store_quarantined_keys", () => store.Quarantined().Count, description: "Keys quarantined now (see lashup kv quarantine)");
         meter.CreateObservableGauge("lashup.core.store_watch_backlog", store.MaxWatchBacklog, description: "Keys waiting in the slowest watcher's queue (subscription lag)");
         return Task.CompletedTask;
     }
