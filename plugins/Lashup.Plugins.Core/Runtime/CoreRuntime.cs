@@ -73,7 +73,7 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
         var codec = new FrameCodec(_nodeInfo.ClusterName, keyring, _options.MaxStreamFrameSize);
         Codec = codec;
         var stats = new NodeStats();
-        _transport = new SocketTransport(codec, _options.MaxDatagramSize, stats, _logger);
+        _transport = new SocketTransport(codec, _options.MaxDatagramSize, stats, _logger, _time);
         _transport.Bind(listen);
         var advertise = _options.Advertise.Length > 0 ? _options.Advertise : _transport.LocalEndPoint!.ToString();
         var metadata = new Dictionary<string, string>(_options.Metadata, StringComparer.Ordinal);
