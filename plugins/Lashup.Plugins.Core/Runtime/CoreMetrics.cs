@@ -29,7 +29,7 @@ internal static class CoreMetrics
         meter.CreateObservableCounter("lashup.core.neighbors_failed", () => Volatile.Read(ref stats.NeighborsFailed), description: "Neighbours declared failed");
         meter.CreateObservableCounter("lashup.core.multicast_delivered", () => Volatile.Read(ref stats.MulticastDelivered), description: "Broadcasts delivered to this node");
         meter.CreateObservableCounter("lashup.core.multicast_duplicates", () => Volatile.Read(ref stats.MulticastDuplicates), description: "Broadcast copies dropped as duplicates");
-        meter.CreateObservableCounter("lashup.core.send_queue_full", () => Volatile.Read(ref stats.SendQueueFull), description: "Outgoing TCP frames dropped because the peer's queue was full");
+        meter.CreateObservableCounter("lashup.core.send_queue_full", () => Volatile.Read(ref stats.SendQueueFull), description: "Outgoing TCP frames dropped because the peer's queue was full (or 1024 peers had connections open)");
         meter.CreateObservableCounter("lashup.core.connections_closed", () => Enum.GetValues<ConnectionCloseReason>().Where(r => r != ConnectionCloseReason.None).Select(r =>
             new Measurement<long>(Volatile.Read(ref stats.ConnectionsClosed[(int)r]), new KeyValuePair<string, object?>("reason", Label(r.ToString())))),
             description: "Inbound stream connections closed or refused by this node, by reason");

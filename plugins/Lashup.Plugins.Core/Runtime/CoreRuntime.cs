@@ -21,6 +21,7 @@ namespace Lashup.Plugins.Core.Runtime;
 internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessCheck, IClusterMembership, IClusterMulticast, IReplicationNetwork, IAsyncDisposable
 {
     private const int WatchBacklog = 1024;
+    private const int MaxPendingFrames = 4096;
     private readonly CoreOptions _options;
     private readonly NodeInfo _nodeInfo;
     private readonly TimeProvider _time;
@@ -33,6 +34,7 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
     private LashupNode? _node;
     private ImmutableArray<Member> _members = [];
     private volatile bool _ready;
+    private int _pendingFrames;
 
     public CoreRuntime(IOptions<CoreOptions> options, NodeInfo nodeInfo, TimeProvider time, ILoggerFactory loggers)
     {
@@ -84,7 +86,23 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
         _loop.Start();
         _loop.Post(_node.Start);
         var node = _node;
-        _transport.Start(envelope => _loop.Post(() => node.Receive(envelope)));
+        _transport.Start(envelope =>
+        {
+            // A bounded hand-off (memberlist's HandoffQueueDepth): a flood faster than the protocol thread would
+            // otherwise queue without limit.
+            if (Interlocked.Increment(ref _pendingFrames) > MaxPendingFrames)
+            {
+                Interlocked.Decrement(ref _pendingFrames);
+                stats.Drop(DropReason.Overloaded);
+                return;
+            }
+
+            _loop.Post(() =>
+            {
+                Interlocked.Decrement(ref _pendingFrames);
+                node.Receive(envelope);
+            });
+        });
         _ready = true;
         LogStarted(_nodeInfo.Name, advertise, epoch, _options.Seeds.Count == 0 ? "(none)" : string.Join(", ", _options.Seeds), keyring is not null);
         return Task.CompletedTask;

@@ -18,6 +18,13 @@ namespace Lashup.Plugins.Core.Runtime;
 internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
 {
     private const int PeerQueueCapacity = 1024;
+
+    // Parsed destination addresses are cached up to this many, then the cache starts afresh: replies to made-up
+    // addresses (rate-limited by the node, but endless) must not grow it (it used to be cleared at 100,000).
+    private const int MaxCachedEndpoints = 4096;
+
+    // Outgoing connections at once (each a writer task and a queue): a frame to one more peer is dropped and counted.
+    private const int MaxOutboundPeers = 1024;
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(3);
     private static readonly TimeSpan PeerIdleTimeout = TimeSpan.FromSeconds(60);
 
@@ -87,7 +94,7 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
         if (!_endpoints.TryGetValue(address, out var endpoint))
         {
             endpoint = IPEndPoint.TryParse(address, out var parsed) ? parsed : null;
-            if (_endpoints.Count > 100_000)
+            if (_endpoints.Count >= MaxCachedEndpoints)
             {
                 _endpoints.Clear();
             }
@@ -131,6 +138,12 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
 
         while (true)
         {
+            if (_peers.Count >= MaxOutboundPeers && !_peers.ContainsKey(address))
+            {
+                Interlocked.Increment(ref _stats.SendQueueFull);
+                return;
+            }
+
             var peer = _peers.GetOrAdd(address, _ => StartPeer(address, endpoint));
             if (peer.Queue.Writer.TryWrite(frame))
             {

@@ -23,6 +23,9 @@ internal enum DropReason
     Malformed,
     Invalid,
     Replayed,
+
+    /// <summary>The protocol thread had <c>4096</c> received frames waiting already (a flood): dropped, as a full socket buffer would.</summary>
+    Overloaded,
 }
 
 /// <summary>
