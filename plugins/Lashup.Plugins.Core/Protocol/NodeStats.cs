@@ -25,6 +25,13 @@ internal sealed class NodeStats
     public long MulticastForwarded;
     public long JoinsRefused;
     public long SendQueueFull;
+    public long RepliesRateLimited;
+    public long EpochChecks;
+    public long EpochsConfirmed;
+    public long EpochsRefuted;
+
+    /// <summary>Senders with a replay window (members and, up to a bound, others).</summary>
+    public int SendersTracked;
 
     /// <summary>Inbound stream connections closed or refused by this node, by <see cref="ConnectionCloseReason"/>.</summary>
     public readonly long[] ConnectionsClosed = new long[Enum.GetValues<ConnectionCloseReason>().Length];

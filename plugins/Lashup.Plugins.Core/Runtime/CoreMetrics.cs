@@ -40,6 +40,17 @@ internal static class CoreMetrics
             },
             "By",
             "Bytes held by inbound stream connections for frames being read, by whether the connection has authenticated");
+        meter.CreateObservableCounter("lashup.core.replies_rate_limited", () => Volatile.Read(ref stats.RepliesRateLimited),
+            description: "Replies to addresses no frame has proven, dropped by the reflection limits (plaintext only)");
+        meter.CreateObservableGauge("lashup.core.senders_tracked", () => Volatile.Read(ref stats.SendersTracked),
+            description: "Senders with a replay window: members, and at most 1024 others");
+        meter.CreateObservableCounter("lashup.core.epoch_checks", () => new[]
+            {
+                new Measurement<long>(Volatile.Read(ref stats.EpochChecks), new KeyValuePair<string, object?>("result", "asked")),
+                new Measurement<long>(Volatile.Read(ref stats.EpochsConfirmed), new KeyValuePair<string, object?>("result", "confirmed")),
+                new Measurement<long>(Volatile.Read(ref stats.EpochsRefuted), new KeyValuePair<string, object?>("result", "refuted")),
+            },
+            description: "Members asked to confirm an epoch far ahead (or behind) of their record, and the outcomes");
         meter.CreateObservableCounter("lashup.core.joins_refused", () => Volatile.Read(ref stats.JoinsRefused), description: "Joins refused (throttled or name taken)");
     }
 

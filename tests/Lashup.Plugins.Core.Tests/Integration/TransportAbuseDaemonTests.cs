@@ -87,6 +87,63 @@ public sealed partial class TransportAbuseDaemonTests(ITestOutputHelper output)
         Assert.True(after - before < 96 * MiB, $"RSS still {(after - before) / MiB} MiB above the start after the connections closed");
     }
 
+    [Fact]
+    public async Task DatagramFlood_FromMadeUpSenders_NoLastingGrowthAndRateLimitedReplies()
+    {
+        using var cluster = new DaemonCluster();
+        var node = cluster.Add();
+        cluster.StartAll();
+        Assert.True(await cluster.WaitAsync(async () => (await DaemonCluster.MembersAsync(node)).Count == 1, Timeout), "not started:\n" + cluster.Logs());
+        var pid = node.Process!.Id;
+        var before = await SettledRssAsync(pid);
+
+        // Pings in made-up names, all asking for the Ack at our socket (a victim's address, in an attack).
+        using var victim = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        victim.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        victim.ReceiveBufferSize = 8 * MiB;
+        using var stop = new CancellationTokenSource();
+        var replies = CountDatagramsAsync(victim, stop.Token);
+        var started = DateTime.UtcNow;
+
+        // Two floods of 100,000 new names each: what the first leaves in the GC's heap, the second reuses, so any
+        // growth between them is state kept per name (the unfixed daemon: +82 MiB after the first).
+        await FloodAsync(node.CorePort, victim.LocalEndPoint!.ToString()!, "first");
+        var afterFirst = await SettledRssAsync(pid);
+        await FloodAsync(node.CorePort, victim.LocalEndPoint!.ToString()!, "second");
+        var afterSecond = await SettledRssAsync(pid);
+
+        var elapsed = DateTime.UtcNow - started;
+        await stop.CancelAsync();
+        var acks = await replies;
+        var senders = await GaugeAsync(node, "lashup_core_senders_tracked", null);
+        var accepted = await GaugeAsync(node, "lashup_core_messages_received_total", null);
+        output.WriteLine($"200,000 pings in {elapsed.TotalSeconds:F1} s, {accepted} accepted by the node, {acks} acks came back; senders tracked {senders}; " +
+                         $"RSS before {before / MiB} MiB, after the first flood +{(afterFirst - before) / (double)MiB:F1} MiB, after the second +{(afterSecond - before) / (double)MiB:F1} MiB");
+
+        // One destination: at most its burst plus its rate for the time measured (ReplyLimits: 32, 8/s).
+        Assert.True(acks <= 32 + (8 * elapsed.TotalSeconds) + 8, $"{acks} acks reached one address in {elapsed.TotalSeconds:F1} s");
+        Assert.InRange(senders, 1, 1024 + 1);
+        Assert.True(afterSecond - afterFirst < 12 * MiB, $"the second flood added {(afterSecond - afterFirst) / MiB} MiB");
+        Assert.True(afterSecond - before < 64 * MiB, $"RSS grew by {(afterSecond - before) / MiB} MiB and stayed");
+    }
+
+    private static async Task FloodAsync(int port, string replyTo, string tag)
+    {
+        var codec = new FrameCodec("it", null, 16 * MiB);
+        var target = new IPEndPoint(IPAddress.Loopback, port);
+        using var attacker = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        for (var i = 0; i < 100_000; i++)
+        {
+            var frame = codec.Encode(new Envelope($"made-up-{tag}-{i:D6}-{new string('x', 64)}", replyTo, 1, 1, new Ping((ulong)i)));
+            attacker.SendTo(frame, target);
+            if (i % 500 == 0)
+            {
+                // Paced so that the daemon's socket buffer does not simply drop most of them.
+                await Task.Delay(1);
+            }
+        }
+    }
+
     private static async Task SendStalledFrameAsync(Socket socket, byte[] header, byte[] chunk, int chunks)
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
@@ -102,6 +159,25 @@ public sealed partial class TransportAbuseDaemonTests(ITestOutputHelper output)
         {
             // The daemon stopped reading (or closed us): that is the point.
         }
+    }
+
+    private static async Task<long> CountDatagramsAsync(Socket socket, CancellationToken token)
+    {
+        var buffer = new byte[65536];
+        long count = 0;
+        try
+        {
+            while (true)
+            {
+                await socket.ReceiveAsync(buffer, SocketFlags.None, token);
+                count++;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        return count;
     }
 
     /// <summary>RSS after it stopped moving (or 5 s).</summary>
