@@ -148,12 +148,19 @@ internal sealed partial class LashupNode
         }
     }
 
-    /// <summary>Keeps <paramref name="record"/> if it is news; returns whether it was.</summary>
-    private bool Store(AdjacencyRecord record)
+    /// <summary>
+    /// Keeps <paramref name="record"/> if it is news; returns whether it was. A record of a member we know that is more
+    /// than <see cref="NodeSettings.MaxEpochStep"/> epochs ahead of the one we hold is not believed as it comes (it may
+    /// be a forgery relayed in good faith): the member is asked first (<see cref="CheckEpoch"/>), and the record is kept
+    /// once it answers at that epoch (<paramref name="confirmed"/>). A restart bumps the epoch by one, so a record of a
+    /// member's next incarnation is believed at once.
+    /// </summary>
+    private bool Store(AdjacencyRecord record, bool confirmed = false)
     {
         if (record.Name == Self.Name)
         {
-            if (record.Address == Self.Address && record.IsNewerThan(Epoch, _ownCounter))
+            // Never past long.MaxValue: a forged record at the largest epoch must not make us wrap to a negative one.
+            if (record.Address == Self.Address && record.IsNewerThan(Epoch, _ownCounter) && record.Epoch < long.MaxValue)
             {
                 // Our data directory was lost and an older incarnation's record lives on: move past it.
                 var newEpoch = record.Epoch + 1;
@@ -183,6 +190,12 @@ internal sealed partial class LashupNode
                 return false;
             }
 
+            if (!confirmed && record.Epoch - node.Record.Epoch > _settings.MaxEpochStep)
+            {
+                CheckEpoch(record.Name, node.Record.Address, pending: record);
+                return false;
+            }
+
             foreach (var dropped in node.Record.Neighbors)
             {
                 if (Array.IndexOf(record.Neighbors, dropped) < 0)
@@ -201,6 +214,9 @@ internal sealed partial class LashupNode
             _graphShape++;
         }
 
+        // The member's own record at this epoch is believed: its earlier epochs' frames are refused from now on.
+        _windows.Confirm(record.Name, record.Epoch);
+        _multicastSeen.Confirm(record.Name, record.Epoch);
         MarkGraphDirty();
         return true;
     }
@@ -208,7 +224,7 @@ internal sealed partial class LashupNode
     private void SendDigest(string address, bool wantReply)
     {
         var versions = _graph.Values.Select(n => new GmVersion(n.Record.Name, n.Record.Epoch, n.Record.Counter)).ToArray();
-        Send(address, new GmDigest(versions, wantReply), reliable: true);
+        Reply(address, new GmDigest(versions, wantReply), reliable: true);
     }
 
     private void GraphSyncTick()
@@ -233,7 +249,7 @@ internal sealed partial class LashupNode
             .ToArray();
         if (newer.Length > 0)
         {
-            Send(from.Address, new GmRecords(newer), reliable: true);
+            Reply(from.Address, new GmRecords(newer), reliable: true);
         }
 
         if (digest.WantReply)
@@ -376,6 +392,7 @@ internal sealed partial class LashupNode
             _graph.Remove(node.Record.Name);
             _windows.Remove(node.Record.Name);
             _multicastSeen.Remove(node.Record.Name);
+            _epochChecks.Remove(node.Record.Name);
             if (_members.Remove(node.Record.Name, out var member))
             {
                 changes.Add(new MembershipChange(MembershipChangeKind.Removed, member));

@@ -11,7 +11,7 @@ namespace Lashup.Plugins.Core.Protocol;
 internal sealed partial class LashupNode
 {
     private readonly Dictionary<string, string[]> _treeChildren = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, SequenceWindow> _multicastSeen = new(StringComparer.Ordinal);
+    private readonly SenderWindows _multicastSeen;
     private readonly Dictionary<string, List<Action<MulticastMessage>>> _subscribers = new(StringComparer.Ordinal);
     private ulong _multicastSeq;
 
@@ -76,7 +76,12 @@ internal sealed partial class LashupNode
         }
 
         children = [.. mine];
-        _treeChildren[root] = children;
+        if (rootNode is not null)
+        {
+            // Only known roots are cached: an origin nobody knows (made up by a flood) must not grow the cache.
+            _treeChildren[root] = children;
+        }
+
         return children;
     }
 
@@ -128,12 +133,7 @@ internal sealed partial class LashupNode
 
     private bool Seen(MulticastData message)
     {
-        if (!_multicastSeen.TryGetValue(message.Origin, out var window))
-        {
-            window = new SequenceWindow();
-            _multicastSeen[message.Origin] = window;
-        }
-
+        var window = _multicastSeen.Get(message.Origin, _graph.GetValueOrDefault(message.Origin)?.Record.Epoch);
         return window.Accept(message.OriginEpoch, message.Seq);
     }
 

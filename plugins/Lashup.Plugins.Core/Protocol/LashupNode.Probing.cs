@@ -8,7 +8,7 @@ namespace Lashup.Plugins.Core.Protocol;
 // row declare the neighbour failed. Timeouts adapt to the measured RTT (srtt + 4·rttvar, as TCP's RTO), bounded.
 internal sealed partial class LashupNode
 {
-    private readonly Dictionary<ulong, (NodeRef Requester, ulong RequesterProbeId, string Target, long Expires)> _relays = [];
+    private readonly Dictionary<ulong, (NodeRef Requester, ulong RequesterProbeId, NodeRef Target, long Expires)> _relays = [];
     private ulong _probeIds;
     private int _probeCursor;
 
@@ -71,13 +71,28 @@ internal sealed partial class LashupNode
         }
 
         var probe = peer.Probe;
-        probe.OutstandingId = ++_probeIds;
+        probe.OutstandingId = NextProbeId();
         probe.SentAt = _time.GetTimestamp();
         probe.Indirect = false;
         Stats.ProbesSent++;
         Send(peer.Ref.Address, new Ping(probe.OutstandingId));
         var id = probe.OutstandingId;
         probe.Timer = After(ProbeTimeout(probe), () => OnDirectTimeout(peer.Ref.Name, id));
+    }
+
+    /// <summary>
+    /// A probe id: from the daemon's random source (an off-path forger cannot answer a probe it did not see, which is
+    /// what makes an answer prove the address and confirm an epoch), or a counter in the simulator, so runs replay.
+    /// </summary>
+    private ulong NextProbeId()
+    {
+        ulong id;
+        do
+        {
+            id = _nonces?.Invoke() ?? ++_probeIds;
+        }
+        while (id == 0);
+        return id;
     }
 
     private TimeSpan ProbeTimeout(ProbeState probe)
@@ -142,7 +157,8 @@ internal sealed partial class LashupNode
     {
         if (_relays.Remove(m.ProbeId, out var relay))
         {
-            Send(relay.Requester.Address, new IndirectAck(relay.RequesterProbeId, relay.Target));
+            Prove(relay.Target.Address);
+            Reply(relay.Requester.Address, new IndirectAck(relay.RequesterProbeId, relay.Target.Name));
             return;
         }
 
@@ -151,6 +167,7 @@ internal sealed partial class LashupNode
             return;
         }
 
+        Prove(peer.Ref.Address);
         var probe = peer.Probe;
         if (!probe.Indirect)
         {
@@ -207,9 +224,9 @@ internal sealed partial class LashupNode
             }
         }
 
-        var relayId = ++_probeIds;
-        _relays[relayId] = (from, m.ProbeId, m.Target.Name, now + (long)(_settings.ProbeTimeoutMax.TotalSeconds * 2 * _time.TimestampFrequency));
-        Send(m.Target.Address, new Ping(relayId));
+        var relayId = NextProbeId();
+        _relays[relayId] = (from, m.ProbeId, m.Target, now + (long)(_settings.ProbeTimeoutMax.TotalSeconds * 2 * _time.TimestampFrequency));
+        Reply(m.Target.Address, new Ping(relayId));
     }
 
     /// <summary>Called when a member's flood no longer lists <paramref name="name"/>: if it is our neighbour, check it now.</summary>

@@ -6,6 +6,8 @@ namespace Lashup.Plugins.Core.Protocol;
 // repaired from a larger passive view that shuffles keep fresh.
 internal sealed partial class LashupNode
 {
+    /// <summary>Addresses suggested by refusing contacts, kept to join through (whoever answers: bounded).</summary>
+    private const int MaxJoinCandidates = 64;
     private readonly Dictionary<string, ActivePeer> _active = new(StringComparer.Ordinal);
     private readonly List<NodeRef> _passive = [];
     private readonly Dictionary<string, (NodeRef Ref, ITimer Timer)> _pendingNeighbors = new(StringComparer.Ordinal);
@@ -58,7 +60,7 @@ internal sealed partial class LashupNode
         var joiner = m.Joiner;
         if (joiner.Name == Self.Name)
         {
-            Send(joiner.Address, new JoinReply(false, $"the node name \"{joiner.Name}\" is already used by {Self.Address}", [], Fatal: true));
+            Reply(joiner.Address, new JoinReply(false, $"the node name \"{joiner.Name}\" is already used by {Self.Address}", [], Fatal: true));
             return;
         }
 
@@ -66,7 +68,7 @@ internal sealed partial class LashupNode
             && known.Record.Address != joiner.Address && !known.Record.Left)
         {
             Stats.JoinsRefused++;
-            Send(joiner.Address, new JoinReply(false, $"the node name \"{joiner.Name}\" is already used by the live node at {known.Record.Address}", [], Fatal: true));
+            Reply(joiner.Address, new JoinReply(false, $"the node name \"{joiner.Name}\" is already used by the live node at {known.Record.Address}", [], Fatal: true));
             return;
         }
 
@@ -81,12 +83,12 @@ internal sealed partial class LashupNode
         if (++_joinsInWindow > _settings.MaxJoinsPerSecond && _active.Count > 0)
         {
             Stats.JoinsRefused++;
-            Send(joiner.Address, new JoinReply(false, "busy", [.. _active.Values.Select(p => p.Ref)], Fatal: false));
+            Reply(joiner.Address, new JoinReply(false, "busy", [.. _active.Values.Select(p => p.Ref)], Fatal: false));
             return;
         }
 
         AddActive(joiner);
-        Send(joiner.Address, new JoinReply(true, null, [], Fatal: false));
+        Reply(joiner.Address, new JoinReply(true, null, [], Fatal: false));
         foreach (var peer in _active.Values)
         {
             if (peer.Ref.Name != joiner.Name)
@@ -115,6 +117,12 @@ internal sealed partial class LashupNode
         {
             if (!_joinCandidates.Contains(alternative.Address))
             {
+                if (_joinCandidates.Count >= MaxJoinCandidates)
+                {
+                    // Bounded whoever answers (without a keyring, anyone can): the oldest suggestion goes.
+                    _joinCandidates.RemoveAt(0);
+                }
+
                 _joinCandidates.Add(alternative.Address);
             }
         }
@@ -131,7 +139,7 @@ internal sealed partial class LashupNode
         if (m.TimeToLive == 0 || _active.Count <= 1)
         {
             AddActive(joiner);
-            Send(joiner.Address, new NeighborRequest(HighPriority: true));
+            Reply(joiner.Address, new NeighborRequest(HighPriority: true));
             return;
         }
 
@@ -144,7 +152,7 @@ internal sealed partial class LashupNode
         if (next.Count == 0)
         {
             AddActive(joiner);
-            Send(joiner.Address, new NeighborRequest(HighPriority: true));
+            Reply(joiner.Address, new NeighborRequest(HighPriority: true));
             return;
         }
 
@@ -155,24 +163,25 @@ internal sealed partial class LashupNode
     {
         if (_active.ContainsKey(from.Name))
         {
-            Send(from.Address, new NeighborReply(true));
+            Reply(from.Address, new NeighborReply(true));
             return;
         }
 
         if (m.HighPriority || _active.Count < _settings.ActiveViewSize)
         {
             AddActive(from);
-            Send(from.Address, new NeighborReply(true));
+            Reply(from.Address, new NeighborReply(true));
         }
         else
         {
-            Send(from.Address, new NeighborReply(false));
+            Reply(from.Address, new NeighborReply(false));
         }
     }
 
     private void OnNeighborReply(NodeRef from, NeighborReply m)
     {
-        if (_pendingNeighbors.Remove(from.Name, out var pending))
+        var asked = _pendingNeighbors.Remove(from.Name, out var pending);
+        if (asked)
         {
             Cancel(pending.Timer);
         }
@@ -180,6 +189,12 @@ internal sealed partial class LashupNode
         if (m.Accepted)
         {
             AddActive(from);
+            return;
+        }
+
+        if (!asked)
+        {
+            // A refusal of nothing we asked: remembering it would let made-up names grow the back-off table.
             return;
         }
 
@@ -360,7 +375,7 @@ internal sealed partial class LashupNode
         }
 
         var reply = Sample(_passive, m.Nodes.Length).ToArray();
-        Send(m.Origin.Address, new ShuffleReply(m.ShuffleId, reply));
+        Reply(m.Origin.Address, new ShuffleReply(m.ShuffleId, reply));
         foreach (var node in m.Nodes)
         {
             AddPassive(node);

@@ -20,7 +20,8 @@ internal sealed partial class LashupNode
     private readonly INodeNetwork _network;
     private readonly INodeExecutor _executor;
     private readonly ILogger _logger;
-    private readonly Dictionary<string, SequenceWindow> _windows = new(StringComparer.Ordinal);
+    private readonly SenderWindows _windows;
+    private readonly Func<ulong>? _nonces;
     private ulong _seq;
     private int _generation;
     private bool _running;
@@ -36,7 +37,8 @@ internal sealed partial class LashupNode
         INodeNetwork network,
         INodeExecutor executor,
         ILogger? logger = null,
-        NodeStats? stats = null)
+        NodeStats? stats = null,
+        Func<ulong>? nonces = null)
     {
         Self = self;
         Epoch = epoch;
@@ -47,6 +49,10 @@ internal sealed partial class LashupNode
         _executor = executor;
         _logger = logger ?? NullLogger.Instance;
         Stats = stats ?? new NodeStats();
+        _nonces = nonces;
+        _windows = new SenderWindows(settings.StrangerWindows);
+        _multicastSeen = new SenderWindows(settings.StrangerWindows);
+        _replyLimiter = new ReplyLimiter(time, settings.ReplyLimits);
         _seeds = [.. seeds.Where(s => s != self.Address).Distinct(StringComparer.Ordinal)];
         _metadata = metadata.ToDictionary(StringComparer.Ordinal);
         InitGraph();
@@ -161,15 +167,26 @@ internal sealed partial class LashupNode
             return;
         }
 
-        if (!_windows.TryGetValue(envelope.From, out var window))
+        // The answer to an epoch check (a probe with an id only its receiver knows) is handled before the replay
+        // window: it may be exactly what corrects that window.
+        if (envelope.Body is Ack ack)
         {
-            window = new SequenceWindow();
-            _windows[envelope.From] = window;
+            OnEpochCheckAnswer(envelope, ack);
         }
 
+        var known = _graph.GetValueOrDefault(envelope.From)?.Record;
+        var window = _windows.Get(envelope.From, known?.Epoch);
+        Stats.SendersTracked = _windows.Count;
         if (!window.Accept(envelope.Epoch, envelope.Seq))
         {
             Stats.Drop(DropReason.Replayed);
+            if (known is not null && envelope.Epoch < window.Epoch)
+            {
+                // A member's frame from before the epoch we hold for it: in flight since it restarted, or the record
+                // we hold is a forgery. Ask the address the frame came from (at most once per check period).
+                CheckEpoch(envelope.From, envelope.FromAddress, pending: null);
+            }
+
             return;
         }
 
@@ -185,7 +202,7 @@ internal sealed partial class LashupNode
             case Disconnect m: OnDisconnect(from, m); break;
             case Shuffle m: OnShuffle(from, m); break;
             case ShuffleReply m: OnShuffleReply(m); break;
-            case Ping m: Send(from.Address, new Ack(m.ProbeId)); break;
+            case Ping m: Reply(from.Address, new Ack(m.ProbeId)); break;
             case Ack m: OnAck(from, m); break;
             case PingRequest m: OnPingRequest(from, m); break;
             case IndirectAck m: OnIndirectAck(m); break;

@@ -29,6 +29,24 @@ internal sealed record NodeSettings
     public TimeSpan FloodDelay { get; init; } = TimeSpan.FromMilliseconds(10);
     public int MaxMulticastPayload { get; init; } = 48 * 1024;
 
+    /// <summary>
+    /// Every frame the node receives was authenticated (the daemon with a keyring): a sender's address is then vouched
+    /// for by a key holder, and replies to it are not rate-limited.
+    /// </summary>
+    public bool AuthenticatedFrames { get; init; }
+
+    /// <summary>Sends in reaction to a frame, to an address no frame has proven (plaintext): rate limits.</summary>
+    public ReplyLimits ReplyLimits { get; init; } = new();
+
+    /// <summary>Replay windows kept for senders that are not in the member graph (least recently used evicted).</summary>
+    public int StrangerWindows { get; init; } = 1024;
+
+    /// <summary>
+    /// How far ahead of a member's record a record in its name may be and still be believed as it comes: a restart
+    /// bumps the epoch by exactly one. Further ahead, the member is asked (a probe) before the record is kept.
+    /// </summary>
+    public long MaxEpochStep { get; init; } = 1;
+
     public static NodeSettings From(CoreOptions o) => new()
     {
         ActiveViewSize = o.ActiveViewSize,

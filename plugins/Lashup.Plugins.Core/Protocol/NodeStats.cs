@@ -25,6 +25,20 @@ internal sealed class NodeStats
     public long MulticastForwarded;
     public long JoinsRefused;
     public long SendQueueFull;
+    public long RepliesRateLimited;
+    public long EpochChecks;
+    public long EpochsConfirmed;
+    public long EpochsRefuted;
+
+    /// <summary>Senders with a replay window (members and, up to a bound, others).</summary>
+    public int SendersTracked;
+
+    /// <summary>Inbound stream connections closed or refused by this node, by <see cref="ConnectionCloseReason"/>.</summary>
+    public readonly long[] ConnectionsClosed = new long[Enum.GetValues<ConnectionCloseReason>().Length];
+
+    /// <summary>Bytes inbound stream connections hold now (gauges; written by the transport's threads).</summary>
+    public long StreamBufferedUnauthenticated;
+    public long StreamBufferedAuthenticated;
 
     /// <summary>Message types in union-tag order, for <see cref="SentByType"/>.</summary>
     public static readonly Type[] MessageTypes =
@@ -37,6 +51,11 @@ internal sealed class NodeStats
     public readonly long[] SentByType = new long[MessageTypes.Length];
 
     public void Drop(DropReason reason) => Interlocked.Increment(ref Dropped[(int)reason]);
+
+    public void Closed(ConnectionCloseReason reason) => Interlocked.Increment(ref ConnectionsClosed[(int)reason]);
+
+    public void AddStreamBuffered(bool authenticated, long delta) =>
+        Interlocked.Add(ref authenticated ? ref StreamBufferedAuthenticated : ref StreamBufferedUnauthenticated, delta);
 
     public void CountSent(Message message)
     {

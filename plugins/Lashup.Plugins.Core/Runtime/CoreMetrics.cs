@@ -29,7 +29,32 @@ internal static class CoreMetrics
         meter.CreateObservableCounter("lashup.core.neighbors_failed", () => Volatile.Read(ref stats.NeighborsFailed), description: "Neighbours declared failed");
         meter.CreateObservableCounter("lashup.core.multicast_delivered", () => Volatile.Read(ref stats.MulticastDelivered), description: "Broadcasts delivered to this node");
         meter.CreateObservableCounter("lashup.core.multicast_duplicates", () => Volatile.Read(ref stats.MulticastDuplicates), description: "Broadcast copies dropped as duplicates");
-        meter.CreateObservableCounter("lashup.core.send_queue_full", () => Volatile.Read(ref stats.SendQueueFull), description: "Outgoing TCP frames dropped because the peer's queue was full");
+        meter.CreateObservableCounter("lashup.core.send_queue_full", () => Volatile.Read(ref stats.SendQueueFull), description: "Outgoing TCP frames dropped because the peer's queue was full (or 1024 peers had connections open)");
+        meter.CreateObservableCounter("lashup.core.connections_closed", () => Enum.GetValues<ConnectionCloseReason>().Where(r => r != ConnectionCloseReason.None).Select(r =>
+            new Measurement<long>(Volatile.Read(ref stats.ConnectionsClosed[(int)r]), new KeyValuePair<string, object?>("reason", Label(r.ToString())))),
+            description: "Inbound stream connections closed or refused by this node, by reason");
+        meter.CreateObservableGauge("lashup.core.stream_buffered_bytes", () => new[]
+            {
+                new Measurement<long>(Volatile.Read(ref stats.StreamBufferedUnauthenticated), new KeyValuePair<string, object?>("authenticated", "false")),
+                new Measurement<long>(Volatile.Read(ref stats.StreamBufferedAuthenticated), new KeyValuePair<string, object?>("authenticated", "true")),
+            },
+            "By",
+            "Bytes held by inbound stream connections for frames being read, by whether the connection has authenticated");
+        meter.CreateObservableCounter("lashup.core.replies_rate_limited", () => Volatile.Read(ref stats.RepliesRateLimited),
+            description: "Replies to addresses no frame has proven, dropped by the reflection limits (plaintext only)");
+        meter.CreateObservableGauge("lashup.core.senders_tracked", () => Volatile.Read(ref stats.SendersTracked),
+            description: "Senders with a replay window: members, and at most 1024 others");
+        meter.CreateObservableCounter("lashup.core.epoch_checks", () => new[]
+            {
+                new Measurement<long>(Volatile.Read(ref stats.EpochChecks), new KeyValuePair<string, object?>("result", "asked")),
+                new Measurement<long>(Volatile.Read(ref stats.EpochsConfirmed), new KeyValuePair<string, object?>("result", "confirmed")),
+                new Measurement<long>(Volatile.Read(ref stats.EpochsRefuted), new KeyValuePair<string, object?>("result", "refuted")),
+            },
+            description: "Members asked to confirm an epoch far ahead (or behind) of their record, and the outcomes");
         meter.CreateObservableCounter("lashup.core.joins_refused", () => Volatile.Read(ref stats.JoinsRefused), description: "Joins refused (throttled or name taken)");
     }
+
+    /// <summary>PascalCase to snake_case (<c>HeaderTimeout</c> → <c>header_timeout</c>).</summary>
+    private static string Label(string name) =>
+        string.Concat(name.Select((c, i) => char.IsUpper(c) ? (i > 0 ? "_" : "") + char.ToLowerInvariant(c) : c.ToString()));
 }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
@@ -13,20 +12,30 @@ namespace Lashup.Plugins.Core.Runtime;
 /// The real network under the protocol: one UDP socket for small messages and a TCP listener on the same port for bulk
 /// and reliable ones, with one outgoing connection per peer fed by a bounded queue (a slow or dead peer costs at most
 /// that queue, never unbounded memory). Every received frame is decoded off the protocol thread; frames that fail any
-/// check are dropped and counted by reason, and the node goes on.
+/// check are dropped and counted by reason, and the node goes on. Inbound streams commit memory only as bytes arrive and
+/// within budgets shared by all connections, with deadlines (<see cref="StreamLimits"/>).
 /// </summary>
 internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
 {
-    private const int MaxInboundConnections = 1024;
     private const int PeerQueueCapacity = 1024;
+
+    // Parsed destination addresses are cached up to this many, then the cache starts afresh: replies to made-up
+    // addresses (rate-limited by the node, but endless) must not grow it (it used to be cleared at 100,000).
+    private const int MaxCachedEndpoints = 4096;
+
+    // Outgoing connections at once (each a writer task and a queue): a frame to one more peer is dropped and counted.
+    private const int MaxOutboundPeers = 1024;
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(3);
-    private static readonly TimeSpan IdleTimeout = TimeSpan.FromMinutes(5);
     private static readonly TimeSpan PeerIdleTimeout = TimeSpan.FromSeconds(60);
 
     private readonly FrameCodec _codec;
     private readonly int _maxDatagram;
     private readonly NodeStats _stats;
     private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly StreamLimits _limits;
+    private readonly ByteBudget _unauthenticatedBudget;
+    private readonly ByteBudget _authenticatedBudget;
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<string, Peer> _peers = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, IPEndPoint?> _endpoints = new(StringComparer.Ordinal);
@@ -36,12 +45,16 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
     private int _inbound;
     private Action<Envelope>? _deliver;
 
-    public SocketTransport(FrameCodec codec, int maxDatagram, NodeStats stats, ILogger logger)
+    public SocketTransport(FrameCodec codec, int maxDatagram, NodeStats stats, ILogger logger, TimeProvider? time = null, StreamLimits? limits = null)
     {
         _codec = codec;
         _maxDatagram = maxDatagram;
         _stats = stats;
         _logger = logger;
+        _time = time ?? TimeProvider.System;
+        _limits = limits ?? StreamLimits.For(codec.MaxFrameSize);
+        _unauthenticatedBudget = new ByteBudget(_limits.UnauthenticatedBudget);
+        _authenticatedBudget = new ByteBudget(_limits.AuthenticatedBudget);
     }
 
     public IPEndPoint? LocalEndPoint => (IPEndPoint?)_udp?.LocalEndPoint;
@@ -81,7 +94,7 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
         if (!_endpoints.TryGetValue(address, out var endpoint))
         {
             endpoint = IPEndPoint.TryParse(address, out var parsed) ? parsed : null;
-            if (_endpoints.Count > 100_000)
+            if (_endpoints.Count >= MaxCachedEndpoints)
             {
                 _endpoints.Clear();
             }
@@ -125,6 +138,12 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
 
         while (true)
         {
+            if (_peers.Count >= MaxOutboundPeers && !_peers.ContainsKey(address))
+            {
+                Interlocked.Increment(ref _stats.SendQueueFull);
+                return;
+            }
+
             var peer = _peers.GetOrAdd(address, _ => StartPeer(address, endpoint));
             if (peer.Queue.Writer.TryWrite(frame))
             {
@@ -286,20 +305,21 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
             }
 
             Interlocked.Add(ref _stats.BytesReceived, received);
-            Decode(buffer.AsSpan(0, received));
+            _ = Decode(buffer.AsSpan(0, received));
         }
     }
 
-    private void Decode(ReadOnlySpan<byte> frame)
+    private DropReason Decode(ReadOnlySpan<byte> frame)
     {
         var reason = _codec.TryDecode(frame, out var envelope);
         if (reason != DropReason.None)
         {
             _stats.Drop(reason);
-            return;
+            return reason;
         }
 
         _deliver!(envelope!);
+        return DropReason.None;
     }
 
     private async Task AcceptLoopAsync()
@@ -316,9 +336,10 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
                 return;
             }
 
-            if (Interlocked.Increment(ref _inbound) > MaxInboundConnections)
+            if (Interlocked.Increment(ref _inbound) > _limits.MaxInboundConnections)
             {
                 Interlocked.Decrement(ref _inbound);
+                _stats.Closed(ConnectionCloseReason.Limit);
                 client.Dispose();
                 continue;
             }
@@ -327,33 +348,97 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Reads one inbound connection frame by frame: the header (a connection that has not authenticated gets
+    /// <see cref="StreamLimits.HandshakeTimeout"/> to send it), checked before anything is allocated; then the body by
+    /// the frame's deadline, into segments rented as bytes arrive and charged to the budget of its kind of connection
+    /// (no room: closed). A connection is authenticated once a frame from it has decoded (and, with a keyring, opened);
+    /// until then a frame that fails closes it. Buffers and budget go back on every path.
+    /// </summary>
     private async Task ReadStreamAsync(Socket client)
     {
         var header = new byte[FrameCodec.HeaderSize];
-        byte[]? body = null;
+        using var buffer = new FrameBuffer(_stats);
+        var authenticated = false;
+
+        // What a cancellation means here: the reason counted if a deadline (not shutdown) ends the connection.
+        var phase = ConnectionCloseReason.HeaderTimeout;
         try
         {
             using var stream = new NetworkStream(client, ownsSocket: true);
             while (!_stopping.IsCancellationRequested)
             {
-                using var idle = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-                idle.CancelAfter(IdleTimeout);
-                await stream.ReadExactlyAsync(header, idle.Token);
-                var reason = _codec.TryReadLength(header, out var length);
+                // An authenticated peer's connection stays open between frames (closing it after the idle time is not counted).
+                phase = authenticated ? ConnectionCloseReason.None : ConnectionCloseReason.HeaderTimeout;
+                using (var wait = StartDeadline(authenticated ? _limits.IdleTimeout : _limits.HandshakeTimeout))
+                {
+                    await stream.ReadExactlyAsync(header, wait.Token);
+                }
+
+                var reason = _codec.TryReadStreamHeader(header, out var length);
                 if (reason != DropReason.None)
                 {
-                    // Not our protocol, another cluster, or a lying length: the stream cannot be resynchronised.
+                    // Not our protocol, another cluster, the wrong key or a lying length: the stream cannot be resynchronised.
                     _stats.Drop(reason);
+                    _stats.Closed(ConnectionCloseReason.Rejected);
                     return;
                 }
 
-                body = ArrayPool<byte>.Shared.Rent(FrameCodec.HeaderSize + length);
-                header.CopyTo(body, 0);
-                await stream.ReadExactlyAsync(body.AsMemory(FrameCodec.HeaderSize, length), idle.Token);
-                Interlocked.Add(ref _stats.BytesReceived, FrameCodec.HeaderSize + length);
-                Decode(body.AsSpan(0, FrameCodec.HeaderSize + length));
-                ArrayPool<byte>.Shared.Return(body);
-                body = null;
+                var size = FrameCodec.HeaderSize + length;
+                phase = ConnectionCloseReason.Stalled;
+                try
+                {
+                    buffer.Start(size, authenticated ? _authenticatedBudget : _unauthenticatedBudget, authenticated);
+                    if (!buffer.TryWrite(header))
+                    {
+                        _stats.Closed(ConnectionCloseReason.OverBudget);
+                        return;
+                    }
+
+                    using (var wait = StartDeadline(_limits.FrameDeadline(size)))
+                    {
+                        while (buffer.Length < size)
+                        {
+                            if (!buffer.TryGetMemory(out var memory))
+                            {
+                                _stats.Closed(ConnectionCloseReason.OverBudget);
+                                return;
+                            }
+
+                            var read = await stream.ReadAsync(memory, wait.Token);
+                            if (read == 0)
+                            {
+                                return; // closed mid-frame
+                            }
+
+                            buffer.Advance(read);
+                        }
+                    }
+
+                    Interlocked.Add(ref _stats.BytesReceived, size);
+                    reason = Decode(buffer.Frame());
+                    if (!authenticated)
+                    {
+                        if (reason != DropReason.None)
+                        {
+                            _stats.Closed(ConnectionCloseReason.Rejected);
+                            return;
+                        }
+
+                        authenticated = true;
+                    }
+                }
+                finally
+                {
+                    buffer.Clear();
+                }
+            }
+        }
+        catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
+        {
+            if (phase != ConnectionCloseReason.None)
+            {
+                _stats.Closed(phase);
             }
         }
         catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ObjectDisposedException or EndOfStreamException)
@@ -361,20 +446,38 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
         }
         finally
         {
-            if (body is not null)
-            {
-                ArrayPool<byte>.Shared.Return(body);
-            }
-
             Interlocked.Decrement(ref _inbound);
         }
     }
+
+    /// <summary>A token that fires after <paramref name="timeout"/> (on the transport's clock) or at shutdown.</summary>
+    private Deadline StartDeadline(TimeSpan timeout) => new(timeout, _time, _stopping.Token);
 
     private void Send(string address, byte[] frame)
     {
         if (_endpoints.TryGetValue(address, out var endpoint) && endpoint is not null)
         {
             _peers.GetOrAdd(address, _ => StartPeer(address, endpoint)).Queue.Writer.TryWrite(frame);
+        }
+    }
+
+    private readonly struct Deadline : IDisposable
+    {
+        private readonly CancellationTokenSource _timer;
+        private readonly CancellationTokenSource _linked;
+
+        public Deadline(TimeSpan timeout, TimeProvider time, CancellationToken stopping)
+        {
+            _timer = new CancellationTokenSource(timeout, time);
+            _linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, _timer.Token);
+        }
+
+        public CancellationToken Token => _linked.Token;
+
+        public void Dispose()
+        {
+            _linked.Dispose();
+            _timer.Dispose();
         }
     }
 

@@ -23,6 +23,9 @@ internal enum DropReason
     Malformed,
     Invalid,
     Replayed,
+
+    /// <summary>The protocol thread had <c>4096</c> received frames waiting already (a flood): dropped, as a full socket buffer would.</summary>
+    Overloaded,
 }
 
 /// <summary>
@@ -39,6 +42,7 @@ internal sealed class FrameCodec
     private const int NonceSize = 12;
     private const int TagSize = 16;
     private const byte FlagEncrypted = 1;
+    private const int MaxPooled = 64 * 1024;
 
     private static readonly MessagePackSerializerOptions Options = MessagePackSerializerOptions.Standard
         .WithSecurity(MessagePackSecurity.UntrustedData.WithMaximumObjectGraphDepth(12));
@@ -149,6 +153,44 @@ internal sealed class FrameCodec
         return DropReason.None;
     }
 
+    /// <summary>
+    /// Checks a stream frame's header before its body is read: ours, not too large, sealed (or not) as this node's
+    /// frames are, with a key this node holds. The transport refuses a frame that fails here before committing any
+    /// memory to it.
+    /// </summary>
+    public DropReason TryReadStreamHeader(ReadOnlySpan<byte> header, out int bodyLength)
+    {
+        var reason = TryReadLength(header, out bodyLength);
+        if (reason != DropReason.None)
+        {
+            return reason;
+        }
+
+        var encrypted = (header[3] & FlagEncrypted) != 0;
+        var keyring = _keyring;
+        if (keyring is null)
+        {
+            return encrypted ? DropReason.UnexpectedEncryption : DropReason.None;
+        }
+
+        if (!encrypted)
+        {
+            return DropReason.NotEncrypted;
+        }
+
+        if (bodyLength < NonceSize + TagSize)
+        {
+            return DropReason.Truncated;
+        }
+
+        foreach (var _ in keyring.Candidates(header[8]))
+        {
+            return DropReason.None;
+        }
+
+        return DropReason.UnknownKey;
+    }
+
     /// <summary>Decodes one whole frame.</summary>
     public DropReason TryDecode(ReadOnlySpan<byte> frame, out Envelope? envelope)
     {
@@ -193,7 +235,7 @@ internal sealed class FrameCodec
                 }
 
                 var plainLength = body.Length - NonceSize - TagSize;
-                rented = ArrayPool<byte>.Shared.Rent(Math.Max(1, plainLength));
+                rented = Rent(plainLength);
                 var plain = rented.AsSpan(0, plainLength);
                 var opened = false;
                 var anyKey = false;
@@ -228,18 +270,23 @@ internal sealed class FrameCodec
                 return Deserialize(rented.AsMemory(0, plainLength), out envelope);
             }
 
-            rented = ArrayPool<byte>.Shared.Rent(Math.Max(1, body.Length));
+            rented = Rent(body.Length);
             body.CopyTo(rented);
             return Deserialize(rented.AsMemory(0, body.Length), out envelope);
         }
         finally
         {
-            if (rented is not null)
+            if (rented is not null && rented.Length <= MaxPooled)
             {
                 ArrayPool<byte>.Shared.Return(rented);
             }
         }
     }
+
+    // Buffers above this are not pooled: the shared pool keeps what it is given (up to 1 GiB per array), so a few large
+    // frames would stay resident long after they were decoded. Larger buffers are plain arrays the GC reclaims.
+    private static byte[] Rent(int length) =>
+        length <= MaxPooled ? ArrayPool<byte>.Shared.Rent(Math.Max(1, length)) : GC.AllocateUninitializedArray<byte>(length);
 
     private DropReason CheckHeader(ReadOnlySpan<byte> header)
     {

@@ -254,3 +254,114 @@ public class SequenceWindowTests
         }
     }
 }
+
+// Issue 15: a newer epoch is not believed until confirmed (the sender's own record at that epoch).
+public class SequenceWindowEpochTests
+{
+    [Fact]
+    public void Accept_ForgedHugeEpoch_CurrentEpochStillAccepted()
+    {
+        var window = new SequenceWindow();
+        for (ulong seq = 1; seq <= 10; seq++)
+        {
+            Assert.True(window.Accept(3, seq));
+        }
+
+        Assert.True(window.Accept(long.MaxValue, ulong.MaxValue));
+
+        Assert.True(window.Accept(3, 11));
+        Assert.False(window.Accept(3, 10));
+        Assert.Equal(3, window.Epoch);
+        Assert.Equal(long.MaxValue, window.UnconfirmedEpoch);
+    }
+
+    [Fact]
+    public void Confirm_NewerEpochSeen_ItBecomesCurrentWithItsHistoryAndOlderEpochsAreRefused()
+    {
+        var window = new SequenceWindow();
+        Assert.True(window.Accept(3, 100));
+        Assert.True(window.Accept(4, 1));
+        Assert.True(window.Accept(4, 2));
+
+        window.Confirm(4);
+
+        Assert.False(window.Accept(3, 101));
+        Assert.False(window.Accept(4, 2));
+        Assert.True(window.Accept(4, 3));
+        Assert.Null(window.UnconfirmedEpoch);
+    }
+
+    [Fact]
+    public void Confirm_EpochNotSeenYet_StartsEmptyAndKeepsALaterUnconfirmedOne()
+    {
+        var window = new SequenceWindow();
+        Assert.True(window.Accept(3, 100));
+        Assert.True(window.Accept(9, 5));
+
+        window.Confirm(5);
+
+        Assert.False(window.Accept(3, 101));
+        Assert.True(window.Accept(5, 77));
+        Assert.Equal(9, window.UnconfirmedEpoch);
+        Assert.False(window.Accept(9, 5));
+    }
+
+    [Fact]
+    public void Confirm_OlderOrEqualEpoch_ChangesNothing()
+    {
+        var window = new SequenceWindow();
+        Assert.True(window.Accept(5, 1));
+
+        window.Confirm(4);
+        window.Confirm(5);
+
+        Assert.False(window.Accept(5, 1));
+        Assert.True(window.Accept(5, 2));
+    }
+
+    [Fact]
+    public void Restart_LowerEpoch_AcceptsItAgain()
+    {
+        var window = new SequenceWindow();
+        window.Confirm(1_000_000);
+        Assert.False(window.Accept(2, 1));
+
+        window.Restart(2);
+
+        Assert.True(window.Accept(2, 1));
+        Assert.False(window.Accept(2, 1));
+    }
+
+    [Fact]
+    public void Get_FloodOfStrangers_BoundedAndMembersKept()
+    {
+        var windows = new SenderWindows(strangerCapacity: 100);
+        var member = windows.Get("member", memberEpoch: 7);
+        Assert.True(member.Accept(7, 1));
+
+        for (var i = 0; i < 10_000; i++)
+        {
+            windows.Get($"made-up-{i}", memberEpoch: null).Accept(1, 1);
+        }
+
+        Assert.Equal(100, windows.StrangerCount);
+        Assert.Equal(101, windows.Count);
+        Assert.Same(member, windows.Get("member", memberEpoch: 7));
+        Assert.False(member.Accept(7, 1));
+    }
+
+    [Fact]
+    public void Get_StrangerBecomesMember_KeepsItsHistoryAndStartsAtTheRecordEpoch()
+    {
+        var windows = new SenderWindows(strangerCapacity: 100);
+        var window = windows.Get("joiner", memberEpoch: null);
+        Assert.True(window.Accept(1, 5));
+        Assert.True(window.Accept(2, 1));
+
+        Assert.Same(window, windows.Get("joiner", memberEpoch: 2));
+
+        Assert.Equal(0, windows.StrangerCount);
+        Assert.False(window.Accept(2, 1));
+        Assert.False(window.Accept(1, 6));
+    }
+}

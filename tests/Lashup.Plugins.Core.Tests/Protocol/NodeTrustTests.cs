@@ -1,0 +1,227 @@
+using Lashup.Plugins.Core.Protocol;
+using Lashup.Plugins.Core.Wire;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Lashup.Plugins.Core.Tests.Protocol;
+
+/// <summary>
+/// What one frame may make a plaintext node do (issue 15): replies to unproven addresses are rate-limited, per-sender
+/// state for made-up names is bounded, and an epoch far ahead of what a member's record says is not believed until the
+/// member itself answers. One node, frames handed to it directly, a recording network and a fake clock.
+/// </summary>
+public class NodeTrustTests
+{
+    private const string Victim = "10.9.9.9:1";
+    private static readonly NodeRef B = new("node-b", "10.0.0.2:7470");
+    private static readonly NodeRef C = new("node-c", "10.0.0.3:7470");
+
+    [Fact]
+    public void Ping_FromMadeUpSendersNamingOneAddress_AcksLimitedToItsBucket()
+    {
+        var h = new Harness();
+
+        for (var i = 0; i < 1000; i++)
+        {
+            h.Node.Receive(new Envelope($"made-up-{i}", Victim, 1, 1, new Ping((ulong)i + 1)));
+        }
+
+        Assert.Equal(32, h.SentTo(Victim).Count(e => e.Body is Ack));
+        Assert.Equal(968, h.Node.Stats.RepliesRateLimited);
+        h.Time.Advance(TimeSpan.FromSeconds(1));
+        for (var i = 0; i < 100; i++)
+        {
+            h.Node.Receive(new Envelope($"made-up-again-{i}", Victim, 1, 1, new Ping((ulong)i + 1)));
+        }
+
+        Assert.Equal(40, h.SentTo(Victim).Count(e => e.Body is Ack));
+    }
+
+    [Fact]
+    public void Ping_AuthenticatedFrames_EveryPingAnswered()
+    {
+        var h = new Harness(new NodeSettings { AuthenticatedFrames = true });
+
+        for (var i = 0; i < 1000; i++)
+        {
+            h.Node.Receive(new Envelope($"member-{i}", Victim, 1, 1, new Ping((ulong)i + 1)));
+        }
+
+        Assert.Equal(1000, h.SentTo(Victim).Count(e => e.Body is Ack));
+    }
+
+    [Fact]
+    public void Ping_FromAnAddressThatAnsweredOurProbe_NotLimited()
+    {
+        var h = new Harness();
+        h.Node.Receive(new Envelope(B.Name, B.Address, 1, 1, new NeighborRequest(HighPriority: true)));
+        h.Time.Advance(TimeSpan.FromSeconds(2));
+        var probe = h.SentTo(B.Address).Select(e => e.Body).OfType<Ping>().First();
+        h.Node.Receive(new Envelope(B.Name, B.Address, 1, 2, new Ack(probe.ProbeId)));
+
+        for (ulong i = 0; i < 200; i++)
+        {
+            h.Node.Receive(new Envelope(B.Name, B.Address, 1, 10 + i, new Ping(1000 + i)));
+        }
+
+        Assert.Equal(200, h.SentTo(B.Address).Count(e => e.Body is Ack));
+        Assert.Equal(0, h.Node.Stats.RepliesRateLimited);
+    }
+
+    [Fact]
+    public void Receive_FloodOfMadeUpSenders_ReplayWindowsBounded()
+    {
+        var h = new Harness();
+
+        for (var i = 0; i < 20_000; i++)
+        {
+            h.Node.Receive(new Envelope($"made-up-{i}", $"10.{i / 65536}.{i / 256 % 256}.{i % 256}:1", 1, 1, new Ping(1)));
+        }
+
+        Assert.Equal(1024, h.Node.Stats.SendersTracked);
+    }
+
+    [Fact]
+    public void Receive_ForgedPingWithHugeEpochInAMembersName_MembersRealFramesStillAccepted()
+    {
+        var h = new Harness(new NodeSettings { AuthenticatedFrames = true });
+        h.Node.Receive(new Envelope(C.Name, C.Address, 1, 1, new AdjacencyUpdate(Record(B, 1, 1))));
+        h.Node.Receive(new Envelope(B.Name, B.Address, 1, 1, new Ping(1)));
+
+        h.Node.Receive(new Envelope(B.Name, B.Address, 1_000_000_000_000, 5, new Ping(2)));
+        h.Node.Receive(new Envelope(B.Name, B.Address, 1, 2, new Ping(3)));
+        h.Node.Receive(new Envelope(B.Name, B.Address, 1, 3, new Ping(4)));
+
+        Assert.Equal(0, h.Node.Stats.Dropped[(int)DropReason.Replayed]);
+        Assert.Equal([1UL, 2, 3, 4], h.SentTo(B.Address).Select(e => e.Body).OfType<Ack>().Select(a => a.ProbeId));
+    }
+
+    [Fact]
+    public void Store_RecordOfTheMembersNextEpoch_BelievedAtOnceAndItsOlderFramesRefused()
+    {
+        var h = new Harness();
+        h.Node.Receive(new Envelope(C.Name, C.Address, 1, 1, new AdjacencyUpdate(Record(B, 1, 1))));
+        h.Node.Receive(new Envelope(B.Name, B.Address, 1, 1, new Ping(1)));
+
+        h.Node.Receive(new Envelope(C.Name, C.Address, 1, 2, new AdjacencyUpdate(Record(B, 2, 1))));
+        h.Node.Receive(new Envelope(B.Name, B.Address, 1, 2, new Ping(2)));
+
+        Assert.Equal(2, h.Node.RecordOf(B.Name)!.Epoch);
+        Assert.Equal(0, h.Node.Stats.EpochChecks - 1); // the old frame triggered one check; the record none
+        Assert.Equal(1, h.Node.Stats.Dropped[(int)DropReason.Replayed]);
+    }
+
+    [Fact]
+    public void Store_RecordFarAhead_NotBelievedAndRefutedByTheMember()
+    {
+        var h = new Harness();
+        h.Node.Receive(new Envelope(C.Name, C.Address, 1, 1, new AdjacencyUpdate(Record(B, 1, 1))));
+
+        h.Node.Receive(new Envelope(C.Name, C.Address, 1, 2, new AdjacencyUpdate(Record(B, 1_000_000, 1) with { Metadata = new() { ["forged"] = "yes" } })));
+
+        Assert.Equal(1, h.Node.RecordOf(B.Name)!.Epoch);
+        var check = Assert.Single(h.SentTo(B.Address).Select(e => e.Body).OfType<Ping>());
+        h.Node.Receive(new Envelope(B.Name, B.Address, 1, 1, new Ack(check.ProbeId)));
+        Assert.Equal(1, h.Node.Stats.EpochsRefuted);
+        Assert.Equal(1, h.Node.RecordOf(B.Name)!.Epoch);
+        Assert.Empty(h.SentTo(C.Address).Select(e => e.Body).OfType<AdjacencyUpdate>());
+    }
+
+    [Fact]
+    public void Store_RecordFarAhead_BelievedOnceTheMemberAnswersAtThatEpoch()
+    {
+        var h = new Harness();
+        h.Node.Receive(new Envelope(C.Name, C.Address, 1, 1, new AdjacencyUpdate(Record(B, 1, 1))));
+
+        h.Node.Receive(new Envelope(C.Name, C.Address, 1, 2, new AdjacencyUpdate(Record(B, 4, 2))));
+        var check = Assert.Single(h.SentTo(B.Address).Select(e => e.Body).OfType<Ping>());
+        h.Node.Receive(new Envelope(B.Name, B.Address, 4, 1, new Ack(check.ProbeId)));
+
+        Assert.Equal((4L, 2L), (h.Node.RecordOf(B.Name)!.Epoch, h.Node.RecordOf(B.Name)!.Counter));
+        Assert.Equal(1, h.Node.Stats.EpochsConfirmed);
+        Assert.Equal(0, h.Node.Stats.Dropped[(int)DropReason.Replayed]);
+    }
+
+    [Fact]
+    public void Store_RecordFarAheadAtANewAddress_OldAddressSilent_AskedThereAndBelieved()
+    {
+        var h = new Harness();
+        var moved = new NodeRef(B.Name, "10.0.0.99:7470");
+        h.Node.Receive(new Envelope(C.Name, C.Address, 1, 1, new AdjacencyUpdate(Record(B, 1, 1))));
+
+        h.Node.Receive(new Envelope(C.Name, C.Address, 1, 2, new AdjacencyUpdate(Record(moved, 5, 1))));
+        Assert.Single(h.SentTo(B.Address).Select(e => e.Body).OfType<Ping>());
+        Assert.Empty(h.SentTo(moved.Address));
+        h.Time.Advance(TimeSpan.FromSeconds(5));
+        var check = Assert.Single(h.SentTo(moved.Address).Select(e => e.Body).OfType<Ping>());
+        h.Node.Receive(new Envelope(B.Name, moved.Address, 5, 1, new Ack(check.ProbeId)));
+
+        Assert.Equal(moved.Address, h.Node.RecordOf(B.Name)!.Address);
+    }
+
+    [Fact]
+    public void Receive_ForgedRecordHeldSinceFirstSight_RefutedWhenTheMemberSpeaks()
+    {
+        // Nothing to compare with at first sight: the forged record is kept, and the member's real frames look old.
+        var h = new Harness(new NodeSettings { AuthenticatedFrames = true });
+        h.Node.Receive(new Envelope(C.Name, C.Address, 1, 1, new AdjacencyUpdate(Record(B, 1_000_000, 1))));
+        h.Node.Receive(new Envelope(B.Name, B.Address, 3, 1, new Ping(1)));
+        Assert.Empty(h.SentTo(B.Address).Select(e => e.Body).OfType<Ack>());
+
+        // ... so the node asks the address that old-looking frame came from, and the member answers at its epoch.
+        var check = Assert.Single(h.SentTo(B.Address).Select(e => e.Body).OfType<Ping>());
+        h.Node.Receive(new Envelope(B.Name, B.Address, 3, 2, new Ack(check.ProbeId)));
+        h.Node.Receive(new Envelope(B.Name, B.Address, 3, 3, new Ping(2)));
+        h.Node.Receive(new Envelope(C.Name, C.Address, 1, 2, new AdjacencyUpdate(Record(B, 3, 7))));
+
+        Assert.Equal(1, h.Node.Stats.EpochsRefuted);
+        Assert.Equal([2UL], h.SentTo(B.Address).Select(e => e.Body).OfType<Ack>().Select(a => a.ProbeId));
+        Assert.Equal((3L, 7L), (h.Node.RecordOf(B.Name)!.Epoch, h.Node.RecordOf(B.Name)!.Counter));
+    }
+
+    [Fact]
+    public void Store_OwnRecordAtTheLargestEpoch_NotAdopted()
+    {
+        var h = new Harness();
+
+        h.Node.Receive(new Envelope(C.Name, C.Address, 1, 1, new AdjacencyUpdate(Record(h.Node.Self, long.MaxValue, 1))));
+
+        Assert.Equal(1, h.Node.Epoch);
+    }
+
+    [Fact]
+    public void Store_OwnRecordNewer_Adopted()
+    {
+        // A node whose data folder was wiped moves past its earlier incarnation's record, however far ahead.
+        var h = new Harness();
+
+        h.Node.Receive(new Envelope(C.Name, C.Address, 1, 1, new AdjacencyUpdate(Record(h.Node.Self, 500, 1))));
+
+        Assert.Equal(501, h.Node.Epoch);
+    }
+
+    private static AdjacencyRecord Record(NodeRef node, long epoch, long counter) =>
+        new(node.Name, node.Address, epoch, counter, [], [], Left: false);
+
+    /// <summary>One node on a fake clock; what it sends is recorded; its executor runs actions at once.</summary>
+    private sealed class Harness : INodeNetwork, INodeExecutor
+    {
+        public Harness(NodeSettings? settings = null)
+        {
+            Node = new LashupNode(
+                new NodeRef("node-a", "10.0.0.1:7470"), 1, settings ?? new NodeSettings(), [], new Dictionary<string, string>(), Time, new Random(1), this, this);
+            Node.Start();
+        }
+
+        public FakeTimeProvider Time { get; } = new();
+
+        public LashupNode Node { get; }
+
+        public List<(string Address, Envelope Envelope)> Sent { get; } = [];
+
+        public IEnumerable<Envelope> SentTo(string address) => Sent.Where(s => s.Address == address).Select(s => s.Envelope);
+
+        public void Send(string address, Envelope envelope, bool reliable) => Sent.Add((address, envelope));
+
+        public void Post(Action action) => action();
+    }
+}
