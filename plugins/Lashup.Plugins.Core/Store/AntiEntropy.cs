@@ -278,7 +278,7 @@ internal static class AntiEntropy
     /// <summary>The most bytes of one anti-entropy message: half a stream frame, leaving room for the envelope.</summary>
     internal static long ChunkBudget(KvStore store) => store.Options.MaxStreamFrameSize / 2;
 
-    private static byte[] EntriesMessage(KvStore store, List<(string Key, byte[] Value, byte[] Version)> chunk, List<KvKey> wanted, bool more) =>
+    internal static byte[] EntriesMessage(KvStore store, List<(string Key, byte[] Value, byte[] Version)> chunk, List<KvKey> wanted, bool more) =>
         Build(store, (ref MessagePackWriter w) =>
         {
             // [2, [entries, wanted], more]: older nodes read the first two and ignore "more" (they take a part of fewer

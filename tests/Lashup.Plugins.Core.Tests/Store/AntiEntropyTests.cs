@@ -134,35 +134,13 @@ public sealed class AntiEntropyTests(ITestOutputHelper output) : IDisposable
 
         // The first part carries node-1's own earlier update, undecodable here; the second and last part a good entry.
         var earlierVersion = versionReadable ? CrdtCodec.EncodeVersion(new VersionVector([KeyValuePair.Create("node-1", 3UL)])) : new byte[] { 0xc1 };
-        AntiEntropy.Handle(wiped, EntriesMessage([("services/web", [0x01, 0xc1], earlierVersion)], more: true), _ => { }, freshness);
-        AntiEntropy.Handle(wiped, EntriesMessage([(good.Key.ToString(), CrdtCodec.EncodeMap(good.Value), CrdtCodec.EncodeVersion(good.Version))], more: false), _ => { }, freshness);
+        AntiEntropy.Handle(wiped, AntiEntropy.EntriesMessage(peer, [("services/web", [0x01, 0xc1], earlierVersion)], [], more: true), _ => { }, freshness);
+        AntiEntropy.Handle(wiped, AntiEntropy.EntriesMessage(peer, [(good.Key.ToString(), CrdtCodec.EncodeMap(good.Value), CrdtCodec.EncodeVersion(good.Version))], [], more: false), _ => { }, freshness);
 
         Assert.False(wiped.Fresh);
         Assert.Equal("node-1~2", wiped.ReplicaName); // not node-1, whose counters 1-3 of services/web the cluster has seen
         var written = await wiped.UpdateAsync(KvKey.Parse("services/web"), [new ORSetAdd(["e"], "new")]);
         Assert.Equal(1UL, written.Version["node-1~2"]);
-    }
-
-    private static byte[] EntriesMessage(IReadOnlyList<(string Key, byte[] Value, byte[] Version)> entries, bool more)
-    {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
-        var w = new MessagePack.MessagePackWriter(buffer);
-        w.WriteArrayHeader(3);
-        w.Write(2);
-        w.WriteArrayHeader(2);
-        w.WriteArrayHeader(entries.Count);
-        foreach (var (key, value, version) in entries)
-        {
-            w.WriteArrayHeader(3);
-            w.Write(key);
-            w.Write(value);
-            w.Write(version);
-        }
-
-        w.WriteArrayHeader(0);
-        w.Write(more);
-        w.Flush();
-        return buffer.WrittenSpan.ToArray();
     }
 
     [Fact]
