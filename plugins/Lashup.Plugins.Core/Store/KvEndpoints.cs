@@ -137,7 +137,7 @@ internal sealed class KvEndpoint(IReplicatedStore store, string method, string p
 
     public sealed record EntryDto(string Key, JsonElement Value, IReadOnlyDictionary<string, ulong> Version)
     {
-        public static EntryDto From(KvEntry e) => new(e.Key.ToString(), JsonDocument.Parse(e.Value.ToString()).RootElement.Clone(), e.Version.Entries);
+        public static EntryDto From(KvEntry e) => new(e.Key.ToString(), CrdtJson.ToJsonElement(e.Value), e.Version.Entries);
     }
 
     public sealed record ListDto(IReadOnlyList<EntryDto> Entries)
