@@ -37,7 +37,7 @@ internal sealed class KvEndpoint(IReplicatedStore store, string method, string p
             switch (method)
             {
                 case "GET":
-                    return store.Get(key) is { } entry ? AdminResult.Ok(EntryDto.From(entry)) : NotFound(key);
+                    return store.Get(key) is { IsEmpty: false } entry ? AdminResult.Ok(EntryDto.From(entry)) : NotFound(key);
                 case "PUT":
                     var body = request.ReadJson<UpdateDto>();
                     var ops = (body.Ops is { Count: > 0 } list ? list : throw new AdminRequestException("the body needs at least one operation in \"ops\": [{\"op\": \"set\", \"field\": \"name\", \"value\": \"...\"}, ...]"))
@@ -53,7 +53,7 @@ internal sealed class KvEndpoint(IReplicatedStore store, string method, string p
                     }
                 default:
                     var current = store.Get(key);
-                    if (current is null)
+                    if (current is null || current.IsEmpty)
                     {
                         return NotFound(key);
                     }

@@ -160,8 +160,9 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     public KvEntry? Get(KvKey key)
     {
         ArgumentNullException.ThrowIfNull(key);
-        var entry = _entries.GetValueOrDefault(key);
-        return entry is null || entry.IsEmpty ? null : entry;
+
+        // An emptied key too (IReplicatedStore.Get): its version is what a compare-and-set that recreates it needs.
+        return _entries.GetValueOrDefault(key);
     }
 
     public IReadOnlyList<KvEntry> List(KvKey prefix)
