@@ -4,7 +4,7 @@ using Lashup.Host.Tests.Support;
 namespace Lashup.Plugins.Core.Tests.Integration;
 
 /// <summary>Real <c>lashup</c> daemons on loopback, each with its own config and data folder; all killed on dispose.</summary>
-internal sealed class DaemonCluster : IDisposable
+public sealed class DaemonCluster : IDisposable
 {
     private static readonly TimeSpan CliTimeout = TimeSpan.FromSeconds(30);
     private readonly string _root = Directory.CreateTempSubdirectory("lashup-cluster-").FullName;
@@ -128,7 +128,7 @@ internal sealed class DaemonCluster : IDisposable
         }
     }
 
-    internal sealed class Daemon(string name, int corePort, int adminPort, string folder)
+    public sealed class Daemon(string name, int corePort, int adminPort, string folder)
     {
         public string Name { get; } = name;
 
