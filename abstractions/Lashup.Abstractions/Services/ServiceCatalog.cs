@@ -296,7 +296,7 @@ public static class ServiceCatalog
         var result = ImmutableArray.CreateBuilder<ServiceInstance>();
         foreach (var field in instances.Fields)
         {
-            if (field.Value is not CrdtMap fields
+            if (field.Value is not IMapValue fields
                 || !IsValidLabel(field.Name, out _)
                 || fields.GetLwwRegister(AddressField)?.Value is not { } addressText
                 || !IPAddress.TryParse(addressText, out var address)

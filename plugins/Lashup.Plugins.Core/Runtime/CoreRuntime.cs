@@ -20,7 +20,6 @@ namespace Lashup.Plugins.Core.Runtime;
 /// </summary>
 internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessCheck, IClusterMembership, IClusterMulticast, IReplicationNetwork, IAsyncDisposable
 {
-    private const int WatchBacklog = 1024;
     private const int MaxPendingFrames = 4096;
     private readonly CoreOptions _options;
     private readonly NodeInfo _nodeInfo;
@@ -45,6 +44,9 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
         _logger = loggers.CreateLogger("Lashup.Core");
         _loop = new NodeLoop(loggers.CreateLogger<NodeLoop>());
     }
+
+    /// <summary>How many changes a membership watcher may fall behind before it gets a snapshot instead.</summary>
+    internal int WatchBacklog { get; init; } = 1024;
 
     public int Stage => LifecycleStage.Membership;
 
@@ -93,8 +95,14 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
             new Random(), _transport, _loop, _loggers.CreateLogger("Lashup.Core.Protocol"), stats, ProbeNonce);
         _node.MembersChanged += OnMembersChanged;
         _loop.Start();
-        _loop.Post(_node.Start);
         var node = _node;
+
+        // The node lists itself as it starts: Members holds the local node once StartAsync completes.
+        var started = _loop.InvokeAsync(() =>
+        {
+            node.Start();
+            return true;
+        });
         _transport.Start(envelope =>
         {
             // A bounded hand-off (memberlist's HandoffQueueDepth): a flood faster than the protocol thread would
@@ -114,7 +122,7 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
         });
         _ready = true;
         LogStarted(_nodeInfo.Name, advertise, epoch, _options.Seeds.Count == 0 ? "(none)" : string.Join(", ", _options.Seeds), keyring is not null);
-        return Task.CompletedTask;
+        return started;
     }
 
     /// <summary>

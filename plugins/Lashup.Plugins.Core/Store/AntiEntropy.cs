@@ -1,5 +1,6 @@
 using System.Buffers;
 using Lashup.Abstractions.Data;
+using Lashup.Crdt;
 using MessagePack;
 
 namespace Lashup.Plugins.Core.Store;
@@ -247,7 +248,7 @@ internal static class AntiEntropy
             (string, byte[], byte[]) item;
             try
             {
-                item = (entry.Key.ToString(), CrdtCodec.EncodeMap(entry.Value), CrdtCodec.EncodeVersion(entry.Version));
+                item = (entry.Key.ToString(), CrdtCodec.EncodeMap(entry.Map), CrdtCodec.EncodeVersion(entry.Version));
             }
             catch (CrdtCodecException e)
             {

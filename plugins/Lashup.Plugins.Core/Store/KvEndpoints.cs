@@ -37,7 +37,7 @@ internal sealed class KvEndpoint(IReplicatedStore store, string method, string p
             switch (method)
             {
                 case "GET":
-                    return store.Get(key) is { } entry ? AdminResult.Ok(EntryDto.From(entry)) : NotFound(key);
+                    return store.Get(key) is { IsEmpty: false } entry ? AdminResult.Ok(EntryDto.From(entry)) : NotFound(key);
                 case "PUT":
                     var body = request.ReadJson<UpdateDto>();
                     var ops = (body.Ops is { Count: > 0 } list ? list : throw new AdminRequestException("the body needs at least one operation in \"ops\": [{\"op\": \"set\", \"field\": \"name\", \"value\": \"...\"}, ...]"))
@@ -53,7 +53,7 @@ internal sealed class KvEndpoint(IReplicatedStore store, string method, string p
                     }
                 default:
                     var current = store.Get(key);
-                    if (current is null)
+                    if (current is null || current.IsEmpty)
                     {
                         return NotFound(key);
                     }
@@ -137,7 +137,7 @@ internal sealed class KvEndpoint(IReplicatedStore store, string method, string p
 
     public sealed record EntryDto(string Key, JsonElement Value, IReadOnlyDictionary<string, ulong> Version)
     {
-        public static EntryDto From(KvEntry e) => new(e.Key.ToString(), JsonDocument.Parse(e.Value.ToString()).RootElement.Clone(), e.Version.Entries);
+        public static EntryDto From(KvEntry e) => new(e.Key.ToString(), CrdtJson.ToJsonElement(e.Value), e.Version.Entries);
     }
 
     public sealed record ListDto(IReadOnlyList<EntryDto> Entries)

@@ -1,5 +1,6 @@
 using Lashup.Abstractions.Cluster;
 using Lashup.Abstractions.Data;
+using Lashup.Crdt;
 
 namespace Lashup.Plugins.Core.Store;
 
@@ -375,7 +376,7 @@ internal sealed class KvPruning
 
                 ops.AddRange(mine.Where(t => t != want).Select(t => new ORSetRemove([MarkerFields.Acks], t)));
                 ops.Add(new ORSetAdd([MarkerFields.Acks], want));
-                marker = KvStore.ParseMarker(store.UpdateMarker(removed, ops).Value);
+                marker = KvStore.ParseMarker(store.UpdateMarker(removed, ops).Map);
             }
 
             // Another candidate may have performed and crashed before its collapse spread (it is written in one

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Globalization;
 using System.Text;
 using Lashup.Abstractions.Data;
+using Lashup.Crdt;
 using Microsoft.Extensions.Logging;
 
 namespace Lashup.Plugins.Core.Store;
@@ -150,7 +151,7 @@ internal sealed partial class KvStore
         {
             if (IsMarker(key) && key.Segments.Length == PrunePrefix.Segments.Length + 1)
             {
-                markers[key.Segments[^1]] = ParseMarker(entry.Value);
+                markers[key.Segments[^1]] = ParseMarker(entry.Map);
             }
         }
 
@@ -190,13 +191,13 @@ internal sealed partial class KvStore
             var hash = 14695981039346656037UL;
             foreach (var (key, entry) in _entries)
             {
-                if (IsMarker(key) || (entry.Version[replica] == 0 && !entry.Value.Mentions(replica)))
+                if (IsMarker(key) || (entry.Version[replica] == 0 && !entry.Map.Mentions(replica)))
                 {
                     continue;
                 }
 
                 var sb = new StringBuilder(key.Value).Append('\n').Append(entry.Version[replica]);
-                AppendFootprint(sb, entry.Value.Entries, replica);
+                AppendFootprint(sb, entry.Map.Entries, replica);
                 hash = Fnv(Encoding.UTF8.GetBytes(sb.Append('\n').ToString()), hash);
             }
 
@@ -256,15 +257,15 @@ internal sealed partial class KvStore
             foreach (var (key, current) in _entries)
             {
                 // A key holding a collapse of the replica already (at CollapsedVersion) and nothing of it: nothing to do.
-                if (IsMarker(key) || (current.Version[removed] is 0 or CollapsedVersion && !current.Value.Mentions(removed)))
+                if (IsMarker(key) || (current.Version[removed] is 0 or CollapsedVersion && !current.Map.Mentions(removed)))
                 {
                     continue;
                 }
 
-                var value = current.Value.Collapse(removed, _replica);
+                var value = current.Map.Collapse(removed, _replica);
                 var updated = new KvEntry(key, value, WithCollapsed(current.Version, removed).Increment(_replica));
                 var replaced = new Dictionary<Dot, Dot[]>();
-                MapCollapse(current.Value.Entries, value.Entries, removed, replaced);
+                MapCollapse(current.Map.Entries, value.Entries, removed, replaced);
                 if (replaced.Count > 0)
                 {
                     moves[key] = replaced;
@@ -277,7 +278,7 @@ internal sealed partial class KvStore
             {
                 var markerKey = MarkerKey(removed);
                 var current = _entries.GetValueOrDefault(markerKey) ?? new KvEntry(markerKey, CrdtMap.Empty, VersionVector.Empty);
-                var (value, delta) = current.Value.Apply(markerOps(moves, [.. changes.Select(c => c.Updated)]), _replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
+                var (value, delta) = current.Map.Apply(markerOps(moves, [.. changes.Select(c => c.Updated)]), _replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
                 var size = CrdtCodec.EncodeMap(value).Length;
                 if (size > _options.MaxStreamFrameSize / 2)
                 {
@@ -297,7 +298,7 @@ internal sealed partial class KvStore
 
             try
             {
-                disk.PutAll([.. changes.Select(c => (c.Updated.Key.ToString(), CrdtCodec.EncodeMap(c.Updated.Value), CrdtCodec.EncodeVersion(c.Updated.Version)))], []);
+                disk.PutAll([.. changes.Select(c => (c.Updated.Key.ToString(), CrdtCodec.EncodeMap(c.Updated.Map), CrdtCodec.EncodeVersion(c.Updated.Version)))], []);
                 _diskError = null;
             }
             catch (Microsoft.Data.Sqlite.SqliteException e)
@@ -346,12 +347,12 @@ internal sealed partial class KvStore
             var moves = new Dictionary<string, Dictionary<KvKey, Dictionary<Dot, Dot[]>>>(StringComparer.Ordinal);
             foreach (var (key, entry) in _entries)
             {
-                if (!IsMarker(key) || !MarkerExpired(entry.Value))
+                if (!IsMarker(key) || !MarkerExpired(entry.Map))
                 {
                     continue;
                 }
 
-                moves[key.Segments[^1]] = ParseMarker(entry.Value).Moves;
+                moves[key.Segments[^1]] = ParseMarker(entry.Map).Moves;
 
                 try
                 {
@@ -406,7 +407,7 @@ internal sealed partial class KvStore
         SaveRetired();
         foreach (var (key, current) in _entries)
         {
-            var (value, version) = (current.Value, current.Version);
+            var (value, version) = (current.Map, current.Version);
             foreach (var replica in replicas)
             {
                 if (version[replica] == CollapsedVersion)
@@ -785,13 +786,13 @@ internal sealed partial class KvStore
         var failed = false;
         foreach (var (key, current) in _entries)
         {
-            if (IsMarker(key) || (current.Version[removed] == 0 && !current.Value.Mentions(removed)))
+            if (IsMarker(key) || (current.Version[removed] == 0 && !current.Map.Mentions(removed)))
             {
                 continue;
             }
 
             // A key the owner collapsed whose collapse has not arrived keeps the replica until it does (CleanMerged).
-            var (value, version) = CleanMerged(key, current.Value, current.Version);
+            var (value, version) = CleanMerged(key, current.Map, current.Version);
             if (value.Equals(current.Value) && version.Equals(current.Version))
             {
                 continue;

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using Lashup.Abstractions.Data;
 using Lashup.Abstractions.Lifecycle;
 using Lashup.Abstractions.Plugins;
+using Lashup.Crdt;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -159,8 +160,9 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     public KvEntry? Get(KvKey key)
     {
         ArgumentNullException.ThrowIfNull(key);
-        var entry = _entries.GetValueOrDefault(key);
-        return entry is null || entry.IsEmpty ? null : entry;
+
+        // An emptied key too (IReplicatedStore.Get): its version is what a compare-and-set that recreates it needs.
+        return _entries.GetValueOrDefault(key);
     }
 
     public IReadOnlyList<KvEntry> List(KvKey prefix)
@@ -217,7 +219,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
             byte[] encoded;
             try
             {
-                (value, delta) = current.Value.Apply(ops, _replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
+                (value, delta) = current.Map.Apply(ops, _replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
                 if (delta.IsBottom)
                 {
                     return current;
@@ -320,9 +322,9 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
                 return false;
             }
 
-            var (value, version) = CleanMerged(key, current.Value.Merge(delta), current.Version.Increment(origin), delta);
+            var (value, version) = CleanMerged(key, current.Map.Merge(delta), current.Version.Increment(origin), delta);
             var merged = new KvEntry(key, value, version);
-            if ((IsMarker(key) && MarkerExpired(merged.Value)) || !Persist(current, merged))
+            if ((IsMarker(key) && MarkerExpired(merged.Map)) || !Persist(current, merged))
             {
                 return false;
             }
@@ -345,7 +347,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
             }
 
             var current = _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
-            (value, version) = CleanMerged(key, current.Value.Merge(value), current.Version.Merge(version), value);
+            (value, version) = CleanMerged(key, current.Map.Merge(value), current.Version.Merge(version), value);
             var merged = new KvEntry(key, value, version);
             return !merged.Version.Equals(current.Version) && Persist(current, merged);
         }
@@ -392,7 +394,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
 
         try
         {
-            disk.Put(merged.Key.ToString(), CrdtCodec.EncodeMap(merged.Value), CrdtCodec.EncodeVersion(merged.Version));
+            disk.Put(merged.Key.ToString(), CrdtCodec.EncodeMap(merged.Map), CrdtCodec.EncodeVersion(merged.Version));
             _diskError = null;
         }
         catch (Microsoft.Data.Sqlite.SqliteException e)

@@ -1,5 +1,6 @@
 using Lashup.Abstractions.Data;
 using Lashup.Abstractions.Plugins;
+using Lashup.Crdt;
 using Lashup.Plugins.Core.Store;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -25,11 +26,11 @@ public sealed class AntiEntropyTests(ITestOutputHelper output) : IDisposable
             var entry = await a.UpdateAsync(key, [new ORSetAdd(["endpoints"], $"10.0.{i / 250}.{i % 250}:80"), new LwwSet(["owner"], "team-a")]);
             if (i % 100 != 0)
             {
-                b.MergeEntry(key, entry.Value, entry.Version); // b has 99% of a's keys
+                b.MergeEntry(key, entry.Map, entry.Version); // b has 99% of a's keys
             }
         }
 
-        var full = a.List(KvKey.Root).Sum(e => CrdtCodec.EncodeMap(e.Value).Length + CrdtCodec.EncodeVersion(e.Version).Length + e.Key.ToString().Length);
+        var full = a.List(KvKey.Root).Sum(e => CrdtCodec.EncodeMap(e.Map).Length + CrdtCodec.EncodeVersion(e.Version).Length + e.Key.ToString().Length);
 
         var bytes = Exchange(a, b, out var messages);
 
@@ -49,7 +50,7 @@ public sealed class AntiEntropyTests(ITestOutputHelper output) : IDisposable
         await old.UpdateAsync(KvKey.Parse("services/web"), [new CounterAdd(["hits"], 5)]); // node-1's earlier life, held by node-2
         using var peer = await OpenAsync("node-2");
         var earlier = old.Get(KvKey.Parse("services/web"))!;
-        peer.MergeEntry(earlier.Key, earlier.Value, earlier.Version);
+        peer.MergeEntry(earlier.Key, earlier.Map, earlier.Version);
         old.Dispose();
         Directory.Delete(Path.Combine(_dir, "node-1"), recursive: true); // the data folder is emptied
 
@@ -105,7 +106,7 @@ public sealed class AntiEntropyTests(ITestOutputHelper output) : IDisposable
 
             w.WriteArrayHeader(3);
             w.Write(good[i].Key.ToString());
-            w.Write(CrdtCodec.EncodeMap(good[i].Value));
+            w.Write(CrdtCodec.EncodeMap(good[i].Map));
             w.Write(CrdtCodec.EncodeVersion(good[i].Version));
         }
 
@@ -135,7 +136,7 @@ public sealed class AntiEntropyTests(ITestOutputHelper output) : IDisposable
         // The first part carries node-1's own earlier update, undecodable here; the second and last part a good entry.
         var earlierVersion = versionReadable ? CrdtCodec.EncodeVersion(new VersionVector([KeyValuePair.Create("node-1", 3UL)])) : new byte[] { 0xc1 };
         AntiEntropy.Handle(wiped, AntiEntropy.EntriesMessage(peer, [("services/web", [0x01, 0xc1], earlierVersion)], [], more: true), _ => { }, freshness);
-        AntiEntropy.Handle(wiped, AntiEntropy.EntriesMessage(peer, [(good.Key.ToString(), CrdtCodec.EncodeMap(good.Value), CrdtCodec.EncodeVersion(good.Version))], [], more: false), _ => { }, freshness);
+        AntiEntropy.Handle(wiped, AntiEntropy.EntriesMessage(peer, [(good.Key.ToString(), CrdtCodec.EncodeMap(good.Map), CrdtCodec.EncodeVersion(good.Version))], [], more: false), _ => { }, freshness);
 
         Assert.False(wiped.Fresh);
         Assert.Equal("node-1~2", wiped.ReplicaName); // not node-1, whose counters 1-3 of services/web the cluster has seen

@@ -1,6 +1,7 @@
 using Lashup.Abstractions.Configuration;
 using Lashup.Abstractions.Data;
 using Lashup.Abstractions.Plugins;
+using Lashup.Crdt;
 using Lashup.Plugins.Core.Store;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -70,7 +71,7 @@ public sealed class KvStorePruningTests : IDisposable
 
         var entry = store.Get(Key)!;
         Assert.Equal(value.ToString(), entry.Value.ToString());
-        Assert.False(entry.Value.Mentions(Removed));
+        Assert.False(entry.Map.Mentions(Removed));
         Assert.Equal(KvStore.CollapsedVersion, entry.Version[Removed]); // until the marker is applied
         Assert.Equal(1UL, entry.Version["node-1"]);
         Assert.Empty(broadcast); // a collapsed key travels as an entry, never as a delta
@@ -91,7 +92,7 @@ public sealed class KvStorePruningTests : IDisposable
 
         var entry = store.Get(Key)!;
         Assert.True(store.Pruned.ContainsKey(Removed));
-        Assert.False(entry.Value.Mentions(Removed));
+        Assert.False(entry.Map.Mentions(Removed));
         Assert.Equal(collapsed, entry.Value);
         Assert.Equal(["x", "y"], entry.Value.GetORSet("backends")!.Elements);
         Assert.Equal(5, entry.Value.GetPnCounter("hits")!.Value);
@@ -113,13 +114,13 @@ public sealed class KvStorePruningTests : IDisposable
             // A performed marker for a replica this node reaches (an isolated node's, or forged) is not applied.
             store.MergeEntry(KvStore.MarkerKey(Removed), PerformedMarker([]), new VersionVector([new(Owner, 1UL)]));
             Assert.False(store.Pruned.ContainsKey(Removed));
-            Assert.True(store.Get(Key)!.Value.Mentions(Removed));
+            Assert.True(store.Get(Key)!.Map.Mentions(Removed));
             Assert.True(store.MergeDelta(Key, Removed, version[Removed] + 1, value.Apply([new ORSetAdd(["backends"], "z")], Removed, 3).Delta));
 
             reachable = false;
             store.RecheckPruned();
             Assert.True(store.Pruned.ContainsKey(Removed));
-            Assert.False(store.GetRaw(Key)!.Value.Mentions(Removed));
+            Assert.False(store.GetRaw(Key)!.Map.Mentions(Removed));
         }
 
         // Applied stays applied across a restart, even before the protocol's view is back (it refuses everything).
@@ -147,14 +148,14 @@ public sealed class KvStorePruningTests : IDisposable
         disk.FailPut = key => key == Key.ToString();
         store.MergeEntry(KvStore.MarkerKey(Removed), PerformedMarker(Moves(value, collapsed)), new VersionVector([new(Owner, 1UL)]));
         Assert.True(store.Pruned.ContainsKey(Removed));
-        Assert.True(store.Get(Key)!.Value.Mentions(Removed)); // the cleanup could not be written
+        Assert.True(store.Get(Key)!.Map.Mentions(Removed)); // the cleanup could not be written
 
         store.RetryCleanup();
-        Assert.True(store.Get(Key)!.Value.Mentions(Removed)); // still failing
+        Assert.True(store.Get(Key)!.Map.Mentions(Removed)); // still failing
 
         disk.FailPut = null;
         store.RetryCleanup();
-        Assert.False(store.Get(Key)!.Value.Mentions(Removed));
+        Assert.False(store.Get(Key)!.Map.Mentions(Removed));
         Assert.Equal(KvStore.CollapsedVersion, store.Get(Key)!.Version[Removed]); // the tombstone, until the marker is deleted
         Assert.Equal(collapsed, store.Get(Key)!.Value);
     }
@@ -174,7 +175,7 @@ public sealed class KvStorePruningTests : IDisposable
 
         var entry = store.Get(Key)!;
         Assert.Equal(["y"], entry.Value.GetORSet("backends")!.Elements);
-        Assert.False(entry.Value.Mentions(Removed));
+        Assert.False(entry.Map.Mentions(Removed));
         Assert.Equal(KvStore.CollapsedVersion, entry.Version[Removed]);
         Assert.Equal(1, store.Stats.RemovesTranslated);
     }
@@ -225,7 +226,7 @@ public sealed class KvStorePruningTests : IDisposable
         Assert.Equal("node-1~2", reopened.ReplicaName);
         Assert.True(reopened.Pruned.ContainsKey("node-1"));
         Assert.Equal(["after", "x", "y"], reopened.Get(Key)!.Value.GetORSet("backends")!.Elements);
-        Assert.False(reopened.Get(Key)!.Value.Mentions("node-1"));
+        Assert.False(reopened.Get(Key)!.Map.Mentions("node-1"));
     }
 
     [Fact]
@@ -307,7 +308,7 @@ public sealed class KvStorePruningTests : IDisposable
             new VersionVector([new(Owner, 2UL)]));
 
         var entry = store.Get(Key)!;
-        Assert.False(entry.Value.Mentions(Removed));
+        Assert.False(entry.Map.Mentions(Removed));
         Assert.Equal(KvStore.CollapsedVersion, entry.Version[Removed]); // the evidence stays while the marker lives
         Assert.Equal(collapsed, entry.Value);
 
@@ -382,7 +383,7 @@ public sealed class KvStorePruningTests : IDisposable
         // Applied, but this key's collapse has not come: it still reads the removed replica's writes (not missing).
         Assert.True(store.Pruned.ContainsKey(Removed));
         var waiting = store.Get(Key)!;
-        Assert.True(waiting.Value.Mentions(Removed));
+        Assert.True(waiting.Map.Mentions(Removed));
         Assert.Equal(5, waiting.Value.GetPnCounter("hits")!.Value);
 
         // The collapse arrives (from any replica: the removed one stays at CollapsedVersion after cleanup): counted
@@ -390,7 +391,7 @@ public sealed class KvStorePruningTests : IDisposable
         store.MergeEntry(Key, collapsed, owners);
 
         var entry = store.Get(Key)!;
-        Assert.False(entry.Value.Mentions(Removed));
+        Assert.False(entry.Map.Mentions(Removed));
         Assert.Equal(5, entry.Value.GetPnCounter("hits")!.Value);
         Assert.Equal(owners, entry.Version);
     }

@@ -5,6 +5,7 @@ using Lashup.Abstractions.Admin;
 using Lashup.Abstractions.Cluster;
 using Lashup.Abstractions.Data;
 using Lashup.Abstractions.Plugins;
+using Lashup.Crdt;
 using Lashup.Plugins.Core.Store;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -177,7 +178,7 @@ public sealed class KvUpdatePathPropertyTests
     }
 
     private static List<string> Snapshot(KvStore store) =>
-        [.. store.List(KvKey.Root).Select(e => $"{e.Key} {Convert.ToHexString(CrdtCodec.EncodeMap(e.Value))} {e.Version}")];
+        [.. store.List(KvKey.Root).Select(e => $"{e.Key} {Convert.ToHexString(CrdtCodec.EncodeMap(e.Map))} {e.Version}")];
 
     private static async Task<KvStore> OpenAsync(string dir, string node)
     {

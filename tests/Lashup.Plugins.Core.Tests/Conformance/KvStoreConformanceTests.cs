@@ -1,0 +1,48 @@
+using Lashup.Abstractions.Data;
+using Lashup.Abstractions.Plugins;
+using Lashup.Crdt;
+using Lashup.Plugins.Core.Store;
+using Lashup.TestSupport.Conformance;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace Lashup.Plugins.Core.Tests.Conformance;
+
+/// <summary>
+/// The core's store (SQLite in a temporary folder, as in the daemon) held to the conformance suite the kit's
+/// in-memory store passes (InMemoryReplicatedStoreConformanceTests). <see cref="Sync"/> is anti-entropy's merge of a
+/// whole entry (<see cref="KvStore.MergeEntry"/>).
+/// </summary>
+public sealed class KvStoreConformanceTests : ReplicatedStoreConformance, IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("lashup-kv-conformance-").FullName;
+    private readonly List<KvStore> _stores = [];
+
+    public void Dispose()
+    {
+        foreach (var store in _stores)
+        {
+            store.Dispose();
+        }
+
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    protected override async Task<IReplicatedStore> CreateStoreAsync(string replica, int maxValueBytes)
+    {
+        var store = new KvStore(
+            Options.Create(new CoreOptions { MaxValueSize = maxValueBytes }),
+            new NodeInfo(replica, "conformance", Path.Combine(_dir, replica)),
+            TimeProvider.System,
+            NullLoggerFactory.Instance);
+        _stores.Add(store);
+        await store.StartAsync(CancellationToken.None);
+        return store;
+    }
+
+    protected override void Sync(IReplicatedStore from, IReplicatedStore to, KvKey key)
+    {
+        var entry = ((KvStore)from).GetRaw(key) ?? throw new InvalidOperationException($"{key} is not in the source store");
+        ((KvStore)to).MergeEntry(key, entry.Map, entry.Version);
+    }
+}
