@@ -5,6 +5,7 @@ using Lashup.Abstractions.Lifecycle;
 using Lashup.Abstractions.Plugins;
 using Lashup.Plugins.Core;
 using Lashup.Plugins.Core.Runtime;
+using Lashup.Plugins.Core.Services;
 using Lashup.Plugins.Core.Store;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -41,6 +42,11 @@ public sealed class CorePlugin : ILashupPlugin
         services.AddSingleton<IAdminEndpoint>(sp => new KvWatchEndpoint(sp.GetRequiredService<IReplicatedStore>()));
         services.AddSingleton<IAdminEndpoint>(sp => new KvQuarantineEndpoint(sp.GetRequiredService<KvStore>(), "GET"));
         services.AddSingleton<IAdminEndpoint>(sp => new KvQuarantineEndpoint(sp.GetRequiredService<KvStore>(), "DELETE"));
+        foreach (var (method, pattern) in ServicesEndpoint.Routes)
+        {
+            services.AddSingleton<IAdminEndpoint>(sp => new ServicesEndpoint(sp.GetRequiredService<IReplicatedStore>(), sp.GetRequiredService<IClusterMembership>(), method, pattern));
+        }
+
         services.AddSingleton<CoreMetricsRegistration>();
         services.AddSingleton<ILifecycleParticipant>(sp => sp.GetRequiredService<CoreMetricsRegistration>());
     }

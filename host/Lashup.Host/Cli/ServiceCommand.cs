@@ -5,8 +5,9 @@ using System.Text.Json;
 namespace Lashup.Host.Cli;
 
 /// <summary>
-/// <c>lashup service register|deregister|list</c>: service registrations of a running daemon (served by its DNS
-/// plugin at <c>/v1/services</c>; they go into the replicated store, so every node's DNS answers for them).
+/// <c>lashup service register|deregister|list</c>: service registrations of a running daemon (served by its core
+/// plugin at <c>/v1/services</c>, whatever else is on; they go into the replicated store, so every node's DNS answers
+/// for them).
 /// </summary>
 internal static class ServiceCommand
 {
@@ -57,7 +58,7 @@ internal static class ServiceCommand
     {
         if (response.StatusCode == System.Net.HttpStatusCode.NotFound && response.Content.Headers.ContentType?.MediaType != "application/json")
         {
-            throw new ClientException("the daemon does not serve /v1/services: its DNS plugin is not enabled ([dns] in its config)");
+            throw new ClientException("the daemon does not serve /v1/services: its core plugin is not enabled ([core] in its config)");
         }
 
         return await AdminClient.ReadAsync<JsonElement>(response, cancellationToken);

@@ -4,14 +4,15 @@ using Lashup.Abstractions.Cluster;
 using Lashup.Abstractions.Data;
 using Lashup.Abstractions.Services;
 
-namespace Lashup.Plugins.Dns;
+namespace Lashup.Plugins.Core.Services;
 
 /// <summary>
 /// Service registrations on the admin API, for <c>lashup service</c>: <c>GET /v1/services</c> lists,
 /// <c>GET /v1/services/{service}</c> shows one, <c>PUT /v1/services/{service}</c> registers an instance (body:
 /// <c>{"address": "10.0.0.5", "ports": ["http:80/tcp"], "instance": "web-1", "node": "node-1"}</c>; instance and
 /// node default to the address and this node), <c>DELETE /v1/services/{service}/{instance}</c> deregisters one.
-/// Registrations go into the replicated store (<see cref="ServiceCatalog"/>), so every node's DNS serves them.
+/// Registrations go into the replicated store (<see cref="ServiceCatalog"/>), which every node's DNS and load balancer
+/// read; the catalog is the core's, so registering works whichever data-plane plugins are on.
 /// </summary>
 internal sealed class ServicesEndpoint(IReplicatedStore store, IClusterMembership membership, string method, string pattern) : IAdminEndpoint
 {
