@@ -37,6 +37,8 @@ public static class AdminJson
         var message = exception.Message;
         var cut = message.IndexOf(" Path: ", StringComparison.Ordinal);
         message = cut >= 0 ? message[..cut] : message;
+        // Malformed JSON (as opposed to well-formed JSON of the wrong shape) comes from the reader, whose exception type
+        // System.Text.Json keeps internal: known by name only.
         if (exception.InnerException is not null && exception.InnerException.GetType().Name == "JsonReaderException")
         {
             return $"the request body is not valid JSON{(path.Length > 0 ? $" (at {path})" : "")}: {message}";
