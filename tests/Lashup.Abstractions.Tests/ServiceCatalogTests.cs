@@ -1,6 +1,7 @@
 using System.Net;
 using Lashup.Abstractions.Data;
 using Lashup.Abstractions.LoadBalancing;
+using Lashup.Abstractions.Networking;
 using Lashup.Abstractions.Services;
 using Lashup.Testing;
 
@@ -13,11 +14,11 @@ public sealed class ServiceCatalogTests
         (store ?? new InMemoryReplicatedStore()).UpdateAsync(key, ops).AsTask();
 
     [Theory]
-    [InlineData("80", 80, ServiceProtocol.Tcp, null, "80/tcp")]
-    [InlineData("53/udp", 53, ServiceProtocol.Udp, null, "53/udp")]
-    [InlineData("http:8080/TCP", 8080, ServiceProtocol.Tcp, "http", "http:8080/tcp")]
-    [InlineData(" DNS:53/udp ", 53, ServiceProtocol.Udp, "dns", "dns:53/udp")]
-    public void ServicePort_Valid_ParsesAndPrintsCanonically(string text, int number, ServiceProtocol protocol, string? name, string canonical)
+    [InlineData("80", 80, TransportProtocol.Tcp, null, "80/tcp")]
+    [InlineData("53/udp", 53, TransportProtocol.Udp, null, "53/udp")]
+    [InlineData("http:8080/TCP", 8080, TransportProtocol.Tcp, "http", "http:8080/tcp")]
+    [InlineData(" DNS:53/udp ", 53, TransportProtocol.Udp, "dns", "dns:53/udp")]
+    public void ServicePort_Valid_ParsesAndPrintsCanonically(string text, int number, TransportProtocol protocol, string? name, string canonical)
     {
         var port = ServicePort.Parse(text);
 
@@ -119,5 +120,18 @@ public sealed class ServiceCatalogTests
         Assert.Equal(("frontend", IPAddress.Parse("11.0.0.7")), VipNames.Read(entry));
         Assert.Null(VipNames.Read(bad));
         Assert.Throws<ArgumentException>(() => VipNames.KeyOf("Front End"));
+    }
+
+    [Fact]
+    public void TransportProtocol_OneSpelling_ForServicePortsAndVips()
+    {
+        Assert.Equal("udp", TransportProtocols.Name(TransportProtocol.Udp));
+        Assert.True(TransportProtocols.TryParse("TCP", out var tcp));
+        Assert.Equal(TransportProtocol.Tcp, tcp);
+        Assert.False(TransportProtocols.TryParse("sctp", out _));
+        Assert.Equal(17, (int)TransportProtocol.Udp);
+        Assert.Equal("dns:53/udp", new ServicePort(53, TransportProtocol.Udp, "dns").ToString());
+        Assert.Equal("udp/11.0.0.1:53", new VipKey(IPAddress.Parse("11.0.0.1"), 53, TransportProtocol.Udp).ToString());
+        Assert.Equal("tcp/[fd00::1]:80", new VipKey(IPAddress.Parse("fd00::1"), 80, TransportProtocol.Tcp).ToString());
     }
 }

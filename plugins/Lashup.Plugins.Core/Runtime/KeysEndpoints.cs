@@ -5,35 +5,46 @@ namespace Lashup.Plugins.Core.Runtime;
 
 /// <summary>
 /// <c>GET /v1/keys</c> shows the public ids of this node's keys (never the keys) and, from the member graph, which
-/// key ids every member holds. <c>PUT /v1/keys</c> replaces the keyring at run time, so keys rotate with no restart:
-/// add the new key second on every node, then put it first on every node, then drop the old one. A step that would
-/// cut a reachable member off (see <see cref="KeyRotationCheck"/>) is refused with 409, naming the members, unless
+/// key ids every member holds.
+/// </summary>
+internal sealed class KeysGetEndpoint(CoreRuntime core) : IAdminEndpoint
+{
+    public string Method => "GET";
+
+    public string Pattern => "/v1/keys";
+
+    public ValueTask<AdminResult> HandleAsync(AdminRequest request, CancellationToken cancellationToken)
+    {
+        var codec = core.Codec ?? throw new InvalidOperationException("the core is not started");
+        var own = codec.Keyring?.KeyIds ?? [];
+        var members = core.Members.Select(m => new MemberKeys(
+            m.Name,
+            m.State.ToString().ToLowerInvariant(),
+            m.Name == core.LocalName ? (own.Count > 0 ? own : null) : KeyringMetadata.Of(m))).ToList();
+        return ValueTask.FromResult(AdminResult.Ok(new KeysResponse(core.LocalName, own, members, [])));
+    }
+}
+
+/// <summary>
+/// <c>PUT /v1/keys</c> with a <see cref="KeysRequest"/> replaces the keyring at run time, so keys rotate with no
+/// restart: add the new key second on every node, then put it first on every node, then drop the old one. A step that
+/// would cut a reachable member off (see <see cref="KeyRotationCheck"/>) is refused with 409, naming the members, unless
 /// <c>force</c> is set. The change is not written back to the config file: put the same keys in <c>core.keyring</c>
 /// for the next start.
 /// </summary>
-internal sealed class KeysEndpoint(CoreRuntime core, string method) : IAdminEndpoint
+internal sealed class KeysPutEndpoint(CoreRuntime core) : IAdminEndpoint
 {
     /// <summary>Keys at most in a keyring set at run time (all their ids fit the published metadata value).</summary>
     public const int MaxKeys = 32;
 
-    public string Method => method;
+    public string Method => "PUT";
 
     public string Pattern => "/v1/keys";
 
     public async ValueTask<AdminResult> HandleAsync(AdminRequest request, CancellationToken cancellationToken)
     {
-        var codec = core.Codec ?? throw new InvalidOperationException("the core is not started");
-        if (method == "GET")
-        {
-            var own = codec.Keyring?.KeyIds ?? [];
-            var members = core.Members.Select(m => new MemberKeysDto(
-                m.Name,
-                m.State.ToString().ToLowerInvariant(),
-                m.Name == core.LocalName ? (own.Count > 0 ? own : null) : KeyringMetadata.Of(m))).ToList();
-            return AdminResult.Ok(new KeysDto(core.LocalName, own, members, []));
-        }
-
-        var body = request.ReadJson<SetKeys>();
+        _ = core.Codec ?? throw new InvalidOperationException("the core is not started");
+        var body = request.ReadJson<KeysRequest>();
         if (body.Keys is null || body.Keys.Count == 0)
         {
             throw new AdminRequestException("give at least one key: {\"keys\": [\"<base64>\", ...]} (the first encrypts)");
@@ -76,16 +87,6 @@ internal sealed class KeysEndpoint(CoreRuntime core, string method) : IAdminEndp
                 + "  (the order that cuts nobody off: add the new key everywhere, then make it primary everywhere, then drop the old one; --force applies it anyway)");
         }
 
-        return AdminResult.Ok(new KeysDto(core.LocalName, keyring.KeyIds, null, problems));
+        return AdminResult.Ok(new KeysResponse(core.LocalName, keyring.KeyIds, null, problems));
     }
-
-    public sealed record SetKeys(List<string>? Keys, bool Force = false);
-
-    /// <param name="Node">This node.</param>
-    /// <param name="KeyIds">This node's key ids, primary first (empty: no encryption).</param>
-    /// <param name="Members">Every member with the key ids it publishes (null: none published); only on GET.</param>
-    /// <param name="Warnings">On PUT: what was not checked, or what a forced change cuts off.</param>
-    public sealed record KeysDto(string Node, IReadOnlyList<string> KeyIds, IReadOnlyList<MemberKeysDto>? Members, IReadOnlyList<string> Warnings);
-
-    public sealed record MemberKeysDto(string Name, string State, IReadOnlyList<string>? KeyIds);
 }
