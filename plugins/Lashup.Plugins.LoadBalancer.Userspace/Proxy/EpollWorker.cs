@@ -28,6 +28,9 @@ internal sealed class Flow
     /// <summary>The source reported RDHUP/HUP: read until EOF, not just until a short read.</summary>
     public bool HangUpSeen;
 
+    /// <summary>The source became readable while the backend was still connecting (its edge was consumed then).</summary>
+    public bool ReadablePending;
+
     public void Reset()
     {
         if (Pending is not null)
@@ -37,7 +40,7 @@ internal sealed class Flow
         }
 
         Offset = Length = 0;
-        Ended = HangUpSeen = false;
+        Ended = HangUpSeen = ReadablePending = false;
     }
 }
 
@@ -339,8 +342,8 @@ internal sealed unsafe partial class EpollWorker : IDisposable
                 continue;
             }
 
+            // TCP_NODELAY comes from the listening socket: Linux copies it into each accepted socket.
             _counters.Accepted++;
-            NoDelay(fd);
             var connection = NewConnection(fd, listener.Vip);
             if (!Connect(connection))
             {
@@ -412,7 +415,7 @@ internal sealed unsafe partial class EpollWorker : IDisposable
                 _ = Control(_epoll, EPOLL_CTL_ADD, fd, ConnectionEvents, Data(connection, KindBackend));
                 if (result == 0)
                 {
-                    Connected(connection);
+                    Connected(connection, 0);
                 }
 
                 return true;
@@ -428,14 +431,23 @@ internal sealed unsafe partial class EpollWorker : IDisposable
         return false;
     }
 
-    private void Connected(TcpConnection connection)
+    /// <summary>
+    /// The backend accepted: forward what the client sent meanwhile (if it sent anything: its edge came while
+    /// connecting) and what the backend sent with its accept (a banner: the event that said connected said readable).
+    /// </summary>
+    private void Connected(TcpConnection connection, uint events)
     {
         connection.Connecting = false;
         connection.Backend!.RecordSuccess();
         connection.LastActivity = _now;
-        if (Pump(connection, connection.Up, resume: true))
+        if (connection.Up.ReadablePending && !Pump(connection, connection.Up))
         {
-            Pump(connection, connection.Down, resume: true);
+            return;
+        }
+
+        if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) != 0)
+        {
+            Pump(connection, connection.Down);
         }
     }
 
@@ -496,16 +508,17 @@ internal sealed unsafe partial class EpollWorker : IDisposable
                 }
                 else if ((events & EPOLLOUT) != 0)
                 {
-                    Connected(connection);
+                    Connected(connection, events);
                 }
             }
             else if ((events & EPOLLERR) != 0)
             {
                 Finish(connection, reset: true);
             }
-            else if ((events & (EPOLLRDHUP | EPOLLHUP)) != 0)
+            else
             {
-                connection.Up.HangUpSeen = true;
+                connection.Up.ReadablePending |= (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) != 0;
+                connection.Up.HangUpSeen |= (events & (EPOLLRDHUP | EPOLLHUP)) != 0;
             }
 
             return;
@@ -531,7 +544,7 @@ internal sealed unsafe partial class EpollWorker : IDisposable
             var generation = connection.Generation;
             if (Flush(connection, sink))
             {
-                if (!Pump(connection, sink, resume: true))
+                if (!Pump(connection, sink))
                 {
                     return;
                 }
@@ -544,7 +557,7 @@ internal sealed unsafe partial class EpollWorker : IDisposable
 
         if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) != 0)
         {
-            Pump(connection, source, resume: false);
+            Pump(connection, source);
         }
     }
 
@@ -554,11 +567,12 @@ internal sealed unsafe partial class EpollWorker : IDisposable
     /// </summary>
     /// <param name="connection">The connection.</param>
     /// <param name="flow">Which way: <see cref="TcpConnection.Up"/> (client to backend) or <see cref="TcpConnection.Down"/>.</param>
-    /// <param name="resume">
-    /// After a pause (connect, backpressure): read until EAGAIN. Otherwise a read shorter than the buffer means the
-    /// source is drained (edge-triggered: new bytes bring a new event), unless it hung up.
-    /// </param>
-    private bool Pump(TcpConnection connection, Flow flow, bool resume)
+    /// <remarks>
+    /// A read shorter than the buffer means the source had nothing more at that moment (TCP hands over all it holds, up
+    /// to the length asked): bytes that come later bring a new edge, so there is no read until EAGAIN, except after a
+    /// hang-up, when the FIN may wait behind the bytes.
+    /// </remarks>
+    private bool Pump(TcpConnection connection, Flow flow)
     {
         if (flow.Pending is not null || flow.Ended)
         {
@@ -586,7 +600,7 @@ internal sealed unsafe partial class EpollWorker : IDisposable
                 var sent = send(sink, _scratch, n, MSG_NOSIGNAL);
                 if (sent == n)
                 {
-                    if (n < ScratchSize && !resume && !flow.HangUpSeen)
+                    if (n < ScratchSize && !flow.HangUpSeen)
                     {
                         return true;
                     }
@@ -617,13 +631,15 @@ internal sealed unsafe partial class EpollWorker : IDisposable
             if (n == 0)
             {
                 flow.Ended = true;
-                _ = shutdown(sink, SHUT_WR);
                 if (connection.Up.Ended && connection.Down.Ended)
                 {
+                    // Both sides sent FIN: closing sends the last one.
                     Finish(connection, reset: false);
                     return false;
                 }
 
+                // Half-close: pass the FIN on; the other way goes on until it ends too.
+                _ = shutdown(sink, SHUT_WR);
                 return true;
             }
 
