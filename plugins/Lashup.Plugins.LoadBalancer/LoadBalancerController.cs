@@ -75,6 +75,10 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
     private readonly TaskCompletionSource _loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<Task> _loops = [];
     private NameAllocation _allocation = new(ImmutableDictionary<string, IPAddress>.Empty, ImmutableDictionary<string, IPAddress>.Empty, ImmutableDictionary<string, string>.Empty);
+    private readonly Dictionary<string, (VersionVector Version, long Sequence)> _observed = new(StringComparer.Ordinal);
+    private long _sequence;
+    private long _appliedSequence;
+    private TaskCompletionSource _progress = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile ControllerSnapshot _snapshot = ControllerSnapshot.Empty;
     private volatile bool _ready;
     private volatile bool _reconcileDue;
@@ -244,8 +248,73 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
         }
     }
 
-    /// <summary>Asks for a pass soon (the admin API calls this after a write, so the change shows without waiting).</summary>
-    public void Poke() => Signal();
+    /// <summary>
+    /// Waits until the watches have delivered <paramref name="written"/> (entries this node just wrote) and a pass that
+    /// includes them has been applied, so that the admin API answers a write with the state it led to. Returns false
+    /// without waiting while the controller has not loaded, and after <paramref name="timeout"/>.
+    /// </summary>
+    public async Task<bool> WaitAppliedAsync(IReadOnlyCollection<KvEntry> written, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        Signal();
+        while (_ready)
+        {
+            Task progress;
+            lock (_gate)
+            {
+                var needed = 0L;
+                var seen = true;
+                foreach (var entry in written)
+                {
+                    if (_observed.TryGetValue(entry.Key.Value, out var observed) && Covers(observed.Version, entry.Version))
+                    {
+                        needed = Math.Max(needed, observed.Sequence);
+                    }
+                    else
+                    {
+                        seen = false;
+                    }
+                }
+
+                if (seen && Volatile.Read(ref _appliedSequence) >= needed)
+                {
+                    return true;
+                }
+
+                progress = _progress.Task;
+            }
+
+            try
+            {
+                await progress.WaitAsync(deadline.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                return false;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool Covers(VersionVector seen, VersionVector written) =>
+        written.Entries.All(e => seen[e.Key] >= e.Value);
+
+    /// <summary>Records that a watch delivered <paramref name="entry"/>; called under the gate.</summary>
+    private void Observe(KvEntry entry)
+    {
+        _observed[entry.Key.Value] = (entry.Version, ++_sequence);
+        Progress();
+    }
+
+    /// <summary>Wakes <see cref="WaitAppliedAsync"/>; called under the gate.</summary>
+    private void Progress()
+    {
+        var progress = _progress;
+        _progress = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        progress.TrySetResult();
+    }
 
     // ---- watches: each updates the model under the gate and wakes the apply loop ----
 
@@ -269,6 +338,7 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
                 }
                 else if (change.Entry is { } entry)
                 {
+                    Observe(entry);
                     var key = entry.Key.Value;
                     if (change.IsSnapshot)
                     {
@@ -320,6 +390,7 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
                 }
                 else if (change.Entry is { } entry && VipNames.NameOf(entry.Key) is { } name)
                 {
+                    Observe(entry);
                     if (change.IsSnapshot)
                     {
                         inSnapshot.Add(name);
@@ -464,8 +535,10 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
         DesiredState desired;
         List<VipDefinition> vips;
         Dictionary<string, VipNameClaim> claims;
+        long upTo;
         lock (_gate)
         {
+            upTo = _sequence;
             vips = [.. _vips.Values];
             claims = new Dictionary<string, VipNameClaim>(_claims, StringComparer.Ordinal);
             var needed = vips.Where(v => v.Id.IsNamed).Select(v => v.Id.Name!).ToHashSet(StringComparer.Ordinal);
@@ -524,6 +597,11 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
         }
 
         _snapshot = new ControllerSnapshot(desired, refused, table);
+        lock (_gate)
+        {
+            Volatile.Write(ref _appliedSequence, upTo);
+            Progress();
+        }
         if (_backend.NeedsLocalAddresses && !reconcile)
         {
             await _addresses.ReleaseUnusedAsync(table.Vips.Keys.Select(k => k.Address), cancellationToken).ConfigureAwait(false);

@@ -89,13 +89,15 @@ internal sealed class VipPutEndpoint(IReplicatedStore store, IClusterMembership 
             ops.AddRange(VipCatalog.SetService(service));
         }
 
+        var written = new List<KvEntry>(2);
         if (claim is not null)
         {
-            await store.UpdateAsync(VipNames.KeyOf(vip.Name!), VipNames.SetAddress(claim), null, cancellationToken).ConfigureAwait(false);
+            written.Add(await store.UpdateAsync(VipNames.KeyOf(vip.Name!), VipNames.SetAddress(claim), null, cancellationToken).ConfigureAwait(false));
         }
 
         var entry = await store.UpdateAsync(VipCatalog.KeyOf(vip), ops, null, cancellationToken).ConfigureAwait(false);
-        controller.Poke();
+        written.Add(entry);
+        await VipAdmin.WaitAppliedAsync(controller, written, cancellationToken).ConfigureAwait(false);
         return AdminResult.Ok(VipAdmin.DescribeEntry(controller, entry));
     }
 }
@@ -116,15 +118,15 @@ internal sealed class VipDeleteEndpoint(IReplicatedStore store, LoadBalancerCont
             throw new AdminNotFoundException($"no VIP {vip.Display}");
         }
 
-        await store.UpdateAsync(key, VipCatalog.Remove(entry.Value), null, cancellationToken).ConfigureAwait(false);
+        var written = new List<KvEntry>(2) { await store.UpdateAsync(key, VipCatalog.Remove(entry.Value), null, cancellationToken).ConfigureAwait(false) };
         string? released = null;
         if (vip.IsNamed && controller.IsLastOfName(vip.Name, vip) && store.Get(VipNames.KeyOf(vip.Name)) is { IsEmpty: false })
         {
-            await store.UpdateAsync(VipNames.KeyOf(vip.Name), VipNames.Release(), null, cancellationToken).ConfigureAwait(false);
+            written.Add(await store.UpdateAsync(VipNames.KeyOf(vip.Name), VipNames.Release(), null, cancellationToken).ConfigureAwait(false));
             released = vip.Name;
         }
 
-        controller.Poke();
+        await VipAdmin.WaitAppliedAsync(controller, written, cancellationToken).ConfigureAwait(false);
         return AdminResult.Ok(new VipRemovedResponse(vip.Display, released));
     }
 }
@@ -162,7 +164,7 @@ internal sealed class VipBackendPutEndpoint(IReplicatedStore store, IClusterMemb
             body.Node ?? (current.Endpoint is null ? membership.LocalName : current.Node),
             body.Weight ?? (current.Endpoint is null ? VipCatalog.DefaultWeight : current.Weight));
         var entry = await store.UpdateAsync(VipCatalog.KeyOf(vip), VipCatalog.SetBackend(backend), null, cancellationToken).ConfigureAwait(false);
-        controller.Poke();
+        await VipAdmin.WaitAppliedAsync(controller, [entry], cancellationToken).ConfigureAwait(false);
         return AdminResult.Ok(VipAdmin.DescribeEntry(controller, entry));
     }
 }
@@ -190,7 +192,7 @@ internal sealed class VipBackendDeleteEndpoint(IReplicatedStore store, LoadBalan
         }
 
         var entry = await store.UpdateAsync(VipCatalog.KeyOf(vip), VipCatalog.RemoveBackend(endpoint), null, cancellationToken).ConfigureAwait(false);
-        controller.Poke();
+        await VipAdmin.WaitAppliedAsync(controller, [entry], cancellationToken).ConfigureAwait(false);
         return AdminResult.Ok(VipAdmin.DescribeEntry(controller, entry));
     }
 }
@@ -198,6 +200,13 @@ internal sealed class VipBackendDeleteEndpoint(IReplicatedStore store, LoadBalan
 /// <summary>What the VIP endpoints share.</summary>
 internal static class VipAdmin
 {
+    /// <summary>How long a write waits for this node to apply it, so that its answer shows the result (then it answers anyway).</summary>
+    public static readonly TimeSpan ApplyWait = TimeSpan.FromSeconds(3);
+
+    /// <summary>Waits (bounded) until this node's load balancer applied <paramref name="written"/>.</summary>
+    public static Task WaitAppliedAsync(LoadBalancerController controller, IReadOnlyCollection<KvEntry> written, CancellationToken cancellationToken) =>
+        controller.WaitAppliedAsync(written, ApplyWait, cancellationToken);
+
     /// <summary>The VIP of the route (<c>{proto}</c>, <c>{vip}</c>).</summary>
     public static VipId VipOf(AdminRequest request)
     {
