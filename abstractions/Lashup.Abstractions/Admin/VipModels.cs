@@ -31,7 +31,7 @@ public sealed record VipListResponse(IReadOnlyList<VipResponse> Vips)
 
 /// <summary>
 /// One VIP as the answering node serves it (<c>GET /v1/vips/{proto}/{vip}</c>; also the answer of the calls that change
-/// a VIP: the VIP as written, before the node has computed its table again, which <c>lashup vip list</c> shows).
+/// a VIP: the VIP once the answering node applied the change, or as written if that takes more than a few seconds).
 /// </summary>
 /// <param name="Vip">The VIP, <c>10.0.0.1:80/tcp</c> or <c>web:80/tcp</c>.</param>
 /// <param name="Protocol"><c>tcp</c> or <c>udp</c>.</param>
