@@ -259,6 +259,46 @@ public sealed class ConfigCheckTests
             "lashup.toml:5:1: loadbalancer.userspace.listen_address: expected one address of this host such as \"127.0.0.2\" (not a wildcard), got \"0.0.0.0\""
         },
         {
+            "a proxy listen address this host does not have",
+            "[core]\n[loadbalancer]\nbackend = \"userspace\"\n[loadbalancer.userspace]\nlisten_address = \"192.0.2.77\"\n",
+            "lashup.toml:5:1: loadbalancer.userspace.listen_address: 192.0.2.77 is not an address of this host; every VIP would go unserved"
+        },
+        {
+            "a proxy connection limit of 0",
+            "[core]\n[loadbalancer]\nbackend = \"userspace\"\n[loadbalancer.userspace]\nmax_connections = 0\n",
+            "lashup.toml:5:1: loadbalancer.userspace.max_connections: must be between 1 and 1048576, got 0"
+        },
+        {
+            "a proxy idle timeout that is no duration",
+            "[core]\n[loadbalancer]\nbackend = \"userspace\"\n[loadbalancer.userspace]\nidle_timeout = \"10 minutes\"\n",
+            "lashup.toml:5:1: loadbalancer.userspace.idle_timeout: expected a duration such as \"500ms\", \"5s\", \"1m30s\" or \"24h\", got \"10 minutes\""
+        },
+        {
+            "a UDP idle timeout out of range",
+            "[core]\n[loadbalancer]\nbackend = \"userspace\"\n[loadbalancer.userspace]\nudp_idle_timeout = \"2h\"\n",
+            "lashup.toml:5:1: loadbalancer.userspace.udp_idle_timeout: must be between 1s and 1h, got \"2h\""
+        },
+        {
+            "proxy workers out of range",
+            "[core]\n[loadbalancer]\nbackend = \"userspace\"\n[loadbalancer.userspace]\nworkers = 300\n",
+            "lashup.toml:5:1: loadbalancer.userspace.workers: must be between 0 and 256, got 300"
+        },
+        {
+            "an unknown key of the proxy",
+            "[core]\n[loadbalancer]\nbackend = \"userspace\"\n[loadbalancer.userspace]\nconnect_timeuot = \"1s\"\n",
+            "lashup.toml:5:1: loadbalancer.userspace.connect_timeuot: unknown key \"connect_timeuot\"; did you mean \"connect_timeout\"?"
+        },
+        {
+            "keep_on_stop that is not a boolean",
+            "[core]\n[loadbalancer]\nbackend = \"userspace\"\nkeep_on_stop = \"yes\"\n",
+            "lashup.toml:4:1: loadbalancer.keep_on_stop: expected true or false, got \"yes\""
+        },
+        {
+            "a named VIP range that is IPv4 multicast",
+            "[core]\n[loadbalancer]\nbackend = \"userspace\"\nnamed_vip_range = \"239.0.0.0/8\"\n",
+            "lashup.toml:4:1: loadbalancer.named_vip_range: \"239.0.0.0/8\" is not a range of unicast addresses"
+        },
+        {
             "data_dir is a file",
             "[node]\ndata_dir = \"afile\"\n",
             "lashup.toml:2:1: node.data_dir: {root}/afile is a file, not a folder"
