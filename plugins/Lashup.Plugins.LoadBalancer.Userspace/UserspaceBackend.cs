@@ -109,7 +109,7 @@ internal sealed partial class UserspaceBackend : ILoadBalancerBackend, IDisposab
                 repairs += vip.IsServing ? 1 : 0;
             }
 
-            if (vip.Update(entry.Backends))
+            if (await vip.SetBackendsAsync(entry.Backends).ConfigureAwait(false))
             {
                 repairs++;
             }
@@ -184,7 +184,7 @@ internal sealed partial class UserspaceBackend : ILoadBalancerBackend, IDisposab
             }
         }
 
-        vip.Update(entry.Backends);
+        await vip.SetBackendsAsync(entry.Backends).ConfigureAwait(false);
         if (created || !vip.IsServing)
         {
             await vip.StartAsync(_engine).ConfigureAwait(false);

@@ -758,6 +758,15 @@ internal sealed unsafe partial class EpollWorker : IDisposable
         }
     }
 
+    /// <summary>Forgets the flows of <paramref name="vip"/> to <paramref name="backends"/> (removed from it; on the worker's thread).</summary>
+    public void CloseFlowsTo(UdpVip vip, IReadOnlyList<BackendSlot> backends)
+    {
+        foreach (var flow in vip.Flows.Values.Where(f => backends.Contains(f.Backend!)).ToList())
+        {
+            CloseFlow(flow);
+        }
+    }
+
     /// <summary>Datagrams from clients: each goes to its flow's backend (a new flow picks one).</summary>
     private void ReceiveFromClients(UdpVip vip)
     {

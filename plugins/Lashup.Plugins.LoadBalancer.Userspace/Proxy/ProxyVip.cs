@@ -31,8 +31,26 @@ internal abstract class ProxyVip(VipKey key, IPEndPoint bind)
     /// <summary>The backends as last set.</summary>
     public ImmutableArray<VipBackend> Backends { get; private set; } = [];
 
-    /// <summary>Sets the backends; returns whether anything changed. Removed backends keep their open connections.</summary>
-    public bool Update(ImmutableArray<VipBackend> backends)
+    /// <summary>
+    /// Sets the backends; returns whether anything changed. TCP connections to removed backends go on until they end;
+    /// UDP flows to removed backends, which have no end to wait for, are forgotten (their clients' next datagrams pick
+    /// a backend again); those to backends that drain (weight 0) go on, as connections do.
+    /// </summary>
+    public async Task<bool> SetBackendsAsync(ImmutableArray<VipBackend> backends)
+    {
+        var (changed, gone) = Update(backends);
+        if (gone.Count > 0)
+        {
+            await ForgetAsync(gone).ConfigureAwait(false);
+        }
+
+        return changed;
+    }
+
+    /// <summary>What the VIP does about backends that left it (after <see cref="Pool"/> no longer has them).</summary>
+    protected virtual Task ForgetAsync(IReadOnlyList<BackendSlot> gone) => Task.CompletedTask;
+
+    private (bool Changed, List<BackendSlot> Gone) Update(ImmutableArray<VipBackend> backends)
     {
         var changed = backends.Length != Backends.Length || !new VipEntry(Key, backends).Equals(new VipEntry(Key, Backends));
         var slots = new List<BackendSlot>(backends.Length);
@@ -52,14 +70,16 @@ internal abstract class ProxyVip(VipKey key, IPEndPoint bind)
             slots.Add(slot);
         }
 
-        foreach (var gone in _slots.Keys.Where(e => !backends.Any(b => b.Endpoint.Equals(e))).ToList())
+        var gone = new List<BackendSlot>();
+        foreach (var endpoint in _slots.Keys.Where(e => !backends.Any(b => b.Endpoint.Equals(e))).ToList())
         {
-            _slots.Remove(gone);
+            _slots.Remove(endpoint, out var slot);
+            gone.Add(slot!);
         }
 
         Backends = backends;
         _pool = new BackendPool([.. slots]);
-        return changed;
+        return (changed, gone);
     }
 
     /// <summary>Binds the socket and hands it to the workers; on failure sets <see cref="Error"/>.</summary>
@@ -184,6 +204,14 @@ internal sealed class UdpVip(VipKey key, IPEndPoint bind) : ProxyVip(key, bind)
         var worker = engine.NextWorker();
         Worker = worker;
         await worker.RunAsync(() => worker.AddUdpVip(this)).ConfigureAwait(false);
+    }
+
+    protected override async Task ForgetAsync(IReadOnlyList<BackendSlot> gone)
+    {
+        if (Worker is { } worker)
+        {
+            await worker.RunAsync(() => worker.CloseFlowsTo(this, gone)).ConfigureAwait(false);
+        }
     }
 
     public override async Task StopAsync(ProxyEngine engine)

@@ -46,9 +46,13 @@ internal sealed class ProxyHarness : IAsyncDisposable
     public UserspaceBackend Backend { get; }
 
     /// <summary>A new VIP on 127.0.0.1 (a free port) with these backends, applied; it must be served.</summary>
-    public async Task<VipKey> AddVipAsync(TransportProtocol protocol, params (IPEndPoint Endpoint, int Weight)[] backends)
+    public Task<VipKey> AddVipAsync(TransportProtocol protocol, params (IPEndPoint Endpoint, int Weight)[] backends) =>
+        AddVipAsync(IPAddress.Loopback, protocol, backends);
+
+    /// <summary>A new VIP on <paramref name="address"/> (a free port) with these backends, applied; it must be served.</summary>
+    public async Task<VipKey> AddVipAsync(IPAddress address, TransportProtocol protocol, params (IPEndPoint Endpoint, int Weight)[] backends)
     {
-        var key = new VipKey(IPAddress.Loopback, (ushort)FreePort(protocol), protocol);
+        var key = new VipKey(address, (ushort)FreePort(protocol, address), protocol);
         await SetAsync(key, backends);
         var status = Backend.Describe(key);
         Assert.True(status?.Programmed == true, $"VIP {key} is not served: {status?.Reason}");
@@ -82,12 +86,13 @@ internal sealed class ProxyHarness : IAsyncDisposable
         Backend.Dispose();
     }
 
-    public static int FreePort(TransportProtocol protocol)
+    public static int FreePort(TransportProtocol protocol, IPAddress? address = null)
     {
+        address ??= IPAddress.Loopback;
         using var socket = protocol == TransportProtocol.Tcp
-            ? new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)
-            : new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            ? new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp)
+            : new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        socket.Bind(new IPEndPoint(address, 0));
         return ((IPEndPoint)socket.LocalEndPoint!).Port;
     }
 
@@ -120,7 +125,7 @@ internal sealed class TestClient : IDisposable
 
     public static async Task<TestClient> ConnectAsync(VipKey vip)
     {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var socket = new Socket(vip.Address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         using var patience = new CancellationTokenSource(ProxyHarness.Patience);
         await socket.ConnectAsync(new IPEndPoint(vip.Address, vip.Port), patience.Token);
         return new TestClient(socket);

@@ -384,6 +384,19 @@ public sealed class TcpProxyTests
         await ProxyHarness.EventuallyAsync(() => proxy.Stats.Open == 0, "the connection is released");
     }
 
+    [Fact]
+    public async Task Ipv6Vip_Ipv4Backend_AndIpv4Vip_Ipv6Backend()
+    {
+        using var v4 = new TestTcpServer("v4");
+        using var v6 = new TestTcpServer("v6", address: IPAddress.IPv6Loopback);
+        await using var proxy = new ProxyHarness();
+        var six = await proxy.AddVipAsync(IPAddress.IPv6Loopback, TransportProtocol.Tcp, (v4.Endpoint, 1));
+        var four = await proxy.AddVipAsync(TransportProtocol.Tcp, (v6.Endpoint, 1));
+
+        Assert.Equal("v4", await TestClient.WhoAsync(six));
+        Assert.Equal("v6", await TestClient.WhoAsync(four));
+    }
+
     /// <summary>Connects and waits for the end: true when the proxy reset the connection (it may come before the connect completes).</summary>
     private static async Task<bool> ResetAsync(Abstractions.LoadBalancing.VipKey vip)
     {

@@ -18,13 +18,14 @@ internal sealed class TestTcpServer : IDisposable
     private readonly Func<TestTcpServer, Socket, CancellationToken, Task> _handler;
     private int _accepted;
 
-    public TestTcpServer(string name, Func<TestTcpServer, Socket, CancellationToken, Task>? handler = null, int port = 0, int backlog = 512)
+    public TestTcpServer(string name, Func<TestTcpServer, Socket, CancellationToken, Task>? handler = null, int port = 0, int backlog = 512, IPAddress? address = null)
     {
         Name = name;
         _handler = handler ?? GreetAndEchoAsync;
-        _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        address ??= IPAddress.Loopback;
+        _listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         _listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-        _listener.Bind(new IPEndPoint(IPAddress.Loopback, port));
+        _listener.Bind(new IPEndPoint(address, port));
         _listener.Listen(backlog);
         Endpoint = (IPEndPoint)_listener.LocalEndPoint!;
         _ = AcceptLoopAsync();
@@ -106,13 +107,14 @@ internal sealed class TestUdpServer : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<IPEndPoint, int> _sources = new();
 
-    public TestUdpServer(string name, int port = 0)
+    public TestUdpServer(string name, int port = 0, IPAddress? address = null)
     {
         Name = name;
-        _socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        _socket.Bind(new IPEndPoint(IPAddress.Loopback, port));
+        address ??= IPAddress.Loopback;
+        _socket = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        _socket.Bind(new IPEndPoint(address, port));
         Endpoint = (IPEndPoint)_socket.LocalEndPoint!;
-        _ = ServeAsync();
+        _ = ServeAsync(address);
     }
 
     public string Name { get; }
@@ -129,7 +131,7 @@ internal sealed class TestUdpServer : IDisposable
         _stop.Dispose();
     }
 
-    private async Task ServeAsync()
+    private async Task ServeAsync(IPAddress address)
     {
         var buffer = new byte[65536];
         var prefix = Encoding.ASCII.GetBytes(Name + ":");
@@ -138,7 +140,7 @@ internal sealed class TestUdpServer : IDisposable
             SocketReceiveFromResult received;
             try
             {
-                received = await _socket.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), _stop.Token);
+                received = await _socket.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(address.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, 0), _stop.Token);
             }
             catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
             {

@@ -93,9 +93,55 @@ public sealed class UdpProxyTests
         Assert.Equal("a:3", await AskAsync(first, "3"));
     }
 
+    [Fact]
+    public async Task RemovedBackend_ItsFlowsMoveToTheOthers_DrainedOneKeepsThem()
+    {
+        using var a = new TestUdpServer("a");
+        using var b = new TestUdpServer("b");
+        using var c = new TestUdpServer("c");
+        await using var proxy = new ProxyHarness();
+        var vip = await proxy.AddVipAsync(TransportProtocol.Udp, (a.Endpoint, 1), (b.Endpoint, 1), (c.Endpoint, 1));
+        var clients = Enumerable.Range(0, 30).Select(_ => Connect(vip)).ToList();
+        try
+        {
+            var first = new List<string>();
+            foreach (var client in clients)
+            {
+                first.Add((await AskAsync(client, "x")).Split(':')[0]);
+            }
+
+            Assert.Contains("a", first);
+            Assert.Contains("b", first);
+
+            // a is removed (its node went away, say): a flow has no end to wait for, so its clients move at once.
+            // b drains (weight 0): its flows are open connections, which a drain lets finish.
+            await proxy.SetAsync(vip, (b.Endpoint, 0), (c.Endpoint, 1));
+            for (var i = 0; i < clients.Count; i++)
+            {
+                var now = (await AskAsync(clients[i], "y")).Split(':')[0];
+                Assert.Equal(first[i] == "a" ? "c" : first[i], now);
+            }
+        }
+        finally
+        {
+            clients.ForEach(c => c.Dispose());
+        }
+    }
+
+    [Fact]
+    public async Task Ipv6Vip_Ipv6Backend_Served()
+    {
+        using var a = new TestUdpServer("a", address: IPAddress.IPv6Loopback);
+        await using var proxy = new ProxyHarness();
+        var vip = await proxy.AddVipAsync(IPAddress.IPv6Loopback, TransportProtocol.Udp, (a.Endpoint, 1));
+        using var client = Connect(vip);
+
+        Assert.Equal("a:v6", await AskAsync(client, "v6"));
+    }
+
     private static Socket Connect(VipKey vip)
     {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        var socket = new Socket(vip.Address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         socket.Connect(new IPEndPoint(vip.Address, vip.Port));
         return socket;
     }
