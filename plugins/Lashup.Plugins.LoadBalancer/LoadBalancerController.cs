@@ -305,6 +305,19 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
     private void Observe(KvEntry entry)
     {
         _observed[entry.Key.Value] = (entry.Version, ++_sequence);
+        if (_observed.Count > 1024 + (2 * (_vips.Count + _claims.Count)))
+        {
+            // Keys deleted long ago (applied, and no longer a VIP or a claim) need not be remembered.
+            var applied = Volatile.Read(ref _appliedSequence);
+            foreach (var key in _observed.Where(o => o.Value.Sequence <= applied).Select(o => o.Key).ToList())
+            {
+                if (!_vips.ContainsKey(key) && !_malformed.ContainsKey(key) && !(VipNames.NameOf(KvKey.Parse(key)) is { } name && _claims.ContainsKey(name)))
+                {
+                    _observed.Remove(key);
+                }
+            }
+        }
+
         Progress();
     }
 
