@@ -227,7 +227,10 @@ internal sealed class SimCluster
     }
 }
 
-/// <summary>One simulated node: a <see cref="LashupNode"/> with its clock, network endpoint and executor.</summary>
+/// <summary>
+/// One simulated node: a <see cref="LashupNode"/> with its clock, network endpoint and executor, and its "disk" (the
+/// store's rows and membership's state), which outlives a crash.
+/// </summary>
 internal sealed class SimNode : INodeNetwork, INodeExecutor
 {
     private readonly SimCluster _cluster;
@@ -261,6 +264,9 @@ internal sealed class SimNode : INodeNetwork, INodeExecutor
     /// <summary>This node's replica of the store, when <see cref="SimCluster.StoreEnabled"/> (it keeps its "disk" across restarts).</summary>
     public SimReplica? Kv { get; private set; }
 
+    /// <summary>Membership's state on "disk" (the departure record and the reference membership); survives crashes.</summary>
+    public InMemoryMembershipPersistence Membership { get; } = new();
+
     public long Epoch => Node?.Epoch ?? 0;
 
     internal void Start(long epoch, Prewiring? prewire = null)
@@ -268,7 +274,8 @@ internal sealed class SimNode : INodeNetwork, INodeExecutor
         Incarnation++;
         IsUp = true;
         Node = new LashupNode(
-            new NodeRef(Name, Address), epoch, _cluster.Settings, _seeds, _metadata, Clock, new Random(_seed + Incarnation), this, this);
+            new NodeRef(Name, Address), epoch, _cluster.Settings, _seeds, _metadata, Clock, new Random(_seed + Incarnation), this, this,
+            membership: Membership);
         if (prewire is not null)
         {
             Node.Prewire(prewire.Active, prewire.Passive, prewire.Records);
@@ -296,6 +303,14 @@ internal sealed class SimNode : INodeNetwork, INodeExecutor
         Node?.Stop(graceful: true);
         Kv?.Stop();
         IsUp = false;
+    }
+
+    /// <summary>Empties the node's data folder (store rows and settings, membership's state), as an operator who deletes
+    /// it; the node must be down.</summary>
+    public void WipeDataFolder()
+    {
+        Kv?.Disk.Wipe();
+        Membership.Wipe();
     }
 
     /// <summary>Restarts a crashed node with the next epoch, as the daemon does from its persisted epoch.</summary>
@@ -328,4 +343,16 @@ internal sealed class SimNode : INodeNetwork, INodeExecutor
             }
         });
     }
+}
+
+/// <summary>Membership's state in memory; like a disk, it outlives the node (and is emptied by a wipe).</summary>
+internal sealed class InMemoryMembershipPersistence : IMembershipPersistence
+{
+    private string? _saved;
+
+    public MembershipState Load() => _saved is null ? MembershipState.Empty : MembershipState.Parse(_saved);
+
+    public void Save(MembershipState state) => _saved = state.ToText();
+
+    public void Wipe() => _saved = null;
 }

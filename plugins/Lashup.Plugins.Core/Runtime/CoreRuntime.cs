@@ -80,6 +80,7 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
         var advertise = _options.Advertise.Length > 0 ? _options.Advertise : _transport.LocalEndPoint!.ToString();
         var metadata = new Dictionary<string, string>(_options.Metadata, StringComparer.Ordinal);
         metadata.Remove(KeyringMetadata.Key);
+        metadata.Remove(ReplicaId.MetadataKey);
         if (keyring is not null)
         {
             // Published so that `lashup keys` on any node can tell which rotation step would cut this node off.
@@ -90,7 +91,8 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
         var settings = NodeSettings.From(_options) with { AuthenticatedFrames = keyring is not null };
         _node = new LashupNode(
             new NodeRef(_nodeInfo.Name, advertise), epoch, settings, _options.Seeds, metadata, _time,
-            new Random(), _transport, _loop, _loggers.CreateLogger("Lashup.Core.Protocol"), stats, ProbeNonce);
+            new Random(), _transport, _loop, _loggers.CreateLogger("Lashup.Core.Protocol"), stats, ProbeNonce,
+            new MembershipFile(Path.Combine(_nodeInfo.DataDirectory, "core")));
         _node.MembersChanged += OnMembersChanged;
         _loop.Start();
         _loop.Post(_node.Start);
@@ -194,6 +196,11 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
         if (key == KeyringMetadata.Key)
         {
             throw new ArgumentException($"metadata key {KeyringMetadata.Key} is reserved: the core publishes its key ids there");
+        }
+
+        if (key == ReplicaId.MetadataKey)
+        {
+            throw new ArgumentException($"metadata key {ReplicaId.MetadataKey} is reserved: the core publishes its store's identity there");
         }
 
         var node = _node ?? throw new InvalidOperationException("the core is not started");
