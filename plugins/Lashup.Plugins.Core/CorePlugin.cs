@@ -30,6 +30,8 @@ public sealed class CorePlugin : ILashupPlugin
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IAdminEndpoint, MembersEndpoint>());
         services.AddSingleton<IAdminEndpoint>(sp => new KeysEndpoint(sp.GetRequiredService<CoreRuntime>(), "GET"));
         services.AddSingleton<IAdminEndpoint>(sp => new KeysEndpoint(sp.GetRequiredService<CoreRuntime>(), "PUT"));
+        services.TryAddSingleton<IDepartureRecord>(sp => sp.GetRequiredService<CoreRuntime>());
+        services.TryAddSingleton<IKvBroadcast>(sp => new KvBroadcast(sp.GetRequiredService<CoreRuntime>()));
         services.AddLifecycleParticipant<KvStore>();
         services.AddLifecycleParticipant<KvReplicator>();
         services.TryAddSingleton<IReplicatedStore>(sp => sp.GetRequiredService<KvStore>());

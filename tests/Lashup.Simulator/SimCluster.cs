@@ -65,8 +65,9 @@ internal sealed class SimCluster
 
     public IEnumerable<SimNode> Live => Nodes.Where(n => n.IsUp);
 
-    /// <summary>Whether every live node's store has had its first exchange (a new replica holds writes until then).</summary>
-    public bool StoresSynced => !StoreEnabled || Live.All(n => n.Kv is null || !n.Kv.Store.Fresh);
+    /// <summary>Whether every live node's store takes writes (one that was away for expire_after waits to learn
+    /// whether it was removed meanwhile).</summary>
+    public bool StoresSynced => !StoreEnabled || Live.All(n => n.Kv is null || !n.Kv.Store.AwaitingDepartures);
 
     public long MessagesDelivered { get; private set; }
 
@@ -231,7 +232,7 @@ internal sealed class SimCluster
 /// One simulated node: a <see cref="LashupNode"/> with its clock, network endpoint and executor, and its "disk" (the
 /// store's rows and membership's state), which outlives a crash.
 /// </summary>
-internal sealed class SimNode : INodeNetwork, INodeExecutor
+internal sealed class SimNode : INodeNetwork, INodeExecutor, IDepartureRecord
 {
     private readonly SimCluster _cluster;
     private readonly List<string> _seeds;
@@ -325,6 +326,18 @@ internal sealed class SimNode : INodeNetwork, INodeExecutor
     }
 
     void INodeNetwork.Send(string address, Envelope envelope, bool reliable) => _cluster.Deliver(this, address, envelope, reliable);
+
+    DepartureSnapshot IDepartureRecord.Departures => Node?.Departures ?? DepartureSnapshot.Empty;
+
+    bool IDepartureRecord.HasMajority => Node?.HasMajority ?? false;
+
+    bool IDepartureRecord.Settled => Node?.DeparturesSettled ?? false;
+
+    void IDepartureRecord.PublishReplica(string replica, string? previous) => Node?.SetLocalReplica(replica, previous);
+
+    void IDepartureRecord.Retire(string replica) => Node?.Retire(replica);
+
+    void IDepartureRecord.Mention(IReadOnlyCollection<string> replicas) => Node?.Mention(replicas);
 
     /// <summary>A warm start's views and member records (<see cref="SimCluster.Prewire"/>).</summary>
     internal sealed record Prewiring(List<NodeRef> Active, List<NodeRef> Passive, AdjacencyRecord[] Records);

@@ -316,7 +316,7 @@ internal static class StoreScenarios
 
             if (round == o.Churns / 2)
             {
-                staleExercised = CutOffThroughPrune(departing.Name, key, $"stale-{departing.Name}");
+                staleExercised = CutOffThroughPrune(departing.Kv!.Store.ReplicaName, key, $"stale-{departing.Name}");
                 staleRemoved = (key, $"stale-{departing.Name}");
             }
         }
@@ -372,7 +372,7 @@ internal static class StoreScenarios
             foreach (var node in cluster.Live)
             {
                 var entry = node.Kv!.Store.GetRaw(key);
-                var foreign = entry is null ? [] : StoreWorkload.ReplicasIn(entry).Where(r => !liveNames.Contains(KvStore.NodeOf(r))).ToList();
+                var foreign = entry is null ? [] : StoreWorkload.ReplicasIn(entry).Where(r => !liveNames.Contains(Lashup.Plugins.Core.Protocol.ReplicaId.NodeOf(r))).ToList();
                 if (foreign.Count > 0)
                 {
                     violations.Add($"{node.Name}: {key} still names departed replicas {string.Join(", ", foreign)}");

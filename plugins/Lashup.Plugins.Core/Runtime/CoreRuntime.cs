@@ -18,7 +18,8 @@ namespace Lashup.Plugins.Core.Runtime;
 /// offers it to other plugins as <see cref="IClusterMembership"/> and <see cref="IClusterMulticast"/>. On stop it
 /// leaves gracefully (floods a "left" record and disconnects its neighbours) before closing the sockets.
 /// </summary>
-internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessCheck, IClusterMembership, IClusterMulticast, IReplicationNetwork, IAsyncDisposable
+internal sealed partial class CoreRuntime
+    : ILifecycleParticipant, IReadinessCheck, IClusterMembership, IClusterMulticast, IReplicationNetwork, IDepartureRecord, IAsyncDisposable
 {
     private const int WatchBacklog = 1024;
     private const int MaxPendingFrames = 4096;
@@ -316,6 +317,27 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
     }
 
     IReadOnlyCollection<Member> IReplicationNetwork.Members => _members;
+
+    DepartureSnapshot IDepartureRecord.Departures => _node?.Departures ?? DepartureSnapshot.Empty;
+
+    bool IDepartureRecord.HasMajority => _node?.HasMajority ?? false;
+
+    bool IDepartureRecord.Settled => _node?.DeparturesSettled ?? false;
+
+    void IDepartureRecord.PublishReplica(string replica, string? previous) => OnNode(n => n.SetLocalReplica(replica, previous));
+
+    void IDepartureRecord.Retire(string replica) => OnNode(n => n.Retire(replica));
+
+    void IDepartureRecord.Mention(IReadOnlyCollection<string> replicas) => OnNode(n => n.Mention(replicas));
+
+    /// <summary>Runs <paramref name="action"/> on the protocol thread (in order with everything else posted there).</summary>
+    private void OnNode(Action<LashupNode> action)
+    {
+        if (_node is { } node)
+        {
+            _loop.Post(() => action(node));
+        }
+    }
 
     async ValueTask<IReadOnlyList<string>> IReplicationNetwork.ActiveNeighborsAsync() => (await ViewsAsync()).Active;
 
