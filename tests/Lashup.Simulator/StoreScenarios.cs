@@ -406,14 +406,16 @@ internal static class StoreScenarios
 
         return result;
 
-        // Cuts a long-lived replica off as soon as the departed node's marker is open, waits until the prune is
-        // performed elsewhere, removes the departed node's element on the cut-off replica, and heals.
+        // Cuts a long-lived replica off as soon as the node's departure is recorded, waits until the prune is performed
+        // elsewhere, removes the departed node's element on the cut-off replica, and heals (within expire_after: the
+        // cut-off replica is not removed itself).
         bool CutOffThroughPrune(string departed, KvKey key, string element)
         {
             var stale = cluster.Live.OrderByDescending(n => cluster.Nodes.IndexOf(n)).Skip(1).First(n => n.Kv!.Store.Get(key)?.Value.GetORSet(StoreWorkload.SetField)?.Contains(element) == true);
-            // As soon as the owner opens the marker (the stale replica may or may not have acknowledged it yet).
+            // As soon as the departure is recorded (the owner opens the marker at its next tick; the stale replica may
+            // or may not acknowledge it before it is cut off).
             var opened = cluster.Sim.RunUntil(
-                () => cluster.Live.Any(n => n.Kv!.Store.Markers().ContainsKey(departed)),
+                () => cluster.Live.Any(n => n.Node!.Departures.IsDeparted(departed)),
                 o.ExpireAfter * 4 + TimeSpan.FromMinutes(1),
                 TimeSpan.FromMilliseconds(100));
             if (opened is null)

@@ -337,19 +337,12 @@ internal sealed partial class LashupNode
     }
 
     /// <summary>
-    /// The periodic judgement: which identities of the reference membership are reachable, whether this node reaches a
-    /// majority of it (and since when), and which identities departed.
+    /// Which identities of the reference membership are reachable now, and whether this node reaches a majority of it
+    /// (and since when). Run after every recomputation of the member graph and on every tick, so that a node that
+    /// loses its majority stops acting as one at once.
     /// </summary>
-    private void DepartureTick()
+    private (HashSet<string> Reachable, List<string> Reference) UpdateMajority(DateTimeOffset now)
     {
-        var now = _time.GetUtcNow();
-        var expire = _settings.ExpireAfter;
-        var self = LocalReplica;
-        if (_seeds.Count == 0 && _graph.Count == 1)
-        {
-            _departuresSettled = true; // nobody to learn from
-        }
-
         var reachable = new HashSet<string>(StringComparer.Ordinal);
         foreach (var node in _graph.Values)
         {
@@ -369,10 +362,35 @@ internal sealed partial class LashupNode
             }
         }
 
-        if (self is not null && !_departed.ContainsKey(self))
+        if (LocalReplica is { } self && !_departed.ContainsKey(self))
         {
             reachable.Add(self);
         }
+
+        // Members that left gracefully do not count: they cannot decide anything, and keeping them would leave the
+        // survivors of a quick scale-down a minority for good.
+        var reference = _roster.Keys.Where(r => !_leftIdentities.Contains(r) || reachable.Contains(r)).ToList();
+        var majority = reference.Count > 0 && 2 * reference.Count(reachable.Contains) > reference.Count;
+        _majoritySince = majority ? _majoritySince ?? now : null;
+        _hasMajority = majority;
+        return (reachable, reference);
+    }
+
+    /// <summary>
+    /// The periodic judgement: which identities of the reference membership are reachable, whether this node reaches a
+    /// majority of it (and since when), and which identities departed.
+    /// </summary>
+    private void DepartureTick()
+    {
+        var now = _time.GetUtcNow();
+        var expire = _settings.ExpireAfter;
+        var self = LocalReplica;
+        if (_seeds.Count == 0 && _graph.Count == 1)
+        {
+            _departuresSettled = true; // nobody to learn from
+        }
+
+        var (reachable, reference) = UpdateMajority(now);
 
         // Seen alive now: the member graph may not have changed for days, and it is the last time an identity was
         // reachable, not the last recomputation, that its departure is measured from.
@@ -383,12 +401,6 @@ internal sealed partial class LashupNode
             _roster[replica] = new RosterEntry(replica, nowMs);
         }
 
-        // Members that left gracefully do not count: they cannot decide anything, and keeping them would leave the
-        // survivors of a quick scale-down a minority for good.
-        var reference = _roster.Keys.Where(r => !_leftIdentities.Contains(r) || reachable.Contains(r)).ToList();
-        var majority = reference.Count > 0 && 2 * reference.Count(reachable.Contains) > reference.Count;
-        _majoritySince = majority ? _majoritySince ?? now : null;
-        _hasMajority = majority;
         if (_majoritySince is { } since)
         {
             foreach (var replica in _roster.Keys.Where(r => !reachable.Contains(r) && r != self).ToList())

@@ -349,6 +349,7 @@ internal sealed partial class LashupNode
         }
 
         ObserveAliveMembers();
+        UpdateMajority(now);
         if (changes is not null)
         {
             MembersChanged?.Invoke(changes);

@@ -9,11 +9,14 @@ namespace Lashup.Plugins.Core.Store;
 /// membership's departure record (<see cref="IDepartureRecord"/>), decided once, from the majority side, persisted
 /// and gossiped. For each departed replica that the store still names:
 /// <list type="number">
-/// <item>The owner is the lowest reachable identity; it must reach a majority of its reference membership. It opens
-/// the marker <c>lashup/prune/&lt;replica&gt;</c> with its own acknowledgement.</item>
+/// <item>The owner is the first reachable identity in the replica's owner order (identities ranked by a hash of the
+/// departed replica and the identity: every node computes the same order, and it differs from one departed replica to
+/// the next, so that a rolling replacement, which takes the oldest nodes first, does not make every prune's owner the
+/// next node to go); it must reach a majority of its reference membership. It opens the marker
+/// <c>lashup/prune/&lt;replica&gt;</c> with its own acknowledgement.</item>
 /// <item>Every node that knows the marker acknowledges it with its <em>footprint</em> of the replica (a hash of the
 /// replica's update counts, present dots and counter entries in every key), re-acknowledging whenever it changes, and
-/// names as owner the lowest reachable identity that offered itself.</item>
+/// names as owner the first reachable identity in that order that offered itself.</item>
 /// <item>The owner performs once every identity it reaches acknowledged it as owner with the owner's own footprint,
 /// and every other identity that offered itself has withdrawn (acknowledged another owner) or departed: a departed
 /// node never brings its store back (it discards its replica when it learns it), so a collapse it committed and never
@@ -51,7 +54,6 @@ internal sealed class KvPruning(KvStore store, IReplicationNetwork network, IDep
         var me = store.ReplicaName;
         var reachable = network.Members.Where(m => m.State == MemberState.Alive).Select(ReplicaOf).Append(me)
             .Where(r => !record.IsDeparted(r)).ToHashSet(StringComparer.Ordinal);
-        var owner = reachable.Min(StringComparer.Ordinal)!;
         var replicas = store.ReplicasInData();
         var markers = store.Markers();
         departures.Mention([.. replicas.Keys]);
@@ -63,6 +65,7 @@ internal sealed class KvPruning(KvStore store, IReplicationNetwork network, IDep
                 continue; // live, cleaned out for good, this replica itself (it is discarded instead), or done here
             }
 
+            var owner = reachable.MinBy(r => Rank(removed, r))!;
             var iAmOwner = departures.HasMajority && owner == me;
             markers.TryGetValue(removed, out var marker);
             if (marker is null && !iAmOwner)
@@ -72,9 +75,9 @@ internal sealed class KvPruning(KvStore store, IReplicationNetwork network, IDep
 
             var footprint = store.Footprint(removed);
 
-            // The marker's owner: the lowest identity that offered itself and is reachable here.
-            var markerOwner = marker?.Acks.Where(a => a.Node == a.Owner && reachable.Contains(a.Node)).Select(a => a.Node).Min(StringComparer.Ordinal);
-            if (iAmOwner && (markerOwner is null || string.CompareOrdinal(me, markerOwner) < 0))
+            // The marker's owner: the first identity in the owner order that offered itself and is reachable here.
+            var markerOwner = marker?.Acks.Where(a => a.Node == a.Owner && reachable.Contains(a.Node)).Select(a => a.Node).MinBy(r => Rank(removed, r));
+            if (iAmOwner && (markerOwner is null || Rank(removed, me).CompareTo(Rank(removed, markerOwner)) < 0))
             {
                 markerOwner = me;
             }
@@ -102,6 +105,25 @@ internal sealed class KvPruning(KvStore store, IReplicationNetwork network, IDep
                 }
             }
         }
+    }
+
+    /// <summary>An identity's place in the owner order of <paramref name="removed"/>'s prune (FNV-1a of both; ties, never
+    /// seen in practice, broken by the identity).</summary>
+    internal static (ulong Hash, string Identity) Rank(string removed, string identity)
+    {
+        var hash = 14695981039346656037UL;
+        foreach (var c in removed)
+        {
+            hash = (hash ^ c) * 1099511628211UL;
+        }
+
+        hash = (hash ^ '\n') * 1099511628211UL;
+        foreach (var c in identity)
+        {
+            hash = (hash ^ c) * 1099511628211UL;
+        }
+
+        return (hash, identity);
     }
 
     /// <summary>The identity a member's record publishes (the node name for a node of a version before identities).</summary>
