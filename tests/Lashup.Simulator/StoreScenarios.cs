@@ -208,6 +208,9 @@ internal static class StoreScenarios
         public TimeSpan MarkerTtl { get; init; } = TimeSpan.FromSeconds(90);
         public TimeSpan SyncInterval { get; init; } = TimeSpan.FromSeconds(2);
         public TimeSpan SettleLimit { get; init; } = TimeSpan.FromMinutes(10);
+
+        /// <summary>Each node's clock is this far off, ahead on even-numbered nodes and behind on odd ones.</summary>
+        public TimeSpan ClockSkew { get; init; }
     }
 
     public sealed record ChurnResult(
@@ -253,8 +256,10 @@ internal static class StoreScenarios
                 PruneMarkerTtl = new Lashup.Abstractions.Configuration.Duration(o.MarkerTtl),
             },
         };
+        void Skew(SimNode node) => node.Clock.Skew = cluster.Nodes.IndexOf(node) % 2 == 0 ? o.ClockSkew : -o.ClockSkew;
         cluster.Bootstrap(o.Live, TimeSpan.FromSeconds(1));
         cluster.Sim.RunUntil(() => cluster.Nodes.Count == o.Live && Scenarios.FullyReachable(cluster) && cluster.StoresSynced, TimeSpan.FromMinutes(2), TimeSpan.FromMilliseconds(100));
+        cluster.Nodes.ForEach(Skew);
         cluster.Network.Loss = o.Loss;
         var random = cluster.Sim.Random;
         var workload = new StoreWorkload(cluster, o.Keys);
@@ -296,7 +301,9 @@ internal static class StoreScenarios
             cluster.Sim.RunFor(o.ChurnEvery);
             Measure();
             var seeds = cluster.Live.Take(3).Select(n => n.Address).ToList();
-            leaving.Enqueue(cluster.AddNode(seeds));
+            var joined = cluster.AddNode(seeds);
+            Skew(joined);
+            leaving.Enqueue(joined);
             var departing = leaving.Dequeue();
             var key = workload.Keys[round % workload.Keys.Count];
             kept.Add((key, $"keep-{departing.Name}"));

@@ -95,28 +95,33 @@ internal sealed class DepartureSnapshot
 
     public bool IsRetired(string replica) => Entries.TryGetValue(replica, out var d) && d.Retired;
 
-    /// <summary>An order-independent hash of the record (never 0: 0 is what older nodes send).</summary>
-    public static ulong Hash(IEnumerable<Departure> entries)
+    /// <summary>An order-independent hash of the record and of a reference membership (never 0: 0 is what older
+    /// nodes send).</summary>
+    public static ulong Hash(IEnumerable<Departure> entries, IEnumerable<string> roster)
     {
         var hash = 0x9e3779b97f4a7c15UL;
         foreach (var d in entries)
         {
-            hash ^= EntryHash(d);
+            hash ^= EntryHash(d.Replica, d.Retired ? 1UL : 2UL);
+        }
+
+        foreach (var r in roster)
+        {
+            hash ^= EntryHash(r, 3UL);
         }
 
         return hash == 0 ? 1 : hash;
     }
 
-    private static ulong EntryHash(Departure d)
+    private static ulong EntryHash(string replica, ulong tag)
     {
         var h = 14695981039346656037UL;
-        foreach (var b in Encoding.UTF8.GetBytes(d.Replica))
+        foreach (var b in Encoding.UTF8.GetBytes(replica))
         {
             h = (h ^ b) * 1099511628211UL;
         }
 
-        h = (h ^ (d.Retired ? 1UL : 2UL)) * 1099511628211UL;
-        return h;
+        return (h ^ tag) * 1099511628211UL;
     }
 }
 

@@ -15,11 +15,15 @@ namespace Lashup.Plugins.Core.Protocol;
 // - its node moved on to a new identity (it discarded its replica, or its store file was created again: a node that
 //   finds a record of its own name and address with another identity than its own records that one): only the node
 //   itself says so, since identities have no order and epochs restart with a wiped data folder;
-// - it was not seen alive for expire_after by a node that reached a majority of its reference membership all that time
-//   (the reference: every identity seen alive, persisted, minus the departed; members that left gracefully do not count
-//   for the majority). A node cut off, or restarted while cut off, for any length of time stays a minority of the
-//   reference it had and decides nothing; a whole cluster that was down decides nothing until a majority is back, and
-//   then only about identities missing for expire_after since;
+// - it was not seen alive for expire_after by a node that reached a majority of its reference membership all that time.
+//   The reference: the identities admitted by a node on the majority side (seen alive by it), minus the departed;
+//   persisted, and exchanged with the departure record, so a node that joins or comes back judges against the
+//   cluster's; members that left gracefully do not count for the majority. A node counts as a majority only once it
+//   compared its record with a peer (or has none to compare with), and a node in a minority admits nobody: newcomers it
+//   sees wait until it is on the majority side again. So a side that is cut off, or restarted while cut off, for any
+//   length of time stays a minority of the reference it had, even if new nodes join it, and decides nothing; a whole
+//   cluster that was down decides nothing until a majority is back, and then only about identities missing for
+//   expire_after since;
 // - it is named in the store's data, its node publishes another identity (or is unknown), and it was not seen alive for
 //   expire_after of continuous majority (an incarnation that departed before this node knew the cluster).
 // Nodes of a version before identities publish none: they are not judged (their replicas are not pruned until upgraded).
@@ -34,6 +38,9 @@ internal sealed partial class LashupNode
     // When an identity was last seen alive in this run (a restart breaks the continuity of a majority).
     private readonly Dictionary<string, DateTimeOffset> _aliveThisRun = new(StringComparer.Ordinal);
 
+    // Identities seen alive while this node was in a minority: admitted once it is on the majority side again.
+    private readonly HashSet<string> _pending = new(StringComparer.Ordinal);
+
     // Identities seen leaving gracefully in this run (kept after their member expired from the graph, until they depart
     // or come back): they do not count for the majority.
     private readonly HashSet<string> _leftIdentities = new(StringComparer.Ordinal);
@@ -47,7 +54,7 @@ internal sealed partial class LashupNode
     private DateTimeOffset _membershipSavedAt = DateTimeOffset.MinValue;
     private bool _membershipDirty;
     private bool _departureFloodPending;
-    private ulong _departuresHash = DepartureSnapshot.Hash([]);
+    private ulong _departuresHash = DepartureSnapshot.Hash([], []);
     private volatile DepartureSnapshot _departureSnapshot = DepartureSnapshot.Empty;
     private volatile bool _hasMajority;
     private volatile bool _departuresSettled;
@@ -182,7 +189,10 @@ internal sealed partial class LashupNode
     // An identity a record of this node's name and address published before this node's store opened.
     private string? _earlierOwnIdentity;
 
-    /// <summary>Records <paramref name="replica"/> seen alive now (its persisted time is refreshed by the tick).</summary>
+    /// <summary>
+    /// Records <paramref name="replica"/> seen alive now (its persisted time is refreshed by the tick). A new identity
+    /// joins the reference only if this node is on the majority side (or it is this node's own); otherwise it waits.
+    /// </summary>
     private void ObserveAlive(string replica, DateTimeOffset now)
     {
         if (_departed.ContainsKey(replica))
@@ -191,10 +201,29 @@ internal sealed partial class LashupNode
         }
 
         _aliveThisRun[replica] = now;
-        if (_roster.TryAdd(replica, new RosterEntry(replica, now.ToUnixTimeMilliseconds())))
+        if (_roster.ContainsKey(replica))
         {
+            return;
+        }
+
+        if (_hasMajority || replica == LocalReplica)
+        {
+            Admit(replica, now.ToUnixTimeMilliseconds());
+        }
+        else
+        {
+            _pending.Add(replica);
+        }
+    }
+
+    private void Admit(string replica, long seenAt)
+    {
+        if (_roster.TryAdd(replica, new RosterEntry(replica, seenAt)))
+        {
+            _pending.Remove(replica);
             _mentioned.Remove(replica);
             _membershipDirty = true;
+            _departuresHash = DepartureSnapshot.Hash(_departed.Values, _roster.Keys);
         }
     }
 
@@ -232,6 +261,7 @@ internal sealed partial class LashupNode
         foreach (var d in changed)
         {
             _roster.Remove(d.Replica);
+            _pending.Remove(d.Replica);
             _mentioned.Remove(d.Replica);
             _aliveThisRun.Remove(d.Replica);
             _leftIdentities.Remove(d.Replica);
@@ -261,7 +291,7 @@ internal sealed partial class LashupNode
 
     private void PublishDepartures()
     {
-        _departuresHash = DepartureSnapshot.Hash(_departed.Values);
+        _departuresHash = DepartureSnapshot.Hash(_departed.Values, _roster.Keys);
         _departureSnapshot = new DepartureSnapshot(_departed.ToImmutableDictionary(StringComparer.Ordinal), _departureSnapshot.Version + 1);
     }
 
@@ -295,6 +325,18 @@ internal sealed partial class LashupNode
             DeparturesChanged(changed, from.Name);
         }
 
+        // The sender's reference membership: identities a node on the majority side admitted (and not departed). Not
+        // the sender's own: every node counts itself, whether or not a majority ever admitted it (a node that joins a
+        // side that is cut off must not spread itself into that side's reference).
+        var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        foreach (var replica in m.Roster ?? [])
+        {
+            if (!_departed.ContainsKey(replica) && ReplicaId.NodeOf(replica) != from.Name)
+            {
+                Admit(replica, nowMs);
+            }
+        }
+
         if (m.Complete)
         {
             SettledWith(from.Name);
@@ -310,18 +352,24 @@ internal sealed partial class LashupNode
         }
 
         _departurePeers.Add(from.Name);
-        if (digest.DeparturesCount == 0 || (digest.DeparturesCount == _departed.Count && digest.DeparturesHash == _departuresHash))
+        var count = _departed.Count + _roster.Count;
+        if (digest.DeparturesCount == 0 || (digest.DeparturesCount == count && digest.DeparturesHash == _departuresHash))
         {
             SettledWith(from.Name); // it knows nothing this node does not
         }
 
-        if (_departed.Count > 0 && (digest.DeparturesCount != _departed.Count || digest.DeparturesHash != _departuresHash))
+        if (count > 0 && (digest.DeparturesCount != count || digest.DeparturesHash != _departuresHash))
         {
-            var all = _departed.Values.Select(d => d.ToWire()).ToArray();
-            var chunks = all.Chunk(MessageValidator.MaxDepartureEntries).ToList();
+            var chunks = _departed.Values.Select(d => d.ToWire()).Chunk(MessageValidator.MaxDepartureEntries).ToList();
+            if (chunks.Count == 0)
+            {
+                chunks.Add([]);
+            }
+
             for (var i = 0; i < chunks.Count; i++)
             {
-                Reply(from.Address, new Wire.Departures(chunks[i], Complete: i == chunks.Count - 1), reliable: true);
+                var last = i == chunks.Count - 1;
+                Reply(from.Address, new Wire.Departures(chunks[i], Complete: last, Roster: last ? [.. _roster.Keys] : null), reliable: true);
             }
         }
     }
@@ -369,10 +417,20 @@ internal sealed partial class LashupNode
 
         // Members that left gracefully do not count: they cannot decide anything, and keeping them would leave the
         // survivors of a quick scale-down a minority for good.
+        // Only once this node compared its record with a peer (a node that joins, or comes back, learns the cluster's
+        // reference first: alone with its own, it would take itself and whoever it sees for the majority).
         var reference = _roster.Keys.Where(r => !_leftIdentities.Contains(r) || reachable.Contains(r)).ToList();
-        var majority = reference.Count > 0 && 2 * reference.Count(reachable.Contains) > reference.Count;
+        var majority = _departuresSettled && reference.Count > 0 && 2 * reference.Count(reachable.Contains) > reference.Count;
         _majoritySince = majority ? _majoritySince ?? now : null;
         _hasMajority = majority;
+        if (majority && _pending.Count > 0)
+        {
+            foreach (var replica in _pending.Where(reachable.Contains).ToList())
+            {
+                Admit(replica, now.ToUnixTimeMilliseconds());
+            }
+        }
+
         return (reachable, reference);
     }
 
@@ -387,7 +445,7 @@ internal sealed partial class LashupNode
         var self = LocalReplica;
         if (_seeds.Count == 0 && _graph.Count == 1)
         {
-            _departuresSettled = true; // nobody to learn from
+            _departuresSettled = true; // nobody to learn from: the first node of a cluster
         }
 
         var (reachable, reference) = UpdateMajority(now);
@@ -398,7 +456,10 @@ internal sealed partial class LashupNode
         foreach (var replica in reachable)
         {
             ObserveAlive(replica, now);
-            _roster[replica] = new RosterEntry(replica, nowMs);
+            if (_roster.ContainsKey(replica))
+            {
+                _roster[replica] = new RosterEntry(replica, nowMs);
+            }
         }
 
         if (_majoritySince is { } since)

@@ -225,7 +225,7 @@ internal sealed partial class LashupNode
     private void SendDigest(string address, bool wantReply)
     {
         var versions = _graph.Values.Select(n => new GmVersion(n.Record.Name, n.Record.Epoch, n.Record.Counter)).ToArray();
-        Reply(address, new GmDigest(versions, wantReply, _departed.Count, _departuresHash), reliable: true);
+        Reply(address, new GmDigest(versions, wantReply, _departed.Count + _roster.Count, _departuresHash), reliable: true);
     }
 
     private void GraphSyncTick()

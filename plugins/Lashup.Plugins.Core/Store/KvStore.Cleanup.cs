@@ -46,7 +46,7 @@ internal sealed partial class KvStore
             var performed = new Dictionary<string, Dictionary<KvKey, Dictionary<Dot, Dot[]>>>(StringComparer.Ordinal);
             foreach (var (key, entry) in _entries)
             {
-                if (PruneMarker.ReplicaOf(key) is not { } replica || !MarkerExpired(entry.Value))
+                if (PruneMarker.ReplicaOf(key) is not { } replica || !MarkerExpired(replica, entry.Value))
                 {
                     continue;
                 }
@@ -67,14 +67,29 @@ internal sealed partial class KvStore
                 _entries = _entries.Remove(key);
                 Stats.MarkersDeleted++;
                 deleted.Add(replica);
+                MarkerClock().Remove(replica);
+                if (marker.PerformedBy is not null)
+                {
+                    _markersDeleted[replica] = _time.GetUtcNow().ToUnixTimeMilliseconds();
+                }
                 if (marker.PerformedBy is not null && _departures.Departures.IsDeparted(replica))
                 {
                     performed[replica] = marker.Moves;
                 }
             }
 
+            var ttl = (long)_options.PruneMarkerTtl.Value.TotalMilliseconds;
+            foreach (var (replica, at) in _markersDeleted.ToList())
+            {
+                if (_time.GetUtcNow().ToUnixTimeMilliseconds() - at >= ttl)
+                {
+                    _markersDeleted.Remove(replica);
+                }
+            }
+
             if (deleted.Count > 0)
             {
+                SaveMarkerClock();
                 RefreshPruned();
                 foreach (var (replica, moves) in performed)
                 {
@@ -97,8 +112,92 @@ internal sealed partial class KvStore
         }
     }
 
-    private bool MarkerExpired(CrdtMap value) =>
-        PruneMarker.Expired(value, _time.GetUtcNow().ToUnixTimeMilliseconds(), _options.PruneMarkerTtl.Value);
+    // A marker is deleted prune_marker_ttl after it was performed (or opened), by its own timestamps, so that every node
+    // deletes it at about the same time when clocks agree; but never sooner than half of prune_marker_ttl after this
+    // node first held it (performed, or at all), measured on its own clock: a marker whose timestamps look old here (a
+    // slower clock wrote them) is still acknowledged, applied and passed on, instead of refused as expired, which left
+    // prunes opened by a slow-clocked owner unable to complete. Incoming markers are refused by what is known of them
+    // here (retired, or performed and deleted here in the last TTL), never by their timestamps. The first-held times
+    // and the deletions are persisted (meta row "marker_clock").
+    private const string MetaMarkerClock = "marker_clock";
+    private Dictionary<string, (long Seen, long Performed)>? _markerClock;
+    private readonly Dictionary<string, long> _markersDeleted = new(StringComparer.Ordinal);
+
+    private Dictionary<string, (long Seen, long Performed)> MarkerClock()
+    {
+        if (_markerClock is null)
+        {
+            _markerClock = new(StringComparer.Ordinal);
+            foreach (var line in (_disk?.GetMeta(MetaMarkerClock) ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                var parts = line.Split(' ');
+                if (parts.Length == 4 && long.TryParse(parts[2], System.Globalization.CultureInfo.InvariantCulture, out var a)
+                    && long.TryParse(parts[3], System.Globalization.CultureInfo.InvariantCulture, out var b))
+                {
+                    if (parts[0] == "m")
+                    {
+                        _markerClock[parts[1]] = (a, b);
+                    }
+                    else if (parts[0] == "d")
+                    {
+                        _markersDeleted[parts[1]] = a;
+                    }
+                }
+            }
+        }
+
+        return _markerClock;
+    }
+
+    /// <summary>Under the lock: notes when a marker (and its performed state) was first held here.</summary>
+    private void NoteMarker(string replica, CrdtMap value)
+    {
+        var clock = MarkerClock();
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        var performed = PruneMarker.Parse(value).PerformedBy is not null;
+        var held = clock.GetValueOrDefault(replica, (Seen: now, Performed: 0L));
+        var next = (held.Seen, Performed: held.Performed == 0 && performed ? now : held.Performed);
+        if (!clock.TryGetValue(replica, out var old) || old != next)
+        {
+            clock[replica] = next;
+            SaveMarkerClock();
+        }
+    }
+
+    private void SaveMarkerClock()
+    {
+        try
+        {
+            _disk?.PutMeta(MetaMarkerClock, string.Join('\n',
+                MarkerClock().Select(c => FormattableString.Invariant($"m {c.Key} {c.Value.Seen} {c.Value.Performed}"))
+                    .Concat(_markersDeleted.Select(d => FormattableString.Invariant($"d {d.Key} {d.Value} 0")))));
+        }
+        catch (KvPersistenceException e)
+        {
+            _diskError = e.Message;
+        }
+    }
+
+    /// <summary>Whether <paramref name="replica"/>'s marker is past its time here: prune_marker_ttl after it was
+    /// performed (or opened), by its timestamps, and half of that after this node first held it so.</summary>
+    private bool MarkerExpired(string replica, CrdtMap value)
+    {
+        var marker = PruneMarker.Parse(value);
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        var ttl = (long)_options.PruneMarkerTtl.Value.TotalMilliseconds;
+        if ((marker.PerformedAt ?? marker.StartedAt) is not { } stamp || now - stamp < ttl)
+        {
+            return false;
+        }
+
+        var clock = MarkerClock().GetValueOrDefault(replica, (Seen: now, Performed: 0L));
+        var held = marker.PerformedBy is not null && clock.Performed != 0 ? clock.Performed : clock.Seen;
+        return now - held >= ttl / 2;
+    }
+
+    /// <summary>Whether a performed marker of <paramref name="replica"/> was deleted here in the last TTL (a copy a
+    /// peer still holds is refused; a new, unperformed one is taken: the replica is being pruned again).</summary>
+    private bool PerformedMarkerDeletedHere(string replica) => MarkerClock() is not null && _markersDeleted.ContainsKey(replica);
 
     /// <summary>
     /// Under the lock: cleans a retired replica out of every key, tombstone included (moves translated first when they
@@ -137,6 +236,8 @@ internal sealed partial class KvStore
     /// <summary>Under the lock, after a discard: no prune is applied to an empty replica.</summary>
     private void ForgetPrunes()
     {
+        _markerClock = null;
+        _markersDeleted.Clear();
         _pruned = _pruned.Clear();
         _moves = _moves.Clear();
         _cleanupPending.Clear();

@@ -346,7 +346,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
 
             var (value, version) = CleanMerged(key, current.Value.Merge(delta), current.Version.Increment(origin), delta);
             var merged = new KvEntry(key, value, version);
-            if ((PruneMarker.IsMarker(key) && MarkerExpired(merged.Value)) || !Persist(current, merged))
+            if ((PruneMarker.IsMarker(key) && !MarkerAcceptable(key, merged.Value)) || !Persist(current, merged))
             {
                 return false;
             }
@@ -361,10 +361,8 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     {
         lock (_lock)
         {
-            var marker = PruneMarker.IsMarker(key);
-            if (marker && (MarkerExpired(value) || _departures.Departures.IsRetired(PruneMarker.ReplicaOf(key) ?? "")))
+            if (PruneMarker.IsMarker(key) && !MarkerAcceptable(key, (_entries.GetValueOrDefault(key)?.Value ?? CrdtMap.Empty).Merge(value)))
             {
-                // Past its dissemination window here: deleted (or about to be); a peer with a slower clock follows.
                 return false;
             }
 
@@ -373,6 +371,22 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
             var merged = new KvEntry(key, value, version);
             return !merged.Version.Equals(current.Version) && Persist(current, merged);
         }
+    }
+
+    /// <summary>
+    /// Whether a marker, as it would be after a merge, is taken: not about a retired replica, not a performed one deleted
+    /// here in the last TTL (a peer that deletes it later still offers it), and not without its opening (what comes
+    /// without it is a remnant of a marker deleted here).
+    /// </summary>
+    private bool MarkerAcceptable(KvKey key, CrdtMap merged)
+    {
+        if (PruneMarker.ReplicaOf(key) is not { } replica || _departures.Departures.IsRetired(replica))
+        {
+            return false;
+        }
+
+        var marker = PruneMarker.Parse(merged);
+        return marker.StartedAt is not null && (marker.PerformedBy is null || !PerformedMarkerDeletedHere(replica));
     }
 
     /// <summary>A copy of the bucket digests.</summary>
@@ -446,6 +460,11 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
 
         if (marker)
         {
+            if (PruneMarker.ReplicaOf(entry.Key) is { } replica)
+            {
+                NoteMarker(replica, entry.Value);
+            }
+
             RefreshPruned();
         }
     }

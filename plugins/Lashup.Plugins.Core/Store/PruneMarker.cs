@@ -18,8 +18,8 @@ namespace Lashup.Plugins.Core.Store;
 /// into a remove of the other;</item>
 /// <item><c>keys</c> (OR-set, with <c>performed</c>): the collapsed keys.</item>
 /// </list>
-/// Markers are never pruned themselves; they are deleted <c>prune_marker_ttl</c> after they were performed (or opened,
-/// if never performed), on every node by its own clock, and refused when they come back from a peer past that time.
+/// Markers are never pruned themselves; each node deletes one <c>prune_marker_ttl</c> after it first held it performed
+/// (or first held it, if never performed), measured on its own clock alone, and refuses it for another TTL.
 /// </summary>
 /// <param name="Acks">The acknowledgements.</param>
 /// <param name="StartedAt">When it was opened (Unix ms), if known.</param>
@@ -49,14 +49,6 @@ internal sealed record PruneMarker(
 
     /// <summary>The replica a marker key is about, or null for a key under the prefix that is no marker.</summary>
     public static string? ReplicaOf(KvKey key) => IsMarker(key) && key.Segments.Length == Prefix.Segments.Length + 1 ? key.Segments[^1] : null;
-
-    /// <summary>Whether a marker is past its dissemination window at <paramref name="nowMs"/>.</summary>
-    public static bool Expired(CrdtMap value, long nowMs, TimeSpan ttl)
-    {
-        var marker = Parse(value);
-        var since = marker.PerformedAt ?? marker.StartedAt;
-        return since is { } ms && nowMs - ms >= (long)ttl.TotalMilliseconds;
-    }
 
     /// <summary>The parsed marker of <paramref name="value"/> (malformed elements are ignored).</summary>
     public static PruneMarker Parse(CrdtMap value)

@@ -64,7 +64,8 @@ internal static class MessageValidator
         GmRecords r => r.Records is not null && r.Records.Length <= MaxDigestEntries && r.Records.All(IsRecord),
         MulticastData d => IsName(d.Origin) && d.Topic is { Length: > 0 and <= MaxTopicLength } && d.Payload is not null,
         DirectData d => d.Topic is { Length: > 0 and <= MaxTopicLength } && d.Payload is not null,
-        Departures d => d.Entries is not null && d.Entries.Length <= MaxDepartureEntries && d.Entries.All(IsDeparture),
+        Departures d => d.Entries is not null && d.Entries.Length <= MaxDepartureEntries && d.Entries.All(IsDeparture)
+                        && (d.Roster is null || (d.Roster.Length <= MaxDigestEntries && d.Roster.All(IsReplica))),
         _ => false,
     };
 }

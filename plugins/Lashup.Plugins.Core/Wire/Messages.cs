@@ -119,9 +119,9 @@ public sealed record GmVersion([property: Key(0)] string Name, [property: Key(1)
 
 /// <summary>
 /// Member-graph anti-entropy: the sender's versions; the receiver sends back what the sender lacks, and (if
-/// <see cref="WantReply"/>) its own digest. It also carries the size and hash of the sender's departure record
-/// (<see cref="Departures"/>); a receiver whose record differs sends its whole record back. Older nodes send neither
-/// (0, 0): they are sent no departures.
+/// <see cref="WantReply"/>) its own digest. It also carries the size and hash of the sender's departure record and
+/// reference membership (<see cref="Departures"/>); a receiver whose record differs sends its whole record back. Older
+/// nodes send neither (0, 0): they are sent no departures.
 /// </summary>
 [MessagePackObject]
 public sealed record GmDigest(
@@ -163,7 +163,12 @@ public sealed record DepartureEntry(
 
 /// <summary>
 /// Entries of the departure record, a grow-only set flooded to active neighbours when it grows and exchanged whole when
-/// two nodes' digests differ (<see cref="GmDigest"/>). <see cref="Complete"/> marks the last part of a whole record.
+/// two nodes' digests differ (<see cref="GmDigest"/>). <see cref="Complete"/> marks the last part of a whole record,
+/// which also carries the sender's reference membership (<see cref="Roster"/>: the identities admitted by a node on the
+/// majority side and not departed), so that a node that joins or comes back judges against the cluster's.
 /// </summary>
 [MessagePackObject]
-public sealed record Departures([property: Key(0)] DepartureEntry[] Entries, [property: Key(1)] bool Complete) : Message;
+public sealed record Departures(
+    [property: Key(0)] DepartureEntry[] Entries,
+    [property: Key(1)] bool Complete,
+    [property: Key(2)] string[]? Roster = null) : Message;

@@ -54,6 +54,29 @@ public sealed class PruningSimulationTests(ITestOutputHelper output)
     /// with its old disk: it waits to learn whether it was removed, learns it, discards its replica (which still holds a
     /// removed element and its old counts) and re-syncs under a new identity. Every acknowledged write is there once.
     /// </summary>
+    /// <summary>
+    /// Review (issue 16): clock skew. The churn run with every node's clock off, ahead and behind in turn, by a quarter
+    /// of prune_marker_ttl (half a TTL between two nodes) and by half of it (a whole TTL between two nodes): markers'
+    /// timestamps look old or new depending on who reads them. No acknowledged write may be lost or counted twice, and
+    /// every key must end naming only the live nodes. (At half a TTL, prunes whose owner had a slow clock never completed
+    /// when markers were refused by their timestamps: nodes with a fast clock took them for expired.)
+    /// </summary>
+    [Theory]
+    [InlineData(1, 4)]
+    [InlineData(3, 4)]
+    [InlineData(1, 2)]
+    [InlineData(2, 2)]
+    public void Churn_ClocksOffByAFractionOfTheMarkerTtl_NoWriteLostOrCountedTwice(int seed, int ttlDivisor)
+    {
+        var options = new StoreScenarios.ChurnOptions { Seed = seed, Live = 5, Churns = 8, ClockSkew = new StoreScenarios.ChurnOptions().MarkerTtl / ttlDivisor };
+
+        var r = StoreScenarios.Churn(options, print: false);
+
+        output.WriteLine($"seed {seed}: {r.Acknowledged} writes; replicas per key at most {r.MaxReplicasPerKeyDuringChurn} during, {r.MaxReplicasPerKeyAtEnd} after; prunes {r.PrunesPerformed}");
+        Assert.True(r.Violations.Count == 0, $"seed {seed}:\n{string.Join("\n", r.Violations)}");
+        Assert.True(r.MaxReplicasPerKeyAtEnd <= r.LiveAtEnd, $"seed {seed}: {r.MaxReplicasPerKeyAtEnd} replicas in one key, {r.LiveAtEnd} live nodes");
+    }
+
     [Fact]
     public void ReturningNode_SameNameAfterItsPrune_DiscardsItsReplicaAndKeepsEveryWriteOnce()
     {
@@ -306,6 +329,124 @@ public sealed class PruningSimulationTests(ITestOutputHelper output)
             Assert.Equal(6, value.GetPnCounter(StoreWorkload.CounterField)!.Value);
             Assert.Equal(["kept", "other"], value.GetORSet(StoreWorkload.SetField)!.Elements);
         });
+    }
+
+    /// <summary>
+    /// Review (issue 16): a minority that believes it is the majority. Two of five are cut off, and three new nodes join
+    /// on their side (seeds there): by the members it sees, that side is five of eight. It must still judge against the
+    /// reference it had when it lost its majority (new members seen while in a minority do not count), decide nothing,
+    /// and so not remove the majority side, which does remove the two. Every write of the majority side and of the new
+    /// nodes is kept; what the two wrote while cut off is the documented loss.
+    /// </summary>
+    [Theory]
+    [InlineData(171)]
+    [InlineData(172)]
+    public void Partition_NewMembersJoinTheMinoritySide_ItStaysAMinorityAndRemovesNobody(int seed)
+    {
+        var cluster = Cluster(seed, 5);
+        var workload = new StoreWorkload(cluster, keys: 1);
+        var minority = cluster.Nodes.Take(2).ToList();
+        var majority = cluster.Nodes.Skip(2).ToList();
+        foreach (var node in cluster.Nodes)
+        {
+            workload.Write(node, Key, new ORSetAdd([StoreWorkload.SetField], $"before-{node.Name}"));
+        }
+
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(10));
+        var side = new HashSet<SimNode>(minority);
+        cluster.Partition(n => side.Contains(n) ? 2 : 1);
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(5));
+        for (var i = 0; i < 3; i++)
+        {
+            side.Add(cluster.AddNode(minority.Select(n => n.Address)));
+            cluster.Partition(n => side.Contains(n) ? 2 : 1);
+        }
+
+        var joined = side.Except(minority).ToList();
+        var settled = cluster.Sim.RunUntil(() => joined.All(n => !n.Kv!.Store.AwaitingDepartures && n.Node!.ActiveView.Count > 0), TimeSpan.FromMinutes(1), TimeSpan.FromMilliseconds(200));
+        Assert.True(settled is not null, $"seed {seed}: the new nodes did not join the cut-off side");
+        foreach (var node in joined.Concat(majority))
+        {
+            workload.Write(node, Key, new ORSetAdd([StoreWorkload.SetField], $"during-{node.Name}"));
+        }
+
+        cluster.Sim.RunFor(ExpireAfter * 4);
+        Assert.All(side, n => Assert.False(n.Node!.HasMajority, $"seed {seed}: {n.Name} on the cut-off side believes it is the majority: reference [{string.Join(",", n.Node.Roster)}], members [{string.Join(",", n.Node.Members.Select(m => $"{m.Name}:{m.State}"))}]"));
+        Assert.All(side, n => Assert.DoesNotContain(n.Node!.Departures.Entries.Keys, r => majority.Any(m => Identity(m) == r)));
+        Assert.All(majority, n => Assert.All(minority, m => Assert.True(n.Node!.Departures.IsDeparted(Identity(m)), $"seed {seed}: {n.Name} did not record {m.Name}")));
+
+        cluster.Heal();
+        var converged = cluster.Sim.RunUntil(
+            () => StoreWorkload.ReplicasEqual(cluster) && cluster.Live.All(n => !n.Kv!.Store.AwaitingDepartures),
+            TimeSpan.FromMinutes(5),
+            TimeSpan.FromSeconds(1));
+        Assert.True(converged is not null, $"seed {seed}: no convergence after the heal\n{Describe(cluster)}");
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(30));
+        Assert.All(majority, n => Assert.Equal(0, n.Kv!.Store.Stats.ReplicaDiscards));
+        Assert.All(joined, n => Assert.Equal(0, n.Kv!.Store.Stats.ReplicaDiscards));
+        var elements = cluster.Nodes.Select(n => $"before-{n.Name}").Where(e => cluster.Nodes.Take(5).Any(n => e == $"before-{n.Name}"))
+            .Concat(joined.Concat(majority).Select(n => $"during-{n.Name}")).Order(StringComparer.Ordinal).ToList();
+        Assert.All(cluster.Live, n => Assert.Equal(elements, n.Kv!.Store.Get(Key)!.Value.GetORSet(StoreWorkload.SetField)!.Elements));
+    }
+
+    /// <summary>
+    /// Review (issue 16): partitions that heal at different times. Two of seven nodes are cut off, each alone, for longer
+    /// than expire_after + prune_marker_ttl while a node crashes for good and is pruned; one heals, then, a TTL later, the
+    /// other. Neither brings the pruned replica back; both come back as new identities; the ledger holds.
+    /// </summary>
+    [Theory]
+    [InlineData(181)]
+    [InlineData(182)]
+    public void LongPartition_TwoNodesCutOffAloneHealAtDifferentTimes_NothingPrunedComesBack(int seed)
+    {
+        var ttl = TimeSpan.FromMinutes(2);
+        var cluster = Cluster(seed, 7, ttl); // the four left are a majority of seven
+        var workload = new StoreWorkload(cluster, keys: 1);
+        var departing = cluster.Nodes[1];
+        var remover = cluster.Nodes[2];
+        var cut = new[] { cluster.Nodes[5], cluster.Nodes[6] };
+        var departed = Identity(departing);
+        workload.Write(departing, Key, new CounterAdd([StoreWorkload.CounterField], 5));
+        workload.Write(departing, Key, new ORSetAdd([StoreWorkload.SetField], "kept"));
+        workload.Write(departing, Key, new ORSetAdd([StoreWorkload.SetField], "removed"));
+        workload.Write(remover, Key, new CounterAdd([StoreWorkload.CounterField], 1));
+        Assert.NotNull(cluster.Sim.RunUntil(() => StoreWorkload.ReplicasEqual(cluster), TimeSpan.FromMinutes(1), TimeSpan.FromSeconds(1)));
+
+        cluster.Partition(n => n == cut[0] ? 2 : n == cut[1] ? 3 : 1);
+        var cutAt = cluster.Sim.Elapsed;
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(5));
+        Assert.NotNull(workload.Write(remover, Key, new ORSetRemove([StoreWorkload.SetField], "removed")));
+        departing.Crash();
+        cluster.Sim.RunUntil(cutAt + 3 * ttl);
+        cluster.Partition(n => n == cut[1] ? 3 : 1); // the first heals
+        cluster.Sim.RunFor(ttl);
+        Assert.NotNull(workload.Write(cut[0], Key, new CounterAdd([StoreWorkload.CounterField], 2)) ?? Retry(cluster, workload, cut[0]));
+        cluster.Heal(); // then the second
+        var settled = cluster.Sim.RunUntil(
+            () => StoreWorkload.ReplicasEqual(cluster) && cluster.Live.All(n => !n.Kv!.Store.ReplicasInData().ContainsKey(departed)),
+            TimeSpan.FromMinutes(10),
+            TimeSpan.FromSeconds(1));
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(30));
+        var violations = workload.VerifyValues();
+        if (settled is null)
+        {
+            violations.Insert(0, $"no convergence within 10 min after the second heal: a key still names {departed}");
+        }
+
+        Assert.True(violations.Count == 0, $"seed {seed}:\n{string.Join("\n", violations)}\n{Describe(cluster)}");
+        Assert.All(cluster.Live, n =>
+        {
+            var value = n.Kv!.Store.Get(Key)!.Value;
+            Assert.Equal(8, value.GetPnCounter(StoreWorkload.CounterField)!.Value);
+            Assert.Equal(["kept"], value.GetORSet(StoreWorkload.SetField)!.Elements);
+        });
+        Assert.All(cut, n => Assert.Equal(1, n.Kv!.Store.Stats.ReplicaDiscards));
+
+        static KvEntry? Retry(SimCluster cluster, StoreWorkload workload, SimNode node)
+        {
+            cluster.Sim.RunUntil(() => !node.Kv!.Store.AwaitingDepartures, TimeSpan.FromMinutes(1), TimeSpan.FromMilliseconds(100));
+            return workload.Write(node, Key, new CounterAdd([StoreWorkload.CounterField], 2));
+        }
     }
 
     /// <summary>

@@ -57,6 +57,7 @@ internal static class WireAssert
                 var dep = (Departures)actual;
                 Assert.Equal(e.Entries, dep.Entries);
                 Assert.Equal(e.Complete, dep.Complete);
+                Assert.Equal(e.Roster, dep.Roster);
                 break;
             case GmRecords e:
                 var r = (GmRecords)actual;
