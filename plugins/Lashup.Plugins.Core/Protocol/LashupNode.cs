@@ -87,6 +87,11 @@ internal sealed partial class LashupNode
         }
 
         _running = true;
+        if (_seeds.Count == 0 && _graph.Count == 1)
+        {
+            _departuresSettled = true; // the first node of a cluster: nobody to compare the departure record with
+        }
+
         BumpOwnRecord(flood: false);
         RecomputeGraphNow();
         Every(Jitter(_settings.JoinRetryInterval), JoinTick, runNow: true);

@@ -214,10 +214,9 @@ internal sealed partial class KvStore
         }
 
         _replicaDiscardPending = false;
-        foreach (var (key, entry) in _entries)
+        foreach (var key in _entries.Keys)
         {
             Notify(new KvEntry(key, CrdtMap.Empty, VersionVector.Empty), PruneMarker.IsMarker(key));
-            _ = entry;
         }
 
         _entries = _entries.Clear();
