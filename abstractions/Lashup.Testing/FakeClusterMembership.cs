@@ -65,19 +65,39 @@ public sealed class FakeClusterMembership : IClusterMembership
         return member;
     }
 
-    /// <summary>Changes a member's state (e.g. to <see cref="MemberState.Unreachable"/>) and notifies watchers.</summary>
+    /// <summary>
+    /// Changes a member's state (e.g. to <see cref="MemberState.Unreachable"/>) and notifies watchers; setting the state
+    /// it already has changes nothing and notifies no one, as in the real membership.
+    /// </summary>
     public Member SetState(string name, MemberState state)
     {
-        var member = Require(name) with { State = state, Since = _time.GetUtcNow() };
+        var current = Require(name);
+        if (current.State == state)
+        {
+            return current;
+        }
+
+        var member = current with { State = state, Since = _time.GetUtcNow() };
         Publish(MembershipChangeKind.Updated, member, m => m.SetItem(name, member));
         return member;
     }
 
-    /// <summary>Sets (or with null removes) a metadata entry of any member and notifies watchers.</summary>
+    /// <summary>
+    /// Sets (or with null removes) a metadata entry of any member and notifies watchers; setting the value an entry
+    /// already has (or removing an absent one) changes nothing and notifies no one, as in the real membership.
+    /// </summary>
+    /// <exception cref="ArgumentException">The key is null or empty.</exception>
     public Member SetMetadata(string name, string key, string? value)
     {
+        ArgumentException.ThrowIfNullOrEmpty(key);
         var current = Require(name);
-        var member = current with { Metadata = value is null ? current.Metadata.Remove(key) : current.Metadata.SetItem(key, value) };
+        var metadata = value is null ? current.Metadata.Remove(key) : current.Metadata.SetItem(key, value);
+        if (ReferenceEquals(metadata, current.Metadata))
+        {
+            return current;
+        }
+
+        var member = current with { Metadata = metadata };
         Publish(MembershipChangeKind.Updated, member, m => m.SetItem(name, member));
         return member;
     }

@@ -1,15 +1,16 @@
 using System.Collections.Immutable;
 using System.Runtime.CompilerServices;
 using Lashup.Abstractions.Data;
+using Lashup.Crdt;
 
 namespace Lashup.Testing;
 
 /// <summary>
-/// An in-memory <see cref="IReplicatedStore"/> holding one replica, for unit-testing plugins without a cluster. Updates
-/// use the real <see cref="CrdtMap.Apply(IReadOnlyList{CrdtOp}, string, long)"/> and bump this replica's entry of the
-/// key's version vector; watchers see the snapshot, then every change, coalesced per key while they are behind, like
-/// the real store. <see cref="ApplyRemote"/> and <see cref="MergeRemote"/> simulate writes made on other nodes.
-/// Thread-safe.
+/// An in-memory <see cref="IReplicatedStore"/> holding one replica, for unit-testing plugins without a cluster. Values
+/// are applied and merged by the core's own CRDT implementation (Lashup.Crdt), so they behave exactly as in a cluster;
+/// updates bump this replica's entry of the key's version vector; watchers see the snapshot, then every change,
+/// coalesced per key while they are behind, like the real store (both pass the same conformance suite).
+/// <see cref="ApplyRemote"/> and <see cref="MergeRemote"/> simulate writes made on other nodes. Thread-safe.
 /// </summary>
 public sealed class InMemoryReplicatedStore : IReplicatedStore
 {
@@ -33,7 +34,7 @@ public sealed class InMemoryReplicatedStore : IReplicatedStore
     public string Replica { get; }
 
     /// <summary>
-    /// The largest value (by <see cref="Crdt.EstimateSize"/>) a local update may produce; larger ones fail with
+    /// The largest value (by the core's size estimate of its encoding) a local update may produce; larger ones fail with
     /// <see cref="KvValidationException"/>. 1 MiB by default.
     /// </summary>
     public int MaxValueBytes { get; init; } = 1 << 20;
@@ -113,7 +114,7 @@ public sealed class InMemoryReplicatedStore : IReplicatedStore
             CrdtMap value, delta;
             try
             {
-                (value, delta) = current.Value.Apply(ops, Replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
+                (value, delta) = current.Map.Apply(ops, Replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
             }
             catch (OverflowException e)
             {
@@ -140,9 +141,9 @@ public sealed class InMemoryReplicatedStore : IReplicatedStore
     /// <paramref name="ops"/> as <paramref name="replica"/> and bumps that replica's entry of the version. Watchers
     /// see it like any merged remote change.
     /// </summary>
-    /// <returns>The new entry and the delta the other node would have sent (to feed another store's <see cref="MergeRemote"/>).</returns>
+    /// <returns>The key's entry after the update (to feed another store's <see cref="MergeRemote"/>).</returns>
     /// <exception cref="CrdtTypeMismatchException">An op does not fit its field's type (nothing changes).</exception>
-    public (KvEntry Entry, CrdtMap Delta) ApplyRemote(string replica, KvKey key, IReadOnlyList<CrdtOp> ops)
+    public KvEntry ApplyRemote(string replica, KvKey key, IReadOnlyList<CrdtOp> ops)
     {
         ArgumentException.ThrowIfNullOrEmpty(replica);
         ArgumentNullException.ThrowIfNull(key);
@@ -152,28 +153,32 @@ public sealed class InMemoryReplicatedStore : IReplicatedStore
         lock (_lock)
         {
             var current = EntryOrEmpty(key);
-            var (value, delta) = current.Value.Apply(ops, replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
-            return delta.IsBottom ? (current, delta) : (Store(new KvEntry(key, value, current.Version.Increment(replica))), delta);
+            var (value, delta) = current.Map.Apply(ops, replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
+            return delta.IsBottom ? current : Store(new KvEntry(key, value, current.Version.Increment(replica)));
         }
     }
 
     /// <summary>
-    /// Merges a delta (or a whole value) received from another node, as the real store does on receipt: the value is
-    /// merged with <see cref="CrdtMap.Merge"/> and the version with <see cref="VersionVector.Merge"/>. Watchers are
-    /// told only when something changed.
+    /// Merges the entry another node holds (its whole value and version, as the real store's anti-entropy does):
+    /// concurrent updates on both sides are all kept, as the CRDTs decide (an add concurrent with a remove wins, ...).
+    /// Watchers are told only when something changed. Take <paramref name="remote"/> from another
+    /// <see cref="InMemoryReplicatedStore"/> (<see cref="Get"/>, <see cref="UpdateAsync"/>, <see cref="ApplyRemote"/>).
     /// </summary>
     /// <returns>The key's entry after the merge.</returns>
-    public KvEntry MergeRemote(KvKey key, CrdtMap delta, VersionVector version)
+    /// <exception cref="ArgumentException">The entry's value was not made by a store (e.g. a hand-made fake).</exception>
+    public KvEntry MergeRemote(KvEntry remote)
     {
-        ArgumentNullException.ThrowIfNull(key);
-        ArgumentNullException.ThrowIfNull(delta);
-        ArgumentNullException.ThrowIfNull(version);
-        ThrowIfRoot(key);
+        ArgumentNullException.ThrowIfNull(remote);
+        ThrowIfRoot(remote.Key);
+        if (remote.Value is not CrdtMap value)
+        {
+            throw new ArgumentException("the entry's value was not made by a store; take it from another InMemoryReplicatedStore", nameof(remote));
+        }
 
         lock (_lock)
         {
-            var current = EntryOrEmpty(key);
-            var merged = new KvEntry(key, current.Value.Merge(delta), current.Version.Merge(version));
+            var current = EntryOrEmpty(remote.Key);
+            var merged = new KvEntry(remote.Key, current.Map.Merge(value), current.Version.Merge(remote.Version));
             return merged.Value.Equals(current.Value) && merged.Version.Equals(current.Version)
                 ? current
                 : Store(merged);

@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using Lashup.Abstractions.Data;
+using Lashup.Crdt;
 using Lashup.Plugins.Core.Store;
 
 namespace Lashup.Benchmarks;

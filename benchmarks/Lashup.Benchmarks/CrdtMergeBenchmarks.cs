@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using Lashup.Abstractions.Data;
+using Lashup.Crdt;
 
 namespace Lashup.Benchmarks;
 

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Lashup.Abstractions.Data;
+using Lashup.Crdt;
 using Lashup.Abstractions.Plugins;
 using Lashup.Plugins.Core;
 using Lashup.Plugins.Core.Store;

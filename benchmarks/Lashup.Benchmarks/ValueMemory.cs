@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using Lashup.Abstractions.Data;
+using Lashup.Crdt;
 using Lashup.Abstractions.Services;
 using Lashup.Plugins.Core.Store;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
+using Lashup.Abstractions.Admin;
 using Lashup.Host.Admin;
 using Lashup.Host.Configuration;
 using Lashup.Host.Lifecycle;
@@ -128,13 +129,13 @@ internal static partial class Daemon
         }
 
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Lashup.Host");
-        var plugins = activated.Select(a => new AdminModels.PluginInfo(
+        var plugins = activated.Select(a => new PluginInfo(
             a.Plugin.Descriptor.Capability, a.Plugin.Descriptor.Name, a.Plugin.Descriptor.Version.ToString(3), a.Plugin.Descriptor.Folder)).ToList();
-        AdminApi.Map(app, config, plugins);
         RegisterHostMetrics(app.Services.GetRequiredService<IMeterFactory>(), plugins);
 
         try
         {
+            AdminApi.Map(app, config, plugins);
             await app.StartAsync();
         }
         catch (IOException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.AddressAlreadyInUse } || e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
@@ -157,7 +158,7 @@ internal static partial class Daemon
         return 0;
     }
 
-    private static void RegisterHostMetrics(IMeterFactory meters, IReadOnlyList<AdminModels.PluginInfo> plugins)
+    private static void RegisterHostMetrics(IMeterFactory meters, IReadOnlyList<PluginInfo> plugins)
     {
         var meter = meters.Create("Lashup.Host");
         var started = System.Diagnostics.Stopwatch.StartNew();

@@ -1,7 +1,6 @@
 using System.CommandLine;
-using System.Text.Json;
+using Lashup.Abstractions.Admin;
 using Lashup.Host;
-using Lashup.Host.Admin;
 using Lashup.Host.Cli;
 using Lashup.Host.Configuration;
 
@@ -31,13 +30,14 @@ status.SetAction(async (parse, ct) =>
     try
     {
         using var client = AdminClient.Create(parse.GetValue(apiOption), parse.GetValue(configOption));
-        var s = await client.GetAsync<AdminModels.StatusResponse>("/v1/status", ct);
+        var reply = await client.GetAsync<StatusResponse>("/v1/status", ct);
         if (parse.GetValue(jsonOption))
         {
-            Console.Out.WriteLine(JsonSerializer.Serialize(s, AdminModels.Json));
+            Console.Out.WriteLine(reply.Json);
             return 0;
         }
 
+        var s = reply.Value;
         Console.Out.WriteLine($"node {s.Node} (cluster {s.Cluster}), lashup {s.Version}, up {TimeSpan.FromSeconds(s.UptimeSeconds):d\\.hh\\:mm\\:ss}, {(s.Ready ? "ready" : "NOT READY")}");
         Table.Write(Console.Out, ["CAPABILITY", "NAME", "VERSION", "FOLDER"], s.Plugins.Select(p => (IReadOnlyList<string>)[p.Capability, p.Name, p.Version, p.Folder]));
         return 0;

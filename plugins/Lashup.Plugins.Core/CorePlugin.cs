@@ -5,6 +5,7 @@ using Lashup.Abstractions.Lifecycle;
 using Lashup.Abstractions.Plugins;
 using Lashup.Plugins.Core;
 using Lashup.Plugins.Core.Runtime;
+using Lashup.Plugins.Core.Services;
 using Lashup.Plugins.Core.Store;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -27,23 +28,32 @@ public sealed class CorePlugin : ILashupPlugin
         services.AddLifecycleParticipant<CoreRuntime>();
         services.TryAddSingleton<IClusterMembership>(sp => sp.GetRequiredService<CoreRuntime>());
         services.TryAddSingleton<IClusterMulticast>(sp => sp.GetRequiredService<CoreRuntime>());
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IAdminEndpoint, MembersEndpoint>());
-        services.AddSingleton<IAdminEndpoint>(sp => new KeysEndpoint(sp.GetRequiredService<CoreRuntime>(), "GET"));
-        services.AddSingleton<IAdminEndpoint>(sp => new KeysEndpoint(sp.GetRequiredService<CoreRuntime>(), "PUT"));
         services.TryAddSingleton<IDepartureRecord>(sp => sp.GetRequiredService<CoreRuntime>());
         services.TryAddSingleton<IKvBroadcast>(sp => new KvBroadcast(sp.GetRequiredService<CoreRuntime>()));
         services.AddLifecycleParticipant<KvStore>();
         services.AddLifecycleParticipant<KvReplicator>();
         services.TryAddSingleton<IReplicatedStore>(sp => sp.GetRequiredService<KvStore>());
-        foreach (var (method, pattern) in KvEndpoint.Routes)
-        {
-            services.AddSingleton<IAdminEndpoint>(sp => new KvEndpoint(sp.GetRequiredService<IReplicatedStore>(), method, pattern));
-        }
 
-        services.AddSingleton<IAdminEndpoint>(sp => new KvWatchEndpoint(sp.GetRequiredService<IReplicatedStore>()));
-        services.AddSingleton<IAdminEndpoint>(sp => new KvQuarantineEndpoint(sp.GetRequiredService<KvStore>(), "GET"));
-        services.AddSingleton<IAdminEndpoint>(sp => new KvQuarantineEndpoint(sp.GetRequiredService<KvStore>(), "DELETE"));
+        // The admin API: one endpoint per route.
+        AddAdminEndpoint<MembersEndpoint>(services);
+        AddAdminEndpoint<KeysGetEndpoint>(services);
+        AddAdminEndpoint<KeysPutEndpoint>(services);
+        AddAdminEndpoint<KvListEndpoint>(services);
+        AddAdminEndpoint<KvGetEndpoint>(services);
+        AddAdminEndpoint<KvPutEndpoint>(services);
+        AddAdminEndpoint<KvDeleteEndpoint>(services);
+        AddAdminEndpoint<KvWatchEndpoint>(services);
+        AddAdminEndpoint<KvQuarantineListEndpoint>(services);
+        AddAdminEndpoint<KvQuarantineDropEndpoint>(services);
+        AddAdminEndpoint<ServiceListEndpoint>(services);
+        AddAdminEndpoint<ServiceGetEndpoint>(services);
+        AddAdminEndpoint<ServiceRegisterEndpoint>(services);
+        AddAdminEndpoint<ServiceDeregisterEndpoint>(services);
         services.AddSingleton<CoreMetricsRegistration>();
         services.AddSingleton<ILifecycleParticipant>(sp => sp.GetRequiredService<CoreMetricsRegistration>());
     }
+
+    private static void AddAdminEndpoint<T>(IServiceCollection services)
+        where T : class, IAdminEndpoint =>
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IAdminEndpoint, T>());
 }

@@ -1,5 +1,4 @@
 using System.Net;
-using Lashup.Abstractions.Admin;
 using Lashup.Abstractions.Dns;
 using Lashup.Abstractions.Lifecycle;
 using Lashup.Abstractions.Plugins;
@@ -95,14 +94,6 @@ public sealed class DnsPlugin : ILashupPlugin
                 sp.GetRequiredService<ILogger<DnsServer>>());
         });
         services.AddLifecycleParticipant<DnsServer>();
-        foreach (var (method, pattern) in ServicesEndpoint.Routes)
-        {
-            services.AddSingleton<IAdminEndpoint>(sp => new ServicesEndpoint(
-                sp.GetRequiredService<Abstractions.Data.IReplicatedStore>(),
-                sp.GetRequiredService<Abstractions.Cluster.IClusterMembership>(),
-                method,
-                pattern));
-        }
     }
 
     /// <summary>The addresses of <c>ns.&lt;zone&gt;</c>: the listen addresses, or this node's address for a wildcard.</summary>

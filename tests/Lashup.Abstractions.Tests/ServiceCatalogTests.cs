@@ -1,21 +1,24 @@
 using System.Net;
 using Lashup.Abstractions.Data;
 using Lashup.Abstractions.LoadBalancing;
+using Lashup.Abstractions.Networking;
 using Lashup.Abstractions.Services;
+using Lashup.Testing;
 
 namespace Lashup.Abstractions.Tests;
 
 public sealed class ServiceCatalogTests
 {
-    private static KvEntry Apply(KvKey key, IReadOnlyList<CrdtOp> ops, CrdtMap? start = null) =>
-        new(key, (start ?? CrdtMap.Empty).Apply(ops, "node-1", 1).Value, VersionVector.Empty);
+    /// <summary>The entry after <paramref name="ops"/>, written to <paramref name="store"/> (a new one by default).</summary>
+    private static Task<KvEntry> Apply(KvKey key, IReadOnlyList<CrdtOp> ops, InMemoryReplicatedStore? store = null) =>
+        (store ?? new InMemoryReplicatedStore()).UpdateAsync(key, ops).AsTask();
 
     [Theory]
-    [InlineData("80", 80, ServiceProtocol.Tcp, null, "80/tcp")]
-    [InlineData("53/udp", 53, ServiceProtocol.Udp, null, "53/udp")]
-    [InlineData("http:8080/TCP", 8080, ServiceProtocol.Tcp, "http", "http:8080/tcp")]
-    [InlineData(" DNS:53/udp ", 53, ServiceProtocol.Udp, "dns", "dns:53/udp")]
-    public void ServicePort_Valid_ParsesAndPrintsCanonically(string text, int number, ServiceProtocol protocol, string? name, string canonical)
+    [InlineData("80", 80, TransportProtocol.Tcp, null, "80/tcp")]
+    [InlineData("53/udp", 53, TransportProtocol.Udp, null, "53/udp")]
+    [InlineData("http:8080/TCP", 8080, TransportProtocol.Tcp, "http", "http:8080/tcp")]
+    [InlineData(" DNS:53/udp ", 53, TransportProtocol.Udp, "dns", "dns:53/udp")]
+    public void ServicePort_Valid_ParsesAndPrintsCanonically(string text, int number, TransportProtocol protocol, string? name, string canonical)
     {
         var port = ServicePort.Parse(text);
 
@@ -57,13 +60,14 @@ public sealed class ServiceCatalogTests
     }
 
     [Fact]
-    public void RegisterThenRead_RoundTrips_AndReRegistrationReplacesPorts()
+    public async Task RegisterThenRead_RoundTrips_AndReRegistrationReplacesPorts()
     {
         var key = ServiceCatalog.KeyOf("web");
+        var store = new InMemoryReplicatedStore();
         var first = new ServiceInstance("web", "a", IPAddress.Parse("10.0.0.1"), "node-1", [ServicePort.Parse("http:80/tcp"), ServicePort.Parse("53/udp")]);
-        var entry = Apply(key, ServiceCatalog.Register(first));
+        var entry = await Apply(key, ServiceCatalog.Register(first), store);
         var second = first with { Address = IPAddress.Parse("10.0.0.2"), Ports = [ServicePort.Parse("443/tcp")] };
-        var updated = Apply(key, ServiceCatalog.Register(second), entry.Value);
+        var updated = await Apply(key, ServiceCatalog.Register(second), store);
 
         Assert.Equal(first.Ports.OrderBy(p => p.ToString()), Assert.Single(ServiceCatalog.Read(entry)).Ports.OrderBy(p => p.ToString()));
         var read = Assert.Single(ServiceCatalog.Read(updated));
@@ -72,22 +76,23 @@ public sealed class ServiceCatalogTests
     }
 
     [Fact]
-    public void Deregister_RemovesOnlyThatInstance()
+    public async Task Deregister_RemovesOnlyThatInstance()
     {
         var key = ServiceCatalog.KeyOf("web");
-        var entry = Apply(key, ServiceCatalog.Register(new ServiceInstance("web", "a", IPAddress.Parse("10.0.0.1"), "n1", [])));
-        entry = Apply(key, ServiceCatalog.Register(new ServiceInstance("web", "b", IPAddress.Parse("10.0.0.2"), "n2", [])), entry.Value);
+        var store = new InMemoryReplicatedStore();
+        await Apply(key, ServiceCatalog.Register(new ServiceInstance("web", "a", IPAddress.Parse("10.0.0.1"), "n1", [])), store);
+        await Apply(key, ServiceCatalog.Register(new ServiceInstance("web", "b", IPAddress.Parse("10.0.0.2"), "n2", [])), store);
 
-        var after = Apply(key, ServiceCatalog.Deregister("a"), entry.Value);
+        var after = await Apply(key, ServiceCatalog.Deregister("a"), store);
 
         Assert.Equal("b", Assert.Single(ServiceCatalog.Read(after)).Instance);
     }
 
     [Fact]
-    public void Read_MalformedReplicatedData_SkipsIt()
+    public async Task Read_MalformedReplicatedData_SkipsIt()
     {
         var key = ServiceCatalog.KeyOf("web");
-        var entry = Apply(key,
+        var entry = await Apply(key,
         [
             new LwwSet(["instances", "good", "address"], "10.0.0.1"),
             new LwwSet(["instances", "good", "node"], "n1"),
@@ -103,17 +108,30 @@ public sealed class ServiceCatalogTests
         var read = Assert.Single(ServiceCatalog.Read(entry));
         Assert.Equal("good", read.Instance);
         Assert.Empty(read.Ports);
-        Assert.Empty(ServiceCatalog.Read(Apply(KvKey.Parse("other/web"), [new LwwSet(["instances", "x", "address"], "10.0.0.1")])));
+        Assert.Empty(ServiceCatalog.Read(await Apply(KvKey.Parse("other/web"), [new LwwSet(["instances", "x", "address"], "10.0.0.1")])));
     }
 
     [Fact]
-    public void VipNames_SetThenRead_AndMalformedIsNull()
+    public async Task VipNames_SetThenRead_AndMalformedIsNull()
     {
-        var entry = Apply(VipNames.KeyOf("frontend"), VipNames.SetAddress(IPAddress.Parse("11.0.0.7")));
-        var bad = Apply(VipNames.KeyOf("frontend"), [new LwwSet(["address"], "nope")]);
+        var entry = await Apply(VipNames.KeyOf("frontend"), VipNames.SetAddress(IPAddress.Parse("11.0.0.7")));
+        var bad = await Apply(VipNames.KeyOf("frontend"), [new LwwSet(["address"], "nope")]);
 
         Assert.Equal(("frontend", IPAddress.Parse("11.0.0.7")), VipNames.Read(entry));
         Assert.Null(VipNames.Read(bad));
         Assert.Throws<ArgumentException>(() => VipNames.KeyOf("Front End"));
+    }
+
+    [Fact]
+    public void TransportProtocol_OneSpelling_ForServicePortsAndVips()
+    {
+        Assert.Equal("udp", TransportProtocols.Name(TransportProtocol.Udp));
+        Assert.True(TransportProtocols.TryParse("TCP", out var tcp));
+        Assert.Equal(TransportProtocol.Tcp, tcp);
+        Assert.False(TransportProtocols.TryParse("sctp", out _));
+        Assert.Equal(17, (int)TransportProtocol.Udp);
+        Assert.Equal("dns:53/udp", new ServicePort(53, TransportProtocol.Udp, "dns").ToString());
+        Assert.Equal("udp/11.0.0.1:53", new VipKey(IPAddress.Parse("11.0.0.1"), 53, TransportProtocol.Udp).ToString());
+        Assert.Equal("tcp/[fd00::1]:80", new VipKey(IPAddress.Parse("fd00::1"), 80, TransportProtocol.Tcp).ToString());
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Lashup.Abstractions.Data;
+using Lashup.Crdt;
 using Lashup.Plugins.Core.Store;
 
 namespace Lashup.Simulator;
@@ -446,7 +447,7 @@ internal static class StoreScenarios
 
     /// <summary>The largest encoded key (value and version), over every live replica and key.</summary>
     public static int MaxKeyBytes(SimCluster cluster) =>
-        cluster.Live.SelectMany(n => n.Kv!.Store.List(KvKey.Root)).Select(e => CrdtCodec.EncodeMap(e.Value).Length + CrdtCodec.EncodeVersion(e.Version).Length).DefaultIfEmpty().Max();
+        cluster.Live.SelectMany(n => n.Kv!.Store.List(KvKey.Root)).Select(e => CrdtCodec.EncodeMap(e.Map).Length + CrdtCodec.EncodeVersion(e.Version).Length).DefaultIfEmpty().Max();
 
     /// <summary>The largest number of replica names in one key's state, over every live replica and key.</summary>
     public static int MaxReplicasPerKey(SimCluster cluster)

@@ -1,4 +1,5 @@
 using Lashup.Abstractions.Data;
+using Lashup.Crdt;
 
 namespace Lashup.Simulator;
 
@@ -74,7 +75,7 @@ internal sealed class StoreWorkload(SimCluster cluster, int keys, int elements =
         }
 
         HarvestCollapses();
-        var before = store.Get(key)?.Value ?? CrdtMap.Empty;
+        var before = store.Get(key)?.Map ?? CrdtMap.Empty;
         Writes++;
         KvEntry after;
         try
@@ -93,19 +94,19 @@ internal sealed class StoreWorkload(SimCluster cluster, int keys, int elements =
             _ledgers[key] = ledger;
         }
 
-        ledger.Value = ledger.Value.Merge(after.Value);
+        ledger.Value = ledger.Value.Merge(after.Map);
         ledger.Version = ledger.Version.Merge(after.Version);
         switch (op)
         {
             case ORSetAdd add:
                 ledger.Supersede(add.Element, Dots(before, add.Element).Select(d => Root(key, d)));
-                ledger.Create(add.Element, Dots(after.Value, add.Element));
+                ledger.Create(add.Element, Dots(after.Map, add.Element));
                 break;
             case ORSetRemove remove:
                 ledger.Supersede(remove.Element, Dots(before, remove.Element).Select(d => Root(key, d)));
                 break;
             case LwwSet:
-                var written = after.Value.GetLwwRegister(LwwField)!;
+                var written = after.Map.GetLwwRegister(LwwField)!;
                 ledger.Lww = ledger.Lww is null ? written : ledger.Lww.Merge(written);
                 break;
             case CounterAdd add:
@@ -154,7 +155,7 @@ internal sealed class StoreWorkload(SimCluster cluster, int keys, int elements =
                     violations.Add($"{node.Name}: {key} = {entry.Value}, the join of acknowledged writes is {ledger.Value}");
                 }
 
-                var set = entry.Value.GetORSet(SetField);
+                var set = entry.Map.GetORSet(SetField);
                 foreach (var (element, expected) in ledger.ExpectedDots())
                 {
                     var actual = set?.Entries.GetValueOrDefault(element) ?? [];
@@ -178,7 +179,7 @@ internal sealed class StoreWorkload(SimCluster cluster, int keys, int elements =
                     violations.Add($"{node.Name}: {key} counter is {counter}, acknowledged increments sum to {ledger.CounterSum}");
                 }
 
-                var lww = entry.Value.GetLwwRegister(LwwField);
+                var lww = entry.Map.GetLwwRegister(LwwField);
                 if (!Equals(lww, ledger.Lww))
                 {
                     violations.Add($"{node.Name}: {key} register is {lww?.Value}@{lww?.Timestamp}/{lww?.Replica}, the last acknowledged write is {ledger.Lww?.Value}@{ledger.Lww?.Timestamp}/{ledger.Lww?.Replica}");
@@ -236,7 +237,7 @@ internal sealed class StoreWorkload(SimCluster cluster, int keys, int elements =
                     violations.Add($"{node.Name}: {key} counter is {counter}, acknowledged increments sum to {ledger.CounterSum}");
                 }
 
-                var lww = entry.Value.GetLwwRegister(LwwField);
+                var lww = entry.Map.GetLwwRegister(LwwField);
                 if (!Equals(lww, ledger.Lww))
                 {
                     violations.Add($"{node.Name}: {key} register is {lww?.Value}@{lww?.Timestamp}/{lww?.Replica}, the last acknowledged write is {ledger.Lww?.Value}");
@@ -272,7 +273,7 @@ internal sealed class StoreWorkload(SimCluster cluster, int keys, int elements =
         // collapse), kept until the marker is deleted; it holds none of the replica's state (its bytes are in the
         // measured key sizes).
         var names = new HashSet<string>(entry.Version.Entries.Where(e => e.Value != Lashup.Plugins.Core.Store.KvStore.CollapsedVersion).Select(e => e.Key), StringComparer.Ordinal);
-        Lashup.Plugins.Core.Store.ValueWalk.NamedIn(entry.Value, names);
+        Lashup.Plugins.Core.Store.ValueWalk.NamedIn(entry.Map, names);
         return names;
     }
 

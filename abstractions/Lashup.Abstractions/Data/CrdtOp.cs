@@ -5,8 +5,8 @@ using System.Text;
 namespace Lashup.Abstractions.Data;
 
 /// <summary>
-/// One change to a field of a <see cref="CrdtMap"/> (a store value), as a plugin passes it to
-/// <see cref="IReplicatedStore.UpdateAsync"/> or <see cref="CrdtMap.Apply(CrdtOp, string, long)"/>.
+/// One change to a field of a store value (an <see cref="IMapValue"/>), as a plugin passes it to
+/// <see cref="IReplicatedStore.UpdateAsync"/>.
 /// <see cref="Path"/> names the field: one segment for a top-level field, more to reach into nested maps
 /// (<c>["backends", "10.0.0.7:80"]</c> is the field <c>10.0.0.7:80</c> of the nested map <c>backends</c>).
 /// </summary>
@@ -42,8 +42,13 @@ public abstract record CrdtOp
     /// <summary>The type of field the op works on; null for <see cref="RemoveField"/>, which fits any.</summary>
     public abstract CrdtType? FieldType { get; }
 
-    /// <summary>Whether the op writes (creates the field if missing) rather than only removes.</summary>
-    internal abstract bool Writes { get; }
+    /// <summary>
+    /// Whether the op writes: it creates its field if missing (and any missing nested map on its path) and marks them
+    /// present. True for adds, sets, <see cref="FlagEnable"/> and counter adds; false for the ops that only remove
+    /// (<see cref="ORSetRemove"/>, <see cref="ORSetClear"/>, <see cref="FlagDisable"/>, <see cref="RemoveField"/>),
+    /// which do nothing to a missing field.
+    /// </summary>
+    public abstract bool Writes { get; }
 
     /// <inheritdoc/>
     public virtual bool Equals(CrdtOp? other) =>
@@ -81,7 +86,7 @@ public abstract record CrdtOp
     private protected static string Quote(string? s) => Json.AppendString(new StringBuilder(), s).ToString();
 }
 
-/// <summary>Adds <see cref="Element"/> to the <see cref="ORSet"/> at <see cref="CrdtOp.Path"/>.</summary>
+/// <summary>Adds <see cref="Element"/> to the OR-set (<see cref="IORSetValue"/>) at <see cref="CrdtOp.Path"/>.</summary>
 public sealed record ORSetAdd : CrdtOp
 {
     /// <summary>Creates the op.</summary>
@@ -98,12 +103,13 @@ public sealed record ORSetAdd : CrdtOp
     /// <inheritdoc/>
     public override CrdtType? FieldType => CrdtType.ORSet;
 
-    internal override bool Writes => true;
+    /// <inheritdoc/>
+    public override bool Writes => true;
 
     private protected override string Argument => Quote(Element);
 }
 
-/// <summary>Removes <see cref="Element"/> (the adds of it seen here) from the <see cref="ORSet"/> at <see cref="CrdtOp.Path"/>.</summary>
+/// <summary>Removes <see cref="Element"/> (the adds of it seen here) from the OR-set (<see cref="IORSetValue"/>) at <see cref="CrdtOp.Path"/>.</summary>
 public sealed record ORSetRemove : CrdtOp
 {
     /// <summary>Creates the op.</summary>
@@ -120,12 +126,13 @@ public sealed record ORSetRemove : CrdtOp
     /// <inheritdoc/>
     public override CrdtType? FieldType => CrdtType.ORSet;
 
-    internal override bool Writes => false;
+    /// <inheritdoc/>
+    public override bool Writes => false;
 
     private protected override string Argument => Quote(Element);
 }
 
-/// <summary>Removes every element seen here from the <see cref="ORSet"/> at <see cref="CrdtOp.Path"/>; the field stays.</summary>
+/// <summary>Removes every element seen here from the OR-set (<see cref="IORSetValue"/>) at <see cref="CrdtOp.Path"/>; the field stays.</summary>
 public sealed record ORSetClear : CrdtOp
 {
     /// <summary>Creates the op.</summary>
@@ -137,12 +144,13 @@ public sealed record ORSetClear : CrdtOp
     /// <inheritdoc/>
     public override CrdtType? FieldType => CrdtType.ORSet;
 
-    internal override bool Writes => false;
+    /// <inheritdoc/>
+    public override bool Writes => false;
 }
 
 /// <summary>
-/// Writes <see cref="Value"/> into the <see cref="LwwRegister"/> at <see cref="CrdtOp.Path"/>. The write's timestamp is
-/// the one passed to <see cref="CrdtMap.Apply(CrdtOp, string, long)"/>, moved past the register's current timestamp
+/// Writes <see cref="Value"/> into the LWW register (<see cref="ILwwRegisterValue"/>) at <see cref="CrdtOp.Path"/>. The write's timestamp is
+/// the writer's clock (Unix milliseconds), moved past the register's current timestamp
 /// if needed, so a write always supersedes what its writer has seen even with a clock that runs behind.
 /// </summary>
 public sealed record LwwSet : CrdtOp
@@ -157,12 +165,13 @@ public sealed record LwwSet : CrdtOp
     /// <inheritdoc/>
     public override CrdtType? FieldType => CrdtType.LwwRegister;
 
-    internal override bool Writes => true;
+    /// <inheritdoc/>
+    public override bool Writes => true;
 
     private protected override string Argument => Quote(Value);
 }
 
-/// <summary>Writes <see cref="Value"/> into the <see cref="MvRegister"/> at <see cref="CrdtOp.Path"/>, replacing every value seen here.</summary>
+/// <summary>Writes <see cref="Value"/> into the multi-value register (<see cref="IMvRegisterValue"/>) at <see cref="CrdtOp.Path"/>, replacing every value seen here.</summary>
 public sealed record MvSet : CrdtOp
 {
     /// <summary>Creates the op.</summary>
@@ -179,12 +188,13 @@ public sealed record MvSet : CrdtOp
     /// <inheritdoc/>
     public override CrdtType? FieldType => CrdtType.MvRegister;
 
-    internal override bool Writes => true;
+    /// <inheritdoc/>
+    public override bool Writes => true;
 
     private protected override string Argument => Quote(Value);
 }
 
-/// <summary>Turns on the <see cref="Flag"/> at <see cref="CrdtOp.Path"/>.</summary>
+/// <summary>Turns on the flag (<see cref="IFlagValue"/>) at <see cref="CrdtOp.Path"/>.</summary>
 public sealed record FlagEnable : CrdtOp
 {
     /// <summary>Creates the op.</summary>
@@ -196,10 +206,11 @@ public sealed record FlagEnable : CrdtOp
     /// <inheritdoc/>
     public override CrdtType? FieldType => CrdtType.Flag;
 
-    internal override bool Writes => true;
+    /// <inheritdoc/>
+    public override bool Writes => true;
 }
 
-/// <summary>Turns off the <see cref="Flag"/> at <see cref="CrdtOp.Path"/> (a concurrent enable wins); the field stays.</summary>
+/// <summary>Turns off the flag (<see cref="IFlagValue"/>) at <see cref="CrdtOp.Path"/> (a concurrent enable wins); the field stays.</summary>
 public sealed record FlagDisable : CrdtOp
 {
     /// <summary>Creates the op.</summary>
@@ -211,11 +222,12 @@ public sealed record FlagDisable : CrdtOp
     /// <inheritdoc/>
     public override CrdtType? FieldType => CrdtType.Flag;
 
-    internal override bool Writes => false;
+    /// <inheritdoc/>
+    public override bool Writes => false;
 }
 
 /// <summary>
-/// Adds <see cref="Amount"/> (negative to subtract) to the <see cref="PnCounter"/> at <see cref="CrdtOp.Path"/>. This
+/// Adds <see cref="Amount"/> (negative to subtract) to the PN-counter (<see cref="IPnCounterValue"/>) at <see cref="CrdtOp.Path"/>. This
 /// op always means a PN-counter, whatever the sign; use <see cref="GCounterAdd"/> for a grow-only counter.
 /// </summary>
 public sealed record CounterAdd : CrdtOp
@@ -230,12 +242,13 @@ public sealed record CounterAdd : CrdtOp
     /// <inheritdoc/>
     public override CrdtType? FieldType => CrdtType.PnCounter;
 
-    internal override bool Writes => true;
+    /// <inheritdoc/>
+    public override bool Writes => true;
 
     private protected override string Argument => Amount.ToString(CultureInfo.InvariantCulture);
 }
 
-/// <summary>Adds <see cref="Amount"/> to the grow-only <see cref="GCounter"/> at <see cref="CrdtOp.Path"/>.</summary>
+/// <summary>Adds <see cref="Amount"/> to the grow-only counter (<see cref="IGCounterValue"/>) at <see cref="CrdtOp.Path"/>.</summary>
 public sealed record GCounterAdd : CrdtOp
 {
     /// <summary>Creates the op.</summary>
@@ -248,17 +261,17 @@ public sealed record GCounterAdd : CrdtOp
     /// <inheritdoc/>
     public override CrdtType? FieldType => CrdtType.GCounter;
 
-    internal override bool Writes => true;
+    /// <inheritdoc/>
+    public override bool Writes => true;
 
     private protected override string Argument => Amount.ToString(CultureInfo.InvariantCulture);
 }
 
 /// <summary>
-/// Removes the field at <see cref="CrdtOp.Path"/>, whatever its type, resetting what its type allows: an
-/// <see cref="ORSet"/>, <see cref="Flag"/> or <see cref="MvRegister"/> loses the dots seen here; an
-/// <see cref="LwwRegister"/> gets null written with a newer timestamp; a counter keeps its counts (only its presence
-/// goes, and a later add brings it back with its old total); a nested map has each of its fields removed the same
-/// way. A write concurrent with the removal survives it, and keeps the field present (add wins).
+/// Removes the field at <see cref="CrdtOp.Path"/>, whatever its type, resetting what its type allows: an OR-set,
+/// flag or multi-value register loses the elements, enables or values seen here; an LWW register gets null written
+/// with a newer timestamp; a counter keeps its counts (only its presence goes, and a later add brings it back with
+/// its old total); a nested map has each of its fields removed the same way. A write concurrent with the removal survives it, and keeps the field present (add wins).
 /// </summary>
 public sealed record RemoveField : CrdtOp
 {
@@ -271,5 +284,6 @@ public sealed record RemoveField : CrdtOp
     /// <inheritdoc/>
     public override CrdtType? FieldType => null;
 
-    internal override bool Writes => false;
+    /// <inheritdoc/>
+    public override bool Writes => false;
 }

@@ -2,9 +2,10 @@ namespace Lashup.Abstractions.Data;
 
 /// <summary>
 /// The replicated key-value store (Lashup's <c>lashup_kv</c>), provided by the <c>core</c> capability. Every node holds
-/// a full replica. Values are <see cref="CrdtMap"/>s changed by <see cref="CrdtOp"/>s; a local update applies at once,
-/// atomically, and is sent to the other nodes as a delta, which they merge: every node converges to the same value
-/// without coordination. Reads are local and never block on the network.
+/// a full replica. Values are maps of CRDT fields, read through <see cref="IMapValue"/> and changed by
+/// <see cref="CrdtOp"/>s; a local update applies at once, atomically, and is sent to the other nodes as a delta, which
+/// they merge: every node converges to the same value without coordination. Reads are local and never block on the
+/// network.
 /// </summary>
 /// <remarks>
 /// For unit tests, <c>Lashup.Testing.InMemoryReplicatedStore</c> implements this interface in memory, with a way to
@@ -29,8 +30,8 @@ public interface IReplicatedStore
     /// <summary>
     /// Applies <paramref name="ops"/> to <paramref name="key"/>'s value as this node, atomically (all of them or none),
     /// bumps this node's entry of the key's version, persists it and replicates the delta. A key that was never
-    /// written starts as <see cref="CrdtMap.Empty"/>. An empty <paramref name="ops"/> writes nothing and returns the
-    /// current entry (after the compare-and-set check).
+    /// written starts as the empty map. An empty <paramref name="ops"/> writes nothing and returns the current entry
+    /// (after the compare-and-set check).
     /// </summary>
     /// <param name="key">The key; not <see cref="KvKey.Root"/>.</param>
     /// <param name="ops">The changes, applied in order.</param>

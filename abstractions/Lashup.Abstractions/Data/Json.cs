@@ -3,7 +3,7 @@ using System.Text;
 
 namespace Lashup.Abstractions.Data;
 
-/// <summary>JSON text for the display forms (<c>ToString</c>) of the CRDT values.</summary>
+/// <summary>JSON string literals for the display form of ops (<see cref="CrdtOp.ToString"/>).</summary>
 internal static class Json
 {
     public static StringBuilder AppendString(StringBuilder sb, string? s)
@@ -38,23 +38,5 @@ internal static class Json
         }
 
         return sb.Append('"');
-    }
-
-    public static string Array(IEnumerable<string> items)
-    {
-        var sb = new StringBuilder("[");
-        var first = true;
-        foreach (var item in items)
-        {
-            if (!first)
-            {
-                sb.Append(',');
-            }
-
-            first = false;
-            AppendString(sb, item);
-        }
-
-        return sb.Append(']').ToString();
     }
 }

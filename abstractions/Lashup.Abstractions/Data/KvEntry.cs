@@ -3,14 +3,15 @@ namespace Lashup.Abstractions.Data;
 /// <summary>A key of the replicated store with its value and version. Immutable.</summary>
 /// <param name="Key">The key.</param>
 /// <param name="Value">
-/// The value, a map of CRDT fields. A key that was deleted (all its fields removed) has a value with no present field
-/// (<see cref="CrdtMap.IsEmpty"/>); it keeps its version, so a compare-and-set can still be made against it.
+/// The value, a map of CRDT fields, read-only. A key that was deleted (all its fields removed) has a value with no
+/// present field (<see cref="IMapValue.IsEmpty"/>); it keeps its version, so a compare-and-set can still be made
+/// against it.
 /// </param>
 /// <param name="Version">
 /// The key's version vector: each replica's count of updates to this key that this node has merged. Pass it back as
 /// the expected version of <see cref="IReplicatedStore.UpdateAsync"/> for a compare-and-set.
 /// </param>
-public sealed record KvEntry(KvKey Key, CrdtMap Value, VersionVector Version)
+public sealed record KvEntry(KvKey Key, IMapValue Value, VersionVector Version)
 {
     /// <summary>Whether the value has no present field (the key is deleted or was never written).</summary>
     public bool IsEmpty => Value.IsEmpty;

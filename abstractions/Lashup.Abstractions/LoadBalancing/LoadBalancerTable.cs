@@ -1,27 +1,18 @@
 using System.Collections.Immutable;
 using System.Net;
+using Lashup.Abstractions.Networking;
 
 namespace Lashup.Abstractions.LoadBalancing;
-
-/// <summary>Transport protocol of a VIP.</summary>
-public enum VipProtocol
-{
-    /// <summary>TCP.</summary>
-    Tcp = 6,
-
-    /// <summary>UDP.</summary>
-    Udp = 17,
-}
 
 /// <summary>A virtual service: an address and port clients connect to.</summary>
 /// <param name="Address">The virtual IP.</param>
 /// <param name="Port">The port.</param>
 /// <param name="Protocol">The protocol.</param>
-public readonly record struct VipKey(IPAddress Address, ushort Port, VipProtocol Protocol)
+public readonly record struct VipKey(IPAddress Address, ushort Port, TransportProtocol Protocol)
 {
     /// <summary>Formats as <c>tcp/11.0.0.1:80</c> (IPv6 in brackets).</summary>
     public override string ToString() =>
-        $"{(Protocol == VipProtocol.Tcp ? "tcp" : "udp")}/{new IPEndPoint(Address, Port)}";
+        $"{TransportProtocols.Name(Protocol)}/{new IPEndPoint(Address, Port)}";
 }
 
 /// <summary>One real server behind a VIP.</summary>

@@ -4,24 +4,15 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Lashup.Abstractions.Data;
+using Lashup.Abstractions.Networking;
 
 namespace Lashup.Abstractions.Services;
-
-/// <summary>The transport protocol of a service port.</summary>
-public enum ServiceProtocol
-{
-    /// <summary>TCP.</summary>
-    Tcp = 6,
-
-    /// <summary>UDP.</summary>
-    Udp = 17,
-}
 
 /// <summary>One port of a service instance, written <c>[name:]number[/tcp|/udp]</c> (e.g. <c>http:80/tcp</c>).</summary>
 /// <param name="Number">The port number, 1 to 65535.</param>
 /// <param name="Protocol">The transport protocol.</param>
 /// <param name="Name">An optional port name (a DNS label), so that SRV can be asked as <c>_http._tcp</c> as well as <c>_80._tcp</c>.</param>
-public sealed record ServicePort(ushort Number, ServiceProtocol Protocol, string? Name = null)
+public sealed record ServicePort(ushort Number, TransportProtocol Protocol, string? Name = null)
 {
     /// <summary>Parses <c>[name:]number[/tcp|/udp]</c>; the protocol defaults to TCP.</summary>
     /// <param name="text">The text to parse.</param>
@@ -38,20 +29,12 @@ public sealed record ServicePort(ushort Number, ServiceProtocol Protocol, string
         }
 
         var rest = text.AsSpan().Trim();
-        var protocol = ServiceProtocol.Tcp;
+        var protocol = TransportProtocol.Tcp;
         var slash = rest.IndexOf('/');
         if (slash >= 0)
         {
             var proto = rest[(slash + 1)..];
-            if (proto.Equals("tcp", StringComparison.OrdinalIgnoreCase))
-            {
-                protocol = ServiceProtocol.Tcp;
-            }
-            else if (proto.Equals("udp", StringComparison.OrdinalIgnoreCase))
-            {
-                protocol = ServiceProtocol.Udp;
-            }
-            else
+            if (!TransportProtocols.TryParse(proto, out protocol))
             {
                 error = $"port \"{text}\": the protocol must be tcp or udp, not \"{proto}\"";
                 return false;
@@ -103,7 +86,7 @@ public sealed record ServicePort(ushort Number, ServiceProtocol Protocol, string
     public override string ToString() =>
         (Name is null ? string.Empty : Name + ":")
         + Number.ToString(CultureInfo.InvariantCulture)
-        + (Protocol == ServiceProtocol.Udp ? "/udp" : "/tcp");
+        + "/" + TransportProtocols.Name(Protocol);
 }
 
 /// <summary>One registered instance of a service: an address with ports, on a node.</summary>
@@ -296,7 +279,7 @@ public static class ServiceCatalog
         var result = ImmutableArray.CreateBuilder<ServiceInstance>();
         foreach (var field in instances.Fields)
         {
-            if (field.Value is not CrdtMap fields
+            if (field.Value is not IMapValue fields
                 || !IsValidLabel(field.Name, out _)
                 || fields.GetLwwRegister(AddressField)?.Value is not { } addressText
                 || !IPAddress.TryParse(addressText, out var address)

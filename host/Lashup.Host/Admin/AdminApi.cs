@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using Lashup.Abstractions.Admin;
 using Lashup.Abstractions.Lifecycle;
 using Lashup.Host.Configuration;
@@ -14,42 +12,18 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Lashup.Host.Admin;
 
-/// <summary>The admin HTTP API's wire shapes; the CLI reads the same records.</summary>
-public static class AdminModels
-{
-    /// <summary>One not-ready part.</summary>
-    public sealed record NotReady(string Name, string Reason);
-
-    /// <summary>Answer of <c>/ready</c>: the parts not ready, and the ready parts with a note on what is degraded.</summary>
-    public sealed record ReadyResponse(bool Ready, IReadOnlyList<NotReady> NotReady)
-    {
-        /// <summary>Ready parts that report something degraded (e.g. quarantined store keys); null when none.</summary>
-        public IReadOnlyList<NotReady>? Degraded { get; init; }
-    }
-
-    /// <summary>One loaded plugin.</summary>
-    public sealed record PluginInfo(string Capability, string Name, string Version, string Folder);
-
-    /// <summary>Answer of <c>/v1/status</c>.</summary>
-    public sealed record StatusResponse(string Node, string Cluster, string Version, double UptimeSeconds, bool Ready, IReadOnlyList<PluginInfo> Plugins);
-
-    /// <summary>An error body.</summary>
-    public sealed record ErrorResponse(string Error);
-
-    /// <summary>JSON settings of the admin API: snake_case, no nulls.</summary>
-    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        WriteIndented = false,
-    };
-}
-
 /// <summary>Maps the host's admin endpoints.</summary>
 internal static class AdminApi
 {
-    public static void Map(WebApplication app, LoadedConfiguration config, IReadOnlyList<AdminModels.PluginInfo> plugins)
+    /// <summary>
+    /// Maps <c>/health</c>, <c>/ready</c>, <c>/metrics</c>, <c>/v1/status</c> and every plugin's endpoints.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Two endpoints claim the same method and route.</exception>
+    public static void Map(WebApplication app, LoadedConfiguration config, IReadOnlyList<PluginInfo> plugins)
     {
+        var endpoints = app.Services.GetServices<IAdminEndpoint>().ToList();
+        EnsureOneEndpointPerRoute(endpoints);
+
         var started = Stopwatch.StartNew();
         if (!string.IsNullOrEmpty(config.Admin.Token))
         {
@@ -63,7 +37,7 @@ internal static class AdminApi
                     {
                         context.Response.StatusCode = StatusCodes.Status401Unauthorized;
                         context.Response.Headers.WWWAuthenticate = "Bearer";
-                        await context.Response.WriteAsJsonAsync(new AdminModels.ErrorResponse("a valid bearer token is required"), AdminModels.Json);
+                        await context.Response.WriteAsJsonAsync(new AdminError("a valid bearer token is required"), AdminJson.Options);
                         return;
                     }
                 }
@@ -76,24 +50,35 @@ internal static class AdminApi
         app.MapGet("/ready", (IServiceProvider sp) =>
         {
             var ready = Readiness(sp);
-            return Results.Json(ready, AdminModels.Json, statusCode: ready.Ready ? 200 : 503);
+            return Results.Json(ready, AdminJson.Options, statusCode: ready.Ready ? 200 : 503);
         });
         app.MapGet("/metrics", (PrometheusExporter exporter) =>
             Results.Text(exporter.Render(), "text/plain; version=0.0.4; charset=utf-8"));
-        foreach (var endpoint in app.Services.GetServices<IAdminEndpoint>())
+        foreach (var endpoint in endpoints)
         {
             app.MapMethods(endpoint.Pattern, [endpoint.Method], (HttpContext context) => Handle(endpoint, context));
         }
 
         app.MapGet("/v1/status", (IServiceProvider sp) => Results.Json(
-            new AdminModels.StatusResponse(
+            new StatusResponse(
                 config.Node.Name,
                 config.Node.Cluster,
                 typeof(AdminApi).Assembly.GetName().Version?.ToString(3) ?? "0.0.0",
                 Math.Round(started.Elapsed.TotalSeconds, 3),
                 Readiness(sp).Ready,
                 plugins),
-            AdminModels.Json));
+            AdminJson.Options));
+    }
+
+    /// <summary>Refuses two endpoints for one method and route (they would fail every request to it, at request time).</summary>
+    /// <exception cref="InvalidOperationException">Two endpoints claim the same method and route; the message names them.</exception>
+    public static void EnsureOneEndpointPerRoute(IEnumerable<IAdminEndpoint> endpoints)
+    {
+        foreach (var twice in endpoints.GroupBy(e => (Method: e.Method.ToUpperInvariant(), e.Pattern), (route, all) => (route, all: all.ToList())).Where(g => g.all.Count > 1))
+        {
+            throw new InvalidOperationException(
+                $"admin route {twice.route.Method} {twice.route.Pattern} is claimed by {string.Join(" and ", twice.all.Select(e => e.GetType().FullName))}; one endpoint per route");
+        }
     }
 
     /// <summary>The most a plugin endpoint reads of a request body.</summary>
@@ -111,20 +96,22 @@ internal static class AdminApi
             var query = context.Request.Query.ToDictionary(kv => kv.Key, kv => kv.Value.ToString(), StringComparer.OrdinalIgnoreCase);
             result = await endpoint.HandleAsync(new AdminRequest(routeValues, query, body), context.RequestAborted);
         }
-        catch (AdminRequestException e)
-        {
-            result = AdminResult.Error(StatusCodes.Status400BadRequest, e.Message);
-        }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
             return;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            result = AdminResult.Error(StatusCodes.Status500InternalServerError, e.Message);
+            // The one error-to-status mapping of the admin API.
+            result = AdminResult.FromException(e);
         }
 
         context.Response.StatusCode = result.StatusCode;
+        if (result.RetryAfter is { } retryAfter)
+        {
+            context.Response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
         if (result.Streamer is { } streamer)
         {
             context.Response.ContentType = "application/x-ndjson";
@@ -142,7 +129,7 @@ internal static class AdminApi
 
         if (result.Body is not null)
         {
-            await context.Response.WriteAsJsonAsync(result.Body, result.Body.GetType(), AdminResult.JsonOptions, context.RequestAborted);
+            await context.Response.WriteAsJsonAsync(result.Body, result.Body.GetType(), AdminJson.Options, context.RequestAborted);
         }
     }
 
@@ -169,10 +156,10 @@ internal static class AdminApi
         return buffer.ToArray();
     }
 
-    private static AdminModels.ReadyResponse Readiness(IServiceProvider sp)
+    private static ReadyResponse Readiness(IServiceProvider sp)
     {
-        var notReady = new List<AdminModels.NotReady>();
-        var degraded = new List<AdminModels.NotReady>();
+        var notReady = new List<ReadinessNote>();
+        var degraded = new List<ReadinessNote>();
         if (!sp.GetRequiredService<LifecycleOrchestrator>().Started)
         {
             notReady.Add(new("host", "plugins are starting or stopping"));
@@ -200,6 +187,6 @@ internal static class AdminApi
             }
         }
 
-        return new AdminModels.ReadyResponse(notReady.Count == 0, notReady) { Degraded = degraded.Count > 0 ? degraded : null };
+        return new ReadyResponse(notReady.Count == 0, notReady) { Degraded = degraded.Count > 0 ? degraded : null };
     }
 }

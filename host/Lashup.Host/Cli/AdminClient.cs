@@ -1,6 +1,9 @@
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Lashup.Abstractions.Admin;
 using Lashup.Host.Admin;
 using Lashup.Host.Configuration;
 
@@ -9,7 +12,10 @@ namespace Lashup.Host.Cli;
 /// <summary>Thrown when the CLI cannot reach a daemon or the daemon refuses; the message is shown as is.</summary>
 internal sealed class ClientException(string message) : Exception(message);
 
-/// <summary>Talks to a running daemon's admin API for the client commands.</summary>
+/// <summary>A daemon's answer: the typed value, and the JSON as it was sent (what <c>--json</c> prints).</summary>
+internal sealed record AdminReply<T>(T Value, string Json);
+
+/// <summary>Talks to a running daemon's admin API for the client commands, in the contract's types (<see cref="AdminJson"/>).</summary>
 internal sealed class AdminClient : IDisposable
 {
     private readonly HttpClient _http;
@@ -62,9 +68,23 @@ internal sealed class AdminClient : IDisposable
         return new AdminClient(new Uri($"http://{host}:{listen.Port}/"), token ?? (config.Admin.Token.Length > 0 ? config.Admin.Token : null));
     }
 
-    public async Task<T> GetAsync<T>(string path, CancellationToken cancellationToken)
+    /// <summary>GETs <paramref name="path"/> and reads the answer as <typeparamref name="T"/>.</summary>
+    public async Task<AdminReply<T>> GetAsync<T>(string path, CancellationToken cancellationToken)
     {
         using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Get, path), cancellationToken);
+        return await ReadAsync<T>(response, cancellationToken);
+    }
+
+    /// <summary>Sends <paramref name="body"/> (none when null) as JSON and reads the answer as <typeparamref name="T"/>.</summary>
+    public async Task<AdminReply<T>> SendAsync<T>(HttpMethod method, string path, object? body, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(method, path);
+        if (body is not null)
+        {
+            request.Content = new StringContent(JsonSerializer.Serialize(body, body.GetType(), AdminJson.Options), Encoding.UTF8, "application/json");
+        }
+
+        using var response = await SendAsync(request, cancellationToken);
         return await ReadAsync<T>(response, cancellationToken);
     }
 
@@ -89,25 +109,47 @@ internal sealed class AdminClient : IDisposable
         }
     }
 
-    public static async Task<T> ReadAsync<T>(HttpResponseMessage response, CancellationToken cancellationToken)
+    /// <summary>Reads a successful answer as <typeparamref name="T"/>; an error answer becomes a <see cref="ClientException"/>.</summary>
+    public static async Task<AdminReply<T>> ReadAsync<T>(HttpResponseMessage response, CancellationToken cancellationToken)
     {
-        if (!response.IsSuccessStatusCode && response.StatusCode != System.Net.HttpStatusCode.ServiceUnavailable)
+        await ThrowIfErrorAsync(response, cancellationToken);
+        var json = await response.Content.ReadAsStringAsync(cancellationToken);
+        try
         {
-            string detail;
-            try
-            {
-                detail = (await response.Content.ReadFromJsonAsync<AdminModels.ErrorResponse>(AdminModels.Json, cancellationToken))?.Error ?? response.ReasonPhrase ?? "";
-            }
-            catch (System.Text.Json.JsonException)
-            {
-                detail = response.ReasonPhrase ?? "";
-            }
+            return new AdminReply<T>(JsonSerializer.Deserialize<T>(json, AdminJson.Options) ?? throw new ClientException("the daemon sent an empty answer"), json.TrimEnd());
+        }
+        catch (JsonException e)
+        {
+            throw new ClientException($"the daemon's answer is not what this lashup expects ({e.Message}); are both the same version?");
+        }
+    }
 
-            throw new ClientException($"the daemon answered {(int)response.StatusCode}: {detail}");
+    /// <summary>Throws a <see cref="ClientException"/> with the daemon's one-line error when the answer is not a success.</summary>
+    public static async Task ThrowIfErrorAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        if (response.IsSuccessStatusCode)
+        {
+            return;
         }
 
-        return await response.Content.ReadFromJsonAsync<T>(AdminModels.Json, cancellationToken)
-            ?? throw new ClientException("the daemon sent an empty answer");
+        var request = response.RequestMessage;
+        if (response.StatusCode == System.Net.HttpStatusCode.NotFound && response.Content.Headers.ContentType?.MediaType != "application/json")
+        {
+            throw new ClientException($"the daemon does not serve {request?.Method} {request?.RequestUri?.AbsolutePath}: the plugin that serves it is not enabled in its config");
+        }
+
+        string detail;
+        try
+        {
+            detail = (await response.Content.ReadFromJsonAsync<AdminError>(AdminJson.Options, cancellationToken))?.Error ?? response.ReasonPhrase ?? "";
+        }
+        catch (JsonException)
+        {
+            detail = response.ReasonPhrase ?? "";
+        }
+
+        var retry = response.Headers.RetryAfter?.Delta is { } delta ? $" (retry in {delta.TotalSeconds:0}s)" : "";
+        throw new ClientException($"the daemon answered {(int)response.StatusCode}: {detail}{retry}");
     }
 
     /// <summary>

@@ -1,6 +1,5 @@
 using System.Globalization;
-using System.Net.Http.Json;
-using System.Text.Json;
+using Lashup.Abstractions.Admin;
 
 namespace Lashup.Host.Cli;
 
@@ -16,29 +15,20 @@ internal static class KeysCommand
         try
         {
             using var client = AdminClient.Create(api, configPath);
-            JsonElement result;
-            if (keys.Count == 0)
-            {
-                result = await client.GetAsync<JsonElement>("/v1/keys", cancellationToken);
-            }
-            else
-            {
-                using var request = new HttpRequestMessage(HttpMethod.Put, "/v1/keys") { Content = JsonContent.Create(new { keys, force }) };
-                using var response = await client.SendAsync(request, cancellationToken);
-                result = await AdminClient.ReadAsync<JsonElement>(response, cancellationToken);
-            }
-
+            var reply = keys.Count == 0
+                ? await client.GetAsync<KeysResponse>("/v1/keys", cancellationToken)
+                : await client.SendAsync<KeysResponse>(HttpMethod.Put, "/v1/keys", new KeysRequest(keys, force), cancellationToken);
             if (json)
             {
-                await stdout.WriteLineAsync(result.GetRawText());
+                await stdout.WriteLineAsync(reply.Json);
                 return 0;
             }
 
-            var node = result.TryGetProperty("node", out var n) ? n.GetString() : "this node";
-            var ids = Ids(result.GetProperty("key_ids"));
+            var result = reply.Value;
+            var ids = result.KeyIds;
             await stdout.WriteLineAsync(ids.Count == 0
-                ? $"{node}: no encryption (core.keyring is empty)"
-                : $"{node}: primary key {ids[0]}; accepts {string.Join(", ", ids)}");
+                ? $"{result.Node}: no encryption (core.keyring is empty)"
+                : $"{result.Node}: primary key {ids[0]}; accepts {string.Join(", ", ids)}");
             if (keys.Count == 0)
             {
                 if (ids.Count > 0)
@@ -49,15 +39,12 @@ internal static class KeysCommand
                 return 0;
             }
 
-            if (result.TryGetProperty("warnings", out var warnings))
+            foreach (var warning in result.Warnings)
             {
-                foreach (var warning in warnings.EnumerateArray())
-                {
-                    await stderr.WriteLineAsync($"warning: {warning.GetString()}");
-                }
+                await stderr.WriteLineAsync($"warning: {warning}");
             }
 
-            await stdout.WriteLineAsync($"only the running keyring changed: put the same keys, in this order, in core.keyring of {node}'s config file before it restarts");
+            await stdout.WriteLineAsync($"only the running keyring changed: put the same keys, in this order, in core.keyring of {result.Node}'s config file before it restarts");
             return 0;
         }
         catch (ClientException e)
@@ -67,23 +54,19 @@ internal static class KeysCommand
         }
     }
 
-    private static List<string> Ids(JsonElement element) =>
-        element.ValueKind == JsonValueKind.Array ? [.. element.EnumerateArray().Select(e => e.GetString() ?? "")] : [];
-
     /// <summary>Per key: on how many reachable members it is primary and accepted; then per member its keys.</summary>
-    private static void WriteMembers(TextWriter stdout, JsonElement result)
+    private static void WriteMembers(TextWriter stdout, KeysResponse result)
     {
-        if (!result.TryGetProperty("members", out var list) || list.ValueKind != JsonValueKind.Array)
+        if (result.Members is null)
         {
             return;
         }
 
-        var members = list.EnumerateArray()
-            .Select(m => (Name: m.GetProperty("name").GetString() ?? "", State: m.GetProperty("state").GetString() ?? "",
-                Published: m.GetProperty("key_ids").ValueKind == JsonValueKind.Array, Ids: Ids(m.GetProperty("key_ids"))))
+        var members = result.Members
+            .Select(m => (m.Name, m.State, Published: m.KeyIds is not null, Ids: m.KeyIds ?? []))
             .ToList();
         var alive = members.Where(m => m.State == "alive").ToList();
-        var own = Ids(result.GetProperty("key_ids"));
+        var own = result.KeyIds;
         var keyIds = own.Concat(alive.SelectMany(m => m.Ids).Where(id => !own.Contains(id)).Distinct().Order(StringComparer.Ordinal)).ToList();
         if (keyIds.Count > 0)
         {

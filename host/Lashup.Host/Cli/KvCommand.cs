@@ -1,41 +1,51 @@
 using System.CommandLine;
-using System.Net.Http.Json;
+using System.Globalization;
 using System.Text.Json;
+using Lashup.Abstractions.Admin;
 
 namespace Lashup.Host.Cli;
 
-/// <summary><c>lashup kv get|list|put|del</c>: the replicated store of a running daemon, values shown as JSON.</summary>
+/// <summary><c>lashup kv get|list|put|del|watch|quarantine</c>: the replicated store of a running daemon, values shown as JSON.</summary>
 internal static class KvCommand
 {
-    private static readonly (string Option, string Op, bool NeedsValue, string Help)[] Ops =
-    [
-        ("--set", "set", true, "FIELD=VALUE: set a last-writer-wins register"),
-        ("--add", "add", true, "FIELD=ELEMENT: add to an observed-remove set"),
-        ("--remove", "remove", true, "FIELD=ELEMENT: remove from an observed-remove set"),
-        ("--clear", "clear", false, "FIELD: empty an observed-remove set"),
-        ("--mvset", "mvset", true, "FIELD=VALUE: write a multi-value register"),
-        ("--enable", "enable", false, "FIELD: enable a flag"),
-        ("--disable", "disable", false, "FIELD: disable a flag"),
-        ("--incr", "incr", true, "FIELD=N: add N (may be negative) to a counter"),
-        ("--unset", "unset", false, "FIELD: remove a field"),
-    ];
-
     public static Command Build(Option<string?> api, Option<string?> config, Option<bool> json)
     {
         var kv = new Command("kv", "Read and write the replicated key-value store of a running daemon");
         var key = new Argument<string>("key") { Description = "A key such as lb/vips/web:80" };
         var get = new Command("get", "Show one key's value and version") { key, api, config, json };
         get.SetAction((p, ct) => AdminClient.RunAsync(p.GetValue(api), p.GetValue(config), async c =>
-            Print(await c.GetAsync<JsonElement>($"/v1/kv/{Escape(p.GetValue(key)!)}", ct), p.GetValue(json), single: true), ct));
+            Print(await c.GetAsync<KvEntryResponse>($"/v1/kv/{Escape(p.GetValue(key)!)}", ct), p.GetValue(json)), ct));
         kv.Subcommands.Add(get);
 
         var prefix = new Argument<string?>("prefix") { Description = "Only keys under this prefix", Arity = ArgumentArity.ZeroOrOne };
         var list = new Command("list", "List keys (under a prefix) with their values") { prefix, api, config, json };
         list.SetAction((p, ct) => AdminClient.RunAsync(p.GetValue(api), p.GetValue(config), async c =>
-            Print(await c.GetAsync<JsonElement>($"/v1/kv?prefix={Uri.EscapeDataString(p.GetValue(prefix) ?? "")}", ct), p.GetValue(json), single: false), ct));
+        {
+            var reply = await c.GetAsync<KvListResponse>($"/v1/kv?prefix={Uri.EscapeDataString(p.GetValue(prefix) ?? "")}", ct);
+            if (p.GetValue(json))
+            {
+                Console.Out.WriteLine(reply.Json);
+                return;
+            }
+
+            if (reply.Value.Quarantined is { } quarantined)
+            {
+                Console.Error.WriteLine($"warning: {quarantined} keys under this prefix are quarantined (unreadable here); see lashup kv quarantine");
+            }
+
+            foreach (var entry in reply.Value.Entries)
+            {
+                Print(entry);
+            }
+        }, ct));
         kv.Subcommands.Add(list);
 
-        var opOptions = Ops.Select(o => (o, Option: new Option<string[]>(o.Option) { Description = o.Help, AllowMultipleArgumentsPerToken = false })).ToList();
+        // One option per operation of the store's vocabulary (KvOpSpec), e.g. --set FIELD=VALUE, --clear FIELD.
+        var opOptions = KvOpSpec.All.Select(spec => (Spec: spec, Option: new Option<string[]>("--" + spec.Name)
+        {
+            Description = spec.NeedsValue ? $"FIELD={spec.ValueName}: {spec.Description}" : $"FIELD: {spec.Description}",
+            AllowMultipleArgumentsPerToken = false,
+        })).ToList();
         var put = new Command("put", "Apply operations to a key atomically (e.g. --set owner=alice --add backends=10.0.0.5:80)") { key, api, config, json };
         foreach (var (_, option) in opOptions)
         {
@@ -44,13 +54,13 @@ internal static class KvCommand
 
         put.SetAction((p, ct) => AdminClient.RunAsync(p.GetValue(api), p.GetValue(config), async c =>
         {
-            var ops = new List<object>();
+            var ops = new List<KvOpRequest?>();
             foreach (var (spec, option) in opOptions)
             {
                 foreach (var arg in p.GetValue(option) ?? [])
                 {
-                    var (field, value) = spec.NeedsValue ? Split(arg, spec.Option) : (arg, null);
-                    ops.Add(new { op = spec.Op, field, value });
+                    var (field, value) = spec.NeedsValue ? Split(arg, option.Name) : (arg, null);
+                    ops.Add(new KvOpRequest(spec.Name, field, value));
                 }
             }
 
@@ -59,9 +69,7 @@ internal static class KvCommand
                 throw new ClientException("give at least one operation, e.g. --set owner=alice or --add backends=10.0.0.5:80");
             }
 
-            using var request = new HttpRequestMessage(HttpMethod.Put, $"/v1/kv/{Escape(p.GetValue(key)!)}") { Content = JsonContent.Create(new { ops }) };
-            using var response = await c.SendAsync(request, ct);
-            Print(await AdminClient.ReadAsync<JsonElement>(response, ct), p.GetValue(json), single: true);
+            Print(await c.SendAsync<KvEntryResponse>(HttpMethod.Put, $"/v1/kv/{Escape(p.GetValue(key)!)}", new KvUpdateRequest(ops), ct), p.GetValue(json));
         }, ct));
         kv.Subcommands.Add(put);
 
@@ -70,11 +78,7 @@ internal static class KvCommand
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, $"/v1/kv-watch?prefix={Uri.EscapeDataString(p.GetValue(prefix) ?? "")}");
             using var response = await c.SendAsync(request, ct, HttpCompletionOption.ResponseHeadersRead);
-            if (!response.IsSuccessStatusCode)
-            {
-                await AdminClient.ReadAsync<JsonElement>(response, ct);
-            }
-
+            await AdminClient.ThrowIfErrorAsync(response, ct);
             using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(ct));
             while (await reader.ReadLineAsync(ct) is { } line)
             {
@@ -84,14 +88,13 @@ internal static class KvCommand
                     continue;
                 }
 
-                var doc = JsonDocument.Parse(line).RootElement;
-                var kind = doc.GetProperty("kind").GetString();
-                if (doc.TryGetProperty("entry", out var entry))
+                var change = JsonSerializer.Deserialize<KvWatchLine>(line, AdminJson.Options);
+                if (change?.Entry is { } entry)
                 {
-                    Console.Out.Write(kind == "snapshot" ? "  " : "~ ");
-                    Print(entry, json: false, single: true);
+                    Console.Out.Write(change.Kind == KvWatchKind.Snapshot ? "  " : "~ ");
+                    Print(entry);
                 }
-                else
+                else if (change?.Kind == KvWatchKind.SnapshotComplete)
                 {
                     Console.Out.WriteLine("-- now watching for changes");
                 }
@@ -101,11 +104,7 @@ internal static class KvCommand
 
         var del = new Command("del", "Remove every field of a key") { key, api, config, json };
         del.SetAction((p, ct) => AdminClient.RunAsync(p.GetValue(api), p.GetValue(config), async c =>
-        {
-            using var request = new HttpRequestMessage(HttpMethod.Delete, $"/v1/kv/{Escape(p.GetValue(key)!)}");
-            using var response = await c.SendAsync(request, ct);
-            Print(await AdminClient.ReadAsync<JsonElement>(response, ct), p.GetValue(json), single: true);
-        }, ct));
+            Print(await c.SendAsync<KvEntryResponse>(HttpMethod.Delete, $"/v1/kv/{Escape(p.GetValue(key)!)}", null, ct), p.GetValue(json)), ct));
         kv.Subcommands.Add(del);
 
         var drop = new Option<string?>("--drop") { Description = "Drop this quarantined key (its unreadable row is deleted; a peer's copy still arrives)" };
@@ -114,33 +113,26 @@ internal static class KvCommand
         {
             if (p.GetValue(drop) is { } dropped)
             {
-                using var request = new HttpRequestMessage(HttpMethod.Delete, $"/v1/kv-quarantine/{Uri.EscapeDataString(dropped)}");
-                using var response = await c.SendAsync(request, ct);
-                await AdminClient.ReadAsync<JsonElement>(response, ct);
+                await c.SendAsync<KvQuarantineResponse>(HttpMethod.Delete, $"/v1/kv-quarantine/{Uri.EscapeDataString(dropped)}", null, ct);
                 Console.Out.WriteLine($"dropped \"{dropped}\"");
                 return;
             }
 
-            var result = await c.GetAsync<JsonElement>("/v1/kv-quarantine", ct);
+            var reply = await c.GetAsync<KvQuarantineResponse>("/v1/kv-quarantine", ct);
             if (p.GetValue(json))
             {
-                Console.Out.WriteLine(result.GetRawText());
+                Console.Out.WriteLine(reply.Json);
                 return;
             }
 
-            var rows = result.GetProperty("quarantined").EnumerateArray().ToList();
-            if (rows.Count == 0)
+            if (reply.Value.Quarantined.Count == 0)
             {
                 Console.Out.WriteLine("no quarantined keys");
                 return;
             }
 
-            Table.Write(Console.Out, ["KEY", "SOURCE", "SINCE", "REASON"], rows.Select(r => (IReadOnlyList<string>)new[]
-            {
-                r.GetProperty("key").GetString() ?? "", r.GetProperty("source").GetString() ?? "",
-                r.GetProperty("since").GetDateTimeOffset().ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture),
-                r.GetProperty("reason").GetString() ?? "",
-            }));
+            Table.Write(Console.Out, ["KEY", "SOURCE", "SINCE", "REASON"], reply.Value.Quarantined.Select(q => (IReadOnlyList<string>)
+                [q.Key, q.Source, q.Since.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture), q.Reason]));
         }, ct));
         kv.Subcommands.Add(quarantine);
         return kv;
@@ -154,24 +146,21 @@ internal static class KvCommand
 
     private static string Escape(string key) => string.Join('/', key.Split('/').Select(Uri.EscapeDataString));
 
-    private static void Print(JsonElement result, bool json, bool single)
+    private static void Print(AdminReply<KvEntryResponse> reply, bool json)
     {
         if (json)
         {
-            Console.Out.WriteLine(result.GetRawText());
-            return;
+            Console.Out.WriteLine(reply.Json);
         }
-
-        var entries = single ? [result] : result.GetProperty("entries").EnumerateArray().ToList();
-        if (!single && result.TryGetProperty("quarantined", out var quarantined))
+        else
         {
-            Console.Error.WriteLine($"warning: {quarantined.GetInt32()} keys under this prefix are quarantined (unreadable here); see lashup kv quarantine");
+            Print(reply.Value);
         }
+    }
 
-        foreach (var e in entries)
-        {
-            var version = string.Join(",", e.GetProperty("version").EnumerateObject().Select(v => $"{v.Name}:{v.Value}"));
-            Console.Out.WriteLine($"{e.GetProperty("key").GetString()}  {e.GetProperty("value").GetRawText()}  (version {version})");
-        }
+    private static void Print(KvEntryResponse entry)
+    {
+        var version = string.Join(",", entry.Version.Select(v => string.Create(CultureInfo.InvariantCulture, $"{v.Key}:{v.Value}")));
+        Console.Out.WriteLine($"{entry.Key}  {entry.Value.GetRawText()}  (version {version})");
     }
 }

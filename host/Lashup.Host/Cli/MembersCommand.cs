@@ -1,5 +1,5 @@
 using System.Globalization;
-using System.Text.Json;
+using Lashup.Abstractions.Admin;
 
 namespace Lashup.Host.Cli;
 
@@ -11,26 +11,26 @@ internal static class MembersCommand
         try
         {
             using var client = AdminClient.Create(api, configPath);
-            var doc = await client.GetAsync<JsonElement>("/v1/members", cancellationToken);
+            var reply = await client.GetAsync<MembersResponse>("/v1/members", cancellationToken);
             if (json)
             {
-                await stdout.WriteLineAsync(doc.GetRawText());
+                await stdout.WriteLineAsync(reply.Json);
                 return 0;
             }
 
-            var members = doc.GetProperty("members").EnumerateArray().ToList();
-            var alive = members.Count(m => m.GetProperty("state").GetString() == "alive");
+            var view = reply.Value;
+            var alive = view.Members.Count(m => m.State == "alive");
             await stdout.WriteLineAsync(
-                $"node {doc.GetProperty("node").GetString()} at {doc.GetProperty("address").GetString()} (epoch {doc.GetProperty("epoch").GetInt64()}): " +
-                $"{members.Count} members, {alive} alive; {doc.GetProperty("active_view").GetArrayLength()} neighbours, {doc.GetProperty("passive_view_size").GetInt32()} passive");
-            Table.Write(stdout, ["NAME", "ADDRESS", "STATE", "SINCE", "NEIGHBOUR", "METADATA"], members.Select(m => (IReadOnlyList<string>)
+                $"node {view.Node} at {view.Address} (epoch {view.Epoch}): " +
+                $"{view.Members.Count} members, {alive} alive; {view.ActiveView.Count} neighbours, {view.PassiveViewSize} passive");
+            Table.Write(stdout, ["NAME", "ADDRESS", "STATE", "SINCE", "NEIGHBOUR", "METADATA"], view.Members.Select(m => (IReadOnlyList<string>)
             [
-                m.GetProperty("name").GetString() ?? "",
-                m.GetProperty("address").GetString() ?? "",
-                m.GetProperty("state").GetString() ?? "",
-                m.GetProperty("since").GetDateTimeOffset().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
-                m.GetProperty("neighbor").GetBoolean() ? "yes" : "",
-                string.Join(",", m.GetProperty("metadata").EnumerateObject().Select(p => $"{p.Name}={p.Value.GetString()}")),
+                m.Name,
+                m.Address,
+                m.State,
+                m.Since.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
+                m.Neighbor ? "yes" : "",
+                string.Join(",", m.Metadata.Select(p => $"{p.Key}={p.Value}")),
             ]));
             return 0;
         }

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Lashup.Host.Admin;
+using Lashup.Abstractions.Admin;
 using Lashup.Host.Configuration;
 
 namespace Lashup.Host.Cli;
@@ -31,7 +31,7 @@ internal static class PluginsCommand
         var problems = errors.Select(e => e.Message).ToList();
         if (json)
         {
-            stdout.WriteLine(JsonSerializer.Serialize(new Output(rows, problems), AdminModels.Json));
+            stdout.WriteLine(JsonSerializer.Serialize(new Output(rows, problems), AdminJson.Options));
         }
         else
         {

@@ -1,12 +1,12 @@
 using System.CommandLine;
-using System.Net.Http.Json;
-using System.Text.Json;
+using Lashup.Abstractions.Admin;
 
 namespace Lashup.Host.Cli;
 
 /// <summary>
-/// <c>lashup service register|deregister|list</c>: service registrations of a running daemon (served by its DNS
-/// plugin at <c>/v1/services</c>; they go into the replicated store, so every node's DNS answers for them).
+/// <c>lashup service register|deregister|list</c>: service registrations of a running daemon (served by its core
+/// plugin at <c>/v1/services</c>, whatever else is on; they go into the replicated store, so every node's DNS answers
+/// for them).
 /// </summary>
 internal static class ServiceCommand
 {
@@ -22,10 +22,8 @@ internal static class ServiceCommand
         var register = new Command("register", "Register (or update) one instance of a service") { name, address, ports, instance, node, api, config, json };
         register.SetAction((p, ct) => AdminClient.RunAsync(p.GetValue(api), p.GetValue(config), async c =>
         {
-            var body = new { address = p.GetValue(address), ports = p.GetValue(ports) ?? [], instance = p.GetValue(instance), node = p.GetValue(node) };
-            using var request = new HttpRequestMessage(HttpMethod.Put, $"/v1/services/{Uri.EscapeDataString(p.GetValue(name)!)}") { Content = JsonContent.Create(body) };
-            using var response = await c.SendAsync(request, ct);
-            Print(await Read(response, ct), p.GetValue(json), single: true);
+            var body = new ServiceRegistrationRequest(p.GetValue(address), p.GetValue(ports) ?? [], p.GetValue(instance), p.GetValue(node));
+            Print(await c.SendAsync<ServiceResponse>(HttpMethod.Put, $"/v1/services/{Uri.EscapeDataString(p.GetValue(name)!)}", body, ct), p.GetValue(json));
         }, ct));
         service.Subcommands.Add(register);
 
@@ -33,10 +31,8 @@ internal static class ServiceCommand
         var deregister = new Command("deregister", "Remove one instance of a service") { name, instanceName, api, config, json };
         deregister.SetAction((p, ct) => AdminClient.RunAsync(p.GetValue(api), p.GetValue(config), async c =>
         {
-            using var request = new HttpRequestMessage(HttpMethod.Delete,
-                $"/v1/services/{Uri.EscapeDataString(p.GetValue(name)!)}/{Uri.EscapeDataString(p.GetValue(instanceName)!)}");
-            using var response = await c.SendAsync(request, ct);
-            Print(await Read(response, ct), p.GetValue(json), single: true);
+            var path = $"/v1/services/{Uri.EscapeDataString(p.GetValue(name)!)}/{Uri.EscapeDataString(p.GetValue(instanceName)!)}";
+            Print(await c.SendAsync<ServiceResponse>(HttpMethod.Delete, path, null, ct), p.GetValue(json));
         }, ct));
         service.Subcommands.Add(deregister);
 
@@ -44,51 +40,32 @@ internal static class ServiceCommand
         var list = new Command("list", "List services and their instances") { optionalName, api, config, json };
         list.SetAction((p, ct) => AdminClient.RunAsync(p.GetValue(api), p.GetValue(config), async c =>
         {
-            var one = p.GetValue(optionalName);
-            using var request = new HttpRequestMessage(HttpMethod.Get, one is null ? "/v1/services" : $"/v1/services/{Uri.EscapeDataString(one)}");
-            using var response = await c.SendAsync(request, ct);
-            Print(await Read(response, ct), p.GetValue(json), single: one is not null);
+            if (p.GetValue(optionalName) is { } one)
+            {
+                Print(await c.GetAsync<ServiceResponse>($"/v1/services/{Uri.EscapeDataString(one)}", ct), p.GetValue(json));
+                return;
+            }
+
+            var all = await c.GetAsync<ServiceListResponse>("/v1/services", ct);
+            Print(all.Json, all.Value.Services, p.GetValue(json));
         }, ct));
         service.Subcommands.Add(list);
         return service;
     }
 
-    private static async Task<JsonElement> Read(HttpResponseMessage response, CancellationToken cancellationToken)
-    {
-        if (response.StatusCode == System.Net.HttpStatusCode.NotFound && response.Content.Headers.ContentType?.MediaType != "application/json")
-        {
-            throw new ClientException("the daemon does not serve /v1/services: its DNS plugin is not enabled ([dns] in its config)");
-        }
+    private static void Print(AdminReply<ServiceResponse> reply, bool json) => Print(reply.Json, [reply.Value], json);
 
-        return await AdminClient.ReadAsync<JsonElement>(response, cancellationToken);
-    }
-
-    private static void Print(JsonElement result, bool json, bool single)
+    private static void Print(string raw, IReadOnlyList<ServiceResponse> services, bool json)
     {
         if (json)
         {
-            Console.Out.WriteLine(result.GetRawText());
+            Console.Out.WriteLine(raw);
             return;
         }
 
-        var services = single ? [result] : result.GetProperty("services").EnumerateArray().ToList();
-        var rows = new List<IReadOnlyList<string>>();
-        foreach (var s in services)
-        {
-            foreach (var i in s.GetProperty("instances").EnumerateArray())
-            {
-                rows.Add(
-                [
-                    s.GetProperty("name").GetString() ?? "",
-                    i.GetProperty("instance").GetString() ?? "",
-                    i.GetProperty("address").GetString() ?? "",
-                    string.Join(",", i.GetProperty("ports").EnumerateArray().Select(x => x.GetString())),
-                    i.GetProperty("node").GetString() ?? "",
-                    i.GetProperty("healthy").GetBoolean() ? "yes" : "no",
-                ]);
-            }
-        }
-
+        var rows = services
+            .SelectMany(s => s.Instances.Select(i => (IReadOnlyList<string>)[s.Name, i.Instance, i.Address, string.Join(",", i.Ports), i.Node, i.Healthy ? "yes" : "no"]))
+            .ToList();
         if (rows.Count == 0)
         {
             Console.Out.WriteLine("no services");

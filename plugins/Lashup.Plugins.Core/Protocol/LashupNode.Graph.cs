@@ -134,14 +134,18 @@ internal sealed partial class LashupNode
     private void OnAdjacencyUpdate(NodeRef from, AdjacencyRecord record)
     {
         Stats.AdjacencyFloodsReceived++;
-        if (!Store(record))
+        if (Store(record))
         {
-            return;
+            Flood(record, except: from.Name);
         }
+    }
 
+    /// <summary>Sends <paramref name="record"/> on to every neighbour but <paramref name="except"/> and the record's member.</summary>
+    private void Flood(AdjacencyRecord record, string? except)
+    {
         foreach (var peer in _active.Values)
         {
-            if (peer.Ref.Name != from.Name && peer.Ref.Name != record.Name)
+            if (peer.Ref.Name != except && peer.Ref.Name != record.Name)
             {
                 Send(peer.Ref.Address, new AdjacencyUpdate(record));
             }
@@ -149,11 +153,12 @@ internal sealed partial class LashupNode
     }
 
     /// <summary>
-    /// Keeps <paramref name="record"/> if it is news; returns whether it was. A record of a member we know that is more
-    /// than <see cref="NodeSettings.MaxEpochStep"/> epochs ahead of the one we hold is not believed as it comes (it may
-    /// be a forgery relayed in good faith): the member is asked first (<see cref="CheckEpoch"/>), and the record is kept
-    /// once it answers at that epoch (<paramref name="confirmed"/>). A restart bumps the epoch by one, so a record of a
-    /// member's next incarnation is believed at once.
+    /// Keeps <paramref name="record"/> if it is news; returns whether it was. In plaintext, a record of a member we know
+    /// that is more than <see cref="NodeSettings.MaxEpochStep"/> epochs ahead of the one we hold is not believed as it
+    /// comes (it may be a forgery relayed in good faith): the member is asked first (<see cref="CheckEpoch"/>), and the
+    /// record (or a newer one that came meanwhile) is kept once it answers at that epoch (<paramref name="confirmed"/>).
+    /// A restart bumps the epoch by one, so a record of a member's next incarnation is believed at once; with a keyring
+    /// (only key holders make records) every record is.
     /// </summary>
     private bool Store(AdjacencyRecord record, bool confirmed = false)
     {
@@ -191,7 +196,7 @@ internal sealed partial class LashupNode
                 return false;
             }
 
-            if (!confirmed && record.Epoch - node.Record.Epoch > _settings.MaxEpochStep)
+            if (!confirmed && !_settings.AuthenticatedFrames && record.Epoch - node.Record.Epoch > _settings.MaxEpochStep)
             {
                 CheckEpoch(record.Name, node.Record.Address, pending: record);
                 return false;

@@ -192,8 +192,11 @@ internal sealed partial class LashupNode
             if (known is not null && envelope.Epoch < window.Epoch)
             {
                 // A member's frame from before the epoch we hold for it: in flight since it restarted, or the record
-                // we hold is a forgery. Ask the address the frame came from (at most once per check period).
-                CheckEpoch(envelope.From, envelope.FromAddress, pending: null);
+                // we hold is a forgery, or the member lost its data folder. Ask the member (at most once per check
+                // period): in plaintext at the address of its record, never at one the frame names (an off-path forger
+                // would answer there); with a keyring, where the frame says (a key holder wrote it: a member that lost
+                // its data folder and came back at another address is found there).
+                CheckEpoch(envelope.From, _settings.AuthenticatedFrames ? envelope.FromAddress : known.Address, pending: null);
             }
 
             return;

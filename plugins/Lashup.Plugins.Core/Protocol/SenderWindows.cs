@@ -6,7 +6,8 @@ namespace Lashup.Plugins.Core.Protocol;
 /// arrived, or a name made up by a flood) gets one in an LRU of <c>strangerCapacity</c>, so a flood of made-up names
 /// only evicts made-up names. A plaintext flood of 100,000 such names used to leave 100,000 windows (+82 MiB, kept).
 /// An evicted stranger's replays are accepted once more (its window starts afresh): with a keyring only key holders
-/// produce frames, and members are never evicted.
+/// produce frames, and members are never evicted. A stranger's epoch is its first frame's say-so; when it becomes a
+/// member the window moves to its record's epoch (<see cref="SequenceWindow.Confirm"/>), even below that first frame.
 /// </summary>
 internal sealed class SenderWindows(int strangerCapacity)
 {
@@ -57,6 +58,9 @@ internal sealed class SenderWindows(int strangerCapacity)
             window.Confirm(epoch);
         }
     }
+
+    /// <summary>The epoch member <paramref name="name"/>'s frames are checked against, if it has a window.</summary>
+    public long? EpochOf(string name) => _members.TryGetValue(name, out var window) ? window.Epoch : null;
 
     /// <summary>The member itself answered at <paramref name="epoch"/>, below what we believed.</summary>
     public void Restart(string name, long epoch)

@@ -7,6 +7,10 @@ namespace Lashup.Plugins.Core.Protocol;
 /// retire the current one until it is <see cref="Confirm">confirmed</see>: the sender's own member-graph record at
 /// that epoch was believed. A single forged frame with a huge epoch used to move the window there and make every real
 /// frame of the sender look like a replay until it expired (issue 15); now it opens a side window and nothing else.
+/// The epoch of a sender's first frame is not confirmed either (a sender with no record: nothing to compare it with):
+/// until a record confirms an epoch, a lower epoch is accepted too (it takes the current window, the higher one becomes
+/// the side window), and a confirmation below it moves the window down to the confirmed epoch. A forged first frame
+/// used to fix the window at its epoch, so the member's real frames, and then its record, could never get in.
 /// </summary>
 internal sealed class SequenceWindow
 {
@@ -18,6 +22,9 @@ internal sealed class SequenceWindow
 
     /// <summary>A newer epoch seen but not confirmed, if any.</summary>
     public long? UnconfirmedEpoch => _next?.Epoch;
+
+    /// <summary>Whether a record (or the sender's own answer) confirmed <see cref="Epoch"/>; until then it is only the first frame's say-so.</summary>
+    public bool Confirmed { get; private set; }
 
     public bool Accept(long epoch, ulong seq)
     {
@@ -33,7 +40,14 @@ internal sealed class SequenceWindow
 
         if (epoch < _current.Epoch)
         {
-            return false;
+            if (Confirmed)
+            {
+                return false;
+            }
+
+            // Nothing confirmed the epoch this window started at: the lower one may be the sender's real one.
+            MoveDownTo(epoch);
+            return _current.Accept(seq);
         }
 
         // Newer and unconfirmed: one side window, for the latest such epoch seen (a forger and a restarted sender
@@ -50,7 +64,9 @@ internal sealed class SequenceWindow
     /// <summary>The sender is now at <paramref name="epoch"/> (its own record says so): earlier epochs are refused from now on.</summary>
     public void Confirm(long epoch)
     {
-        if (epoch <= _current.Epoch)
+        var wasConfirmed = Confirmed;
+        Confirmed = true;
+        if (epoch == _current.Epoch || (wasConfirmed && epoch < _current.Epoch))
         {
             return;
         }
@@ -58,6 +74,14 @@ internal sealed class SequenceWindow
         if (_next is not null && _next.Epoch == epoch)
         {
             (_current, _next) = (_next, null);
+            return;
+        }
+
+        if (epoch < _current.Epoch)
+        {
+            // The window started at an unconfirmed epoch above the record's (a forged first frame, or the sender
+            // restarted since the record was made): checked against the record's epoch from now on, the higher one kept aside.
+            MoveDownTo(epoch);
             return;
         }
 
@@ -73,6 +97,16 @@ internal sealed class SequenceWindow
     {
         _current.Reset(epoch);
         _next = null;
+        Confirmed = true;
+    }
+
+    /// <summary>A fresh current window at <paramref name="epoch"/> (below the current one), which becomes the side window.</summary>
+    private void MoveDownTo(long epoch)
+    {
+        var spare = _next ?? new Range();
+        _next = _current;
+        _current = spare;
+        _current.Reset(epoch);
     }
 
     private sealed class Range

@@ -1,3 +1,5 @@
+using Lashup.Plugins.Core.Wire;
+
 namespace Lashup.Plugins.Core.Runtime;
 
 /// <summary>
@@ -36,4 +38,34 @@ internal sealed class ByteBudget(long capacity)
     }
 
     public void Release(long bytes) => Interlocked.Add(ref _charged, -bytes);
+}
+
+/// <summary>
+/// What a connection's buffers are charged to: the budget its kind of connection shares with all others, and its source
+/// address's share of it. A charge takes both or neither.
+/// </summary>
+internal readonly struct ByteBudgets(ByteBudget shared, ByteBudget source)
+{
+    /// <summary>Charges <paramref name="bytes"/> to both; otherwise the reason to close: the source's share, or the shared budget, is full.</summary>
+    public ConnectionCloseReason TryCharge(long bytes)
+    {
+        if (!source.TryCharge(bytes))
+        {
+            return ConnectionCloseReason.SourceLimit;
+        }
+
+        if (!shared.TryCharge(bytes))
+        {
+            source.Release(bytes);
+            return ConnectionCloseReason.OverBudget;
+        }
+
+        return ConnectionCloseReason.None;
+    }
+
+    public void Release(long bytes)
+    {
+        shared.Release(bytes);
+        source.Release(bytes);
+    }
 }

@@ -21,7 +21,6 @@ namespace Lashup.Plugins.Core.Runtime;
 internal sealed partial class CoreRuntime
     : ILifecycleParticipant, IReadinessCheck, IClusterMembership, IClusterMulticast, IReplicationNetwork, IDepartureRecord, IAsyncDisposable
 {
-    private const int WatchBacklog = 1024;
     private const int MaxPendingFrames = 4096;
     private readonly CoreOptions _options;
     private readonly NodeInfo _nodeInfo;
@@ -46,6 +45,9 @@ internal sealed partial class CoreRuntime
         _logger = loggers.CreateLogger("Lashup.Core");
         _loop = new NodeLoop(loggers.CreateLogger<NodeLoop>());
     }
+
+    /// <summary>How many changes a membership watcher may fall behind before it gets a snapshot instead.</summary>
+    internal int WatchBacklog { get; init; } = 1024;
 
     public int Stage => LifecycleStage.Membership;
 
@@ -96,8 +98,14 @@ internal sealed partial class CoreRuntime
             new MembershipFile(Path.Combine(_nodeInfo.DataDirectory, "core")));
         _node.MembersChanged += OnMembersChanged;
         _loop.Start();
-        _loop.Post(_node.Start);
         var node = _node;
+
+        // The node lists itself as it starts: Members holds the local node once StartAsync completes.
+        var started = _loop.InvokeAsync(() =>
+        {
+            node.Start();
+            return true;
+        });
         _transport.Start(envelope =>
         {
             // A bounded hand-off (memberlist's HandoffQueueDepth): a flood faster than the protocol thread would
@@ -117,7 +125,7 @@ internal sealed partial class CoreRuntime
         });
         _ready = true;
         LogStarted(_nodeInfo.Name, advertise, epoch, _options.Seeds.Count == 0 ? "(none)" : string.Join(", ", _options.Seeds), keyring is not null);
-        return Task.CompletedTask;
+        return started;
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
@@ -13,7 +14,7 @@ namespace Lashup.Plugins.Core.Runtime;
 /// and reliable ones, with one outgoing connection per peer fed by a bounded queue (a slow or dead peer costs at most
 /// that queue, never unbounded memory). Every received frame is decoded off the protocol thread; frames that fail any
 /// check are dropped and counted by reason, and the node goes on. Inbound streams commit memory only as bytes arrive and
-/// within budgets shared by all connections, with deadlines (<see cref="StreamLimits"/>).
+/// within budgets shared by all connections and capped per source address, with deadlines (<see cref="StreamLimits"/>).
 /// </summary>
 internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
 {
@@ -36,6 +37,7 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
     private readonly StreamLimits _limits;
     private readonly ByteBudget _unauthenticatedBudget;
     private readonly ByteBudget _authenticatedBudget;
+    private readonly InboundSources _sources;
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<string, Peer> _peers = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, IPEndPoint?> _endpoints = new(StringComparer.Ordinal);
@@ -55,9 +57,16 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
         _limits = limits ?? StreamLimits.For(codec.MaxFrameSize);
         _unauthenticatedBudget = new ByteBudget(_limits.UnauthenticatedBudget);
         _authenticatedBudget = new ByteBudget(_limits.AuthenticatedBudget);
+        _sources = new InboundSources(_limits);
     }
 
     public IPEndPoint? LocalEndPoint => (IPEndPoint?)_udp?.LocalEndPoint;
+
+    /// <summary>Bytes charged to the budget of authenticated (or not yet authenticated) inbound connections now.</summary>
+    internal long Charged(bool authenticated) => (authenticated ? _authenticatedBudget : _unauthenticatedBudget).Charged;
+
+    /// <summary>Source addresses with an inbound connection open now.</summary>
+    internal int Sources => _sources.Count;
 
     /// <summary>Binds UDP and TCP on <paramref name="endpoint"/>; throws with a clear message if the port is taken.</summary>
     public void Bind(IPEndPoint endpoint)
@@ -138,13 +147,18 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
 
         while (true)
         {
-            if (_peers.Count >= MaxOutboundPeers && !_peers.ContainsKey(address))
+            // Count takes every lock of the dictionary: only a send to a peer without a connection asks it.
+            if (!_peers.TryGetValue(address, out var peer))
             {
-                Interlocked.Increment(ref _stats.SendQueueFull);
-                return;
+                if (_peers.Count >= MaxOutboundPeers)
+                {
+                    Interlocked.Increment(ref _stats.SendQueueFull);
+                    return;
+                }
+
+                peer = _peers.GetOrAdd(address, _ => StartPeer(address, endpoint));
             }
 
-            var peer = _peers.GetOrAdd(address, _ => StartPeer(address, endpoint));
             if (peer.Queue.Writer.TryWrite(frame))
             {
                 return;
@@ -344,38 +358,78 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
                 continue;
             }
 
-            _ = Task.Run(() => ReadStreamAsync(client));
+            var deadline = new ConnectionDeadline(_time, _stopping.Token);
+            InboundSources.Inbound? connection;
+            try
+            {
+                connection = _sources.TryEnter(client.RemoteEndPoint, deadline);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                connection = null; // reset before we asked who it was
+            }
+
+            if (connection is null)
+            {
+                Interlocked.Decrement(ref _inbound);
+                _stats.Closed(ConnectionCloseReason.SourceLimit);
+                deadline.Dispose();
+                client.Dispose();
+                continue;
+            }
+
+            _ = Task.Run(() => ReadStreamAsync(client, connection));
         }
     }
 
     /// <summary>
     /// Reads one inbound connection frame by frame: the header (a connection that has not authenticated gets
-    /// <see cref="StreamLimits.HandshakeTimeout"/> to send it), checked before anything is allocated; then the body by
-    /// the frame's deadline, into segments rented as bytes arrive and charged to the budget of its kind of connection
-    /// (no room: closed). A connection is authenticated once a frame from it has decoded (and, with a keyring, opened);
-    /// until then a frame that fails closes it. Buffers and budget go back on every path.
+    /// <see cref="StreamLimits.HandshakeTimeout"/> to send it), checked before anything is allocated; then the body,
+    /// waiting for bytes without a buffer and taking pieces only for bytes that are there, charged to the budget of its
+    /// kind of connection and its source's share (no room: closed), under a deadline that progress moves: a minimum
+    /// rate over what has arrived until the connection authenticates, then only a stall timeout. A connection is
+    /// authenticated once a frame from it has decoded (and, with a keyring, opened); until then a frame that fails
+    /// closes it; after, a frame sealed with a key this node does not hold (a key rotation under way) is skipped. A
+    /// connection not authenticated yet may be closed to make room for a newer one of its source (<see cref="InboundSources"/>).
+    /// Buffers and budget go back on every path.
     /// </summary>
-    private async Task ReadStreamAsync(Socket client)
+    private async Task ReadStreamAsync(Socket client, InboundSources.Inbound connection)
     {
+        var source = connection.Source;
+        var deadline = connection.Deadline;
         var header = new byte[FrameCodec.HeaderSize];
-        using var buffer = new FrameBuffer(_stats);
         var authenticated = false;
 
         // What a cancellation means here: the reason counted if a deadline (not shutdown) ends the connection.
         var phase = ConnectionCloseReason.HeaderTimeout;
+        var buffer = new FrameBuffer(_stats);
         try
         {
-            using var stream = new NetworkStream(client, ownsSocket: true);
             while (!_stopping.IsCancellationRequested)
             {
                 // An authenticated peer's connection stays open between frames (closing it after the idle time is not counted).
                 phase = authenticated ? ConnectionCloseReason.None : ConnectionCloseReason.HeaderTimeout;
-                using (var wait = StartDeadline(authenticated ? _limits.IdleTimeout : _limits.HandshakeTimeout))
+                deadline.Set(authenticated ? _limits.IdleTimeout : _limits.HandshakeTimeout);
+                if (!await ReceiveExactlyAsync(client, header, deadline.Token))
                 {
-                    await stream.ReadExactlyAsync(header, wait.Token);
+                    return;
                 }
 
                 var reason = _codec.TryReadStreamHeader(header, out var length);
+                phase = ConnectionCloseReason.Stalled;
+                if (reason == DropReason.UnknownKey && authenticated)
+                {
+                    // A key rotation under way: the peer encrypts with a key we do not hold yet (or no longer).
+                    // The frame is lost, not the link: its body is read past, into nothing kept.
+                    _stats.Drop(reason);
+                    if (!await SkipAsync(client, length, deadline))
+                    {
+                        return;
+                    }
+
+                    continue;
+                }
+
                 if (reason != DropReason.None)
                 {
                     // Not our protocol, another cluster, the wrong key or a lying length: the stream cannot be resynchronised.
@@ -385,38 +439,62 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
                 }
 
                 var size = FrameCodec.HeaderSize + length;
-                phase = ConnectionCloseReason.Stalled;
+                var start = deadline.Now;
+                SetBodyDeadline(deadline, authenticated, start, 0);
+                var budgets = authenticated
+                    ? new ByteBudgets(_authenticatedBudget, source.AuthenticatedBytes)
+                    : new ByteBudgets(_unauthenticatedBudget, source.UnauthenticatedBytes);
+                buffer.Start(size, header, budgets, authenticated);
                 try
                 {
-                    buffer.Start(size, authenticated ? _authenticatedBudget : _unauthenticatedBudget, authenticated);
-                    if (!buffer.TryWrite(header))
+                    while (!buffer.Complete)
                     {
-                        _stats.Closed(ConnectionCloseReason.OverBudget);
-                        return;
-                    }
-
-                    using (var wait = StartDeadline(_limits.FrameDeadline(size)))
-                    {
-                        while (buffer.Length < size)
+                        // A new piece is taken only for bytes that are there: wait for them first (a zero-byte read);
+                        // readable with nothing to read is the end of the stream, and a wake-up without data is
+                        // waited out again (a few times).
+                        var waiting = 0;
+                        if (buffer.NeedsPiece)
                         {
-                            if (!buffer.TryGetMemory(out var memory))
+                            waiting = client.Available;
+                            for (var waits = 0; waiting == 0 && waits < 3; waits++)
                             {
-                                _stats.Closed(ConnectionCloseReason.OverBudget);
-                                return;
+                                await client.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, deadline.Token);
+                                waiting = client.Available;
+                                if (waiting == 0 && client.Poll(0, SelectMode.SelectRead) && client.Available == 0)
+                                {
+                                    return; // closed mid-frame
+                                }
                             }
-
-                            var read = await stream.ReadAsync(memory, wait.Token);
-                            if (read == 0)
-                            {
-                                return; // closed mid-frame
-                            }
-
-                            buffer.Advance(read);
                         }
+
+                        var refused = buffer.TryGetMemory(waiting, out var memory);
+                        if (refused != ConnectionCloseReason.None)
+                        {
+                            _stats.Closed(refused);
+                            return;
+                        }
+
+                        var read = await client.ReceiveAsync(memory, SocketFlags.None, deadline.Token);
+                        if (read == 0)
+                        {
+                            return; // closed mid-frame
+                        }
+
+                        buffer.Advance(read);
+                        SetBodyDeadline(deadline, authenticated, start, buffer.Length - FrameCodec.HeaderSize);
                     }
 
                     Interlocked.Add(ref _stats.BytesReceived, size);
-                    reason = Decode(buffer.Frame());
+                    reason = buffer.Decode(_codec, out var envelope);
+                    if (reason == DropReason.None)
+                    {
+                        _deliver!(envelope!);
+                    }
+                    else
+                    {
+                        _stats.Drop(reason);
+                    }
+
                     if (!authenticated)
                     {
                         if (reason != DropReason.None)
@@ -426,6 +504,7 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
                         }
 
                         authenticated = true;
+                        _sources.Authenticated(connection);
                     }
                 }
                 finally
@@ -436,7 +515,11 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
         }
         catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
         {
-            if (phase != ConnectionCloseReason.None)
+            if (connection.Evicted)
+            {
+                _stats.Closed(ConnectionCloseReason.SourceLimit);
+            }
+            else if (phase != ConnectionCloseReason.None)
             {
                 _stats.Closed(phase);
             }
@@ -446,38 +529,80 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
         }
         finally
         {
+            // Counted above, buffers back, then closed: whoever sees the connection close sees all of that done.
+            buffer.Dispose();
+            deadline.Dispose();
+            client.Dispose();
+            _sources.Leave(connection);
             Interlocked.Decrement(ref _inbound);
         }
     }
 
-    /// <summary>A token that fires after <paramref name="timeout"/> (on the transport's clock) or at shutdown.</summary>
-    private Deadline StartDeadline(TimeSpan timeout) => new(timeout, _time, _stopping.Token);
+    /// <summary>
+    /// The deadline of a frame's next bytes: until the connection has authenticated, the frame's grace time plus the
+    /// bytes it has delivered at the minimum rate (from its header); after, the stall timeout from now.
+    /// </summary>
+    private void SetBodyDeadline(ConnectionDeadline deadline, bool authenticated, long start, long received)
+    {
+        if (authenticated)
+        {
+            deadline.Set(_limits.StallTimeout);
+        }
+        else
+        {
+            deadline.SetAt(_limits.FrameDeadline(start, received, _time));
+        }
+    }
+
+    /// <summary>Reads exactly <paramref name="target"/>.Length bytes; false if the peer closed first.</summary>
+    private static async ValueTask<bool> ReceiveExactlyAsync(Socket client, Memory<byte> target, CancellationToken token)
+    {
+        while (target.Length > 0)
+        {
+            var read = await client.ReceiveAsync(target, SocketFlags.None, token);
+            if (read == 0)
+            {
+                return false;
+            }
+
+            target = target[read..];
+        }
+
+        return true;
+    }
+
+    /// <summary>Reads past <paramref name="length"/> bytes of a frame body that is not kept (authenticated connections only).</summary>
+    private async ValueTask<bool> SkipAsync(Socket client, int length, ConnectionDeadline deadline)
+    {
+        var scratch = ArrayPool<byte>.Shared.Rent(Math.Clamp(length, 1, 16 * 1024));
+        try
+        {
+            while (length > 0)
+            {
+                deadline.Set(_limits.StallTimeout);
+                var read = await client.ReceiveAsync(scratch.AsMemory(0, Math.Min(length, scratch.Length)), SocketFlags.None, deadline.Token);
+                if (read == 0)
+                {
+                    return false;
+                }
+
+                length -= read;
+                Interlocked.Add(ref _stats.BytesReceived, read);
+            }
+
+            return true;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
+    }
 
     private void Send(string address, byte[] frame)
     {
         if (_endpoints.TryGetValue(address, out var endpoint) && endpoint is not null)
         {
             _peers.GetOrAdd(address, _ => StartPeer(address, endpoint)).Queue.Writer.TryWrite(frame);
-        }
-    }
-
-    private readonly struct Deadline : IDisposable
-    {
-        private readonly CancellationTokenSource _timer;
-        private readonly CancellationTokenSource _linked;
-
-        public Deadline(TimeSpan timeout, TimeProvider time, CancellationToken stopping)
-        {
-            _timer = new CancellationTokenSource(timeout, time);
-            _linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, _timer.Token);
-        }
-
-        public CancellationToken Token => _linked.Token;
-
-        public void Dispose()
-        {
-            _linked.Dispose();
-            _timer.Dispose();
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Buffers;
 using Lashup.Abstractions.Data;
+using Lashup.Crdt;
 using MessagePack;
 
 namespace Lashup.Plugins.Core.Store;
@@ -200,7 +201,7 @@ internal static class AntiEntropy
             (string, byte[], byte[]) item;
             try
             {
-                item = (entry.Key.ToString(), CrdtCodec.EncodeMap(entry.Value), CrdtCodec.EncodeVersion(entry.Version));
+                item = (entry.Key.ToString(), CrdtCodec.EncodeMap(entry.Map), CrdtCodec.EncodeVersion(entry.Version));
             }
             catch (CrdtCodecException e)
             {
@@ -231,7 +232,7 @@ internal static class AntiEntropy
     /// <summary>The most bytes of one anti-entropy message: half a stream frame, leaving room for the envelope.</summary>
     internal static long ChunkBudget(KvStore store) => store.Options.MaxStreamFrameSize / 2;
 
-    private static byte[] EntriesMessage(KvStore store, List<(string Key, byte[] Value, byte[] Version)> chunk, List<KvKey> wanted, bool more) =>
+    internal static byte[] EntriesMessage(KvStore store, List<(string Key, byte[] Value, byte[] Version)> chunk, List<KvKey> wanted, bool more) =>
         Build(store, (ref MessagePackWriter w) =>
         {
             // [2, [entries, wanted], more]: older nodes read the first two and ignore "more" (they take a part of fewer

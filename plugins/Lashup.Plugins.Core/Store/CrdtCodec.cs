@@ -3,6 +3,7 @@ using System.Collections.Immutable;
 using System.Diagnostics;
 using System.Text;
 using Lashup.Abstractions.Data;
+using Lashup.Crdt;
 using MessagePack;
 
 namespace Lashup.Plugins.Core.Store;
@@ -206,7 +207,7 @@ internal static class CrdtCodec
         return bytes;
     }
 
-    private static void WriteValue(ref MessagePackWriter writer, Crdt value, NameTable names, int depth)
+    private static void WriteValue(ref MessagePackWriter writer, CrdtValue value, NameTable names, int depth)
     {
         switch (value)
         {
@@ -393,7 +394,7 @@ internal static class CrdtCodec
         return entries;
     }
 
-    private static Crdt ReadValue(ref MessagePackReader reader, CrdtType type, string[] names, int depth)
+    private static CrdtValue ReadValue(ref MessagePackReader reader, CrdtType type, string[] names, int depth)
     {
         switch (type)
         {

@@ -1,4 +1,5 @@
 using Lashup.Abstractions.Data;
+using Lashup.Crdt;
 using Lashup.Plugins.Core.Protocol;
 
 namespace Lashup.Plugins.Core.Store;

@@ -6,89 +6,79 @@ using Lashup.Abstractions.Data;
 
 namespace Lashup.Plugins.Core.Store;
 
-/// <summary>
-/// The store on the admin API, for <c>lashup kv</c>: <c>GET /v1/kv?prefix=</c> lists, <c>GET /v1/kv/{key}</c> reads,
-/// <c>PUT /v1/kv/{key}</c> applies operations (optionally compare-and-set), <c>DELETE /v1/kv/{key}</c> removes every
-/// field. Values are shown as JSON. Bad keys, bad operations and type mismatches answer 400, a failed compare-and-set
-/// 409, a missing key 404, with a one-line error.
-/// </summary>
-internal sealed class KvEndpoint(IReplicatedStore store, string method, string pattern) : IAdminEndpoint
+// The store on the admin API, for `lashup kv`, one endpoint per route. Values are shown as JSON. Errors are thrown and
+// mapped by the host (AdminResult.FromException): bad keys, bad operations, broken limits and type mismatches 400, a
+// failed compare-and-set 409, a missing key 404, an overloaded store 503; each with a one-line message.
+
+/// <summary><c>GET /v1/kv?prefix=</c>: the keys under a prefix with their values, and how many are quarantined.</summary>
+internal sealed class KvListEndpoint(IReplicatedStore store) : IAdminEndpoint
 {
-    public string Method => method;
+    public string Method => "GET";
 
-    public string Pattern => pattern;
+    public string Pattern => "/v1/kv";
 
-    public static readonly (string Method, string Pattern)[] Routes =
-        [("GET", "/v1/kv"), ("GET", "/v1/kv/{*key}"), ("PUT", "/v1/kv/{*key}"), ("DELETE", "/v1/kv/{*key}")];
+    public ValueTask<AdminResult> HandleAsync(AdminRequest request, CancellationToken cancellationToken)
+    {
+        var prefix = request.Query.TryGetValue("prefix", out var p) && p.Length > 0 ? KvAdmin.ParseKey(p) : KvKey.Root;
+        var quarantined = (store as KvStore)?.Quarantined()
+            .Count(q => q.OnDisk && KvKey.TryParse(q.Key, out var k, out _) && k.StartsWith(prefix)) ?? 0;
+        return ValueTask.FromResult(AdminResult.Ok(
+            new KvListResponse([.. store.List(prefix).Select(EntryDto.From)]) { Quarantined = quarantined > 0 ? quarantined : null }));
+    }
+}
+
+/// <summary><c>GET /v1/kv/{key}</c>: one key's value and version.</summary>
+internal sealed class KvGetEndpoint(IReplicatedStore store) : IAdminEndpoint
+{
+    public string Method => "GET";
+
+    public string Pattern => KvAdmin.KeyPattern;
+
+    public ValueTask<AdminResult> HandleAsync(AdminRequest request, CancellationToken cancellationToken)
+    {
+        var key = KvAdmin.KeyOf(request);
+        // An emptied key (every field removed) is kept with its version, but there is nothing to show.
+        return ValueTask.FromResult(AdminResult.Ok(EntryDto.From(store.Get(key) is { IsEmpty: false } entry ? entry : throw KvAdmin.NotFound(store, key))));
+    }
+}
+
+/// <summary>
+/// <c>PUT /v1/kv/{key}</c> with a <see cref="KvUpdateRequest"/>: applies the operations atomically (compare-and-set
+/// when <c>expected_version</c> is given); answers the entry after the update.
+/// </summary>
+internal sealed class KvPutEndpoint(IReplicatedStore store) : IAdminEndpoint
+{
+    public string Method => "PUT";
+
+    public string Pattern => KvAdmin.KeyPattern;
 
     public async ValueTask<AdminResult> HandleAsync(AdminRequest request, CancellationToken cancellationToken)
     {
+        var key = KvAdmin.KeyOf(request);
+        var body = request.ReadJson<KvUpdateRequest>();
+        var ops = (body.Ops is { Count: > 0 } list ? list : throw new AdminRequestException("the body needs at least one operation in \"ops\": [{\"op\": \"set\", \"field\": \"name\", \"value\": \"...\"}, ...]"))
+            .Select(ToOp).ToList();
+        VersionVector? expected;
         try
         {
-            if (pattern == "/v1/kv")
-            {
-                var prefix = request.Query.TryGetValue("prefix", out var p) && p.Length > 0 ? ParseKey(p) : KvKey.Root;
-                var quarantined = (store as KvStore)?.Quarantined()
-                    .Count(q => q.OnDisk && KvKey.TryParse(q.Key, out var k, out _) && k.StartsWith(prefix)) ?? 0;
-                return AdminResult.Ok(new ListDto([.. store.List(prefix).Select(EntryDto.From)]) { Quarantined = quarantined > 0 ? quarantined : null });
-            }
+            expected = body.ExpectedVersion is null ? null : new VersionVector(body.ExpectedVersion);
+        }
+        catch (ArgumentException e)
+        {
+            throw new AdminRequestException($"expected_version: {e.Message.Split(" (Parameter", 2)[0]}");
+        }
 
-            var key = ParseKey(request.RouteValues.GetValueOrDefault("key") ?? "");
-            switch (method)
-            {
-                case "GET":
-                    return store.Get(key) is { } entry ? AdminResult.Ok(EntryDto.From(entry)) : NotFound(key);
-                case "PUT":
-                    var body = request.ReadJson<UpdateDto>();
-                    var ops = (body.Ops is { Count: > 0 } list ? list : throw new AdminRequestException("the body needs at least one operation in \"ops\": [{\"op\": \"set\", \"field\": \"name\", \"value\": \"...\"}, ...]"))
-                        .Select((op, i) => ToOp(op, i)).ToList();
-                    var expected = body.ExpectedVersion is null ? null : new VersionVector(body.ExpectedVersion);
-                    try
-                    {
-                        return AdminResult.Ok(EntryDto.From(await store.UpdateAsync(key, ops, expected, cancellationToken)));
-                    }
-                    catch (CrdtTypeMismatchException e)
-                    {
-                        return AdminResult.Error(400, $"ops[{ops.FindIndex(o => ReferenceEquals(o, e.Op))}]: {e.Message}");
-                    }
-                default:
-                    var current = store.Get(key);
-                    if (current is null)
-                    {
-                        return NotFound(key);
-                    }
-
-                    var removals = current.Value.Fields.Select(f => (CrdtOp)new RemoveField(ImmutableArray.Create(f.Name))).ToList();
-                    return AdminResult.Ok(EntryDto.From(await store.UpdateAsync(key, removals, null, cancellationToken)));
-            }
-        }
-        catch (KvConflictException e)
+        try
         {
-            return AdminResult.Error(409, e.Message);
+            return AdminResult.Ok(EntryDto.From(await store.UpdateAsync(key, ops, expected, cancellationToken)));
         }
-        catch (Exception e) when (e is KvValidationException or CrdtTypeMismatchException or ArgumentException)
+        catch (CrdtTypeMismatchException e)
         {
-            return AdminResult.Error(400, e.Message);
-        }
-        catch (KvOverloadedException e)
-        {
-            return AdminResult.Error(503, e.Message);
-        }
-        catch (KvException e)
-        {
-            return AdminResult.Error(500, e.Message);
+            throw new AdminRequestException($"ops[{ops.FindIndex(o => ReferenceEquals(o, e.Op))}]: {e.Message}");
         }
     }
 
-    private AdminResult NotFound(KvKey key) =>
-        (store as KvStore)?.Quarantined().FirstOrDefault(q => q.OnDisk && q.Key == key.ToString()) is { } q
-            ? AdminResult.Error(404, $"no readable value of \"{key}\" here: its row is quarantined ({q.Reason}); a peer's copy replaces it, see lashup kv quarantine")
-            : AdminResult.Error(404, $"no key \"{key}\"");
-
-    private static KvKey ParseKey(string text) =>
-        KvKey.TryParse(Uri.UnescapeDataString(text), out var key, out var error) ? key! : throw new AdminRequestException($"bad key \"{text}\": {error}");
-
-    private static CrdtOp ToOp(OpDto? op, int index)
+    private static CrdtOp ToOp(KvOpRequest? op, int index)
     {
         var where = $"ops[{index}]";
         if (op is null)
@@ -113,79 +103,96 @@ internal sealed class KvEndpoint(IReplicatedStore store, string method, string p
             throw new AdminRequestException($"{where}: the field path has {path.Length} segments; the limit is {KvLimits.MaxPathSegments} (maps nest at most {KvLimits.MaxMapDepth} deep)");
         }
 
-        string Value() => op.Value ?? throw new AdminRequestException($"{where}: \"{op.Op}\" needs a \"value\"");
-
-        return op.Op switch
+        var spec = KvOpSpec.Find(op.Op) ?? throw new AdminRequestException($"{where}: unknown op \"{op.Op}\"; use {KvOpSpec.Names}");
+        var value = spec.NeedsValue ? op.Value ?? throw new AdminRequestException($"{where}: \"{spec.Name}\" needs a \"value\"") : null;
+        return spec.Kind switch
         {
-            "add" => new ORSetAdd(path, Value()),
-            "remove" => new ORSetRemove(path, Value()),
-            "clear" => new ORSetClear(path),
-            "set" => new LwwSet(path, Value()),
-            "mvset" => new MvSet(path, Value()),
-            "enable" => new FlagEnable(path),
-            "disable" => new FlagDisable(path),
-            "incr" => new CounterAdd(path, long.TryParse(Value(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n)
-                ? n : throw new AdminRequestException($"{where}: \"incr\" needs an integer value, got \"{op.Value}\"")),
-            "unset" => new RemoveField(path),
-            _ => throw new AdminRequestException($"{where}: unknown op \"{op.Op}\"; use add, remove, clear, set, mvset, enable, disable, incr or unset"),
+            KvOpKind.Add => new ORSetAdd(path, value!),
+            KvOpKind.Remove => new ORSetRemove(path, value!),
+            KvOpKind.Clear => new ORSetClear(path),
+            KvOpKind.Set => new LwwSet(path, value!),
+            KvOpKind.MvSet => new MvSet(path, value!),
+            KvOpKind.Enable => new FlagEnable(path),
+            KvOpKind.Disable => new FlagDisable(path),
+            KvOpKind.Incr => new CounterAdd(path, long.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n)
+                ? n : throw new AdminRequestException($"{where}: \"incr\" needs an integer value, got \"{value}\"")),
+            KvOpKind.Unset => new RemoveField(path),
+            _ => throw new InvalidOperationException($"op {spec.Kind} has no store operation"),
         };
     }
+}
 
-    public sealed record OpDto(string? Op, string? Field, string? Value);
+/// <summary><c>DELETE /v1/kv/{key}</c>: removes every field of a key; answers the (empty) entry after it.</summary>
+internal sealed class KvDeleteEndpoint(IReplicatedStore store) : IAdminEndpoint
+{
+    public string Method => "DELETE";
 
-    public sealed record UpdateDto(List<OpDto?>? Ops, Dictionary<string, ulong>? ExpectedVersion);
+    public string Pattern => KvAdmin.KeyPattern;
 
-    public sealed record EntryDto(string Key, JsonElement Value, IReadOnlyDictionary<string, ulong> Version)
+    public async ValueTask<AdminResult> HandleAsync(AdminRequest request, CancellationToken cancellationToken)
     {
-        public static EntryDto From(KvEntry e) => new(e.Key.ToString(), JsonDocument.Parse(e.Value.ToString()).RootElement.Clone(), e.Version.Entries);
+        var key = KvAdmin.KeyOf(request);
+        var current = store.Get(key) is { IsEmpty: false } found ? found : throw KvAdmin.NotFound(store, key);
+        var removals = current.Value.Fields.Select(f => (CrdtOp)new RemoveField(ImmutableArray.Create(f.Name))).ToList();
+        return AdminResult.Ok(EntryDto.From(await store.UpdateAsync(key, removals, null, cancellationToken)));
     }
+}
 
-    public sealed record ListDto(IReadOnlyList<EntryDto> Entries)
-    {
-        /// <summary>Quarantined keys under the prefix (not listed: they cannot be read); null when none.</summary>
-        public int? Quarantined { get; init; }
-    }
+/// <summary>Store entries as the admin API shows them.</summary>
+internal static class EntryDto
+{
+    public static KvEntryResponse From(KvEntry e) => new(e.Key.ToString(), CrdtJson.ToJsonElement(e.Value), e.Version.Entries);
+}
+
+/// <summary>What the store's endpoints share: the key route, key parsing, the not-found error.</summary>
+internal static class KvAdmin
+{
+    public const string KeyPattern = "/v1/kv/{*key}";
+
+    public static KvKey KeyOf(AdminRequest request) => ParseKey(request.RouteValues.GetValueOrDefault("key") ?? "");
+
+    public static KvKey ParseKey(string text) =>
+        KvKey.TryParse(Uri.UnescapeDataString(text), out var key, out var error) ? key! : throw new AdminRequestException($"bad key \"{text}\": {error}");
+
+    public static AdminNotFoundException NotFound(IReplicatedStore store, KvKey key) =>
+        (store as KvStore)?.Quarantined().FirstOrDefault(q => q.OnDisk && q.Key == key.ToString()) is { } q
+            ? new AdminNotFoundException($"no readable value of \"{key}\" here: its row is quarantined ({q.Reason}); a peer's copy replaces it, see lashup kv quarantine")
+            : new AdminNotFoundException($"no key \"{key}\"");
 }
 
 /// <summary>
 /// <c>GET /v1/kv-quarantine</c> lists the store's quarantined keys (undecodable rows of the store file, entries refused
-/// from peers; see <see cref="KvStore"/>'s quarantine); <c>DELETE /v1/kv-quarantine/{key}</c> drops one (a row is
-/// deleted from the store file).
+/// from peers; see <see cref="KvStore"/>'s quarantine).
 /// </summary>
-internal sealed class KvQuarantineEndpoint(KvStore store, string method) : IAdminEndpoint
+internal sealed class KvQuarantineListEndpoint(KvStore store) : IAdminEndpoint
 {
-    public string Method => method;
+    public string Method => "GET";
 
-    public string Pattern => method == "GET" ? "/v1/kv-quarantine" : "/v1/kv-quarantine/{*key}";
+    public string Pattern => "/v1/kv-quarantine";
+
+    public ValueTask<AdminResult> HandleAsync(AdminRequest request, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(AdminResult.Ok(new KvQuarantineResponse([.. store.Quarantined().Select(q => new KvQuarantinedKey(q.Key, q.Source, q.Reason, q.Since))])));
+}
+
+/// <summary><c>DELETE /v1/kv-quarantine/{key}</c> drops one quarantined key (a row is deleted from the store file).</summary>
+internal sealed class KvQuarantineDropEndpoint(KvStore store) : IAdminEndpoint
+{
+    public string Method => "DELETE";
+
+    public string Pattern => "/v1/kv-quarantine/{*key}";
 
     public ValueTask<AdminResult> HandleAsync(AdminRequest request, CancellationToken cancellationToken)
     {
-        if (method == "GET")
-        {
-            return ValueTask.FromResult(AdminResult.Ok(new QuarantineDto([.. store.Quarantined().Select(q => new QuarantinedDto(q.Key, q.Source, q.Reason, q.Since))])));
-        }
-
         var key = Uri.UnescapeDataString(request.RouteValues.GetValueOrDefault("key") ?? "");
-        try
-        {
-            return ValueTask.FromResult(store.DropQuarantined(key)
-                ? AdminResult.Ok(new QuarantineDto([]))
-                : AdminResult.Error(404, $"\"{key}\" is not quarantined"));
-        }
-        catch (KvException e)
-        {
-            return ValueTask.FromResult(AdminResult.Error(500, e.Message));
-        }
+        return store.DropQuarantined(key)
+            ? ValueTask.FromResult(AdminResult.Ok(new KvQuarantineResponse([])))
+            : throw new AdminNotFoundException($"\"{key}\" is not quarantined");
     }
-
-    public sealed record QuarantinedDto(string Key, string Source, string Reason, DateTimeOffset Since);
-
-    public sealed record QuarantineDto(IReadOnlyList<QuarantinedDto> Quarantined);
 }
 
 /// <summary>
 /// <c>GET /v1/kv-watch?prefix=</c> (for <c>lashup kv watch</c>): the entries under the prefix, a snapshot-complete line,
-/// then every change as it happens, one JSON object per line, until the client goes away.
+/// then every change as it happens, one <see cref="KvWatchLine"/> per line, until the client goes away.
 /// </summary>
 internal sealed class KvWatchEndpoint(IReplicatedStore store) : IAdminEndpoint
 {
@@ -205,7 +212,7 @@ internal sealed class KvWatchEndpoint(IReplicatedStore store) : IAdminEndpoint
         }
         else if (!KvKey.TryParse(text, out var parsed, out var error))
         {
-            return ValueTask.FromResult(AdminResult.Error(400, $"bad prefix \"{text}\": {error}"));
+            throw new AdminRequestException($"bad prefix \"{text}\": {error}");
         }
         else
         {
@@ -216,15 +223,13 @@ internal sealed class KvWatchEndpoint(IReplicatedStore store) : IAdminEndpoint
         {
             await foreach (var change in store.WatchAsync(prefix, ct))
             {
-                object line = change.Entry is { } entry
-                    ? new WatchLine(change.Kind == KvChangeKind.Snapshot ? "snapshot" : "updated", KvEndpoint.EntryDto.From(entry))
-                    : new WatchLine("snapshot_complete", null);
-                await JsonSerializer.SerializeAsync(stream, line, AdminResult.JsonOptions, ct);
+                var line = change.Entry is { } entry
+                    ? new KvWatchLine(change.Kind == KvChangeKind.Snapshot ? KvWatchKind.Snapshot : KvWatchKind.Updated, EntryDto.From(entry))
+                    : new KvWatchLine(KvWatchKind.SnapshotComplete, null);
+                await JsonSerializer.SerializeAsync(stream, line, AdminJson.Options, ct);
                 await stream.WriteAsync(NewLine, ct);
                 await stream.FlushAsync(ct);
             }
         }));
     }
-
-    public sealed record WatchLine(string Kind, KvEndpoint.EntryDto? Entry);
 }

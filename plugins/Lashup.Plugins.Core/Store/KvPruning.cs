@@ -1,4 +1,5 @@
 using Lashup.Abstractions.Cluster;
+using Lashup.Crdt;
 using Lashup.Plugins.Core.Protocol;
 
 namespace Lashup.Plugins.Core.Store;
@@ -89,7 +90,7 @@ internal sealed class KvPruning(KvStore store, IReplicationNetwork network, IDep
 
             if (marker?.Acks.Where(a => a.Node == me).Select(a => a.Text).ToList() is not [var held] || held != PruneAck.Format(me, markerOwner, footprint))
             {
-                marker = PruneMarker.Parse(store.UpdateMarker(removed, PruneMarker.AckOps(marker, me, markerOwner, footprint)).Value);
+                marker = PruneMarker.Parse(store.UpdateMarker(removed, PruneMarker.AckOps(marker, me, markerOwner, footprint)).Map);
             }
 
             var earlierMayHavePerformed = CandidateMayHavePerformed(removed, marker, me, record);

@@ -1,5 +1,6 @@
 using System.Buffers;
 using Lashup.Abstractions.Data;
+using Lashup.Crdt;
 using Lashup.Plugins.Core.Protocol;
 using MessagePack;
 
@@ -175,7 +176,7 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
         writer.Write(entry.Key.ToString());
         writer.Write(sender);
         writer.Write(entry.Version[sender]);
-        writer.Write(CrdtCodec.EncodeMap(entry.Value));
+        writer.Write(CrdtCodec.EncodeMap(entry.Map));
         writer.Write(CrdtCodec.EncodeVersion(entry.Version));
         writer.Flush();
         return buffer.WrittenSpan.ToArray();

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Lashup.Abstractions.Data;
+using Lashup.Crdt;
 using Microsoft.Extensions.Logging;
 
 namespace Lashup.Plugins.Core.Store;
@@ -46,12 +47,12 @@ internal sealed partial class KvStore
             var performed = new Dictionary<string, Dictionary<KvKey, Dictionary<Dot, Dot[]>>>(StringComparer.Ordinal);
             foreach (var (key, entry) in _entries)
             {
-                if (PruneMarker.ReplicaOf(key) is not { } replica || !MarkerExpired(replica, entry.Value))
+                if (PruneMarker.ReplicaOf(key) is not { } replica || !MarkerExpired(replica, entry.Map))
                 {
                     continue;
                 }
 
-                var marker = PruneMarker.Parse(entry.Value);
+                var marker = PruneMarker.Parse(entry.Map);
                 try
                 {
                     _disk?.Delete(key.ToString());
@@ -209,12 +210,12 @@ internal sealed partial class KvStore
         moves ??= _moves.GetValueOrDefault(replica);
         foreach (var (key, current) in _entries)
         {
-            if (PruneMarker.IsMarker(key) || (current.Version[replica] == 0 && !current.Value.Mentions(replica)))
+            if (PruneMarker.IsMarker(key) || (current.Version[replica] == 0 && !current.Map.Mentions(replica)))
             {
                 continue;
             }
 
-            var value = TranslateRemoves(key, current.Value, replica, moves).Cleanup(replica);
+            var value = TranslateRemoves(key, current.Map, replica, moves).Cleanup(replica);
             Stats.PrunedEntriesCleaned++;
             Persist(current, new KvEntry(key, value, current.Version.Without(replica)));
         }
@@ -290,13 +291,13 @@ internal sealed partial class KvStore
         var failed = false;
         foreach (var (key, current) in _entries)
         {
-            if (PruneMarker.IsMarker(key) || (current.Version[removed] == 0 && !current.Value.Mentions(removed)))
+            if (PruneMarker.IsMarker(key) || (current.Version[removed] == 0 && !current.Map.Mentions(removed)))
             {
                 continue;
             }
 
             // A key the owner collapsed whose collapse has not arrived keeps the replica until it does (CleanMerged).
-            var (value, version) = CleanMerged(key, current.Value, current.Version);
+            var (value, version) = CleanMerged(key, current.Map, current.Version);
             if (value.Equals(current.Value) && version.Equals(current.Version))
             {
                 continue;

@@ -1,5 +1,6 @@
 using System.Text;
 using Lashup.Abstractions.Data;
+using Lashup.Crdt;
 using Microsoft.Extensions.Logging;
 
 namespace Lashup.Plugins.Core.Store;
@@ -31,7 +32,7 @@ internal sealed partial class KvStore
         {
             if (PruneMarker.ReplicaOf(key) is { } replica)
             {
-                markers[replica] = PruneMarker.Parse(entry.Value);
+                markers[replica] = PruneMarker.Parse(entry.Map);
             }
         }
 
@@ -71,13 +72,13 @@ internal sealed partial class KvStore
             var hash = 14695981039346656037UL;
             foreach (var (key, entry) in _entries)
             {
-                if (PruneMarker.IsMarker(key) || (entry.Version[replica] == 0 && !entry.Value.Mentions(replica)))
+                if (PruneMarker.IsMarker(key) || (entry.Version[replica] == 0 && !entry.Map.Mentions(replica)))
                 {
                     continue;
                 }
 
                 var sb = new StringBuilder(key.Value).Append('\n').Append(entry.Version[replica]);
-                ValueWalk.Footprint(sb, entry.Value, replica);
+                ValueWalk.Footprint(sb, entry.Map, replica);
                 hash = Fnv(Encoding.UTF8.GetBytes(sb.Append('\n').ToString()), hash);
             }
 
@@ -138,15 +139,15 @@ internal sealed partial class KvStore
             foreach (var (key, current) in _entries)
             {
                 // A key holding a collapse of the replica already (at CollapsedVersion) and nothing of it: nothing to do.
-                if (PruneMarker.IsMarker(key) || (current.Version[removed] is 0 or CollapsedVersion && !current.Value.Mentions(removed)))
+                if (PruneMarker.IsMarker(key) || (current.Version[removed] is 0 or CollapsedVersion && !current.Map.Mentions(removed)))
                 {
                     continue;
                 }
 
-                var value = current.Value.Collapse(removed, _replica);
+                var value = current.Map.Collapse(removed, _replica);
                 var updated = new KvEntry(key, value, WithCollapsed(current.Version, removed).Increment(_replica));
                 var replaced = new Dictionary<Dot, Dot[]>();
-                ValueWalk.MapCollapse(current.Value, value, removed, replaced);
+                ValueWalk.MapCollapse(current.Map, value, removed, replaced);
                 if (replaced.Count > 0)
                 {
                     moves[key] = replaced;
@@ -159,7 +160,7 @@ internal sealed partial class KvStore
             {
                 var markerKey = PruneMarker.KeyOf(removed);
                 var current = _entries.GetValueOrDefault(markerKey) ?? new KvEntry(markerKey, CrdtMap.Empty, VersionVector.Empty);
-                var (value, delta) = current.Value.Apply(markerOps(moves, [.. changes.Select(c => c.Updated)]), _replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
+                var (value, delta) = current.Map.Apply(markerOps(moves, [.. changes.Select(c => c.Updated)]), _replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
                 var size = CrdtCodec.EncodeMap(value).Length;
                 if (size > _options.MaxStreamFrameSize / 2)
                 {
@@ -179,7 +180,7 @@ internal sealed partial class KvStore
 
             try
             {
-                disk.PutAll([.. changes.Select(c => (c.Updated.Key.ToString(), CrdtCodec.EncodeMap(c.Updated.Value), CrdtCodec.EncodeVersion(c.Updated.Version)))], []);
+                disk.PutAll([.. changes.Select(c => (c.Updated.Key.ToString(), CrdtCodec.EncodeMap(c.Updated.Map), CrdtCodec.EncodeVersion(c.Updated.Version)))], []);
                 _diskError = null;
             }
             catch (KvPersistenceException e)

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Lashup.Abstractions.Data;
+using Lashup.Crdt;
 using Lashup.Plugins.Core.Protocol;
 using Microsoft.Extensions.Logging;
 

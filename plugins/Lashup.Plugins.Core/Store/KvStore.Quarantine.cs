@@ -1,4 +1,5 @@
 using Lashup.Abstractions.Data;
+using Lashup.Crdt;
 using Microsoft.Extensions.Logging;
 
 namespace Lashup.Plugins.Core.Store;

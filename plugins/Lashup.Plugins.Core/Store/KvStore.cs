@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using Lashup.Abstractions.Data;
 using Lashup.Abstractions.Lifecycle;
 using Lashup.Abstractions.Plugins;
+using Lashup.Crdt;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -168,8 +169,9 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     public KvEntry? Get(KvKey key)
     {
         ArgumentNullException.ThrowIfNull(key);
-        var entry = _entries.GetValueOrDefault(key);
-        return entry is null || entry.IsEmpty ? null : entry;
+
+        // An emptied key too (IReplicatedStore.Get): its version is what a compare-and-set that recreates it needs.
+        return _entries.GetValueOrDefault(key);
     }
 
     public IReadOnlyList<KvEntry> List(KvKey prefix)
@@ -236,7 +238,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
             byte[] encoded;
             try
             {
-                (value, delta) = current.Value.Apply(ops, _replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
+                (value, delta) = current.Map.Apply(ops, _replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
                 if (delta.IsBottom)
                 {
                     return current;
@@ -344,9 +346,9 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
                 return false;
             }
 
-            var (value, version) = CleanMerged(key, current.Value.Merge(delta), current.Version.Increment(origin), delta);
+            var (value, version) = CleanMerged(key, current.Map.Merge(delta), current.Version.Increment(origin), delta);
             var merged = new KvEntry(key, value, version);
-            if ((PruneMarker.IsMarker(key) && !MarkerAcceptable(key, merged.Value)) || !Persist(current, merged))
+            if ((PruneMarker.IsMarker(key) && !MarkerAcceptable(key, merged.Map)) || !Persist(current, merged))
             {
                 return false;
             }
@@ -361,13 +363,13 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     {
         lock (_lock)
         {
-            if (PruneMarker.IsMarker(key) && !MarkerAcceptable(key, (_entries.GetValueOrDefault(key)?.Value ?? CrdtMap.Empty).Merge(value)))
+            if (PruneMarker.IsMarker(key) && !MarkerAcceptable(key, (_entries.GetValueOrDefault(key)?.Map ?? CrdtMap.Empty).Merge(value)))
             {
                 return false;
             }
 
             var current = _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
-            (value, version) = CleanMerged(key, current.Value.Merge(value), current.Version.Merge(version), value);
+            (value, version) = CleanMerged(key, current.Map.Merge(value), current.Version.Merge(version), value);
             var merged = new KvEntry(key, value, version);
             return !merged.Version.Equals(current.Version) && Persist(current, merged);
         }
@@ -430,7 +432,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
 
         try
         {
-            disk.Put(merged.Key.ToString(), CrdtCodec.EncodeMap(merged.Value), CrdtCodec.EncodeVersion(merged.Version));
+            disk.Put(merged.Key.ToString(), CrdtCodec.EncodeMap(merged.Map), CrdtCodec.EncodeVersion(merged.Version));
             _diskError = null;
         }
         catch (KvPersistenceException e)
@@ -462,7 +464,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         {
             if (PruneMarker.ReplicaOf(entry.Key) is { } replica)
             {
-                NoteMarker(replica, entry.Value);
+                NoteMarker(replica, entry.Map);
             }
 
             RefreshPruned();

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Globalization;
 using Lashup.Abstractions.Data;
+using Lashup.Crdt;
 
 namespace Lashup.Plugins.Core.Store;
 

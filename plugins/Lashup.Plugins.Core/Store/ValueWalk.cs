@@ -1,6 +1,6 @@
 using System.Collections.Immutable;
 using System.Text;
-using Lashup.Abstractions.Data;
+using Lashup.Crdt;
 
 namespace Lashup.Plugins.Core.Store;
 

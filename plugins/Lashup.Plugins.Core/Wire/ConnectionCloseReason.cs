@@ -14,9 +14,18 @@ internal enum ConnectionCloseReason
     /// <summary>The first frame was not ours, keyed or sealed unlike ours, too large, or did not decode.</summary>
     Rejected,
 
-    /// <summary>No room in the buffer budget for the announced frame within the wait allowed.</summary>
+    /// <summary>No room in the buffer budget shared by all connections of its kind for the bytes that arrived.</summary>
     OverBudget,
 
-    /// <summary>A frame was not complete by its deadline (a few seconds plus its size at a minimum rate).</summary>
+    /// <summary>
+    /// A frame fell behind: a connection not authenticated yet sent less than the minimum rate allows (after a grace
+    /// time), or an authenticated one sent nothing for the stall timeout in the middle of a frame.
+    /// </summary>
     Stalled,
+
+    /// <summary>
+    /// Its source address was at its cap of connections (refused, or, not authenticated yet, closed to make room for a
+    /// newer one), or of bytes buffered.
+    /// </summary>
+    SourceLimit,
 }

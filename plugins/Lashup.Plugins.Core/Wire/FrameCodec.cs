@@ -191,6 +191,135 @@ internal sealed class FrameCodec
         return DropReason.UnknownKey;
     }
 
+    /// <summary>Whether a frame with this header is sealed (its body must be opened in one piece).</summary>
+    public static bool IsSealed(ReadOnlySpan<byte> header) => header.Length > 3 && (header[3] & FlagEncrypted) != 0;
+
+    /// <summary>
+    /// Decodes one whole stream frame held in pieces: a plain body is read from the pieces as they are, without a copy;
+    /// a sealed one must be opened in one piece and is copied into one (<see cref="TryDecodeInPlace"/> avoids that).
+    /// </summary>
+    public DropReason TryDecode(in ReadOnlySequence<byte> frame, out Envelope? envelope)
+    {
+        envelope = null;
+        if (frame.Length > MaxFrameSize)
+        {
+            return DropReason.TooLarge;
+        }
+
+        if (frame.Length < HeaderSize)
+        {
+            return DropReason.Truncated;
+        }
+
+        Span<byte> header = stackalloc byte[HeaderSize];
+        frame.Slice(0, HeaderSize).CopyTo(header);
+        var reason = CheckDecodable(header, frame.Length);
+        if (reason != DropReason.None)
+        {
+            return reason;
+        }
+
+        if (IsSealed(header))
+        {
+            var whole = GC.AllocateUninitializedArray<byte>((int)frame.Length);
+            frame.CopyTo(whole);
+            return TryDecodeInPlace(whole, out envelope);
+        }
+
+        return Deserialize(frame.Slice(HeaderSize), out envelope);
+    }
+
+    /// <summary>
+    /// Decodes one whole frame held in <paramref name="frame"/>, which it may overwrite: a sealed body is opened where
+    /// it lies (AES-GCM decrypts in place), a plain one is read without a copy.
+    /// </summary>
+    public DropReason TryDecodeInPlace(Memory<byte> frame, out Envelope? envelope)
+    {
+        envelope = null;
+        var span = frame.Span;
+        if (span.Length > MaxFrameSize)
+        {
+            return DropReason.TooLarge;
+        }
+
+        var reason = CheckDecodable(span, span.Length);
+        if (reason != DropReason.None)
+        {
+            return reason;
+        }
+
+        if (!IsSealed(span))
+        {
+            return Deserialize(new ReadOnlySequence<byte>(frame[HeaderSize..]), out envelope);
+        }
+
+        // Plaintext over ciphertext: AES-GCM allows exactly this overlap. A failed attempt wipes what it wrote, so when
+        // two keys share the frame's key id the sealed body is kept aside for the next attempt.
+        var plainLength = span.Length - HeaderSize - NonceSize - TagSize;
+        var sealedBody = frame.Slice(HeaderSize + NonceSize, plainLength);
+        byte[]? saved = null;
+        try
+        {
+            AesGcm? previous = null;
+            foreach (var key in _keyring!.Candidates(span[8])) // CheckDecodable found a keyring: it is replaced, never removed
+            {
+                if (previous is not null)
+                {
+                    if (saved is null)
+                    {
+                        saved = ArrayPool<byte>.Shared.Rent(Math.Max(1, plainLength));
+                        sealedBody.Span.CopyTo(saved);
+                    }
+
+                    if (TryOpen(previous, frame.Span))
+                    {
+                        return Deserialize(new ReadOnlySequence<byte>(sealedBody), out envelope);
+                    }
+
+                    saved.AsSpan(0, plainLength).CopyTo(sealedBody.Span);
+                }
+
+                previous = key;
+            }
+
+            if (previous is null)
+            {
+                return DropReason.UnknownKey;
+            }
+
+            return TryOpen(previous, frame.Span)
+                ? Deserialize(new ReadOnlySequence<byte>(sealedBody), out envelope)
+                : DropReason.AuthenticationFailed;
+        }
+        finally
+        {
+            if (saved is not null)
+            {
+                ArrayPool<byte>.Shared.Return(saved);
+            }
+        }
+    }
+
+    /// <summary>Opens the sealed body of <paramref name="frame"/> where it lies; false (the body wiped) if the tag does not match.</summary>
+    private static bool TryOpen(AesGcm key, Span<byte> frame)
+    {
+        var body = frame[HeaderSize..];
+        var sealedBody = body.Slice(NonceSize, body.Length - NonceSize - TagSize);
+        try
+        {
+            lock (key)
+            {
+                key.Decrypt(body[..NonceSize], sealedBody, body[^TagSize..], sealedBody, frame[..HeaderSize]);
+            }
+
+            return true;
+        }
+        catch (AuthenticationTagMismatchException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Decodes one whole frame.</summary>
     public DropReason TryDecode(ReadOnlySpan<byte> frame, out Envelope? envelope)
     {
@@ -308,13 +437,46 @@ internal sealed class FrameCodec
         return BinaryPrimitives.ReadUInt32BigEndian(header[4..]) != _clusterHash ? DropReason.WrongCluster : DropReason.None;
     }
 
-    private static DropReason Deserialize(ReadOnlyMemory<byte> body, out Envelope? envelope)
+    /// <summary>The checks of a whole frame before its body is read: ours, within the limit, as long as it says, sealed as ours are.</summary>
+    private DropReason CheckDecodable(ReadOnlySpan<byte> header, long frameLength)
+    {
+        var reason = TryReadLength(header, out var bodyLength);
+        if (reason != DropReason.None)
+        {
+            return reason;
+        }
+
+        if (frameLength - HeaderSize != bodyLength)
+        {
+            return DropReason.LengthMismatch;
+        }
+
+        var encrypted = IsSealed(header);
+        var keyring = _keyring;
+        if (keyring is null)
+        {
+            return encrypted ? DropReason.UnexpectedEncryption : DropReason.None;
+        }
+
+        if (!encrypted)
+        {
+            return DropReason.NotEncrypted;
+        }
+
+        return bodyLength < NonceSize + TagSize ? DropReason.Truncated : DropReason.None;
+    }
+
+    private static DropReason Deserialize(ReadOnlyMemory<byte> body, out Envelope? envelope) =>
+        Deserialize(new ReadOnlySequence<byte>(body), out envelope);
+
+    private static DropReason Deserialize(in ReadOnlySequence<byte> body, out Envelope? envelope)
     {
         envelope = null;
         try
         {
-            envelope = MessagePackSerializer.Deserialize<Envelope>(body, Options, out var read);
-            if (read != body.Length)
+            var reader = new MessagePackReader(body);
+            envelope = MessagePackSerializer.Deserialize<Envelope>(ref reader, Options);
+            if (!reader.End)
             {
                 envelope = null;
                 return DropReason.Malformed;

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using Lashup.Abstractions.Cluster;
 using Lashup.Abstractions.Dns;
+using Lashup.Abstractions.Networking;
 using Lashup.Abstractions.Services;
 using Lashup.Plugins.Dns.Protocol;
 
@@ -43,7 +44,7 @@ internal static class ClusterRecords
 
         // Names are built once per instance and per port and shared by every record that carries them (the A, the
         // PTR's target, the SRV's target): with 100k records, separate copies of the same names were a fifth of the index.
-        var srvNames = new Dictionary<(ushort, ServiceProtocol, string?), (string? ByNumber, string? ByName)>();
+        var srvNames = new Dictionary<(ushort, TransportProtocol, string?), (string? ByNumber, string? ByName)>();
         foreach (var zone in zones)
         {
             var serviceName = $"{service}.{zone}";
@@ -66,7 +67,7 @@ internal static class ClusterRecords
                 {
                     if (!srvNames.TryGetValue((port.Number, port.Protocol, port.Name), out var names))
                     {
-                        var protocol = port.Protocol == ServiceProtocol.Udp ? "_udp" : "_tcp";
+                        var protocol = "_" + TransportProtocols.Name(port.Protocol);
                         names = ($"_{port.Number.ToString(CultureInfo.InvariantCulture)}.{protocol}.{serviceName}",
                             port.Name is null ? null : $"_{port.Name}.{protocol}.{serviceName}");
                         srvNames[(port.Number, port.Protocol, port.Name)] = names;

@@ -2,60 +2,38 @@ using Lashup.Abstractions.Data;
 
 namespace Lashup.Abstractions.Tests.Data;
 
+/// <summary>The contract's version vector: an immutable value (its algebra is Lashup.Crdt's, tested there).</summary>
 public sealed class VersionVectorTests
 {
     private static VersionVector V(params (string Replica, ulong Counter)[] entries) =>
         new(entries.Select(e => KeyValuePair.Create(e.Replica, e.Counter)));
-
-    [Theory]
-    [InlineData(new ulong[] { 1, 2 }, new ulong[] { 1, 2 }, CausalOrder.Equal)]
-    [InlineData(new ulong[] { 1, 1 }, new ulong[] { 1, 2 }, CausalOrder.Before)]
-    [InlineData(new ulong[] { 0, 0 }, new ulong[] { 0, 1 }, CausalOrder.Before)]
-    [InlineData(new ulong[] { 2, 2 }, new ulong[] { 1, 2 }, CausalOrder.After)]
-    [InlineData(new ulong[] { 2, 1 }, new ulong[] { 1, 2 }, CausalOrder.Concurrent)]
-    public void Compare_TwoVectors_ReturnsCausalOrder(ulong[] left, ulong[] right, CausalOrder expected)
-    {
-        var a = V(("a", left[0]), ("b", left[1]));
-        var b = V(("a", right[0]), ("b", right[1]));
-
-        Assert.Equal(expected, a.Compare(b));
-    }
-
-    [Fact]
-    public void Merge_TwoVectors_TakesPointwiseMaximum()
-    {
-        var merged = V(("a", 3), ("b", 1)).Merge(V(("b", 4), ("c", 2)));
-
-        Assert.Equal(V(("a", 3), ("b", 4), ("c", 2)), merged);
-    }
-
-    [Fact]
-    public void Increment_Replica_AddsOneAndLeavesOriginal()
-    {
-        var v = V(("a", 1));
-
-        var next = v.Increment("a").Increment("b");
-
-        Assert.Equal(V(("a", 2), ("b", 1)), next);
-        Assert.Equal(1UL, v["a"]);
-        Assert.Equal(0UL, v["b"]);
-    }
-
-    [Fact]
-    public void Contains_Dot_IsTrueUpToTheCounter()
-    {
-        var v = V(("a", 2));
-
-        Assert.True(v.Contains(new Dot("a", 2)));
-        Assert.False(v.Contains(new Dot("a", 3)));
-        Assert.False(v.Contains(new Dot("b", 1)));
-    }
 
     [Fact]
     public void Constructor_ZeroCounters_AreDroppedSoVectorsCompareEqual()
     {
         Assert.Equal(VersionVector.Empty, V(("a", 0)));
         Assert.True(V(("a", 0)).IsEmpty);
+    }
+
+    [Fact]
+    public void Equals_SameCountersWhateverTheSource_AreEqualWithEqualHashes()
+    {
+        var fromPairs = V(("b", 1), ("a", 3));
+        var fromDictionary = new VersionVector(new Dictionary<string, ulong> { ["a"] = 3, ["b"] = 1, ["c"] = 0 });
+
+        Assert.Equal(fromPairs, fromDictionary);
+        Assert.Equal(fromPairs.GetHashCode(), fromDictionary.GetHashCode());
+        Assert.NotEqual(fromPairs, V(("a", 3)));
+        Assert.Equal(["a", "b"], fromPairs.Entries.Keys);
+        Assert.Equal(3UL, fromPairs["a"]);
+        Assert.Equal(0UL, fromPairs["z"]);
+        Assert.Equal("[a:3, b:1]", fromPairs.ToString());
+    }
+
+    [Fact]
+    public void Constructor_EmptyReplicaName_Throws()
+    {
+        Assert.Throws<ArgumentException>(() => V(("", 1)));
     }
 
     [Fact]

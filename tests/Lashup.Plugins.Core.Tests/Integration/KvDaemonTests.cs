@@ -255,6 +255,14 @@ public sealed class KvDaemonTests(Xunit.Abstractions.ITestOutputHelper log)
         Assert.Contains("services/s7", quarantine, StringComparison.Ordinal);
         Assert.Contains("disk", quarantine, StringComparison.Ordinal);
 
+        // A compare-and-set cannot be checked against the unreadable row: 503, retry after the next anti-entropy exchange.
+        using (var cas = await http.PutAsJsonAsync($"http://{first.Api}/v1/kv/services/s7", new { ops = new[] { new { op = "set", field = "v", value = "x" } }, expected_version = new Dictionary<string, ulong> { [first.Name] = 1 } }))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, cas.StatusCode);
+            Assert.Equal(TimeSpan.FromSeconds(1), cas.Headers.RetryAfter?.Delta);
+            Assert.Contains("quarantined", await cas.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
         // A node joining now gets every good key by anti-entropy.
         var second = cluster.Add();
         cluster.StartAll();

@@ -30,7 +30,8 @@ public sealed partial class TransportAbuseDaemonTests(ITestOutputHelper output)
         var pid = node.Process!.Id;
         var before = await SettledRssAsync(pid);
 
-        // 24 connections: a valid header announcing a 16 MiB frame, 15 MiB of it, then nothing.
+        // 24 connections, each from an address of its own (so no per-source cap spares the shared budget): a valid
+        // header announcing a 16 MiB frame, 15 MiB of it, then nothing.
         const int connections = 24;
         var header = new byte[FrameCodec.HeaderSize];
         header[0] = (byte)'L';
@@ -48,6 +49,7 @@ public sealed partial class TransportAbuseDaemonTests(ITestOutputHelper output)
             {
                 var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
                 sockets.Add(socket);
+                socket.Bind(new IPEndPoint(new IPAddress([127, 20, 0, (byte)(i + 1)]), 0));
                 await socket.ConnectAsync(IPAddress.Loopback, node.CorePort).WaitAsync(Timeout);
                 sends.Add(SendStalledFrameAsync(socket, header, body, 15));
             }

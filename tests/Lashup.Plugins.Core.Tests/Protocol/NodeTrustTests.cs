@@ -151,7 +151,12 @@ public class NodeTrustTests
         h.Node.Receive(new Envelope(C.Name, C.Address, 1, 2, new AdjacencyUpdate(Record(moved, 5, 1))));
         Assert.Single(h.SentTo(B.Address).Select(e => e.Body).OfType<Ping>());
         Assert.Empty(h.SentTo(moved.Address));
-        h.Time.Advance(TimeSpan.FromSeconds(5));
+        for (var i = 0; i < 4; i++)
+        {
+            h.Time.Advance(TimeSpan.FromSeconds(1));
+        }
+
+        Assert.Equal(4, h.SentTo(B.Address).Select(e => e.Body).OfType<Ping>().Count());
         var check = Assert.Single(h.SentTo(moved.Address).Select(e => e.Body).OfType<Ping>());
         h.Node.Receive(new Envelope(B.Name, moved.Address, 5, 1, new Ack(check.ProbeId)));
 
@@ -176,6 +181,149 @@ public class NodeTrustTests
         Assert.Equal(1, h.Node.Stats.EpochsRefuted);
         Assert.Equal([2UL], h.SentTo(B.Address).Select(e => e.Body).OfType<Ack>().Select(a => a.ProbeId));
         Assert.Equal((3L, 7L), (h.Node.RecordOf(B.Name)!.Epoch, h.Node.RecordOf(B.Name)!.Counter));
+    }
+
+    [Fact]
+    public void Receive_ForgedFrameInAMembersNameBeforeItsRecord_MembersFramesAcceptedOnceTheRecordArrives()
+    {
+        // A node that has never seen node-b (it just started) gets one forged frame in b's name with a huge epoch, then
+        // b's real record (via c) at epoch 3. That first epoch was never confirmed: b's window must follow the record.
+        // It used to keep the forged epoch, refuse every real frame of b as a replay, and never recover.
+        var h = new Harness(new NodeSettings { AuthenticatedFrames = true });
+        h.Node.Receive(new Envelope(B.Name, B.Address, 1_000_000_000_000, 1, new Ping(999)));
+        h.Node.Receive(new Envelope(C.Name, C.Address, 3, 1, new AdjacencyUpdate(Record(B, 3, 1))));
+
+        for (ulong i = 1; i <= 20; i++)
+        {
+            h.Node.Receive(new Envelope(B.Name, B.Address, 3, i, new Ping(100 + i)));
+        }
+
+        Assert.Equal(0, h.Node.Stats.Dropped[(int)DropReason.Replayed]);
+        Assert.Equal(20, h.SentTo(B.Address).Select(e => e.Body).OfType<Ack>().Count(a => a.ProbeId is > 100 and <= 120));
+    }
+
+    [Fact]
+    public void Receive_ForgedFrameInAStrangersName_ItsRealFramesAtALowerEpochStillAccepted()
+    {
+        // No record yet (a node that just restarted): the only way the member's record can reach us is in frames of
+        // the members themselves, so a forged first frame must not make their real ones look replayed.
+        var h = new Harness(new NodeSettings { AuthenticatedFrames = true });
+        h.Node.Receive(new Envelope(B.Name, B.Address, 1_000_000_000_000, 1, new Ping(999)));
+
+        h.Node.Receive(new Envelope(B.Name, B.Address, 3, 1, new Ping(1)));
+        h.Node.Receive(new Envelope(B.Name, B.Address, 3, 2, new Ping(2)));
+        h.Node.Receive(new Envelope(B.Name, B.Address, 3, 2, new Ping(3))); // a replay: refused
+
+        Assert.Equal([999UL, 1, 2], h.SentTo(B.Address).Select(e => e.Body).OfType<Ack>().Select(a => a.ProbeId));
+        Assert.Equal(1, h.Node.Stats.Dropped[(int)DropReason.Replayed]);
+    }
+
+    [Fact]
+    public void Receive_OldEpochFrameNamingAnotherAddress_OnlyTheRecordsAddressIsAskedAndTheRecordStays()
+    {
+        // An off-path forger sends a frame in b's name at an old epoch, naming its own address, and would answer
+        // whatever it is asked there. It used to be asked, and its answer rolled b's record back to (1, 0); a forged
+        // record at (1, 1) saying b left was then believed.
+        const string attacker = "10.66.6.6:7470";
+        var h = new Harness();
+        h.Node.Receive(new Envelope(C.Name, C.Address, 1, 1, new AdjacencyUpdate(Record(B, 7, 5))));
+
+        h.Node.Receive(new Envelope(B.Name, attacker, 1, 1, new Ping(1)));
+
+        Assert.Empty(h.SentTo(attacker).Select(e => e.Body).OfType<Ping>());
+        var check = Assert.Single(h.SentTo(B.Address).Select(e => e.Body).OfType<Ping>());
+
+        // The forger cannot see the probe id sent to b; whatever it answers, and however long we wait, nothing moves.
+        h.Node.Receive(new Envelope(B.Name, attacker, 1, 2, new Ack(check.ProbeId + 1)));
+        h.Time.Advance(TimeSpan.FromSeconds(10));
+        h.Node.Receive(new Envelope(C.Name, C.Address, 1, 2, new AdjacencyUpdate(Record(B, 1, 1) with { Left = true })));
+
+        Assert.Equal((7L, 5L, false), (h.Node.RecordOf(B.Name)!.Epoch, h.Node.RecordOf(B.Name)!.Counter, h.Node.RecordOf(B.Name)!.Left));
+        Assert.Equal(0, h.Node.Stats.EpochsRefuted);
+        Assert.Empty(h.SentTo(attacker).Select(e => e.Body).OfType<Ping>());
+    }
+
+    [Fact]
+    public void Receive_OldEpochFrameFromANewAddressWithAKeyring_AskedThereAndTheMembersEpochFollowed()
+    {
+        // With a keyring a frame's address is a key holder's word: a member that lost its data folder and came back
+        // elsewhere (epoch 1 at a new address, its old record at epoch 7) is asked there and let back in.
+        var moved = new NodeRef(B.Name, "10.0.0.99:7470");
+        var h = new Harness(new NodeSettings { AuthenticatedFrames = true });
+        h.Node.Receive(new Envelope(C.Name, C.Address, 1, 1, new AdjacencyUpdate(Record(B, 7, 5))));
+
+        h.Node.Receive(new Envelope(B.Name, moved.Address, 1, 1, new Ping(1)));
+        var check = Assert.Single(h.SentTo(moved.Address).Select(e => e.Body).OfType<Ping>());
+        h.Node.Receive(new Envelope(B.Name, moved.Address, 1, 2, new Ack(check.ProbeId)));
+        h.Node.Receive(new Envelope(B.Name, moved.Address, 1, 3, new AdjacencyUpdate(Record(moved, 1, 1))));
+
+        Assert.Equal((1L, 1L, moved.Address), (h.Node.RecordOf(B.Name)!.Epoch, h.Node.RecordOf(B.Name)!.Counter, h.Node.RecordOf(B.Name)!.Address));
+    }
+
+    [Fact]
+    public void Store_NewerRecordsArriveWhileTheMemberIsAsked_TheNewestIsKept()
+    {
+        // The member restarted twice while cut off; its records (3, 1) then (3, 2) arrive while we ask it about the
+        // first. The first used to be kept and the second dropped (until the next graph sync, 30 s later).
+        var h = new Harness();
+        h.Node.Receive(new Envelope(C.Name, C.Address, 1, 1, new AdjacencyUpdate(Record(B, 1, 1))));
+        h.Node.Receive(new Envelope(C.Name, C.Address, 1, 2, new AdjacencyUpdate(Record(B, 3, 1))));
+        h.Node.Receive(new Envelope(C.Name, C.Address, 1, 3, new AdjacencyUpdate(Record(B, 3, 2) with { Metadata = new() { ["v"] = "2" } })));
+
+        var check = Assert.Single(h.SentTo(B.Address).Select(e => e.Body).OfType<Ping>());
+        h.Node.Receive(new Envelope(B.Name, B.Address, 3, 1, new Ack(check.ProbeId)));
+
+        Assert.Equal((3L, 2L), (h.Node.RecordOf(B.Name)!.Epoch, h.Node.RecordOf(B.Name)!.Counter));
+        Assert.Equal("2", h.Node.RecordOf(B.Name)!.Metadata["v"]);
+    }
+
+    [Fact]
+    public void Store_RecordConfirmedByTheMember_FloodedToTheNeighbours()
+    {
+        // A record kept after the member confirmed it is news for the neighbours too; it used to reach them only at the
+        // next graph sync (30 s).
+        var d = new NodeRef("node-d", "10.0.0.4:7470");
+        var h = new Harness();
+        h.Node.Receive(new Envelope(d.Name, d.Address, 1, 1, new NeighborRequest(HighPriority: true)));
+        Assert.Contains(d.Name, h.Node.ActiveView);
+        h.Node.Receive(new Envelope(C.Name, C.Address, 1, 1, new AdjacencyUpdate(Record(B, 1, 1))));
+        h.Node.Receive(new Envelope(C.Name, C.Address, 1, 2, new AdjacencyUpdate(Record(B, 4, 2))));
+
+        var check = Assert.Single(h.SentTo(B.Address).Select(e => e.Body).OfType<Ping>());
+        h.Node.Receive(new Envelope(B.Name, B.Address, 4, 1, new Ack(check.ProbeId)));
+
+        Assert.Contains(h.SentTo(d.Address).Select(e => e.Body).OfType<AdjacencyUpdate>(), u => u.Record.Name == B.Name && u.Record.Epoch == 4);
+    }
+
+    [Fact]
+    public void Store_RecordFarAheadWithAuthenticatedFrames_BelievedWithoutAsking()
+    {
+        // With a keyring only key holders make records: there is no forgery to guard against, and asking first only
+        // delayed a member that restarted several times while cut off.
+        var h = new Harness(new NodeSettings { AuthenticatedFrames = true });
+        h.Node.Receive(new Envelope(C.Name, C.Address, 1, 1, new AdjacencyUpdate(Record(B, 1, 1))));
+
+        h.Node.Receive(new Envelope(C.Name, C.Address, 1, 2, new AdjacencyUpdate(Record(B, 4, 2))));
+
+        Assert.Equal((4L, 2L), (h.Node.RecordOf(B.Name)!.Epoch, h.Node.RecordOf(B.Name)!.Counter));
+        Assert.Equal(0, h.Node.Stats.EpochChecks);
+    }
+
+    [Fact]
+    public void Store_RecordFarAhead_ProbeLost_AskedAgainAndBelieved()
+    {
+        // One lost datagram (the probe or its answer) used to end the check: the record waited for the next graph sync.
+        var h = new Harness();
+        h.Node.Receive(new Envelope(C.Name, C.Address, 1, 1, new AdjacencyUpdate(Record(B, 1, 1))));
+        h.Node.Receive(new Envelope(C.Name, C.Address, 1, 2, new AdjacencyUpdate(Record(B, 4, 2))));
+        Assert.Single(h.SentTo(B.Address).Select(e => e.Body).OfType<Ping>());
+
+        h.Time.Advance(TimeSpan.FromSeconds(1));
+
+        var probes = h.SentTo(B.Address).Select(e => e.Body).OfType<Ping>().ToList();
+        Assert.Equal(2, probes.Count);
+        h.Node.Receive(new Envelope(B.Name, B.Address, 4, 1, new Ack(probes[^1].ProbeId)));
+        Assert.Equal((4L, 2L), (h.Node.RecordOf(B.Name)!.Epoch, h.Node.RecordOf(B.Name)!.Counter));
     }
 
     [Fact]

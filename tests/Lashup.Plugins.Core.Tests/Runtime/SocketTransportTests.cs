@@ -71,7 +71,8 @@ public sealed class SocketTransportTests(ITestOutputHelper output)
         {
             for (var i = 0; i < 16; i++)
             {
-                var peer = await node.ConnectAsync();
+                // Each from an address of its own: the budget all sources share is what this is about.
+                var peer = await node.ConnectAsync(Source(1, i));
                 peers.Add(peer);
                 await peer.SendAsync(Header(Cluster, MiB - FrameCodec.HeaderSize));
 
@@ -188,6 +189,292 @@ public sealed class SocketTransportTests(ITestOutputHelper output)
         Assert.Equal(1, node.Stats.ConnectionsClosed[(int)ConnectionCloseReason.HeaderTimeout]);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ReadStream_HundredsOfConnectionsSendOnlyAHeader_HoldNothingAndARealPeersFirstFrameIsDelivered(bool keyring)
+    {
+        // Default limits. Each header announcing 16 MiB used to take and charge a 64 KiB segment until the frame's
+        // deadline (21 s): 520 of them (7,280 bytes of traffic) held the whole 32 MiB budget, and a real peer's first
+        // frame on a new connection was refused. The headers come from 40 addresses (13 each), under every per-source cap.
+        var keys = keyring ? Keyring.Parse([WireSamples.NewKey()]) : null;
+        var codec = new FrameCodec(Cluster, keys, 16 * MiB);
+        await using var node = Node.Start(codec);
+        var strangers = new List<Socket>();
+        try
+        {
+            var header = Header(Cluster, (16 * MiB) - FrameCodec.HeaderSize);
+            if (keyring)
+            {
+                header[3] = 1;
+                header[8] = keys!.PrimaryId;
+            }
+
+            for (var i = 0; i < 520; i++)
+            {
+                var stranger = await node.ConnectAsync(Source(1, i % 40));
+                strangers.Add(stranger);
+                await stranger.SendAsync(header);
+            }
+
+            using var real = await node.ConnectAsync();
+            await real.SendAsync(codec.Encode(new Envelope("node-1", "127.0.0.1:7470", 1, 1, new DirectData("kv.sync", new byte[2000]))));
+
+            Assert.True(await WaitAsync(() => node.Delivered.Count == 1), "the real peer's frame was not delivered");
+
+            // The headers hold nothing (at most the smallest piece each, had a socket woken without data); once the
+            // real frame's buffers are back, nothing is held.
+            var held = node.Transport.Charged(authenticated: false);
+            output.WriteLine($"520 headers: {held} bytes held; closed {Closes(node)}");
+            Assert.InRange(held, 0, 520 * StreamLimits.MinPieceSize);
+            Assert.True(await WaitAsync(() => node.Transport.Charged(authenticated: false) + node.Transport.Charged(authenticated: true) == 0), $"{node.Transport.Charged(authenticated: false)} bytes held");
+            Assert.Equal(0, node.Stats.ConnectionsClosed[(int)ConnectionCloseReason.OverBudget]);
+        }
+        finally
+        {
+            foreach (var stranger in strangers)
+            {
+                stranger.Dispose();
+            }
+        }
+
+        Assert.True(await WaitAsync(() => node.Transport.Sources == 0), "sources not forgotten after their connections closed");
+    }
+
+    [Fact]
+    public async Task ReadStream_PlaintextStrangersAuthenticateAndSendFromOneAddress_TheyHoldAtMostItsShareAndAMembersFrameGetsIn()
+    {
+        // Plaintext: any well-formed frame authenticates a connection. 40 connections from one address each send a
+        // made-up Ping, then 128 KiB of a 1 MiB frame, and stop. They used to hold the whole authenticated budget
+        // (4 MiB here), and a member's next 300 KiB frame closed its connection; one address now holds at most half.
+        var codec = new FrameCodec(Cluster, null, MiB);
+        await using var node = Node.Start(codec);
+        using var member = await node.ConnectAsync();
+        await member.SendAsync(codec.Encode(new Envelope("member", "127.0.0.1:1", 1, 1, new Ping(1))));
+        Assert.True(await WaitAsync(() => node.Delivered.Count == 1), "the member's first frame was not delivered");
+        var strangers = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < 40; i++)
+            {
+                var stranger = await node.ConnectAsync(Source(2, 0));
+                strangers.Add(stranger);
+                await SendQuietlyAsync(stranger, codec.Encode(new Envelope($"made-up-{i}", "10.9.9.9:1", 1, 1, new Ping(1))));
+                Assert.True(await WaitAsync(() => node.Delivered.Count == i + 2), $"stranger {i}'s ping not delivered");
+                await SendQuietlyAsync(stranger, Header(Cluster, MiB - FrameCodec.HeaderSize));
+                await SendQuietlyAsync(stranger, new byte[128 * KiB]);
+            }
+
+            await Task.Delay(500);
+            var held = Volatile.Read(ref node.Stats.StreamBufferedAuthenticated);
+
+            await SendQuietlyAsync(member, codec.Encode(new Envelope("member", "127.0.0.1:1", 1, 2, new DirectData("kv.sync", new byte[300 * KiB]))));
+
+            Assert.True(await WaitAsync(() => node.Delivered.Count == 42), "the member's 300 KiB frame was not delivered");
+            output.WriteLine($"strangers held {held / KiB} KiB of the authenticated budget; closed {Closes(node)}");
+            Assert.InRange(held, 1, 2 * MiB);
+        }
+        finally
+        {
+            foreach (var stranger in strangers)
+            {
+                stranger.Dispose();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task ReadStream_OneAddressAtItsConnectionCaps_ItsOldestUnauthenticatedConnectionMakesRoomElseRefused()
+    {
+        var limits = StreamLimits.For(MiB) with { MaxUnauthenticatedPerSource = 4, MaxConnectionsPerSource = 6 };
+        var codec = new FrameCodec(Cluster, null, MiB);
+        await using var node = Node.Start(codec, limits);
+        var source = Source(3, 0);
+        var c = new List<Socket>();
+        try
+        {
+            async Task<Socket> Open()
+            {
+                var socket = await node.ConnectAsync(source);
+                c.Add(socket);
+                return socket;
+            }
+
+            async Task Authenticate(int i)
+            {
+                var before = node.Delivered.Count;
+                await c[i].SendAsync(codec.Encode(new Envelope($"node-{i}", "127.0.0.1:1", 1, 1, new Ping(1))));
+                Assert.True(await WaitAsync(() => node.Delivered.Count == before + 1), $"connection {i}'s frame not delivered");
+            }
+
+            // Four connections that say nothing, then a fifth: the oldest silent one is closed to make room.
+            for (var i = 0; i < 5; i++)
+            {
+                await Open();
+            }
+
+            await ClosedByNodeAsync(c[0]);
+            Assert.Equal(1, node.Stats.ConnectionsClosed[(int)ConnectionCloseReason.SourceLimit]);
+            for (var i = 1; i < 5; i++)
+            {
+                await Authenticate(i);
+            }
+
+            // Authenticated connections are never closed to make room, and count against the cap of all connections:
+            // at six, the oldest unauthenticated one goes; with none left, a new one is refused.
+            await Open();
+            await Open();
+            await Open();
+            await ClosedByNodeAsync(c[5]);
+            Assert.Equal(2, node.Stats.ConnectionsClosed[(int)ConnectionCloseReason.SourceLimit]);
+            await Authenticate(6);
+            await Authenticate(7);
+            await ClosedByNodeAsync(await Open());
+            Assert.Equal(3, node.Stats.ConnectionsClosed[(int)ConnectionCloseReason.SourceLimit]);
+
+            using var other = await node.ConnectAsync();
+            await other.SendAsync(codec.Encode(new Envelope("node-x", "127.0.0.1:2", 1, 1, new Ping(1))));
+            Assert.True(await WaitAsync(() => node.Delivered.Count == 7), "another address was not served");
+        }
+        finally
+        {
+            foreach (var socket in c)
+            {
+                socket.Dispose();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task ReadStream_HundredsOfHeadersFromThePeersOwnAddress_ThePeersFirstFrameStillGetsIn()
+    {
+        // The same attack from the real peer's own address (a shared host, a NAT): the newest connection does not wait
+        // behind the silent ones, the oldest of them makes room.
+        var codec = new FrameCodec(Cluster, null, 16 * MiB);
+        await using var node = Node.Start(codec);
+        var strangers = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < 520; i++)
+            {
+                var stranger = await node.ConnectAsync();
+                strangers.Add(stranger);
+                await SendQuietlyAsync(stranger, Header(Cluster, (16 * MiB) - FrameCodec.HeaderSize));
+            }
+
+            using var real = await node.ConnectAsync();
+            await real.SendAsync(codec.Encode(new Envelope("node-1", "127.0.0.1:7470", 1, 1, new DirectData("kv.sync", new byte[2000]))));
+
+            Assert.True(await WaitAsync(() => node.Delivered.Count == 1), $"the real peer's frame was not delivered; closed {Closes(node)}");
+            output.WriteLine($"closed {Closes(node)}");
+        }
+        finally
+        {
+            foreach (var stranger in strangers)
+            {
+                stranger.Dispose();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task ReadStream_AuthenticatedPeerOnASlowLink_ItsLargeFrameIsDelivered()
+    {
+        // The minimum rate meant for strangers used to apply to members too: 2 MiB at 256 KiB/s was cut at 8.5 s, and
+        // an 8 MiB anti-entropy message never got through a link under ~5 Mbit/s. Scaled down: 256 KiB at 160 KiB/s
+        // against a 200 ms grace and 1 MiB/s (the old deadline: 0.45 s; the transfer takes 1.6 s).
+        var limits = StreamLimits.For(16 * MiB) with { FrameGrace = TimeSpan.FromMilliseconds(200) };
+        var codec = new FrameCodec(Cluster, null, 16 * MiB);
+        await using var node = Node.Start(codec, limits);
+        using var member = await node.ConnectAsync();
+        await member.SendAsync(codec.Encode(new Envelope("member", "127.0.0.1:1", 1, 1, new Ping(1))));
+        var frame = codec.Encode(new Envelope("member", "127.0.0.1:1", 1, 2, new DirectData("kv.sync", new byte[256 * KiB])));
+
+        for (var offset = 0; offset < frame.Length; offset += 16 * KiB)
+        {
+            await SendQuietlyAsync(member, frame[offset..Math.Min(frame.Length, offset + (16 * KiB))]);
+            await Task.Delay(100);
+        }
+
+        Assert.True(await WaitAsync(() => node.Delivered.Count == 2), $"not delivered; closed {Closes(node)}");
+        Assert.Equal(0, node.Stats.ConnectionsClosed[(int)ConnectionCloseReason.Stalled]);
+    }
+
+    [Fact]
+    public async Task ReadStream_AuthenticatedPeerStopsInTheMiddleOfAFrame_ClosedAfterTheStallTimeoutAndBuffersComeBack()
+    {
+        var limits = StreamLimits.For(MiB) with { StallTimeout = TimeSpan.FromMilliseconds(500) };
+        var codec = new FrameCodec(Cluster, null, MiB);
+        await using var node = Node.Start(codec, limits);
+        using var member = await node.ConnectAsync();
+        await member.SendAsync(codec.Encode(new Envelope("member", "127.0.0.1:1", 1, 1, new Ping(1))));
+        await member.SendAsync(Header(Cluster, 512 * KiB));
+        await member.SendAsync(new byte[100 * KiB]);
+
+        var took = await ClosedByNodeAsync(member);
+
+        output.WriteLine($"closed {took.TotalSeconds:F1} s after stalling");
+        Assert.Equal(1, node.Stats.ConnectionsClosed[(int)ConnectionCloseReason.Stalled]);
+        Assert.True(await WaitAsync(() => Volatile.Read(ref node.Stats.StreamBufferedAuthenticated) == 0 && node.Transport.Charged(authenticated: true) == 0), "buffers not returned");
+    }
+
+    [Fact]
+    public async Task ReadStream_AuthenticatedPeerSendsAFrameSealedWithAKeyThisNodeDoesNotHold_FrameDroppedConnectionKept()
+    {
+        // A key rotation under way: a peer already encrypts with a key this node does not hold yet. Such a frame used to
+        // close even an authenticated connection (tearing down working links); now only the frame is lost.
+        var key = WireSamples.NewKey();
+        var codec = new FrameCodec(Cluster, Keyring.Parse([key]), MiB);
+        var ahead = new FrameCodec(Cluster, Keyring.Parse([WireSamples.NewKey(), key]), MiB);
+        await using var node = Node.Start(codec);
+        using var peer = await node.ConnectAsync();
+
+        await peer.SendAsync(codec.Encode(new Envelope("node-1", "127.0.0.1:1", 1, 1, new Ping(1))));
+        await peer.SendAsync(ahead.Encode(new Envelope("node-1", "127.0.0.1:1", 1, 2, new DirectData("kv.sync", new byte[100 * KiB]))));
+        await peer.SendAsync(codec.Encode(new Envelope("node-1", "127.0.0.1:1", 1, 3, new Ping(3))));
+
+        Assert.True(await WaitAsync(() => node.Delivered.Count == 2), $"{node.Delivered.Count} of 2 frames delivered; closed {Closes(node)}");
+        Assert.Equal(1, node.Stats.Dropped[(int)DropReason.UnknownKey]);
+        Assert.Equal(0, node.Stats.ConnectionsClosed[(int)ConnectionCloseReason.Rejected]);
+    }
+
+    [Fact]
+    public async Task ReadStream_ManyConnectionsFramesAndAbruptCloses_BudgetsAndGaugesComeBackToZero()
+    {
+        var codec = new FrameCodec(Cluster, null, 4 * MiB);
+        await using var node = Node.Start(codec);
+        var frame = codec.Encode(new Envelope("member", "127.0.0.1:1", 1, 2, new DirectData("kv.sync", new byte[700 * KiB])));
+        var random = new Random(7);
+        var cuts = Enumerable.Range(0, 64 * 5).Select(_ => random.Next(1, frame.Length)).ToArray();
+        await Task.WhenAll(Enumerable.Range(0, 64).Select(async i =>
+        {
+            for (var r = 0; r < 5; r++)
+            {
+                using var socket = await node.ConnectAsync(Source(4, i));
+                await SendQuietlyAsync(socket, frame);
+                await SendQuietlyAsync(socket, frame);
+                await SendQuietlyAsync(socket, frame[..cuts[(i * 5) + r]]);
+                if (r % 2 == 0)
+                {
+                    socket.LingerState = new LingerOption(true, 0); // closed with a reset
+                }
+            }
+        }));
+
+        Assert.True(
+            await WaitAsync(() => node.Stats.StreamBufferedAuthenticated + node.Stats.StreamBufferedUnauthenticated == 0
+                && node.Transport.Charged(authenticated: true) + node.Transport.Charged(authenticated: false) == 0
+                && node.Transport.Sources == 0),
+            $"gauges {node.Stats.StreamBufferedAuthenticated}/{node.Stats.StreamBufferedUnauthenticated}, charged {node.Transport.Charged(true)}/{node.Transport.Charged(false)}, sources {node.Transport.Sources}");
+        output.WriteLine($"delivered {node.Delivered.Count}; closed {Closes(node)}");
+    }
+
+    /// <summary>A loopback address other than 127.0.0.1 (Linux answers the whole of 127/8): another source to the node.</summary>
+    private static IPAddress Source(int group, int index) => new([127, (byte)(10 + group), (byte)(index / 250), (byte)(1 + (index % 250))]);
+
+    private static string Closes(Node node) =>
+        string.Join(", ", Enum.GetValues<ConnectionCloseReason>().Where(r => r != ConnectionCloseReason.None).Select(r => $"{r} {node.Stats.ConnectionsClosed[(int)r]}"));
+
     internal static byte[] Header(string cluster, int bodyLength)
     {
         var header = new byte[FrameCodec.HeaderSize];
@@ -261,6 +548,8 @@ public sealed class SocketTransportTests(ITestOutputHelper output)
 
         public NodeStats Stats { get; } = new();
 
+        public SocketTransport Transport => _transport;
+
         public ConcurrentQueue<Envelope> Delivered { get; } = new();
 
         public IPEndPoint EndPoint => _transport.LocalEndPoint!;
@@ -273,9 +562,15 @@ public sealed class SocketTransportTests(ITestOutputHelper output)
             return node;
         }
 
-        public async Task<Socket> ConnectAsync()
+        /// <summary>A connection to the node, from <paramref name="from"/> (127.0.0.1 if not given).</summary>
+        public async Task<Socket> ConnectAsync(IPAddress? from = null)
         {
             var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            if (from is not null)
+            {
+                socket.Bind(new IPEndPoint(from, 0));
+            }
+
             await socket.ConnectAsync(EndPoint).WaitAsync(Timeout);
             return socket;
         }

@@ -1,4 +1,5 @@
 using Lashup.Abstractions.Data;
+using Lashup.Crdt;
 using Lashup.Plugins.Core.Store;
 using Xunit.Abstractions;
 
@@ -22,11 +23,11 @@ public sealed class AntiEntropyTests(ITestOutputHelper output) : IDisposable
             var entry = await a.UpdateAsync(key, [new ORSetAdd(["endpoints"], $"10.0.{i / 250}.{i % 250}:80"), new LwwSet(["owner"], "team-a")]);
             if (i % 100 != 0)
             {
-                b.MergeEntry(key, entry.Value, entry.Version); // b has 99% of a's keys
+                b.MergeEntry(key, entry.Map, entry.Version); // b has 99% of a's keys
             }
         }
 
-        var full = a.List(KvKey.Root).Sum(e => CrdtCodec.EncodeMap(e.Value).Length + CrdtCodec.EncodeVersion(e.Version).Length + e.Key.ToString().Length);
+        var full = a.List(KvKey.Root).Sum(e => CrdtCodec.EncodeMap(e.Map).Length + CrdtCodec.EncodeVersion(e.Version).Length + e.Key.ToString().Length);
 
         var bytes = Exchange(a, b, out var messages);
 
@@ -52,7 +53,7 @@ public sealed class AntiEntropyTests(ITestOutputHelper output) : IDisposable
         var earlierIdentity = old.ReplicaName;
         using var peer = await OpenAsync("node-2");
         var earlier = old.Get(KvKey.Parse("services/web"))!;
-        peer.MergeEntry(earlier.Key, earlier.Value, earlier.Version);
+        peer.MergeEntry(earlier.Key, earlier.Map, earlier.Version);
         old.Dispose();
         Directory.Delete(Path.Combine(_dir, "node-1"), recursive: true); // the data folder is emptied
 
@@ -102,7 +103,7 @@ public sealed class AntiEntropyTests(ITestOutputHelper output) : IDisposable
 
             w.WriteArrayHeader(3);
             w.Write(good[i].Key.ToString());
-            w.Write(CrdtCodec.EncodeMap(good[i].Value));
+            w.Write(CrdtCodec.EncodeMap(good[i].Map));
             w.Write(CrdtCodec.EncodeVersion(good[i].Version));
         }
 

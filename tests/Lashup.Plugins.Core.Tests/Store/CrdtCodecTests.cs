@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Text;
 using CsCheck;
 using Lashup.Abstractions.Data;
+using Lashup.Crdt;
 using Lashup.Plugins.Core.Store;
 using MessagePack;
 
@@ -468,7 +469,7 @@ public class CrdtCodecTests
         return (states, deltas);
     }
 
-    private static KeyValuePair<CrdtFieldKey, CrdtMapEntry> Slot(string name, Dot[] presence, Crdt value) =>
+    private static KeyValuePair<CrdtFieldKey, CrdtMapEntry> Slot(string name, Dot[] presence, CrdtValue value) =>
         KeyValuePair.Create(new CrdtFieldKey(name, value.Type), new CrdtMapEntry(presence, value));
 
     private static byte[] Craft(Writing write)

@@ -1,4 +1,5 @@
 using Lashup.Abstractions.Data;
+using Lashup.Crdt;
 using Lashup.Plugins.Core.Protocol;
 using Lashup.Plugins.Core.Store;
 using Lashup.Plugins.Core.Wire;

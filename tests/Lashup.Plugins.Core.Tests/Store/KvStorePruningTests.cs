@@ -1,5 +1,6 @@
 using Lashup.Abstractions.Configuration;
 using Lashup.Abstractions.Data;
+using Lashup.Crdt;
 using Lashup.Plugins.Core.Store;
 
 namespace Lashup.Plugins.Core.Tests.Store;
@@ -68,7 +69,7 @@ public sealed class KvStorePruningTests : IDisposable
 
         var entry = store.Get(Key)!;
         Assert.Equal(value.ToString(), entry.Value.ToString());
-        Assert.False(entry.Value.Mentions(Removed));
+        Assert.False(entry.Map.Mentions(Removed));
         Assert.Equal(KvStore.CollapsedVersion, entry.Version[Removed]); // until the marker is applied
         Assert.Equal(1UL, entry.Version[store.ReplicaName]);
         Assert.Empty(_broadcast.Deltas); // a collapsed key travels as an entry, never as a delta
@@ -90,7 +91,7 @@ public sealed class KvStorePruningTests : IDisposable
 
         var entry = store.Get(Key)!;
         Assert.True(store.Pruned.ContainsKey(Removed));
-        Assert.False(entry.Value.Mentions(Removed));
+        Assert.False(entry.Map.Mentions(Removed));
         Assert.Equal(collapsed, entry.Value);
         Assert.Equal(["x", "y"], entry.Value.GetORSet("backends")!.Elements);
         Assert.Equal(5, entry.Value.GetPnCounter("hits")!.Value);
@@ -114,13 +115,13 @@ public sealed class KvStorePruningTests : IDisposable
             store.MergeEntry(Key, value, version);
             store.MergeEntry(PruneMarker.KeyOf(live), PerformedMarker([], live), new VersionVector([new(Owner, 1UL)]));
             Assert.False(store.Pruned.ContainsKey(live));
-            Assert.True(store.Get(Key)!.Value.Mentions(live));
+            Assert.True(store.Get(Key)!.Map.Mentions(live));
             Assert.True(store.MergeDelta(Key, live, version[live] + 1, value.Apply([new ORSetAdd(["backends"], "z")], live, 3).Delta));
 
             _departures.Depart(live);
             store.SyncDepartures();
             Assert.True(store.Pruned.ContainsKey(live));
-            Assert.False(store.GetRaw(Key)!.Value.Mentions(live));
+            Assert.False(store.GetRaw(Key)!.Map.Mentions(live));
             Assert.False(store.MergeDelta(Key, live, version[live] + 2, value.Apply([new ORSetAdd(["backends"], "w")], live, 4).Delta));
         }
 
@@ -143,14 +144,14 @@ public sealed class KvStorePruningTests : IDisposable
         disk.FailPut = key => key == Key.ToString();
         store.MergeEntry(PruneMarker.KeyOf(Removed), PerformedMarker(Moves(value, collapsed)), new VersionVector([new(Owner, 1UL)]));
         Assert.True(store.Pruned.ContainsKey(Removed));
-        Assert.True(store.Get(Key)!.Value.Mentions(Removed)); // the cleanup could not be written
+        Assert.True(store.Get(Key)!.Map.Mentions(Removed)); // the cleanup could not be written
 
         store.RetryCleanup();
-        Assert.True(store.Get(Key)!.Value.Mentions(Removed)); // still failing
+        Assert.True(store.Get(Key)!.Map.Mentions(Removed)); // still failing
 
         disk.FailPut = null;
         store.RetryCleanup();
-        Assert.False(store.Get(Key)!.Value.Mentions(Removed));
+        Assert.False(store.Get(Key)!.Map.Mentions(Removed));
         Assert.Equal(KvStore.CollapsedVersion, store.Get(Key)!.Version[Removed]); // the tombstone, until the marker is deleted
         Assert.Equal(collapsed, store.Get(Key)!.Value);
     }
@@ -170,7 +171,7 @@ public sealed class KvStorePruningTests : IDisposable
 
         var entry = store.Get(Key)!;
         Assert.Equal(["y"], entry.Value.GetORSet("backends")!.Elements);
-        Assert.False(entry.Value.Mentions(Removed));
+        Assert.False(entry.Map.Mentions(Removed));
         Assert.Equal(KvStore.CollapsedVersion, entry.Version[Removed]);
         Assert.Equal(1, store.Stats.RemovesTranslated);
     }
@@ -313,7 +314,7 @@ public sealed class KvStorePruningTests : IDisposable
             new VersionVector([new(Owner, 2UL)]));
 
         var entry = store.Get(Key)!;
-        Assert.False(entry.Value.Mentions(Removed));
+        Assert.False(entry.Map.Mentions(Removed));
         Assert.Equal(KvStore.CollapsedVersion, entry.Version[Removed]); // the evidence stays while the marker lives
         Assert.Equal(collapsed, entry.Value);
 
@@ -385,7 +386,7 @@ public sealed class KvStorePruningTests : IDisposable
         // Applied, but this key's collapse has not come: it still reads the removed replica's writes (not missing).
         Assert.True(store.Pruned.ContainsKey(Removed));
         var waiting = store.Get(Key)!;
-        Assert.True(waiting.Value.Mentions(Removed));
+        Assert.True(waiting.Map.Mentions(Removed));
         Assert.Equal(5, waiting.Value.GetPnCounter("hits")!.Value);
 
         // The collapse arrives (from any replica: the removed one stays at CollapsedVersion after cleanup): counted
@@ -393,7 +394,7 @@ public sealed class KvStorePruningTests : IDisposable
         store.MergeEntry(Key, collapsed, owners);
 
         var entry = store.Get(Key)!;
-        Assert.False(entry.Value.Mentions(Removed));
+        Assert.False(entry.Map.Mentions(Removed));
         Assert.Equal(5, entry.Value.GetPnCounter("hits")!.Value);
         Assert.Equal(owners, entry.Version);
     }
@@ -441,7 +442,7 @@ public sealed class KvStorePruningTests : IDisposable
         var entry = store.Get(Key)!;
         Assert.Equal(5, entry.Value.GetPnCounter("hits")!.Value);
         Assert.Equal(["x"], entry.Value.GetORSet("backends")!.Elements);
-        Assert.False(entry.Value.Mentions(Removed));
+        Assert.False(entry.Map.Mentions(Removed));
         Assert.Equal(0UL, entry.Version[Removed]);
         Assert.False(store.MergeDelta(Key, Removed, 3, value.Apply([new ORSetAdd(["backends"], "z")], Removed, 3).Delta));
     }

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Lashup.Abstractions.Data;
+using Lashup.Crdt;
 using Lashup.Plugins.Core.Store;
 
 namespace Lashup.Plugins.Core.Tests.Store;

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Lashup.Abstractions.Data;
 using Lashup.Abstractions.Plugins;
+using Lashup.Crdt;
 using Lashup.Plugins.Core.Protocol;
 using Lashup.Plugins.Core.Store;
 using Microsoft.Extensions.Logging.Abstractions;

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using CsCheck;
 using Lashup.Plugins.Core.Wire;
@@ -6,8 +7,8 @@ using static Lashup.Plugins.Core.Tests.Wire.WireSamples;
 namespace Lashup.Plugins.Core.Tests.Wire;
 
 /// <summary>
-/// Whatever arrives, <see cref="FrameCodec.TryDecode"/> returns a reason instead of throwing, and what it accepts is
-/// valid. Iterations are bounded so the class runs in seconds; CsCheck prints the seed of any failure to replay it.
+/// Whatever arrives, <see cref="FrameCodec.TryDecode(ReadOnlySpan{byte}, out Envelope?)"/> returns a reason instead of
+/// throwing, and what it accepts is valid; the stream reader's paths (in place, and from pieces) decide the same. Iterations are bounded so the class runs in seconds; CsCheck prints the seed of any failure to replay it.
 /// </summary>
 public class FrameCodecFuzzTests
 {
@@ -198,6 +199,50 @@ public class FrameCodecFuzzTests
         else
         {
             Assert.Null(envelope);
+        }
+
+        // The stream reader decodes in place (one piece) or from pieces: the same verdict, the same envelope.
+        var inPlace = codec.TryDecodeInPlace(frame.ToArray(), out var fromInPlace);
+        var pieces = codec.TryDecode(Pieces(frame, 1 + (frame.Length % 97)), out var fromPieces);
+        Assert.Equal(reason, inPlace);
+        Assert.Equal(reason, pieces);
+        Assert.Equal(envelope is null ? null : Encoded(envelope), fromInPlace is null ? null : Encoded(fromInPlace));
+        Assert.Equal(envelope is null ? null : Encoded(envelope), fromPieces is null ? null : Encoded(fromPieces));
+    }
+
+    private static byte[] Encoded(Envelope envelope) => Plain.Encode(envelope);
+
+    /// <summary><paramref name="frame"/> as a sequence of pieces of <paramref name="size"/> bytes.</summary>
+    private static ReadOnlySequence<byte> Pieces(byte[] frame, int size)
+    {
+        if (frame.Length <= size)
+        {
+            return new ReadOnlySequence<byte>(frame);
+        }
+
+        var first = new Piece(frame.AsMemory(0, size), 0);
+        var last = first;
+        for (var offset = size; offset < frame.Length; offset += size)
+        {
+            last = last.Append(frame.AsMemory(offset, Math.Min(size, frame.Length - offset)));
+        }
+
+        return new ReadOnlySequence<byte>(first, 0, last, last.Memory.Length);
+    }
+
+    private sealed class Piece : ReadOnlySequenceSegment<byte>
+    {
+        public Piece(ReadOnlyMemory<byte> memory, long runningIndex)
+        {
+            Memory = memory;
+            RunningIndex = runningIndex;
+        }
+
+        public Piece Append(ReadOnlyMemory<byte> memory)
+        {
+            var next = new Piece(memory, RunningIndex + Memory.Length);
+            Next = next;
+            return next;
         }
     }
 

@@ -179,6 +179,12 @@ public class FrameCodecTests
 
         // With both keys under one id, the receiver tries each.
         Assert.Equal(DropReason.None, Codec(k2, k1).TryDecode(Codec(k1).Encode(Envelope(Probe)), out _));
+
+        // Also when the frame is opened where it lies (the stream reader): a failed attempt wipes its output, which is
+        // the sealed body itself, so the body is kept aside for the next key.
+        var frame = Codec(k1).Encode(Envelope(Probe));
+        Assert.Equal(DropReason.None, Codec(k2, k1).TryDecodeInPlace(frame, out var opened));
+        WireAssert.Equal(Envelope(Probe), opened);
     }
 
     private sealed record Rejection(Func<FrameCodec> Codec, Func<byte[]> Frame, DropReason Expected);

@@ -169,6 +169,7 @@ public class SequenceWindowTests
     public void Accept_OlderEpoch_Refused()
     {
         var window = new SequenceWindow();
+        window.Confirm(7);
         Assert.True(window.Accept(7, 10));
 
         Assert.False(window.Accept(6, 11));
@@ -363,5 +364,48 @@ public class SequenceWindowEpochTests
         Assert.Equal(0, windows.StrangerCount);
         Assert.False(window.Accept(2, 1));
         Assert.False(window.Accept(1, 6));
+    }
+
+    [Fact]
+    public void Accept_OlderEpochBeforeAnyConfirmation_AcceptedOnceEach()
+    {
+        // The first frame's epoch is only its say-so (a forger's, perhaps): the sender's real, lower epoch gets in.
+        var window = new SequenceWindow();
+        Assert.True(window.Accept(1_000_000_000_000, 1));
+
+        Assert.True(window.Accept(3, 1));
+        Assert.True(window.Accept(3, 2));
+        Assert.False(window.Accept(3, 2));
+        Assert.Equal(3, window.Epoch);
+        Assert.False(window.Confirmed);
+    }
+
+    [Fact]
+    public void Confirm_BelowTheFirstFramesEpoch_WindowMovesDownToTheConfirmedEpoch()
+    {
+        var window = new SequenceWindow();
+        Assert.True(window.Accept(1_000_000_000_000, 1));
+
+        window.Confirm(3);
+
+        Assert.Equal(3, window.Epoch);
+        Assert.True(window.Accept(3, 1));
+        Assert.False(window.Accept(2, 1));
+
+        // The higher epoch is kept aside, unconfirmed, as any newer epoch is.
+        Assert.Equal(1_000_000_000_000, window.UnconfirmedEpoch);
+        Assert.False(window.Accept(1_000_000_000_000, 1));
+    }
+
+    [Fact]
+    public void Confirm_AtTheFirstFramesEpoch_KeepsItsSequenceState()
+    {
+        var window = new SequenceWindow();
+        Assert.True(window.Accept(4, 10));
+
+        window.Confirm(4);
+
+        Assert.False(window.Accept(4, 10));
+        Assert.True(window.Accept(4, 11));
     }
 }

@@ -115,6 +115,34 @@ public sealed class DnsDaemonTests : IDisposable
         await DigUntilAsync(n3, d => d.Trim() == "10.0.0.6", "+short", "web.lashup.directory");
     }
 
+    [SkippableTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ServiceRegister_OnANodeWithOrWithoutDns_AnsweredByAnotherNodesDns(bool dnsOnRegisteringNode)
+    {
+        Dig.SkipIfMissing();
+        // The registering node's config has no [dns] section at all (so no DNS plugin), or has one.
+        var registering = dnsOnRegisteringNode ? AddNode() : _cluster.Add();
+        var answering = AddNode();
+        _cluster.StartAll();
+        Assert.True(await _cluster.WaitAsync(async () => (await DaemonCluster.MembersAsync(answering)).Count(m => m.Value == "alive") == 2, Converge), _cluster.Logs());
+
+        await DaemonCluster.CliAsync("service", "register", "shop", "--address", "10.4.0.1", "--port", "http:8080/tcp", "--api", registering.Api);
+        var list = await DaemonCluster.CliAsync("service", "list", "--api", registering.Api);
+        Assert.Contains("shop", list, StringComparison.Ordinal);
+        Assert.Contains("http:8080/tcp", list, StringComparison.Ordinal);
+
+        Assert.Equal("10.4.0.1", (await DigUntilAsync(answering, d => d.Trim() == "10.4.0.1", "+short", "shop.lashup.directory")).Trim());
+        Assert.Contains("0 1 8080 10-4-0-1.shop.lashup.directory.", await DigAsync(answering, "+short", "_http._tcp.shop.lashup.directory", "SRV"), StringComparison.Ordinal);
+        if (dnsOnRegisteringNode)
+        {
+            await DigUntilAsync(registering, d => d.Trim() == "10.4.0.1", "+short", "shop.lashup.directory");
+        }
+
+        await DaemonCluster.CliAsync("service", "deregister", "shop", "10-4-0-1", "--api", registering.Api);
+        await DigUntilAsync(answering, d => Status(d) == "NXDOMAIN", "shop.lashup.directory");
+    }
+
     [SkippableFact]
     public async Task Dig_InstanceOnAKilledNode_LeavesTheAnswers()
     {
