@@ -39,4 +39,7 @@ public sealed class KvStoreConformanceTests : ReplicatedStoreConformance, IDispo
         var entry = ((KvStore)from).GetRaw(key) ?? throw new InvalidOperationException($"{key} is not in the source store");
         ((KvStore)to).MergeEntry(key, entry.Map, entry.Version);
     }
+
+    /// <summary>The store's identity (<c>node~incarnation</c>), not its node's name.</summary>
+    protected override string ReplicaOf(IReplicatedStore store) => ((KvStore)store).ReplicaName;
 }
