@@ -39,7 +39,7 @@ internal sealed class InMemoryKvPersistence(string path) : IKvPersistence
     {
         if (FailPut?.Invoke(key) == true)
         {
-            throw new Microsoft.Data.Sqlite.SqliteException("simulated disk failure", 10);
+            throw new KvPersistenceException($"cannot write \"{key}\" in {path}: simulated disk failure");
         }
 
         if (CrashOnPut?.Invoke(key) == true)
@@ -82,6 +82,16 @@ internal sealed class InMemoryKvPersistence(string path) : IKvPersistence
     public Func<bool>? CrashAfterPutAll { get; set; }
 
     public void Delete(string key) => _rows.Remove(key);
+
+    public void Reset(IReadOnlyList<(string Name, string Value)> meta)
+    {
+        _rows.Clear();
+        _meta.Clear();
+        foreach (var (name, value) in meta)
+        {
+            _meta[name] = value;
+        }
+    }
 
     public string? GetMeta(string name) => _meta.GetValueOrDefault(name);
 
@@ -139,12 +149,10 @@ internal sealed class SimReplica : IReplicationNetwork
     internal void Start()
     {
         Store = new KvStore(
-            Options.Create(_options), new NodeInfo(_node.Name, "sim", "/nonexistent"), _node.Clock, SimLog.For(_node.Name, _node.Clock), () => _disk);
+            Options.Create(_options), new NodeInfo(_node.Name, "sim", "/nonexistent"), _node.Clock, SimLog.For(_node.Name, _node.Clock),
+            departures: _node, broadcast: new KvBroadcast(this), openPersistence: () => _disk, random: _random);
         Store.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
-        Replication = new KvReplication(Store, this, _random);
-        Store.LocalDelta = Replication.OnLocalDelta;
-        Store.LocalEntry = Replication.OnLocalEntry;
-        Store.HoldWritesUntilSynced();
+        Replication = new KvReplication(Store, this, _node, _random);
         var node = _node.Node!;
         node.Subscribe(KvReplication.DeltaTopic, Enqueue);
         node.Subscribe(KvReplication.SyncTopic, Enqueue);
@@ -156,8 +164,6 @@ internal sealed class SimReplica : IReplicationNetwork
     {
         _timer?.Dispose();
         _timer = null;
-        Store.LocalDelta = null;
-        Store.LocalEntry = null;
         Store.Dispose();
     }
 

@@ -38,7 +38,8 @@ internal sealed partial class LashupNode
         INodeExecutor executor,
         ILogger? logger = null,
         NodeStats? stats = null,
-        Func<ulong>? nonces = null)
+        Func<ulong>? nonces = null,
+        IMembershipPersistence? membership = null)
     {
         Self = self;
         Epoch = epoch;
@@ -55,7 +56,9 @@ internal sealed partial class LashupNode
         _replyLimiter = new ReplyLimiter(time, settings.ReplyLimits);
         _seeds = [.. seeds.Where(s => s != self.Address).Distinct(StringComparer.Ordinal)];
         _metadata = metadata.ToDictionary(StringComparer.Ordinal);
+        _membershipStore = membership;
         InitGraph();
+        InitDepartures();
     }
 
     public NodeRef Self { get; }
@@ -84,6 +87,11 @@ internal sealed partial class LashupNode
         }
 
         _running = true;
+        if (_seeds.Count == 0 && _graph.Count == 1)
+        {
+            _departuresSettled = true; // the first node of a cluster: nobody to compare the departure record with
+        }
+
         BumpOwnRecord(flood: false);
         RecomputeGraphNow();
         Every(Jitter(_settings.JoinRetryInterval), JoinTick, runNow: true);
@@ -93,6 +101,7 @@ internal sealed partial class LashupNode
         Every(Jitter(_settings.GmRefreshInterval), () => BumpOwnRecord(flood: true));
         Every(Jitter(_settings.RelinkInterval), RelinkTick);
         Every(TimeSpan.FromSeconds(60), ExpireTick);
+        Every(DepartureTickInterval, DepartureTick);
     }
 
     /// <summary>
@@ -214,6 +223,7 @@ internal sealed partial class LashupNode
             case GmRecords m: OnGmRecords(m); break;
             case MulticastData m: OnMulticast(from, m); break;
             case DirectData m: OnDirect(from, m); break;
+            case Wire.Departures m: OnDepartures(from, m); break;
             default: Stats.Drop(DropReason.Invalid); break;
         }
     }
