@@ -305,6 +305,7 @@ public sealed class KvStorePruningTests : IDisposable
         _departures.Settled = false;
         using var reopened = await OpenAsync();
         Assert.True(reopened.AwaitingDepartures);
+        Assert.Contains("departure records", reopened.Check().Reason, StringComparison.Ordinal);
         var write = reopened.UpdateAsync(Key, [new ORSetAdd(["backends"], "b")]).AsTask();
         await Task.Delay(200);
         Assert.False(write.IsCompleted);
@@ -317,6 +318,7 @@ public sealed class KvStorePruningTests : IDisposable
         _departures.Settled = true;
         var entry = await write.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.False(reopened.AwaitingDepartures);
+        Assert.True(reopened.Check().IsReady);
         if (removedMeanwhile)
         {
             Assert.NotEqual(identity, reopened.ReplicaName);
