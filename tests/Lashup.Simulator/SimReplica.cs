@@ -26,6 +26,9 @@ internal sealed class InMemoryKvPersistence(string path) : IKvPersistence
 
     public int Count => _rows.Count;
 
+    /// <summary>Makes a row's value undecodable, its version still readable (a corrupted page, a bad older build).</summary>
+    public void CorruptValue(string key) => _rows[key] = ([0xc1, 0xc1, 0xc1], _rows[key].Version);
+
     public IEnumerable<(string Key, byte[] Value, byte[] Version)> ReadAll() => [.. _rows.Select(r => (r.Key, r.Value.Value, r.Value.Version))];
 
     /// <summary>A failure hook: called with each key about to be written; returning true crashes the node there

@@ -12,7 +12,8 @@ namespace Lashup.Plugins.Core.Store;
 /// earlier life of the node: nothing waits for a first exchange. The identity changes only when
 /// <list type="bullet">
 /// <item>a row of the store file that may hold this replica's updates is unreadable (a new write under it would reuse
-/// counters peers have seen): the node moves on to a new identity and keeps its data;</item>
+/// counters peers have seen): the node moves on to a new identity and keeps its data (unless the cluster turns out to
+/// have removed the identity it moved on from: then the data is stale, and is discarded as below);</item>
 /// <item>membership records this identity as departed (the node was cut off or down for <c>expire_after</c> while a
 /// majority went on): what it holds is stale (replicas pruned meanwhile, its own writes made alone), so it discards its
 /// replica and re-syncs from its peers under a new identity; what it wrote alone since it was removed is lost.</item>
@@ -27,6 +28,10 @@ internal sealed partial class KvStore
     private const string MetaReplica = "replica";
     private const string MetaLastActive = "last_active";
 
+    // The identity this store file moved on from (a quarantined own row at start), while its data is kept: if the
+    // cluster removed that identity (not this node superseding it), the data is stale and is discarded all the same.
+    private const string MetaPrevious = "replica_previous";
+
     // Left by earlier versions in store files (their pruning state, the new-replica hold): read only to tell an old
     // file from a new one, and dropped with a discarded replica.
     private static readonly string[] LegacyMeta = ["prune_state", "prune_applied", "prune_retired", "fresh"];
@@ -36,6 +41,7 @@ internal sealed partial class KvStore
     private DateTimeOffset _awaitingUntil;
     private bool _replicaDiscardPending;
     private long _departuresSeen = -1;
+    private string? _movedOnFrom;
 
     /// <summary>This replica's identity: the replica name of its writes.</summary>
     public string ReplicaName => _replica;
@@ -71,12 +77,17 @@ internal sealed partial class KvStore
         var stored = disk.GetMeta(MetaReplica);
         if (stored is null)
         {
-            var legacy = rows > 0 || disk.GetMeta(MetaLastActive) is not null || LegacyMeta.Any(m => disk.GetMeta(m) is not null);
+            // An older build's file writes under the node name, unless it was a new file still in that build's
+            // new-store hold ("fresh"): the cluster may hold updates of an earlier life under the bare name, whose
+            // counters a write under it would reuse; it never wrote under it itself, so it takes a new identity.
+            var fresh = disk.GetMeta("fresh") == "1";
+            var legacy = !fresh && (rows > 0 || disk.GetMeta(MetaLastActive) is not null || LegacyMeta.Any(m => disk.GetMeta(m) is not null));
             stored = legacy ? _node.Name : ReplicaId.New(_node.Name, _random);
             disk.PutMeta(MetaReplica, stored);
         }
 
         _replica = stored;
+        _movedOnFrom = disk.GetMeta(MetaPrevious);
         string? previous = null;
         var own = false;
         foreach (var (key, version, reason) in unreadable)
@@ -136,7 +147,9 @@ internal sealed partial class KvStore
     /// <summary>Under the lock: discards the replica if membership recorded its identity as departed.</summary>
     private void CheckOwnDeparture()
     {
-        if (_replicaDiscardPending || _departures.Departures.IsDeparted(_replica))
+        var snapshot = _departures.Departures;
+        if (_replicaDiscardPending || snapshot.IsDeparted(_replica)
+            || (_movedOnFrom is not null && snapshot.Entries.TryGetValue(_movedOnFrom, out var earlier) && earlier.Reason != DepartureReason.Superseded))
         {
             DiscardReplica("the cluster recorded it as departed (this node was cut off or down for expire_after while a majority went on)");
         }
@@ -180,8 +193,10 @@ internal sealed partial class KvStore
     private void MoveOn(string why)
     {
         var next = ReplicaId.New(_node.Name, _random);
+        _disk?.PutMeta(MetaPrevious, _replica);
         _disk?.PutMeta(MetaReplica, next);
         LogIncarnation(_replica, next, why);
+        _movedOnFrom = _replica;
         _replica = next;
     }
 
@@ -225,6 +240,7 @@ internal sealed partial class KvStore
         ForgetPrunes();
         ForgetDiskQuarantine();
         _awaiting = false;
+        _movedOnFrom = null;
         _replica = next;
         Generation++;
         Stats.ReplicaDiscards++;

@@ -163,6 +163,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     public Readiness Check() =>
         _disk is null ? Readiness.NotReady("the store is not open")
         : _diskError is { } error ? Readiness.NotReady($"writes fail: {error}")
+        : AwaitingDepartures ? Readiness.NotReady("back after expire_after or more: writes wait until membership has compared departure records with a peer (at most three kv_sync_intervals)")
         : QuarantineNote() is { } note ? Readiness.Degraded(note)
         : Readiness.Ready;
 

@@ -1,5 +1,6 @@
 using Lashup.Abstractions.Configuration;
 using Lashup.Abstractions.Data;
+using Lashup.Crdt;
 using Lashup.Plugins.Core.Protocol;
 using Lashup.Simulator;
 
@@ -170,6 +171,43 @@ public sealed class DepartureSimulationTests
         var departed = cluster.Sim.RunUntil(() => cluster.Live.All(n => n.Node!.Departures.IsDeparted(earlier)), ExpireAfter * 3, TimeSpan.FromMilliseconds(200));
         Assert.True(departed is not null, $"seed {seed}: the earlier identity did not depart");
         Assert.All(cluster.Live, n => Assert.False(n.Node!.Departures.IsDeparted(wiped.Kv.Store.ReplicaName)));
+    }
+
+    /// <summary>
+    /// A node cut off alone long enough to be departed by the majority restarts, still cut off, with one of its own rows
+    /// unreadable: it moves on to a new identity at start, keeping its data. Once the partition heals it learns that the
+    /// cluster removed the identity it moved on from (not that it superseded it): its data is as stale as if it had
+    /// kept that identity, so it discards it and re-syncs, as a removed node does.
+    /// </summary>
+    [Theory]
+    [InlineData(311)]
+    [InlineData(312)]
+    public async Task Partition_DepartedNodeMovedOnAtRestart_StillDiscardsOnHeal(int seed)
+    {
+        var cluster = Cluster(seed, 5);
+        var victim = cluster.Nodes[4];
+        var removed = victim.Kv!.Store.ReplicaName;
+        var own = KvKey.Parse("review/own");
+        Assert.NotNull(await victim.Kv.Store.UpdateAsync(own, [new LwwSet(["f"], "v0")]));
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(10));
+
+        cluster.Partition(n => n == victim ? 2 : 1);
+        cluster.Sim.RunFor(ExpireAfter * 3);
+        Assert.All(cluster.Live.Where(n => n != victim), n => Assert.True(n.Node!.Departures.IsDeparted(removed)));
+        victim.Crash();
+        victim.Kv.Disk.CorruptValue(own.ToString());
+        victim.Restart();
+        var movedOn = victim.Kv.Store.ReplicaName;
+        Assert.NotEqual(removed, movedOn);
+        Assert.Equal(0, victim.Kv.Store.Stats.ReplicaDiscards);
+
+        cluster.Heal();
+        var discarded = cluster.Sim.RunUntil(() => victim.Kv.Store.Stats.ReplicaDiscards == 1, ExpireAfter * 2, TimeSpan.FromMilliseconds(200));
+        Assert.True(discarded is not null, $"seed {seed}: {victim.Name} kept the data of its removed identity");
+        Assert.NotEqual(movedOn, victim.Kv.Store.ReplicaName);
+        var equal = cluster.Sim.RunUntil(() => StoreWorkload.ReplicasEqual(cluster), TimeSpan.FromMinutes(3), TimeSpan.FromSeconds(1));
+        Assert.True(equal is not null, $"seed {seed}: replicas differ");
+        Assert.Equal("v0", victim.Kv.Store.Get(own)!.Map.GetLwwRegister("f")?.Value);
     }
 
     private static SimCluster Cluster(int seed, int nodes)

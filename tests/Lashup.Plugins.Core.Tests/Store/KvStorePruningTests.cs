@@ -221,6 +221,42 @@ public sealed class KvStorePruningTests : IDisposable
     }
 
     /// <summary>
+    /// A store file of an earlier build has no identity row: it wrote under the node name, which it keeps. One that was
+    /// still in that build's new-store hold ("fresh") never wrote under the name, and the cluster may hold an earlier
+    /// life's updates under it whose counters a write would reuse: it takes a new identity.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Start_FileOfAnEarlierBuild_KeepsTheNodeNameUnlessItWasInTheNewStoreHold(bool fresh)
+    {
+        using (var store = await OpenAsync())
+        {
+            await store.UpdateAsync(Key, [new ORSetAdd(["backends"], "a")]);
+        }
+
+        using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_dir, "core", "kv.db")};Pooling=False"))
+        {
+            db.Open();
+            using var command = db.CreateCommand();
+            command.CommandText = "DELETE FROM meta WHERE name = 'replica';" + (fresh ? "INSERT INTO meta (name, value) VALUES ('fresh', '1');" : string.Empty);
+            command.ExecuteNonQuery();
+        }
+
+        using var reopened = await OpenAsync();
+        if (fresh)
+        {
+            Assert.StartsWith("node-1~", reopened.ReplicaName, StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.Equal("node-1", reopened.ReplicaName);
+        }
+
+        Assert.Equal(["a"], reopened.Get(Key)!.Value.GetORSet("backends")!.Elements);
+    }
+
+    /// <summary>
     /// A collapse of this replica reaches it before the departure record does: it is the same evidence (only a
     /// departed replica is collapsed). The write is refused (retry), and the replica is discarded.
     /// </summary>
@@ -269,6 +305,7 @@ public sealed class KvStorePruningTests : IDisposable
         _departures.Settled = false;
         using var reopened = await OpenAsync();
         Assert.True(reopened.AwaitingDepartures);
+        Assert.Contains("departure records", reopened.Check().Reason, StringComparison.Ordinal);
         var write = reopened.UpdateAsync(Key, [new ORSetAdd(["backends"], "b")]).AsTask();
         await Task.Delay(200);
         Assert.False(write.IsCompleted);
@@ -281,6 +318,7 @@ public sealed class KvStorePruningTests : IDisposable
         _departures.Settled = true;
         var entry = await write.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.False(reopened.AwaitingDepartures);
+        Assert.True(reopened.Check().IsReady);
         if (removedMeanwhile)
         {
             Assert.NotEqual(identity, reopened.ReplicaName);
