@@ -69,24 +69,45 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
     internal int Sources => _sources.Count;
 
     /// <summary>Binds UDP and TCP on <paramref name="endpoint"/>; throws with a clear message if the port is taken.</summary>
-    public void Bind(IPEndPoint endpoint)
+    public void Bind(IPEndPoint endpoint) => Bind(endpoint, firstPort: null);
+
+    /// <summary>
+    /// Binds UDP and TCP on <paramref name="endpoint"/>. With port 0 the system picks a free UDP port and TCP takes the
+    /// same number, which another process may hold: then both are given up and another port is picked (a few times).
+    /// On a busy host tests that bound port 0 used to fail with "127.0.0.1:0 is already in use". For tests,
+    /// <paramref name="firstPort"/> is the port the first try takes as if the system had picked it.
+    /// </summary>
+    internal void Bind(IPEndPoint endpoint, int? firstPort)
     {
-        _udp = new Socket(endpoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-        _tcp = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        try
+        const int attempts = 8;
+        for (var attempt = 1; ; attempt++)
         {
-            _udp.ReceiveBufferSize = 4 * 1024 * 1024;
-            _udp.Bind(endpoint);
-            _tcp.Bind((IPEndPoint)_udp.LocalEndPoint!);
-            _tcp.Listen(512);
-        }
-        catch (SocketException e)
-        {
-            _udp.Dispose();
-            _tcp.Dispose();
-            throw new InvalidOperationException(e.SocketErrorCode == SocketError.AddressAlreadyInUse
-                ? $"core.listen: {endpoint} is already in use by another process"
-                : $"core.listen: cannot listen on {endpoint}: {e.Message}", e);
+            var udp = new Socket(endpoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            var tcp = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            var udpBound = false;
+            try
+            {
+                udp.ReceiveBufferSize = 4 * 1024 * 1024;
+                udp.Bind(endpoint.Port == 0 && attempt == 1 && firstPort is { } port ? new IPEndPoint(endpoint.Address, port) : endpoint);
+                udpBound = true;
+                tcp.Bind((IPEndPoint)udp.LocalEndPoint!);
+                tcp.Listen(512);
+                (_udp, _tcp) = (udp, tcp);
+                return;
+            }
+            catch (SocketException e)
+            {
+                udp.Dispose();
+                tcp.Dispose();
+                if (endpoint.Port == 0 && udpBound && e.SocketErrorCode == SocketError.AddressAlreadyInUse && attempt < attempts)
+                {
+                    continue; // the port the system gave UDP is taken for TCP: another one
+                }
+
+                throw new InvalidOperationException(e.SocketErrorCode == SocketError.AddressAlreadyInUse
+                    ? $"core.listen: {endpoint} is already in use by another process"
+                    : $"core.listen: cannot listen on {endpoint}: {e.Message}", e);
+            }
         }
     }
 

@@ -24,6 +24,41 @@ public sealed class SocketTransportTests(ITestOutputHelper output)
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
     [Fact]
+    public async Task Bind_PortZeroWhoseNumberIsTakenForTcp_AnotherPortIsPicked()
+    {
+        // With port 0 the system picks a free UDP port, and TCP takes the same number, which another process may hold:
+        // on a busy host tests failed with "127.0.0.1:0 is already in use". The first try is given such a port here.
+        using var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        holder.Listen();
+        var taken = ((IPEndPoint)holder.LocalEndPoint!).Port;
+        var stats = new NodeStats();
+        await using var transport = new SocketTransport(new FrameCodec(Cluster, null, MiB), 60_000, stats, NullLogger.Instance);
+
+        transport.Bind(new IPEndPoint(IPAddress.Loopback, 0), firstPort: taken);
+
+        var bound = transport.LocalEndPoint!;
+        Assert.NotEqual(taken, bound.Port);
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(bound).WaitAsync(Timeout);
+    }
+
+    [Fact]
+    public void Bind_GivenPortTakenByAnotherProcess_ClearErrorAndNoOtherPort()
+    {
+        using var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        holder.Listen();
+        var taken = (IPEndPoint)holder.LocalEndPoint!;
+        var transport = new SocketTransport(new FrameCodec(Cluster, null, MiB), 60_000, new NodeStats(), NullLogger.Instance);
+
+        var e = Assert.Throws<InvalidOperationException>(() => transport.Bind(taken));
+
+        Assert.Equal($"core.listen: {taken} is already in use by another process", e.Message);
+        Assert.Null(transport.LocalEndPoint);
+    }
+
+    [Fact]
     public async Task ReadStream_PeerStallsMidFrame_ClosedAfterTheFrameDeadline()
     {
         // The default limits: a 64 KiB frame has 5 s + 64 KiB at 1 MiB/s; it used to wait for the 5-minute idle timeout.
