@@ -119,7 +119,7 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
                 Interlocked.Decrement(ref _pendingFrames);
                 node.Receive(envelope);
             });
-        });
+        }, node.Hello);
         _ready = true;
         LogStarted(_nodeInfo.Name, advertise, epoch, _options.Seeds.Count == 0 ? "(none)" : string.Join(", ", _options.Seeds), keyring is not null);
         return started;

@@ -46,6 +46,7 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
     private Socket? _tcp;
     private int _inbound;
     private Action<Envelope>? _deliver;
+    private Func<Envelope>? _hello;
 
     public SocketTransport(FrameCodec codec, int maxDatagram, NodeStats stats, ILogger logger, TimeProvider? time = null, StreamLimits? limits = null)
     {
@@ -111,10 +112,15 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
         }
     }
 
-    /// <summary>Starts receiving; decoded envelopes go to <paramref name="deliver"/> (called on socket threads).</summary>
-    public void Start(Action<Envelope> deliver)
+    /// <summary>
+    /// Starts receiving; decoded envelopes go to <paramref name="deliver"/> (called on socket threads). Every stream
+    /// connection this transport opens starts with the frame <paramref name="hello"/> makes (<see cref="ConnectionHello"/>),
+    /// if given (called on the writers' threads).
+    /// </summary>
+    public void Start(Action<Envelope> deliver, Func<Envelope>? hello = null)
     {
         _deliver = deliver;
+        _hello = hello;
         _loops.Add(Task.Run(UdpLoopAsync));
         _loops.Add(Task.Run(AcceptLoopAsync));
     }
@@ -280,6 +286,13 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
                     try
                     {
                         await socket.ConnectAsync(endpoint, timeout.Token);
+                        if (_hello is not null)
+                        {
+                            // Authenticates the connection before anything large travels on it (ConnectionHello).
+                            var hello = _codec.Encode(_hello());
+                            Interlocked.Add(ref _stats.BytesSent, hello.Length);
+                            await socket.SendAsync(hello, SocketFlags.None, _stopping.Token);
+                        }
                     }
                     catch (Exception e) when (e is SocketException or OperationCanceledException && !_stopping.IsCancellationRequested)
                     {
@@ -353,7 +366,11 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
             return reason;
         }
 
-        _deliver!(envelope!);
+        if (!ConnectionHello.Is(envelope!))
+        {
+            _deliver!(envelope!);
+        }
+
         return DropReason.None;
     }
 
@@ -509,7 +526,10 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
                     reason = buffer.Decode(_codec, out var envelope);
                     if (reason == DropReason.None)
                     {
-                        _deliver!(envelope!);
+                        if (!ConnectionHello.Is(envelope!))
+                        {
+                            _deliver!(envelope!);
+                        }
                     }
                     else
                     {

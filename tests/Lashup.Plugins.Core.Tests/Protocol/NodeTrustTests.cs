@@ -436,6 +436,20 @@ public class NodeTrustTests
     }
 
     [Fact]
+    public void Receive_ConnectionHello_NothingSentNothingDropped()
+    {
+        // A node of an earlier version delivers the hello that opens a newer node's connections to its protocol (its
+        // transport does not know it): it must do nothing there, and the connection it arrived on stays open.
+        var h = new Harness();
+        h.Node.Receive(new Envelope(C.Name, C.Address, 1, 1, new AdjacencyUpdate(Record(B, 1, 1))));
+
+        h.Node.Receive(new Envelope(B.Name, B.Address, 1, 7, ConnectionHello.Message));
+
+        Assert.Empty(h.Sent);
+        Assert.All(h.Node.Stats.Dropped, d => Assert.Equal(0, d));
+    }
+
+    [Fact]
     public void Store_OwnRecordAtTheLargestEpoch_NotAdopted()
     {
         var h = new Harness();
