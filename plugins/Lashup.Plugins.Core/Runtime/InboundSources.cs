@@ -6,14 +6,18 @@ namespace Lashup.Plugins.Core.Runtime;
 /// <summary>
 /// Inbound stream connections by source address, so that one host cannot take every connection slot or the whole of a
 /// budget: a TCP source address cannot be forged off-path (the handshake needs the answer), so this holds in plaintext
-/// too. An IPv6 source counts by its /64 (one host is commonly given a whole /64), an IPv4-mapped one as IPv4. At a
-/// source's cap a new connection does not wait behind the old ones: the source's oldest connection that has not
-/// authenticated is closed to make room (a real peer authenticates with its first frame, in milliseconds; connections
-/// that only hold a slot are the old ones), and the new one is refused only if none is left to close (the DNS plugin
-/// treats TCP connections the same way). A source is forgotten when its last connection closes, so the table holds at
-/// most one entry per open connection.
+/// too. An IPv6 source counts by its /64 (one host is commonly given a whole /64), an IPv4-mapped one as IPv4.
+/// <para>
+/// At a source's cap a connection that is stuck makes room: one not authenticated yet that has received nothing for
+/// <see cref="StreamLimits.EvictAfter"/> (no frame header since it connected, or no byte of the frame it is in), the one
+/// stuck longest. A connection that is moving is never closed for a newer one: a burst of real peers from one host
+/// (a loopback cluster, a NAT) used to close its own connections mid-frame. With no stuck connection to close, the
+/// newcomer waits, reading nothing, for one of the source's connections to authenticate, close or get stuck (at most
+/// the handshake time), oldest first; if even the source's cap of all connections is reached it is refused at once.
+/// A source is forgotten when its last connection closes, so the table holds at most one entry per open connection.
+/// </para>
 /// </summary>
-internal sealed class InboundSources(StreamLimits limits)
+internal sealed class InboundSources(StreamLimits limits, TimeProvider time)
 {
     private readonly Dictionary<IPAddress, Source> _sources = [];
 
@@ -31,13 +35,17 @@ internal sealed class InboundSources(StreamLimits limits)
 
     /// <summary>
     /// Counts a new connection from <paramref name="remote"/>, whose deadline is <paramref name="deadline"/>; null if
-    /// its source is at a cap with nothing to close (refuse it). A connection closed to make room is expired at once.
+    /// its source is at its cap of connections with no stuck one to close (refuse it). The connection returned may have
+    /// to wait for its turn (<see cref="Inbound.Queued"/>, <see cref="WaitForTurnAsync"/>). A connection closed to make
+    /// room is expired at once.
     /// </summary>
     public Inbound? TryEnter(EndPoint? remote, ConnectionDeadline deadline)
     {
         var key = Key((remote as IPEndPoint)?.Address ?? IPAddress.None);
+        var now = time.GetTimestamp();
         Inbound? evicted = null;
-        Inbound? entered = null;
+        Inbound? admitted = null;
+        Inbound entered;
         lock (_sources)
         {
             if (!_sources.TryGetValue(key, out var source))
@@ -48,56 +56,99 @@ internal sealed class InboundSources(StreamLimits limits)
 
             if (source.Connections >= limits.MaxConnectionsPerSource || source.Waiting.Count >= limits.MaxUnauthenticatedPerSource)
             {
-                // The oldest connection of this source still waiting to authenticate makes room; none: refused.
-                if (source.Waiting.First is { } oldest)
+                evicted = EvictLocked(source, now);
+                if (evicted is null && source.Connections >= limits.MaxConnectionsPerSource)
                 {
-                    evicted = oldest.Value;
-                    evicted.Evicted = true;
-                    source.Waiting.Remove(oldest);
-                    evicted.WaitingNode = null;
+                    if (source.Connections == 0)
+                    {
+                        _sources.Remove(key);
+                    }
+
+                    return null;
                 }
             }
 
-            if (evicted is not null || (source.Connections < limits.MaxConnectionsPerSource && source.Waiting.Count < limits.MaxUnauthenticatedPerSource))
-            {
-                // An evicted connection still counts until it has closed and given its buffers back.
-                entered = new Inbound(source, deadline);
-                entered.WaitingNode = source.Waiting.AddLast(entered);
-                source.Connections++;
-            }
-            else if (source.Connections == 0)
-            {
-                _sources.Remove(key);
-            }
+            // An evicted connection still counts until it has closed and given its buffers back.
+            entered = new Inbound(source, deadline, now);
+            source.Connections++;
+            entered.Node = source.Queue.AddLast(entered);
+            admitted = AdmitLocked(source, now);
         }
 
         evicted?.Deadline.Expire();
+        admitted?.Admit();
         return entered;
     }
+
+    /// <summary>
+    /// Waits until <paramref name="connection"/> may read (at once unless <see cref="Inbound.Queued"/>): every
+    /// <see cref="StreamLimits.EvictAfter"/> it looks again for a stuck connection of its source to close. Cancelled
+    /// by the connection's deadline.
+    /// </summary>
+    public async ValueTask WaitForTurnAsync(Inbound connection, CancellationToken token)
+    {
+        while (!connection.Turn.Task.IsCompleted)
+        {
+            try
+            {
+                await connection.Turn.Task.WaitAsync(limits.EvictAfter, time, token);
+            }
+            catch (TimeoutException)
+            {
+                Inbound? evicted;
+                Inbound? admitted = null;
+                lock (_sources)
+                {
+                    var now = time.GetTimestamp();
+                    evicted = connection.Queued ? EvictLocked(connection.Source, now) : null;
+                    if (evicted is not null)
+                    {
+                        admitted = AdmitLocked(connection.Source, now);
+                    }
+                }
+
+                evicted?.Deadline.Expire();
+                admitted?.Admit();
+            }
+        }
+    }
+
+    /// <summary>
+    /// The connection's frame made progress (its header or body bytes arrived): it is not stuck. Only connections not
+    /// authenticated yet need to say so.
+    /// </summary>
+    public void Progressed(Inbound connection) => Volatile.Write(ref connection.LastProgress, time.GetTimestamp());
 
     /// <summary><paramref name="connection"/> authenticated: it no longer counts against the cap of those that have not, and is never evicted.</summary>
     public void Authenticated(Inbound connection)
     {
+        Inbound? admitted;
         lock (_sources)
         {
-            if (connection.WaitingNode is { } node)
+            var source = connection.Source;
+            if (connection.Node is { } node && node.List == source.Waiting)
             {
-                connection.Source.Waiting.Remove(node);
-                connection.WaitingNode = null;
+                source.Waiting.Remove(node);
+                connection.Node = null;
             }
+
+            admitted = AdmitLocked(source, time.GetTimestamp());
         }
+
+        admitted?.Admit();
     }
 
     /// <summary><paramref name="connection"/> closed (after every buffer it held went back).</summary>
     public void Leave(Inbound connection)
     {
+        Inbound? admitted;
         lock (_sources)
         {
             var source = connection.Source;
-            if (connection.WaitingNode is { } node)
+            if (connection.Node is { } node)
             {
-                source.Waiting.Remove(node);
-                connection.WaitingNode = null;
+                node.List!.Remove(node);
+                connection.Node = null;
             }
 
             source.Connections--;
@@ -105,7 +156,62 @@ internal sealed class InboundSources(StreamLimits limits)
             {
                 _sources.Remove(source.Key);
             }
+
+            admitted = AdmitLocked(source, time.GetTimestamp());
         }
+
+        admitted?.Admit();
+    }
+
+    /// <summary>
+    /// Closes (marks, and takes out of the waiting list) the source's connection not authenticated yet that has been
+    /// stuck longest, if one has been stuck for <see cref="StreamLimits.EvictAfter"/>; the caller expires it outside
+    /// the lock.
+    /// </summary>
+    private Inbound? EvictLocked(Source source, long now)
+    {
+        var stuckSince = now - (long)(limits.EvictAfter.TotalSeconds * time.TimestampFrequency);
+        LinkedListNode<Inbound>? stuck = null;
+        for (var node = source.Waiting.First; node is not null; node = node.Next)
+        {
+            var last = Volatile.Read(ref node.Value.LastProgress);
+            if (last < stuckSince && (stuck is null || last < Volatile.Read(ref stuck.Value.LastProgress)))
+            {
+                stuck = node;
+            }
+        }
+
+        if (stuck is null)
+        {
+            return null;
+        }
+
+        var evicted = stuck.Value;
+        evicted.Evicted = true;
+        source.Waiting.Remove(stuck);
+        evicted.Node = null;
+        return evicted;
+    }
+
+    /// <summary>
+    /// Moves the longest-waiting queued connection of <paramref name="source"/> to the waiting list if there is room;
+    /// the caller lets it read (<see cref="Inbound.Admit"/>) outside the lock. One at a time: every change that makes
+    /// room calls this.
+    /// </summary>
+    private Inbound? AdmitLocked(Source source, long now)
+    {
+        if (source.Queue.First is not { } node || source.Waiting.Count >= limits.MaxUnauthenticatedPerSource)
+        {
+            return null;
+        }
+
+        var admitted = node.Value;
+        source.Queue.Remove(node);
+        source.Waiting.AddLast(node);
+
+        // Its time to send a header starts now, not when it connected.
+        Volatile.Write(ref admitted.LastProgress, now);
+        return admitted;
     }
 
     private static IPAddress Key(IPAddress address)
@@ -126,14 +232,20 @@ internal sealed class InboundSources(StreamLimits limits)
         return new IPAddress(bytes);
     }
 
-    /// <summary>One source address: its connections, those of them not authenticated yet (oldest first), and its shares of the budgets.</summary>
+    /// <summary>
+    /// One source address: its connections, those of them not authenticated yet that are reading (oldest first) and
+    /// those waiting for their turn to (oldest first), and its shares of the budgets.
+    /// </summary>
     internal sealed class Source(IPAddress key, StreamLimits limits)
     {
         public IPAddress Key { get; } = key;
 
+        /// <summary>All its connections: waiting, queued, authenticated, and closed to make room but not gone yet.</summary>
         public int Connections { get; set; }
 
         public LinkedList<Inbound> Waiting { get; } = [];
+
+        public LinkedList<Inbound> Queue { get; } = [];
 
         public ByteBudget UnauthenticatedBytes { get; } = new(limits.UnauthenticatedBudgetPerSource);
 
@@ -141,16 +253,27 @@ internal sealed class InboundSources(StreamLimits limits)
     }
 
     /// <summary>One inbound connection, as its source sees it.</summary>
-    internal sealed class Inbound(Source source, ConnectionDeadline deadline)
+    internal sealed class Inbound(Source source, ConnectionDeadline deadline, long connected)
     {
         public Source Source { get; } = source;
 
         public ConnectionDeadline Deadline { get; } = deadline;
 
-        /// <summary>Its place among its source's connections not authenticated yet (null once authenticated or evicted).</summary>
-        public LinkedListNode<Inbound>? WaitingNode { get; set; }
+        /// <summary>Its place in its source's waiting list or queue (null once authenticated or evicted).</summary>
+        public LinkedListNode<Inbound>? Node { get; set; }
+
+        /// <summary>When its frame last made progress (a timestamp); when it connected, or its turn came, at first.</summary>
+        public long LastProgress = connected;
 
         /// <summary>Closed to make room for a newer connection of its source.</summary>
         public volatile bool Evicted;
+
+        /// <summary>Completed when it may read.</summary>
+        public TaskCompletionSource Turn { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Whether it waits for its turn to read (its source had no room and no stuck connection to close).</summary>
+        public bool Queued => !Turn.Task.IsCompleted;
+
+        public void Admit() => Turn.TrySetResult();
     }
 }

@@ -58,7 +58,7 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
         _limits = limits ?? StreamLimits.For(codec.MaxFrameSize);
         _unauthenticatedBudget = new ByteBudget(_limits.UnauthenticatedBudget);
         _authenticatedBudget = new ByteBudget(_limits.AuthenticatedBudget);
-        _sources = new InboundSources(_limits);
+        _sources = new InboundSources(_limits, _time);
     }
 
     public IPEndPoint? LocalEndPoint => (IPEndPoint?)_udp?.LocalEndPoint;
@@ -428,8 +428,8 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
     /// rate over what has arrived until the connection authenticates, then only a stall timeout. A connection is
     /// authenticated once a frame from it has decoded (and, with a keyring, opened); until then a frame that fails
     /// closes it; after, a frame sealed with a key this node does not hold (a key rotation under way) is skipped. A
-    /// connection not authenticated yet may be closed to make room for a newer one of its source (<see cref="InboundSources"/>).
-    /// Buffers and budget go back on every path.
+    /// connection not authenticated yet may have to wait for its turn to read, and once stuck may be closed to make room
+    /// for a newer one of its source (<see cref="InboundSources"/>). Buffers and budget go back on every path.
     /// </summary>
     private async Task ReadStreamAsync(Socket client, InboundSources.Inbound connection)
     {
@@ -443,6 +443,14 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
         var buffer = new FrameBuffer(_stats);
         try
         {
+            if (connection.Queued)
+            {
+                // Its source has no room for one more connection reading before it authenticates, and none is stuck.
+                phase = ConnectionCloseReason.SourceLimit;
+                deadline.Set(_limits.HandshakeTimeout);
+                await _sources.WaitForTurnAsync(connection, deadline.Token);
+            }
+
             while (!_stopping.IsCancellationRequested)
             {
                 // An authenticated peer's connection stays open between frames (closing it after the idle time is not counted).
@@ -451,6 +459,11 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
                 if (!await ReceiveExactlyAsync(client, header, deadline.Token))
                 {
                     return;
+                }
+
+                if (!authenticated)
+                {
+                    _sources.Progressed(connection);
                 }
 
                 var reason = _codec.TryReadStreamHeader(header, out var length);
@@ -520,6 +533,10 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
 
                         buffer.Advance(read);
                         SetBodyDeadline(deadline, authenticated, start, buffer.Length - FrameCodec.HeaderSize);
+                        if (!authenticated)
+                        {
+                            _sources.Progressed(connection);
+                        }
                     }
 
                     Interlocked.Add(ref _stats.BytesReceived, size);

@@ -26,8 +26,17 @@ internal sealed record StreamLimits
     /// <summary>Inbound connections from one source address at once, authenticated or not; more are refused.</summary>
     public int MaxConnectionsPerSource { get; init; } = 64;
 
-    /// <summary>Inbound connections from one source address that have not authenticated yet; more are refused.</summary>
+    /// <summary>
+    /// Inbound connections from one source address that have not authenticated yet and are reading; more wait for a
+    /// turn (see <see cref="InboundSources"/>).
+    /// </summary>
     public int MaxUnauthenticatedPerSource { get; init; } = 16;
+
+    /// <summary>
+    /// A connection not authenticated yet that has received nothing for this long (no header since it connected, or no
+    /// byte of its frame) is stuck: at its source's cap it is closed to make room. A moving one never is.
+    /// </summary>
+    public TimeSpan EvictAfter { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Bytes all not-yet-authenticated connections may hold together.</summary>
     public long UnauthenticatedBudget { get; init; } = 32L * 1024 * 1024;
