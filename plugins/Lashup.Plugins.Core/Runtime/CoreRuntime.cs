@@ -69,6 +69,8 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
 
     internal LashupNode? Node => _node;
 
+    internal SocketTransport? Transport => _transport;
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var listen = IPEndPoint.Parse(_options.Listen);
@@ -323,6 +325,9 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
     private void OnMembersChanged(IReadOnlyList<MembershipChange> changes)
     {
         var snapshot = _node!.Members.OrderBy(m => m.Name, StringComparer.Ordinal).ToImmutableArray();
+
+        // Connections from the addresses of members seen alive are not held to the transport's caps per source address.
+        _transport?.SetMembers(snapshot.Where(m => m.State == MemberState.Alive && m.Name != _nodeInfo.Name).Select(m => m.Address.Address));
         lock (_watchLock)
         {
             _members = snapshot;

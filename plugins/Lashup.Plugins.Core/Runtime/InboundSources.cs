@@ -6,7 +6,15 @@ namespace Lashup.Plugins.Core.Runtime;
 /// <summary>
 /// Inbound stream connections by source address, so that one host cannot take every connection slot or the whole of a
 /// budget: a TCP source address cannot be forged off-path (the handshake needs the answer), so this holds in plaintext
-/// too. An IPv6 source counts by its /64 (one host is commonly given a whole /64), an IPv4-mapped one as IPv4.
+/// too. An IPv6 source counts by its /64 (one host is commonly given a whole /64, so an attacker holds them all), an
+/// IPv4-mapped one as IPv4.
+/// <para>
+/// Members are not held to these caps, only to the limits all connections share: several members behind one address (a
+/// loopback or container cluster, a NAT) are a real deployment, not an attack. A connection is a member's if its source
+/// is exactly the address of a member this node sees alive (<see cref="SetMembers"/>), counted apart from the strangers
+/// of its /64; or, with a keyring, once it has authenticated (only a key holder can seal its first frame). In plaintext
+/// anyone can join and so become a member: there the shared limits are what bounds a forger that did.
+/// </para>
 /// <para>
 /// At a source's cap a connection that is stuck makes room: one not authenticated yet that has received nothing for
 /// <see cref="StreamLimits.EvictAfter"/> (no frame header since it connected, or no byte of the frame it is in), the one
@@ -19,7 +27,8 @@ namespace Lashup.Plugins.Core.Runtime;
 /// </summary>
 internal sealed class InboundSources(StreamLimits limits, TimeProvider time)
 {
-    private readonly Dictionary<IPAddress, Source> _sources = [];
+    private readonly Dictionary<SourceKey, Source> _sources = [];
+    private volatile HashSet<IPAddress> _members = [];
 
     /// <summary>Sources with a connection open now.</summary>
     public int Count
@@ -34,6 +43,16 @@ internal sealed class InboundSources(StreamLimits limits, TimeProvider time)
     }
 
     /// <summary>
+    /// The addresses of the members this node sees alive (their gossip endpoints' addresses): connections from exactly
+    /// these are not held to the caps per source. Replaces the previous set; connections already open keep the way they
+    /// were counted.
+    /// </summary>
+    public void SetMembers(IEnumerable<IPAddress> addresses) => _members = [.. addresses.Select(Normalize)];
+
+    /// <summary>Whether <paramref name="address"/> is a member's (see <see cref="SetMembers"/>).</summary>
+    public bool IsMember(IPAddress address) => _members.Contains(Normalize(address));
+
+    /// <summary>
     /// Counts a new connection from <paramref name="remote"/>, whose deadline is <paramref name="deadline"/>; null if
     /// its source is at its cap of connections with no stuck one to close (refuse it). The connection returned may have
     /// to wait for its turn (<see cref="Inbound.Queued"/>, <see cref="WaitForTurnAsync"/>). A connection closed to make
@@ -41,7 +60,8 @@ internal sealed class InboundSources(StreamLimits limits, TimeProvider time)
     /// </summary>
     public Inbound? TryEnter(EndPoint? remote, ConnectionDeadline deadline)
     {
-        var key = Key((remote as IPEndPoint)?.Address ?? IPAddress.None);
+        var address = Normalize((remote as IPEndPoint)?.Address ?? IPAddress.None);
+        var key = _members.Contains(address) ? new SourceKey(address, Member: true) : new SourceKey(Group(address), Member: false);
         var now = time.GetTimestamp();
         Inbound? evicted = null;
         Inbound? admitted = null;
@@ -52,6 +72,15 @@ internal sealed class InboundSources(StreamLimits limits, TimeProvider time)
             {
                 source = new Source(key, limits);
                 _sources[key] = source;
+            }
+
+            if (key.Member)
+            {
+                // A member's address: no cap of its own, and it reads at once.
+                entered = new Inbound(source, deadline, now);
+                source.Connections++;
+                entered.Admit();
+                return entered;
             }
 
             if (source.Connections >= limits.MaxConnectionsPerSource || source.Waiting.Count >= limits.MaxUnauthenticatedPerSource)
@@ -119,8 +148,12 @@ internal sealed class InboundSources(StreamLimits limits, TimeProvider time)
     /// </summary>
     public void Progressed(Inbound connection) => Volatile.Write(ref connection.LastProgress, time.GetTimestamp());
 
-    /// <summary><paramref name="connection"/> authenticated: it no longer counts against the cap of those that have not, and is never evicted.</summary>
-    public void Authenticated(Inbound connection)
+    /// <summary>
+    /// <paramref name="connection"/> authenticated: it no longer counts against the cap of those that have not, and is
+    /// never evicted. A <paramref name="keyHolder"/>'s (its first frame opened with the cluster's keyring) no longer
+    /// counts against its source's caps at all.
+    /// </summary>
+    public void Authenticated(Inbound connection, bool keyHolder)
     {
         Inbound? admitted;
         lock (_sources)
@@ -130,6 +163,16 @@ internal sealed class InboundSources(StreamLimits limits, TimeProvider time)
             {
                 source.Waiting.Remove(node);
                 connection.Node = null;
+            }
+
+            if (keyHolder && !source.Key.Member && !connection.Exempt)
+            {
+                connection.Exempt = true;
+                source.Connections--;
+                if (source.Connections == 0)
+                {
+                    _sources.Remove(source.Key);
+                }
             }
 
             admitted = AdmitLocked(source, time.GetTimestamp());
@@ -149,6 +192,11 @@ internal sealed class InboundSources(StreamLimits limits, TimeProvider time)
             {
                 node.List!.Remove(node);
                 connection.Node = null;
+            }
+
+            if (connection.Exempt)
+            {
+                return;
             }
 
             source.Connections--;
@@ -214,13 +262,27 @@ internal sealed class InboundSources(StreamLimits limits, TimeProvider time)
         return admitted;
     }
 
-    private static IPAddress Key(IPAddress address)
+    /// <summary>An IPv4-mapped IPv6 address as IPv4, without a scope; others as they are.</summary>
+    private static IPAddress Normalize(IPAddress address)
     {
         if (address.IsIPv4MappedToIPv6)
         {
             return address.MapToIPv4();
         }
 
+        if (address.AddressFamily == AddressFamily.InterNetworkV6 && address.ScopeId != 0)
+        {
+            Span<byte> bytes = stackalloc byte[16];
+            address.TryWriteBytes(bytes, out _);
+            return new IPAddress(bytes);
+        }
+
+        return address;
+    }
+
+    /// <summary>What a stranger's caps are counted by: an IPv4 address, or the /64 of an IPv6 one.</summary>
+    private static IPAddress Group(IPAddress address)
+    {
         if (address.AddressFamily != AddressFamily.InterNetworkV6)
         {
             return address;
@@ -232,13 +294,16 @@ internal sealed class InboundSources(StreamLimits limits, TimeProvider time)
         return new IPAddress(bytes);
     }
 
+    /// <summary>A source: a member's exact address, or a stranger's group (the same IPv4 address counts apart as both).</summary>
+    internal readonly record struct SourceKey(IPAddress Address, bool Member);
+
     /// <summary>
     /// One source address: its connections, those of them not authenticated yet that are reading (oldest first) and
     /// those waiting for their turn to (oldest first), and its shares of the budgets.
     /// </summary>
-    internal sealed class Source(IPAddress key, StreamLimits limits)
+    internal sealed class Source(SourceKey key, StreamLimits limits)
     {
-        public IPAddress Key { get; } = key;
+        public SourceKey Key { get; } = key;
 
         /// <summary>All its connections: waiting, queued, authenticated, and closed to make room but not gone yet.</summary>
         public int Connections { get; set; }
@@ -247,9 +312,11 @@ internal sealed class InboundSources(StreamLimits limits, TimeProvider time)
 
         public LinkedList<Inbound> Queue { get; } = [];
 
-        public ByteBudget UnauthenticatedBytes { get; } = new(limits.UnauthenticatedBudgetPerSource);
+        /// <summary>Its share of the budget of connections not authenticated yet (none for a member's address).</summary>
+        public ByteBudget? UnauthenticatedBytes { get; } = key.Member ? null : new(limits.UnauthenticatedBudgetPerSource);
 
-        public ByteBudget AuthenticatedBytes { get; } = new(limits.AuthenticatedBudgetPerSource);
+        /// <summary>Its share of the budget of authenticated connections (none for a member's address).</summary>
+        public ByteBudget? AuthenticatedBytes { get; } = key.Member ? null : new(limits.AuthenticatedBudgetPerSource);
     }
 
     /// <summary>One inbound connection, as its source sees it.</summary>
@@ -267,6 +334,15 @@ internal sealed class InboundSources(StreamLimits limits, TimeProvider time)
 
         /// <summary>Closed to make room for a newer connection of its source.</summary>
         public volatile bool Evicted;
+
+        /// <summary>A key holder's: no longer counted by its source (see <see cref="Authenticated"/>).</summary>
+        public bool Exempt { get; set; }
+
+        /// <summary>What its bytes are charged to besides the shared budget, before it authenticates (null: nothing).</summary>
+        public ByteBudget? UnauthenticatedShare => Source.UnauthenticatedBytes;
+
+        /// <summary>What its bytes are charged to besides the shared budget, once authenticated (null: nothing).</summary>
+        public ByteBudget? AuthenticatedShare => Exempt ? null : Source.AuthenticatedBytes;
 
         /// <summary>Completed when it may read.</summary>
         public TaskCompletionSource Turn { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);

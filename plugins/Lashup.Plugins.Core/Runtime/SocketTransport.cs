@@ -69,6 +69,15 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
     /// <summary>Source addresses with an inbound connection open now.</summary>
     internal int Sources => _sources.Count;
 
+    /// <summary>Whether connections from <paramref name="address"/> are a member's, exempt from the caps per source.</summary>
+    internal bool IsMember(IPAddress address) => _sources.IsMember(address);
+
+    /// <summary>
+    /// The addresses of the members the node sees alive: inbound connections from exactly these are not held to the caps
+    /// per source address, only to those all connections share (<see cref="InboundSources"/>). Called on membership changes.
+    /// </summary>
+    public void SetMembers(IEnumerable<IPAddress> addresses) => _sources.SetMembers(addresses);
+
     /// <summary>Binds UDP and TCP on <paramref name="endpoint"/>; throws with a clear message if the port is taken.</summary>
     public void Bind(IPEndPoint endpoint) => Bind(endpoint, firstPort: null);
 
@@ -433,7 +442,6 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
     /// </summary>
     private async Task ReadStreamAsync(Socket client, InboundSources.Inbound connection)
     {
-        var source = connection.Source;
         var deadline = connection.Deadline;
         var header = new byte[FrameCodec.HeaderSize];
         var authenticated = false;
@@ -493,8 +501,8 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
                 var start = deadline.Now;
                 SetBodyDeadline(deadline, authenticated, start, 0);
                 var budgets = authenticated
-                    ? new ByteBudgets(_authenticatedBudget, source.AuthenticatedBytes)
-                    : new ByteBudgets(_unauthenticatedBudget, source.UnauthenticatedBytes);
+                    ? new ByteBudgets(_authenticatedBudget, connection.AuthenticatedShare)
+                    : new ByteBudgets(_unauthenticatedBudget, connection.UnauthenticatedShare);
                 buffer.Start(size, header, budgets, authenticated);
                 try
                 {
@@ -562,7 +570,7 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
                         }
 
                         authenticated = true;
-                        _sources.Authenticated(connection);
+                        _sources.Authenticated(connection, keyHolder: _codec.Keyring is not null);
                     }
                 }
                 finally

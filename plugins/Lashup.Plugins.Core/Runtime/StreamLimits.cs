@@ -10,7 +10,8 @@ namespace Lashup.Plugins.Core.Runtime;
 /// A connection that has not authenticated must keep up a minimum rate over the bytes it has sent (Kestrel's minimum
 /// data rate); an authenticated one only has to keep making progress (memberlist reads a stream into a buffer that
 /// grows as it arrives, under a deadline). Per source address (IPv4, or the /64 of IPv6), connections and bytes are
-/// capped too, so one host cannot take every slot or the whole budget.
+/// capped too, so one host cannot take every slot or the whole budget; a member's address, and with a keyring an
+/// authenticated connection, are held only to the limits all share (<see cref="InboundSources"/>).
 /// </summary>
 internal sealed record StreamLimits
 {

@@ -102,7 +102,7 @@ public sealed class InboundSourcesTests : IDisposable
         Assert.False(waitingD.IsCompleted);
 
         // A connection that authenticates leaves room too.
-        sources.Authenticated(b);
+        sources.Authenticated(b, keyHolder: false);
         await waitingD.WaitAsync(Timeout);
         Assert.False(b.Evicted);
     }
@@ -116,7 +116,7 @@ public sealed class InboundSourcesTests : IDisposable
         var c = Enter(sources)!;
         var d = Enter(sources)!;
 
-        sources.Authenticated(a);
+        sources.Authenticated(a, keyHolder: false);
 
         await sources.WaitForTurnAsync(c, CancellationToken.None).AsTask().WaitAsync(Timeout);
         Assert.True(d.Queued);
@@ -146,7 +146,7 @@ public sealed class InboundSourcesTests : IDisposable
     {
         var sources = new InboundSources(Limits, _time);
         var all = Enumerable.Range(0, 4).Select(_ => Enter(sources)!).ToList();
-        sources.Authenticated(all[0]);
+        sources.Authenticated(all[0], keyHolder: false);
         _time.Advance(TimeSpan.FromSeconds(2));
         var newcomer = Enter(sources)!;
         all.Add(newcomer);
@@ -159,6 +159,102 @@ public sealed class InboundSourcesTests : IDisposable
 
         Assert.Equal(0, sources.Count);
     }
+
+    [Fact]
+    public void TryEnter_IPv6SourcesOfOneSlash64_ShareTheCapsAndAnotherSlash64DoesNot()
+    {
+        // One host is commonly given a whole /64, so an attacker holds every address in it.
+        var sources = new InboundSources(Limits, _time);
+        foreach (var address in new[] { "2001:db8:1:2::a", "2001:db8:1:2::b", "2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::c" })
+        {
+            Assert.NotNull(Enter(sources, At(address)));
+        }
+
+        Assert.Null(Enter(sources, At("2001:db8:1:2::d")));
+        Assert.NotNull(Enter(sources, At("2001:db8:1:3::a")));
+        Assert.Equal(2, sources.Count);
+    }
+
+    [Fact]
+    public void TryEnter_IPv4MappedSource_CountsAsItsIPv4Address()
+    {
+        var sources = new InboundSources(Limits, _time);
+        Enter(sources, At("192.0.2.7"));
+        Enter(sources, At("::ffff:192.0.2.7"));
+        Enter(sources, At("192.0.2.7"));
+        Enter(sources, At("::ffff:192.0.2.7"));
+
+        Assert.Null(Enter(sources, At("::ffff:192.0.2.7")));
+        Assert.Equal(1, sources.Count);
+    }
+
+    [Fact]
+    public void TryEnter_AMembersAddress_NotHeldToTheCapsPerSourceAndCountedApartFromItsSlash64()
+    {
+        // Members behind one address (a loopback cluster, containers, a NAT) are a deployment, not an attack. The member's
+        // exact address is counted apart: strangers in its /64 can neither use its room nor take it.
+        var sources = new InboundSources(Limits, _time);
+        sources.SetMembers([IPAddress.Parse("2001:db8:1:2::10"), IPAddress.Parse("192.0.2.20")]);
+        var strangers = Enumerable.Range(1, 4).Select(i => Enter(sources, At($"2001:db8:1:2::{i}"))).ToList();
+        Assert.All(strangers, Assert.NotNull);
+        Assert.Null(Enter(sources, At("2001:db8:1:2::5")));
+
+        var members = Enumerable.Range(0, 40).Select(_ => Enter(sources, At("2001:db8:1:2::10"))!).ToList();
+        members.AddRange(Enumerable.Range(0, 40).Select(_ => Enter(sources, At("::ffff:192.0.2.20"))!));
+
+        Assert.All(members, m => Assert.False(m.Queued));
+        Assert.All(members, m => Assert.Null(m.UnauthenticatedShare));
+        Assert.All(members, m => Assert.Null(m.AuthenticatedShare));
+        Assert.NotNull(strangers[0]!.UnauthenticatedShare);
+        Assert.Null(Enter(sources, At("2001:db8:1:2::5")));
+        Assert.True(sources.IsMember(IPAddress.Parse("::ffff:192.0.2.20")));
+        Assert.False(sources.IsMember(IPAddress.Parse("2001:db8:1:2::11")));
+
+        // No longer a member (it left, or failed): new connections from it are a stranger's again.
+        sources.SetMembers([]);
+        var again = Enumerable.Range(0, 4).Select(_ => Enter(sources, At("192.0.2.20"))).ToList();
+        Assert.Null(Enter(sources, At("192.0.2.20")));
+        foreach (var connection in members.Concat(strangers).Concat(again))
+        {
+            sources.Leave(connection!);
+        }
+
+        Assert.Equal(0, sources.Count);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Authenticated_WithAKeyring_TheConnectionNoLongerCountsAgainstItsSource(bool keyHolder)
+    {
+        // With a keyring only a key holder can seal a first frame: once authenticated, it is a member's connection.
+        // In plaintext anyone authenticates, so the connection keeps counting.
+        var sources = new InboundSources(Limits, _time);
+        var first = Enumerable.Range(0, 2).Select(_ => Enter(sources)!).ToList();
+        foreach (var connection in first)
+        {
+            sources.Authenticated(connection, keyHolder);
+        }
+
+        var more = Enumerable.Range(0, 2).Select(_ => Enter(sources)!).ToList();
+        foreach (var connection in more)
+        {
+            sources.Authenticated(connection, keyHolder);
+        }
+
+        var fifth = Enter(sources);
+
+        Assert.Equal(keyHolder, fifth is not null);
+        Assert.All(first, c => Assert.Equal(keyHolder, c.AuthenticatedShare is null));
+        foreach (var connection in first.Concat(more).Append(fifth).OfType<InboundSources.Inbound>())
+        {
+            sources.Leave(connection);
+        }
+
+        Assert.Equal(0, sources.Count);
+    }
+
+    private static IPEndPoint At(string address) => new(IPAddress.Parse(address), 40000);
 
     private InboundSources.Inbound? Enter(InboundSources sources, IPEndPoint? from = null)
     {

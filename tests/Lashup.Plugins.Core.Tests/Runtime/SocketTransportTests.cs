@@ -550,6 +550,112 @@ public sealed class SocketTransportTests(ITestOutputHelper output)
             $"gauges {node.Stats.StreamBufferedUnauthenticated}, charged {node.Transport.Charged(false)}, sources {node.Transport.Sources}");
     }
 
+    [Theory]
+    [InlineData("stranger")]
+    [InlineData("member")]
+    [InlineData("keyring")]
+    public async Task ReadStream_SeventyTwoPeersBehindOneAddress_MembersAndKeyHoldersAreNotHeldToItsCap(string who)
+    {
+        // 72 peers behind one address (a loopback or container cluster, a NAT) each keep a connection to the node and
+        // send on it. A stranger's address holds at most 64 connections; a member's address (the node sees a member
+        // alive there), or, with a keyring, connections that authenticated, are held only to the limits all share.
+        var keys = who == "keyring" ? Keyring.Parse([WireSamples.NewKey()]) : null;
+        var codec = new FrameCodec(Cluster, keys, MiB);
+        await using var node = Node.Start(codec);
+        var source = Source(6, 0);
+        if (who == "member")
+        {
+            node.Transport.SetMembers([source]);
+        }
+
+        long Closed() => node.Stats.ConnectionsClosed[(int)ConnectionCloseReason.SourceLimit];
+        var peers = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < 72; i++)
+            {
+                var peer = await node.ConnectAsync(source);
+                peers.Add(peer);
+                await SendQuietlyAsync(peer, codec.Encode(new Envelope($"peer-{i}", "127.0.0.1:7470", 1, 1, new Ping(1))));
+                var seen = i + 1;
+                Assert.True(await WaitAsync(() => node.Delivered.Count + Closed() >= seen), $"peer {i}: {node.Delivered.Count} delivered; closed {Closes(node)}");
+            }
+
+            for (var i = 0; i < 72; i++)
+            {
+                await SendQuietlyAsync(peers[i], codec.Encode(new Envelope($"peer-{i}", "127.0.0.1:7470", 1, 2, new GmDigest([], false))));
+            }
+
+            var expected = who == "stranger" ? 2 * 64 : 2 * 72;
+            Assert.True(await WaitAsync(() => node.Delivered.Count >= expected), $"{node.Delivered.Count} of {expected} delivered; closed {Closes(node)}");
+            output.WriteLine($"{who}: delivered {node.Delivered.Count} from {node.Delivered.Select(e => e.From).Distinct().Count()} peers; closed {Closes(node)}");
+            Assert.Equal(who == "stranger" ? 8 : 0, Closed());
+        }
+        finally
+        {
+            foreach (var peer in peers)
+            {
+                peer.Dispose();
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ReadStream_PeersBehindOneAddressSendLargeFramesTogether_AMembersAddressIsNotHeldToItsShare(bool member)
+    {
+        // Frames of up to 1 MiB: one address may hold half the authenticated budget (2 MiB). Three authenticated peers
+        // behind it are each 800 KiB into a 960 KiB frame at once: from a stranger's address one is cut; from a
+        // member's address all three arrive (the budget all connections share, 4 MiB, still bounds them).
+        var codec = new FrameCodec(Cluster, null, MiB);
+        await using var node = Node.Start(codec);
+        var source = Source(7, 0);
+        if (member)
+        {
+            node.Transport.SetMembers([source]);
+        }
+
+        var frames = Enumerable.Range(0, 3)
+            .Select(i => codec.Encode(new Envelope($"peer-{i}", "127.0.0.1:7470", 1, 2, new DirectData("kv.sync", new byte[960 * KiB]))))
+            .ToList();
+        var peers = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                var peer = await node.ConnectAsync(source);
+                peers.Add(peer);
+                await SendQuietlyAsync(peer, codec.Encode(new Envelope($"peer-{i}", "127.0.0.1:7470", 1, 1, new Ping(1))));
+            }
+
+            Assert.True(await WaitAsync(() => node.Delivered.Count == 3), "the peers' first frames were not delivered");
+            for (var i = 0; i < 3; i++)
+            {
+                await SendQuietlyAsync(peers[i], frames[i][..(800 * KiB)]);
+            }
+
+            long Closed() => node.Stats.ConnectionsClosed[(int)ConnectionCloseReason.SourceLimit];
+            await WaitAsync(() => Closed() > 0 || node.Transport.Charged(authenticated: true) >= 3 * 800 * KiB);
+            for (var i = 0; i < 3; i++)
+            {
+                await SendQuietlyAsync(peers[i], frames[i][(800 * KiB)..]);
+            }
+
+            Assert.True(await WaitAsync(() => node.Delivered.Count + Closed() >= 6), $"{node.Delivered.Count - 3} of 3 delivered; closed {Closes(node)}");
+            output.WriteLine($"member {member}: {node.Delivered.Count - 3} of 3 delivered; closed {Closes(node)}");
+            Assert.Equal(member ? 0 : 1, Closed());
+            Assert.Equal(member ? 6 : 5, node.Delivered.Count);
+        }
+        finally
+        {
+            foreach (var peer in peers)
+            {
+                peer.Dispose();
+            }
+        }
+    }
+
     [Fact]
     public async Task ReadStream_AuthenticatedPeerOnASlowLink_ItsLargeFrameIsDelivered()
     {
