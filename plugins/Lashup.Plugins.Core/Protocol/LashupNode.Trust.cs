@@ -154,9 +154,9 @@ internal sealed partial class LashupNode
     /// <summary>
     /// Asks <paramref name="name"/> at <paramref name="address"/> for its epoch (a probe; the answer's envelope carries
     /// it), about <paramref name="pending"/> if given. At most one check per member at a time (up to four probes at each
-    /// address, half the longest probe timeout apart), and none again within twice the longest probe timeout of the
-    /// last; at most <see cref="MaxEpochChecks"/> members at once. Records that come while a check is open join its
-    /// candidates.
+    /// address, half the longest probe timeout apart), and none again within twice the longest probe timeout of its
+    /// last probe; at most <see cref="MaxEpochChecks"/> members at once. Records that come while a check is open and
+    /// not answered yet join its candidates.
     /// </summary>
     private void CheckEpoch(string name, string address, AdjacencyRecord? pending)
     {
@@ -270,8 +270,11 @@ internal sealed partial class LashupNode
                 Stats.EpochsConfirmed++;
                 if (Store(record, confirmed: true))
                 {
-                    // News for the neighbours too: it reaches them now rather than at the next graph sync (each of
-                    // them still asks the member itself before it believes a record so far ahead of its own).
+                    // Flooded so that the neighbours hear of it now rather than through the graph sync. It spares
+                    // them no check: in plaintext each one whose own record of the member is more than one epoch
+                    // behind this one, or at another address, asks the member itself before believing it, as we did
+                    // (one that holds no record of the member, or one at most an epoch behind at this address,
+                    // takes it as it comes).
                     Flood(record, except: null);
                 }
 
