@@ -268,4 +268,102 @@ public sealed class ForgerySimulationTests(ITestOutputHelper output)
         Assert.Equal(0, behind);
         Assert.All(cluster.Live, n => Assert.NotEqual(forger, n.Node!.RecordOf(member.Name)!.Address));
     }
+
+    [Fact]
+    public void MemberRestartsOnce_NoNodeAsksIt()
+    {
+        // A restart at the same address bumps the epoch by one: every node takes the member's next record as it comes.
+        const int seed = 71;
+        var cluster = Scenarios.Converged(50, seed);
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(30));
+        var member = cluster.Nodes[17];
+        var checks = cluster.Nodes.Sum(n => n.Node!.Stats.EpochChecks);
+
+        member.Crash();
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(2));
+        member.Restart();
+        var took = cluster.Sim.RunUntil(
+            () => cluster.Converged() && cluster.Live.All(n => n.Node!.RecordOf(member.Name)?.Epoch == member.Epoch),
+            TimeSpan.FromMinutes(2),
+            TimeSpan.FromMilliseconds(100));
+
+        output.WriteLine($"seed {seed}: back everywhere after {took?.TotalSeconds:F1} s");
+        Assert.True(took is not null, $"seed {seed}: not back everywhere");
+        Assert.Equal(checks, cluster.Live.Sum(n => n.Node!.Stats.EpochChecks));
+    }
+
+    [Fact]
+    public void MemberRestartedThriceWhileCutOff_EveryOtherNodeAsksItOnceAndBelievesIt()
+    {
+        // The record that arrives after the partition heals is three epochs ahead: the node that hears it first asks the
+        // member and floods it once confirmed; flooding spares the others nothing, each asks the member itself, once.
+        const int seed = 72;
+        var cluster = Scenarios.Converged(50, seed);
+        var member = cluster.Nodes[17];
+        cluster.Partition(n => n == member ? 2 : 1);
+        for (var i = 0; i < 3; i++)
+        {
+            member.Crash();
+            cluster.Sim.RunFor(TimeSpan.FromSeconds(3));
+            member.Restart();
+            cluster.Sim.RunFor(TimeSpan.FromSeconds(3));
+        }
+
+        var others = cluster.Live.Where(n => n != member).ToList();
+        var checks = others.Sum(n => n.Node!.Stats.EpochChecks);
+        var confirmed = others.Sum(n => n.Node!.Stats.EpochsConfirmed);
+        cluster.Heal();
+        var took = cluster.Sim.RunUntil(
+            () => cluster.Converged() && cluster.Live.All(n => n.Node!.RecordOf(member.Name)?.Epoch == member.Epoch),
+            TimeSpan.FromMinutes(2),
+            TimeSpan.FromMilliseconds(100));
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(30));
+
+        checks = others.Sum(n => n.Node!.Stats.EpochChecks) - checks;
+        confirmed = others.Sum(n => n.Node!.Stats.EpochsConfirmed) - confirmed;
+        output.WriteLine($"seed {seed}: back everywhere after {took?.TotalSeconds:F1} s; {checks} checks, {confirmed} confirmed, by {others.Count} nodes");
+        Assert.True(took is not null, $"seed {seed}: not back everywhere");
+        Assert.Equal(others.Count, checks);
+        Assert.Equal(checks, confirmed);
+    }
+
+    [Fact]
+    public void ForgerSendsEveryNodeFarAheadRecordsOfEveryMember_NoneBelievedAndChecksBoundedByTheCheckPeriod()
+    {
+        // Ten times a second, for a minute, every node gets records of every other member, each round further ahead and
+        // naming the forger's address. Each record asks for a check, but a node checks a member at most once in twice
+        // the longest probe timeout (4 s here) after its last probe: the flood costs at most that many probes.
+        const string forger = "10.66.0.1:7470";
+        const int seed = 73;
+        var cluster = Scenarios.Converged(50, seed);
+        var checks = cluster.Live.Sum(n => n.Node!.Stats.EpochChecks);
+        long epoch = 1_000;
+        var rounds = 0;
+        void Forge()
+        {
+            rounds++;
+            epoch += 10;
+            foreach (var n in cluster.Live)
+            {
+                var records = cluster.Nodes.Where(m => m != n).Select(m => new AdjacencyRecord(m.Name, forger, epoch, 0, [], [], false)).ToArray();
+                n.Node!.Receive(new Envelope("forger", forger, 1, (ulong)rounds, new GmRecords(records)));
+            }
+
+            if (rounds < 600)
+            {
+                cluster.Sim.After(TimeSpan.FromMilliseconds(100), Forge);
+            }
+        }
+
+        Forge();
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(60));
+
+        checks = cluster.Live.Sum(n => n.Node!.Stats.EpochChecks) - checks;
+        var periods = (60 / 4) + 1;
+        var bound = cluster.Live.Count() * (cluster.Nodes.Count - 1) * periods;
+        output.WriteLine($"seed {seed}: {checks} checks in 60 s (bound {bound})");
+        Assert.All(cluster.Live, n => Assert.All(cluster.Nodes.Where(m => m != n), m => Assert.NotEqual(forger, n.Node!.RecordOf(m.Name)?.Address)));
+        Assert.InRange(checks, 1, bound);
+        Assert.True(cluster.Converged(), $"seed {seed}");
+    }
 }
