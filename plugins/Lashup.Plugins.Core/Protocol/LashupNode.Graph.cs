@@ -154,11 +154,12 @@ internal sealed partial class LashupNode
 
     /// <summary>
     /// Keeps <paramref name="record"/> if it is news; returns whether it was. In plaintext, a record of a member we know
-    /// that is more than <see cref="NodeSettings.MaxEpochStep"/> epochs ahead of the one we hold is not believed as it
-    /// comes (it may be a forgery relayed in good faith): the member is asked first (<see cref="CheckEpoch"/>), and the
-    /// record (or a newer one that came meanwhile) is kept once it answers at that epoch (<paramref name="confirmed"/>).
-    /// A restart bumps the epoch by one, so a record of a member's next incarnation is believed at once; with a keyring
-    /// (only key holders make records) every record is.
+    /// that is more than <see cref="NodeSettings.MaxEpochStep"/> epochs ahead of the one we hold, or that names another
+    /// address, is not believed as it comes (it may be a forgery relayed in good faith): the member is asked first
+    /// (<see cref="CheckEpoch"/>), at the address we know it at, and the newest record that came meanwhile and that its
+    /// answer vouches for is kept (<paramref name="confirmed"/>). A restart at the same address bumps the epoch by one,
+    /// so that record of a member's next incarnation is believed at once; with a keyring (only key holders make records)
+    /// every record is.
     /// </summary>
     private bool Store(AdjacencyRecord record, bool confirmed = false)
     {
@@ -196,10 +197,16 @@ internal sealed partial class LashupNode
                 return false;
             }
 
-            if (!confirmed && !_settings.AuthenticatedFrames && record.Epoch - node.Record.Epoch > _settings.MaxEpochStep)
+            if (!confirmed && !_settings.AuthenticatedFrames
+                && (record.Epoch - node.Record.Epoch > _settings.MaxEpochStep || record.Address != node.Record.Address))
             {
-                CheckEpoch(record.Name, node.Record.Address, pending: record);
-                return false;
+                if (!AnsweredFor(record))
+                {
+                    CheckEpoch(record.Name, node.Record.Address, pending: record);
+                    return false;
+                }
+
+                Stats.EpochsConfirmed++;
             }
 
             foreach (var dropped in node.Record.Neighbors)

@@ -23,6 +23,7 @@ internal sealed partial class LashupNode
     private readonly SenderWindows _windows;
     private readonly Func<ulong>? _nonces;
     private ulong _seq;
+    private long _epoch;
     private int _generation;
     private bool _running;
 
@@ -64,7 +65,11 @@ internal sealed partial class LashupNode
     public NodeRef Self { get; }
 
     /// <summary>This incarnation's epoch: persisted and bumped on every restart, so our new records win.</summary>
-    public long Epoch { get; private set; }
+    public long Epoch
+    {
+        get => Volatile.Read(ref _epoch);
+        private set => Volatile.Write(ref _epoch, value);
+    }
 
     public NodeStats Stats { get; }
 
@@ -232,8 +237,14 @@ internal sealed partial class LashupNode
     {
         Stats.MessagesSent++;
         Stats.CountSent(message);
-        _network.Send(address, new Envelope(Self.Name, Self.Address, Epoch, ++_seq, message), reliable);
+        _network.Send(address, new Envelope(Self.Name, Self.Address, Epoch, Interlocked.Increment(ref _seq), message), reliable);
     }
+
+    /// <summary>
+    /// The first frame of every stream connection the transport opens (<see cref="ConnectionHello"/>): this node's own
+    /// envelope with the next sequence number. Called on the transport's threads, hence the atomic reads.
+    /// </summary>
+    public Envelope Hello() => new(Self.Name, Self.Address, Epoch, Interlocked.Increment(ref _seq), ConnectionHello.Message);
 
     /// <summary>Runs <paramref name="action"/> on the node thread after <paramref name="delay"/> unless stopped; the timer is one-shot.</summary>
     private ITimer After(TimeSpan delay, Action action)

@@ -70,6 +70,8 @@ internal sealed partial class CoreRuntime
 
     internal LashupNode? Node => _node;
 
+    internal SocketTransport? Transport => _transport;
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var listen = IPEndPoint.Parse(_options.Listen);
@@ -122,7 +124,7 @@ internal sealed partial class CoreRuntime
                 Interlocked.Decrement(ref _pendingFrames);
                 node.Receive(envelope);
             });
-        });
+        }, node.Hello);
         _ready = true;
         LogStarted(_nodeInfo.Name, advertise, epoch, _options.Seeds.Count == 0 ? "(none)" : string.Join(", ", _options.Seeds), keyring is not null);
         return started;
@@ -352,6 +354,9 @@ internal sealed partial class CoreRuntime
     private void OnMembersChanged(IReadOnlyList<MembershipChange> changes)
     {
         var snapshot = _node!.Members.OrderBy(m => m.Name, StringComparer.Ordinal).ToImmutableArray();
+
+        // Connections from the addresses of members seen alive are not held to the transport's caps per source address.
+        _transport?.SetMembers(snapshot.Where(m => m.State == MemberState.Alive && m.Name != _nodeInfo.Name).Select(m => m.Address.Address));
         lock (_watchLock)
         {
             _members = snapshot;
