@@ -67,9 +67,9 @@ internal sealed class TestDepartures : IDepartureRecord
 
     public IReadOnlyCollection<string> Mentioned { get; private set; } = [];
 
-    public TestDepartures Depart(string replica, bool retired = false)
+    public TestDepartures Depart(string replica, bool retired = false, DepartureReason reason = DepartureReason.Unreachable)
     {
-        _departed[replica] = new Departure(replica, 0, DepartureReason.Unreachable, retired);
+        _departed[replica] = new Departure(replica, 0, _departed.TryGetValue(replica, out var earlier) ? earlier.Reason : reason, retired);
         Departures = new DepartureSnapshot(_departed.ToImmutableDictionary(StringComparer.Ordinal), ++_version);
         return this;
     }
@@ -79,7 +79,8 @@ internal sealed class TestDepartures : IDepartureRecord
         Published.Add((replica, previous));
         if (previous is not null && previous != replica)
         {
-            Depart(previous);
+            // As membership does: the store itself superseded it (not the cluster removing it).
+            Depart(previous, reason: DepartureReason.Superseded);
         }
     }
 
