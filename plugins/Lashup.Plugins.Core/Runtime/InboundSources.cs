@@ -11,9 +11,9 @@ namespace Lashup.Plugins.Core.Runtime;
 /// <para>
 /// Members are not held to these caps, only to the limits all connections share: several members behind one address (a
 /// loopback or container cluster, a NAT) are a real deployment, not an attack. A connection is a member's if its source
-/// is exactly the address of a member this node sees alive (<see cref="SetMembers"/>), counted apart from the strangers
-/// of its /64; or, with a keyring, once it has authenticated (only a key holder can seal its first frame). In plaintext
-/// anyone can join and so become a member: there the shared limits are what bounds a forger that did.
+/// is exactly the address of a member this node sees alive (<see cref="SetMembers"/>; plaintext only, see
+/// <see cref="SocketTransport.SetMembers"/>), counted apart from the strangers of its /64. In plaintext anyone can join
+/// and so become a member: there the shared limits are what bounds a forger that did.
 /// </para>
 /// <para>
 /// At a source's cap a connection that is stuck makes room: one not authenticated yet that has received nothing for
@@ -150,10 +150,10 @@ internal sealed class InboundSources(StreamLimits limits, TimeProvider time)
 
     /// <summary>
     /// <paramref name="connection"/> authenticated: it no longer counts against the cap of those that have not, and is
-    /// never evicted. A <paramref name="keyHolder"/>'s (its first frame opened with the cluster's keyring) no longer
-    /// counts against its source's caps at all.
+    /// never evicted. It still counts against its source's cap of connections and its share of the authenticated budget:
+    /// a frame that opens is no proof of a key holder (a captured sealed frame can be replayed).
     /// </summary>
-    public void Authenticated(Inbound connection, bool keyHolder)
+    public void Authenticated(Inbound connection)
     {
         Inbound? admitted;
         lock (_sources)
@@ -163,16 +163,6 @@ internal sealed class InboundSources(StreamLimits limits, TimeProvider time)
             {
                 source.Waiting.Remove(node);
                 connection.Node = null;
-            }
-
-            if (keyHolder && !source.Key.Member && !connection.Exempt)
-            {
-                connection.Exempt = true;
-                source.Connections--;
-                if (source.Connections == 0)
-                {
-                    _sources.Remove(source.Key);
-                }
             }
 
             admitted = AdmitLocked(source, time.GetTimestamp());
@@ -192,11 +182,6 @@ internal sealed class InboundSources(StreamLimits limits, TimeProvider time)
             {
                 node.List!.Remove(node);
                 connection.Node = null;
-            }
-
-            if (connection.Exempt)
-            {
-                return;
             }
 
             source.Connections--;
@@ -335,14 +320,11 @@ internal sealed class InboundSources(StreamLimits limits, TimeProvider time)
         /// <summary>Closed to make room for a newer connection of its source.</summary>
         public volatile bool Evicted;
 
-        /// <summary>A key holder's: no longer counted by its source (see <see cref="Authenticated"/>).</summary>
-        public bool Exempt { get; set; }
-
         /// <summary>What its bytes are charged to besides the shared budget, before it authenticates (null: nothing).</summary>
         public ByteBudget? UnauthenticatedShare => Source.UnauthenticatedBytes;
 
         /// <summary>What its bytes are charged to besides the shared budget, once authenticated (null: nothing).</summary>
-        public ByteBudget? AuthenticatedShare => Exempt ? null : Source.AuthenticatedBytes;
+        public ByteBudget? AuthenticatedShare => Source.AuthenticatedBytes;
 
         /// <summary>Completed when it may read.</summary>
         public TaskCompletionSource Turn { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);

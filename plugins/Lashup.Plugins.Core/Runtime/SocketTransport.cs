@@ -73,10 +73,15 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
     internal bool IsMember(IPAddress address) => _sources.IsMember(address);
 
     /// <summary>
-    /// The addresses of the members the node sees alive: inbound connections from exactly these are not held to the caps
-    /// per source address, only to those all connections share (<see cref="InboundSources"/>). Called on membership changes.
+    /// The addresses of the members the node sees alive: in plaintext, inbound connections from exactly these are not held
+    /// to the caps per source address, only to those all connections share (<see cref="InboundSources"/>). Called on
+    /// membership changes. With a keyring nobody is exempt: the address is not proof of membership (a NAT neighbour,
+    /// another process on a member's host) and neither is a frame that opens (a captured sealed frame can be replayed
+    /// on any number of connections), so members too are held to their address's caps, which leave room for dozens of
+    /// peers behind one address. In plaintext anyone may join, so exempting members gives a forger nothing it could not
+    /// take by joining.
     /// </summary>
-    public void SetMembers(IEnumerable<IPAddress> addresses) => _sources.SetMembers(addresses);
+    public void SetMembers(IEnumerable<IPAddress> addresses) => _sources.SetMembers(_codec.Keyring is null ? addresses : []);
 
     /// <summary>Binds UDP and TCP on <paramref name="endpoint"/>; throws with a clear message if the port is taken.</summary>
     public void Bind(IPEndPoint endpoint) => Bind(endpoint, firstPort: null);
@@ -570,7 +575,7 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
                         }
 
                         authenticated = true;
-                        _sources.Authenticated(connection, keyHolder: _codec.Keyring is not null);
+                        _sources.Authenticated(connection);
                     }
                 }
                 finally

@@ -102,7 +102,7 @@ public sealed class InboundSourcesTests : IDisposable
         Assert.False(waitingD.IsCompleted);
 
         // A connection that authenticates leaves room too.
-        sources.Authenticated(b, keyHolder: false);
+        sources.Authenticated(b);
         await waitingD.WaitAsync(Timeout);
         Assert.False(b.Evicted);
     }
@@ -116,7 +116,7 @@ public sealed class InboundSourcesTests : IDisposable
         var c = Enter(sources)!;
         var d = Enter(sources)!;
 
-        sources.Authenticated(a, keyHolder: false);
+        sources.Authenticated(a);
 
         await sources.WaitForTurnAsync(c, CancellationToken.None).AsTask().WaitAsync(Timeout);
         Assert.True(d.Queued);
@@ -146,7 +146,7 @@ public sealed class InboundSourcesTests : IDisposable
     {
         var sources = new InboundSources(Limits, _time);
         var all = Enumerable.Range(0, 4).Select(_ => Enter(sources)!).ToList();
-        sources.Authenticated(all[0], keyHolder: false);
+        sources.Authenticated(all[0]);
         _time.Advance(TimeSpan.FromSeconds(2));
         var newcomer = Enter(sources)!;
         all.Add(newcomer);
@@ -222,31 +222,23 @@ public sealed class InboundSourcesTests : IDisposable
         Assert.Equal(0, sources.Count);
     }
 
-    [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void Authenticated_WithAKeyring_TheConnectionNoLongerCountsAgainstItsSource(bool keyHolder)
+    [Fact]
+    public void Authenticated_TheConnectionStillCountsAgainstItsSource()
     {
-        // With a keyring only a key holder can seal a first frame: once authenticated, it is a member's connection.
-        // In plaintext anyone authenticates, so the connection keeps counting.
+        // A frame that opens is no proof of a key holder (a captured sealed frame can be replayed on any number of
+        // connections), so an authenticated connection keeps counting against its address's cap and budget share.
         var sources = new InboundSources(Limits, _time);
-        var first = Enumerable.Range(0, 2).Select(_ => Enter(sources)!).ToList();
-        foreach (var connection in first)
+        var all = Enumerable.Range(0, 4).Select(_ => Enter(sources)!).ToList();
+        foreach (var connection in all)
         {
-            sources.Authenticated(connection, keyHolder);
-        }
-
-        var more = Enumerable.Range(0, 2).Select(_ => Enter(sources)!).ToList();
-        foreach (var connection in more)
-        {
-            sources.Authenticated(connection, keyHolder);
+            sources.Authenticated(connection);
         }
 
         var fifth = Enter(sources);
 
-        Assert.Equal(keyHolder, fifth is not null);
-        Assert.All(first, c => Assert.Equal(keyHolder, c.AuthenticatedShare is null));
-        foreach (var connection in first.Concat(more).Append(fifth).OfType<InboundSources.Inbound>())
+        Assert.Null(fifth);
+        Assert.All(all, c => Assert.NotNull(c.AuthenticatedShare));
+        foreach (var connection in all)
         {
             sources.Leave(connection);
         }
