@@ -4,6 +4,7 @@ using Lashup.Abstractions.Plugins;
 using Lashup.Plugins.Core.Runtime;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Lashup.TestSupport;
 
 namespace Lashup.Plugins.Core.Tests.Runtime;
 
@@ -55,19 +56,5 @@ public sealed class CoreRuntimeTransportTests : IAsyncLifetime
         return runtime;
     }
 
-    private static async Task<bool> WaitAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + Timeout;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                return false;
-            }
-
-            await Task.Delay(20);
-        }
-
-        return true;
-    }
+    private static Task<bool> WaitAsync(Func<bool> condition) => Poll.UntilAsync(condition, Timeout);
 }

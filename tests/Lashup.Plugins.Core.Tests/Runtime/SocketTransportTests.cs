@@ -8,6 +8,7 @@ using Lashup.Plugins.Core.Tests.Wire;
 using Lashup.Plugins.Core.Wire;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;
+using Lashup.TestSupport;
 
 namespace Lashup.Plugins.Core.Tests.Runtime;
 
@@ -953,21 +954,7 @@ public sealed class SocketTransportTests(ITestOutputHelper output)
         }
     }
 
-    private static async Task<bool> WaitAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + Timeout;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                return false;
-            }
-
-            await Task.Delay(20);
-        }
-
-        return true;
-    }
+    private static Task<bool> WaitAsync(Func<bool> condition) => Poll.UntilAsync(condition, Timeout);
 
     /// <summary>A transport on a loopback port that records what it delivers.</summary>
     private sealed class Node : IAsyncDisposable
