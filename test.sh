@@ -6,6 +6,8 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 dotnet build Lashup.sln -nologo -v quiet
 # The example vendor plugin builds on its own; the host's tests load it through its example TOML.
 dotnet build examples/static-records/static-records.sln -nologo -v quiet
+# The benchmarks are not tests, but they must keep building against the code they measure.
+dotnet build benchmarks/Lashup.Benchmarks -nologo -v quiet
 dotnet test Lashup.sln --no-build -nologo --logger "console;verbosity=minimal"
 for example in examples/*/; do
   if ls "$example"*.sln >/dev/null 2>&1; then

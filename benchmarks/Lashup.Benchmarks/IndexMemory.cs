@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using Lashup.Abstractions.Networking;
 using Lashup.Abstractions.Services;
 using Lashup.Plugins.Dns.Authority;
 
@@ -26,7 +27,7 @@ public static class IndexMemory
             for (var i = 0; i < instances; i++)
             {
                 var n = (s * instances) + i;
-                list.Add(new ServiceInstance($"svc{s}", $"i{i}", new IPAddress([10, (byte)(n >> 16), (byte)(n >> 8), (byte)n]), "node-1", [new ServicePort(80, ServiceProtocol.Tcp)]));
+                list.Add(new ServiceInstance($"svc{s}", $"i{i}", new IPAddress([10, (byte)(n >> 16), (byte)(n >> 8), (byte)n]), "node-1", [new ServicePort(80, TransportProtocol.Tcp)]));
             }
 
             index.SetOwner(ClusterRecords.ServiceOwner($"svc{s}"), ClusterRecords.ForService($"svc{s}", list, _ => true, zones));

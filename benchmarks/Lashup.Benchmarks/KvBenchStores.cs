@@ -46,6 +46,16 @@ internal sealed class MemoryKvPersistence : IKvPersistence
 
     public void Delete(string key) => _rows.Remove(key);
 
+    public void Reset(IReadOnlyList<(string Name, string Value)> meta)
+    {
+        _rows.Clear();
+        _meta.Clear();
+        foreach (var (name, value) in meta)
+        {
+            _meta[name] = value;
+        }
+    }
+
     public string? GetMeta(string name) => _meta.GetValueOrDefault(name);
 
     public void PutMeta(string name, string value) => _meta[name] = value;
@@ -65,10 +75,11 @@ internal static class KvBenchStores
     public static readonly ImmutableArray<string> Owner = ["owner"];
 
     /// <summary>Opens a store of <paramref name="node"/> in <paramref name="directory"/> (its SQLite file goes in <c>core/kv.db</c>).</summary>
-    public static KvStore Open(string node, KvPersistence persistence, string directory)
+    public static KvStore Open(string node, KvPersistence persistence, string directory, IKvBroadcast? broadcast = null)
     {
         var store = new KvStore(
             Options.Create(new CoreOptions()), new NodeInfo(node, "bench", directory), TimeProvider.System, NullLoggerFactory.Instance,
+            new NoDepartures(), broadcast ?? new EncodedDeltas(),
             persistence == KvPersistence.Memory ? () => new MemoryKvPersistence() : null);
         store.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
         return store;
@@ -102,4 +113,40 @@ internal static class KvBenchStores
 
     /// <summary>A typical value, written by <paramref name="node"/>.</summary>
     public static CrdtMap TypicalValue(string node) => CrdtMap.Empty.Apply(TypicalValueOps(0), node, 1_700_000_000_000).Value;
+}
+
+/// <summary>A departure record with nobody departed (the benchmarks run one store, or two that never prune).</summary>
+internal sealed class NoDepartures : IDepartureRecord
+{
+    public Lashup.Plugins.Core.Protocol.DepartureSnapshot Departures => Lashup.Plugins.Core.Protocol.DepartureSnapshot.Empty;
+
+    public bool HasMajority => true;
+
+    public bool Settled => true;
+
+    public void PublishReplica(string replica, string? previous)
+    {
+    }
+
+    public void Retire(string replica)
+    {
+    }
+
+    public void Mention(IReadOnlyCollection<string> replicas)
+    {
+    }
+}
+
+/// <summary>Keeps each local update's delta as the wire message a peer would receive (<see cref="KvReplication.EncodeDelta"/>).</summary>
+internal sealed class EncodedDeltas : IKvBroadcast
+{
+    public List<byte[]> Messages { get; } = [];
+
+    public bool Delta(KvKey key, string writer, ulong counter, CrdtMap delta)
+    {
+        Messages.Add(KvReplication.EncodeDelta(key, writer, counter, delta));
+        return true;
+    }
+
+    public bool Entry(KvEntry entry, string sender) => true;
 }

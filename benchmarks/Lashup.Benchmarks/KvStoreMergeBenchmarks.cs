@@ -21,7 +21,7 @@ public class KvStoreMergeBenchmarks
     private readonly IReadOnlyList<CrdtOp>[] _setOwner = [[new LwwSet(KvBenchStores.Owner, "team-b")], [new LwwSet(KvBenchStores.Owner, "team-c")]];
     private readonly IReadOnlyList<CrdtOp> _add = [new ORSetAdd(KvBenchStores.Endpoints, "10.255.255.1:8080")];
     private readonly IReadOnlyList<CrdtOp> _remove = [new ORSetRemove(KvBenchStores.Endpoints, "10.255.255.1:8080")];
-    private readonly List<byte[]> _deltas = new(Batch);
+    private readonly EncodedDeltas _sink = new();
     private string _directory = "";
     private KvStore _writer = null!;
     private KvStore _store = null!;
@@ -37,10 +37,9 @@ public class KvStoreMergeBenchmarks
     public void Setup()
     {
         _directory = Directory.CreateTempSubdirectory("lashup-bench-").FullName;
-        _writer = KvBenchStores.Open("node-2", KvPersistence.Memory, Path.Combine(_directory, "node-2"));
-        _writer.LocalDelta = (key, delta, counter) => _deltas.Add(KvReplication.EncodeDelta(key, "node-2", counter, delta));
+        _writer = KvBenchStores.Open("node-2", KvPersistence.Memory, Path.Combine(_directory, "node-2"), _sink);
         _store = KvBenchStores.Open("node-1", Persistence, Path.Combine(_directory, "node-1"));
-        _replication = new KvReplication(_store, new NoNetwork(), new Random(1));
+        _replication = new KvReplication(_store, new NoNetwork(), new NoDepartures(), new Random(1));
         _keys = KvBenchStores.Fill(_writer, KeyCount);
         Deliver();
     }
@@ -85,13 +84,13 @@ public class KvStoreMergeBenchmarks
 
     private void Deliver()
     {
-        foreach (var delta in _deltas)
+        foreach (var delta in _sink.Messages)
         {
             _replication.Receive(KvReplication.DeltaTopic, "node-2", delta);
         }
 
-        _expectedMerged += _deltas.Count;
-        _deltas.Clear();
+        _expectedMerged += _sink.Messages.Count;
+        _sink.Messages.Clear();
     }
 
     /// <summary>Every delta so far must have been merged (none skipped, none malformed): otherwise the figures are not merges.</summary>

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using Lashup.Abstractions.Data;
 using Lashup.Crdt;
+using Lashup.Abstractions.Networking;
 using Lashup.Abstractions.Services;
 using Lashup.Plugins.Core.Store;
 
@@ -29,7 +30,7 @@ public static class ValueMemory
             for (var i = 0; i < instances; i++)
             {
                 var n = (s * instances) + i;
-                ops.AddRange(ServiceCatalog.Register(new ServiceInstance($"svc{s}", $"i{i}", new IPAddress([10, (byte)(n >> 16), (byte)(n >> 8), (byte)n]), "node-1", [new ServicePort(80, ServiceProtocol.Tcp)])));
+                ops.AddRange(ServiceCatalog.Register(new ServiceInstance($"svc{s}", $"i{i}", new IPAddress([10, (byte)(n >> 16), (byte)(n >> 8), (byte)n]), "node-1", [new ServicePort(80, TransportProtocol.Tcp)])));
             }
 
             values[s] = CrdtMap.Empty.Apply(ops, "node-1", timestamp++).Value;

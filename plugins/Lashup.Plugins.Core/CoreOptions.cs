@@ -128,18 +128,12 @@ public sealed class CoreOptions
 
     /// <summary>
     /// How long a pruning marker (the record that a departed node's entries were collected) is kept after the prune,
-    /// so that every replica learns it and cleans what it merges; then it is deleted. At least <c>expire_after</c>.
+    /// so that every replica learns it and cleans what it merges; then it is deleted, and the departed replica retired
+    /// for good in the departure record. At least twice <c>expire_after</c>.
     /// </summary>
     [ConfigurationKeyName("prune_marker_ttl")]
     [Range(typeof(Duration), "20s", "48d")]
     public Duration PruneMarkerTtl { get; set; } = new(TimeSpan.FromHours(48));
-
-    /// <summary>
-    /// Opens the store even if this node was away for half of <c>prune_marker_ttl</c> or more. Only for a cluster that
-    /// was down as a whole (no node could prune meanwhile); otherwise move the store away and let the node re-sync.
-    /// </summary>
-    [ConfigurationKeyName("accept_stale_store")]
-    public bool AcceptStaleStore { get; set; }
 
     /// <summary>Largest encoded value of one key of the replicated store, in bytes.</summary>
     [ConfigurationKeyName("max_value_size")]

@@ -28,6 +28,8 @@ public sealed class CorePlugin : ILashupPlugin
         services.AddLifecycleParticipant<CoreRuntime>();
         services.TryAddSingleton<IClusterMembership>(sp => sp.GetRequiredService<CoreRuntime>());
         services.TryAddSingleton<IClusterMulticast>(sp => sp.GetRequiredService<CoreRuntime>());
+        services.TryAddSingleton<IDepartureRecord>(sp => sp.GetRequiredService<CoreRuntime>());
+        services.TryAddSingleton<IKvBroadcast>(sp => new KvBroadcast(sp.GetRequiredService<CoreRuntime>()));
         services.AddLifecycleParticipant<KvStore>();
         services.AddLifecycleParticipant<KvReplicator>();
         services.TryAddSingleton<IReplicatedStore>(sp => sp.GetRequiredService<KvStore>());

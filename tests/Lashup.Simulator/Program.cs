@@ -4,7 +4,7 @@ using Lashup.Simulator;
 
 // The simulator's command line: runs the scenarios of docs/benchmarks.md and prints one table row per run.
 //   dotnet run -c Release --project tests/Lashup.Simulator -- [scenario] [--nodes N,N,...] [--seed S] [--runs R]
-//   dotnet run -c Release --project tests/Lashup.Simulator -- kv-churn [--seed S] [--live N] [--churns C] [--keys K] [--rate W/s] [--loss L]
+//   dotnet run -c Release --project tests/Lashup.Simulator -- kv-churn [--seed S] [--live N] [--churns C] [--keys K] [--rate W/s] [--loss L] [--skew SECONDS]
 //   dotnet run -c Release --project tests/Lashup.Simulator -- kv [--nodes N,...] [--seed S] [--keys K] [--rate W/s] [--loss L] [--stream-loss L] [--before SECONDS] [--partition SECONDS] [--warm]
 var scenario = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "all";
 var nodes = Arg("--nodes", "10,100,1000").Split(',').Select(int.Parse).ToArray();
@@ -21,6 +21,7 @@ if (scenario == "kv-churn")
         Keys = int.Parse(Arg("--keys", "6"), CultureInfo.InvariantCulture),
         WritesPerSecond = double.Parse(Arg("--rate", "10"), CultureInfo.InvariantCulture),
         Loss = double.Parse(Arg("--loss", "0.02"), CultureInfo.InvariantCulture),
+        ClockSkew = TimeSpan.FromSeconds(double.Parse(Arg("--skew", "0"), CultureInfo.InvariantCulture)),
     });
     return churn.Violations.Count == 0 ? 0 : 1;
 }

@@ -65,8 +65,9 @@ internal sealed class SimCluster
 
     public IEnumerable<SimNode> Live => Nodes.Where(n => n.IsUp);
 
-    /// <summary>Whether every live node's store has had its first exchange (a new replica holds writes until then).</summary>
-    public bool StoresSynced => !StoreEnabled || Live.All(n => n.Kv is null || !n.Kv.Store.Fresh);
+    /// <summary>Whether every live node's store takes writes (one that was away for expire_after waits to learn
+    /// whether it was removed meanwhile).</summary>
+    public bool StoresSynced => !StoreEnabled || Live.All(n => n.Kv is null || !n.Kv.Store.AwaitingDepartures);
 
     public long MessagesDelivered { get; private set; }
 
@@ -227,8 +228,11 @@ internal sealed class SimCluster
     }
 }
 
-/// <summary>One simulated node: a <see cref="LashupNode"/> with its clock, network endpoint and executor.</summary>
-internal sealed class SimNode : INodeNetwork, INodeExecutor
+/// <summary>
+/// One simulated node: a <see cref="LashupNode"/> with its clock, network endpoint and executor, and its "disk" (the
+/// store's rows and membership's state), which outlives a crash.
+/// </summary>
+internal sealed class SimNode : INodeNetwork, INodeExecutor, IDepartureRecord
 {
     private readonly SimCluster _cluster;
     private readonly List<string> _seeds;
@@ -261,6 +265,9 @@ internal sealed class SimNode : INodeNetwork, INodeExecutor
     /// <summary>This node's replica of the store, when <see cref="SimCluster.StoreEnabled"/> (it keeps its "disk" across restarts).</summary>
     public SimReplica? Kv { get; private set; }
 
+    /// <summary>Membership's state on "disk" (the departure record and the reference membership); survives crashes.</summary>
+    public InMemoryMembershipPersistence Membership { get; } = new();
+
     public long Epoch => Node?.Epoch ?? 0;
 
     internal void Start(long epoch, Prewiring? prewire = null)
@@ -268,7 +275,8 @@ internal sealed class SimNode : INodeNetwork, INodeExecutor
         Incarnation++;
         IsUp = true;
         Node = new LashupNode(
-            new NodeRef(Name, Address), epoch, _cluster.Settings, _seeds, _metadata, Clock, new Random(_seed + Incarnation), this, this);
+            new NodeRef(Name, Address), epoch, _cluster.Settings, _seeds, _metadata, Clock, new Random(_seed + Incarnation), this, this,
+            membership: Membership);
         if (prewire is not null)
         {
             Node.Prewire(prewire.Active, prewire.Passive, prewire.Records);
@@ -298,6 +306,14 @@ internal sealed class SimNode : INodeNetwork, INodeExecutor
         IsUp = false;
     }
 
+    /// <summary>Empties the node's data folder (store rows and settings, membership's state), as an operator who deletes
+    /// it; the node must be down.</summary>
+    public void WipeDataFolder()
+    {
+        Kv?.Disk.Wipe();
+        Membership.Wipe();
+    }
+
     /// <summary>Restarts a crashed node with the next epoch, as the daemon does from its persisted epoch.</summary>
     public void Restart() => Start(Epoch + 1);
 
@@ -310,6 +326,18 @@ internal sealed class SimNode : INodeNetwork, INodeExecutor
     }
 
     void INodeNetwork.Send(string address, Envelope envelope, bool reliable) => _cluster.Deliver(this, address, envelope, reliable);
+
+    DepartureSnapshot IDepartureRecord.Departures => Node?.Departures ?? DepartureSnapshot.Empty;
+
+    bool IDepartureRecord.HasMajority => Node?.HasMajority ?? false;
+
+    bool IDepartureRecord.Settled => Node?.DeparturesSettled ?? false;
+
+    void IDepartureRecord.PublishReplica(string replica, string? previous) => Node?.SetLocalReplica(replica, previous);
+
+    void IDepartureRecord.Retire(string replica) => Node?.Retire(replica);
+
+    void IDepartureRecord.Mention(IReadOnlyCollection<string> replicas) => Node?.Mention(replicas);
 
     /// <summary>A warm start's views and member records (<see cref="SimCluster.Prewire"/>).</summary>
     internal sealed record Prewiring(List<NodeRef> Active, List<NodeRef> Passive, AdjacencyRecord[] Records);
@@ -328,4 +356,16 @@ internal sealed class SimNode : INodeNetwork, INodeExecutor
             }
         });
     }
+}
+
+/// <summary>Membership's state in memory; like a disk, it outlives the node (and is emptied by a wipe).</summary>
+internal sealed class InMemoryMembershipPersistence : IMembershipPersistence
+{
+    private string? _saved;
+
+    public MembershipState Load() => _saved is null ? MembershipState.Empty : MembershipState.Parse(_saved);
+
+    public void Save(MembershipState state) => _saved = state.ToText();
+
+    public void Wipe() => _saved = null;
 }

@@ -26,6 +26,9 @@ internal sealed class InMemoryKvPersistence(string path) : IKvPersistence
 
     public int Count => _rows.Count;
 
+    /// <summary>Makes a row's value undecodable, its version still readable (a corrupted page, a bad older build).</summary>
+    public void CorruptValue(string key) => _rows[key] = ([0xc1, 0xc1, 0xc1], _rows[key].Version);
+
     public IEnumerable<(string Key, byte[] Value, byte[] Version)> ReadAll() => [.. _rows.Select(r => (r.Key, r.Value.Value, r.Value.Version))];
 
     /// <summary>A failure hook: called with each key about to be written; returning true crashes the node there
@@ -39,7 +42,7 @@ internal sealed class InMemoryKvPersistence(string path) : IKvPersistence
     {
         if (FailPut?.Invoke(key) == true)
         {
-            throw new Microsoft.Data.Sqlite.SqliteException("simulated disk failure", 10);
+            throw new KvPersistenceException($"cannot write \"{key}\" in {path}: simulated disk failure");
         }
 
         if (CrashOnPut?.Invoke(key) == true)
@@ -82,6 +85,16 @@ internal sealed class InMemoryKvPersistence(string path) : IKvPersistence
     public Func<bool>? CrashAfterPutAll { get; set; }
 
     public void Delete(string key) => _rows.Remove(key);
+
+    public void Reset(IReadOnlyList<(string Name, string Value)> meta)
+    {
+        _rows.Clear();
+        _meta.Clear();
+        foreach (var (name, value) in meta)
+        {
+            _meta[name] = value;
+        }
+    }
 
     public string? GetMeta(string name) => _meta.GetValueOrDefault(name);
 
@@ -139,12 +152,10 @@ internal sealed class SimReplica : IReplicationNetwork
     internal void Start()
     {
         Store = new KvStore(
-            Options.Create(_options), new NodeInfo(_node.Name, "sim", "/nonexistent"), _node.Clock, SimLog.For(_node.Name, _node.Clock), () => _disk);
+            Options.Create(_options), new NodeInfo(_node.Name, "sim", "/nonexistent"), _node.Clock, SimLog.For(_node.Name, _node.Clock),
+            departures: _node, broadcast: new KvBroadcast(this), openPersistence: () => _disk, random: _random);
         Store.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
-        Replication = new KvReplication(Store, this, _random);
-        Store.LocalDelta = Replication.OnLocalDelta;
-        Store.LocalEntry = Replication.OnLocalEntry;
-        Store.HoldWritesUntilSynced();
+        Replication = new KvReplication(Store, this, _node, _random);
         var node = _node.Node!;
         node.Subscribe(KvReplication.DeltaTopic, Enqueue);
         node.Subscribe(KvReplication.SyncTopic, Enqueue);
@@ -156,8 +167,6 @@ internal sealed class SimReplica : IReplicationNetwork
     {
         _timer?.Dispose();
         _timer = null;
-        Store.LocalDelta = null;
-        Store.LocalEntry = null;
         Store.Dispose();
     }
 

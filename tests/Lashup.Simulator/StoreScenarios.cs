@@ -209,6 +209,9 @@ internal static class StoreScenarios
         public TimeSpan MarkerTtl { get; init; } = TimeSpan.FromSeconds(90);
         public TimeSpan SyncInterval { get; init; } = TimeSpan.FromSeconds(2);
         public TimeSpan SettleLimit { get; init; } = TimeSpan.FromMinutes(10);
+
+        /// <summary>Each node's clock is this far off, ahead on even-numbered nodes and behind on odd ones.</summary>
+        public TimeSpan ClockSkew { get; init; }
     }
 
     public sealed record ChurnResult(
@@ -254,8 +257,10 @@ internal static class StoreScenarios
                 PruneMarkerTtl = new Lashup.Abstractions.Configuration.Duration(o.MarkerTtl),
             },
         };
+        void Skew(SimNode node) => node.Clock.Skew = cluster.Nodes.IndexOf(node) % 2 == 0 ? o.ClockSkew : -o.ClockSkew;
         cluster.Bootstrap(o.Live, TimeSpan.FromSeconds(1));
         cluster.Sim.RunUntil(() => cluster.Nodes.Count == o.Live && Scenarios.FullyReachable(cluster) && cluster.StoresSynced, TimeSpan.FromMinutes(2), TimeSpan.FromMilliseconds(100));
+        cluster.Nodes.ForEach(Skew);
         cluster.Network.Loss = o.Loss;
         var random = cluster.Sim.Random;
         var workload = new StoreWorkload(cluster, o.Keys);
@@ -297,7 +302,9 @@ internal static class StoreScenarios
             cluster.Sim.RunFor(o.ChurnEvery);
             Measure();
             var seeds = cluster.Live.Take(3).Select(n => n.Address).ToList();
-            leaving.Enqueue(cluster.AddNode(seeds));
+            var joined = cluster.AddNode(seeds);
+            Skew(joined);
+            leaving.Enqueue(joined);
             var departing = leaving.Dequeue();
             var key = workload.Keys[round % workload.Keys.Count];
             kept.Add((key, $"keep-{departing.Name}"));
@@ -317,7 +324,7 @@ internal static class StoreScenarios
 
             if (round == o.Churns / 2)
             {
-                staleExercised = CutOffThroughPrune(departing.Name, key, $"stale-{departing.Name}");
+                staleExercised = CutOffThroughPrune(departing.Kv!.Store.ReplicaName, key, $"stale-{departing.Name}");
                 staleRemoved = (key, $"stale-{departing.Name}");
             }
         }
@@ -373,7 +380,7 @@ internal static class StoreScenarios
             foreach (var node in cluster.Live)
             {
                 var entry = node.Kv!.Store.GetRaw(key);
-                var foreign = entry is null ? [] : StoreWorkload.ReplicasIn(entry).Where(r => !liveNames.Contains(KvStore.NodeOf(r))).ToList();
+                var foreign = entry is null ? [] : StoreWorkload.ReplicasIn(entry).Where(r => !liveNames.Contains(Lashup.Plugins.Core.Protocol.ReplicaId.NodeOf(r))).ToList();
                 if (foreign.Count > 0)
                 {
                     violations.Add($"{node.Name}: {key} still names departed replicas {string.Join(", ", foreign)}");
@@ -407,14 +414,16 @@ internal static class StoreScenarios
 
         return result;
 
-        // Cuts a long-lived replica off as soon as the departed node's marker is open, waits until the prune is
-        // performed elsewhere, removes the departed node's element on the cut-off replica, and heals.
+        // Cuts a long-lived replica off as soon as the node's departure is recorded, waits until the prune is performed
+        // elsewhere, removes the departed node's element on the cut-off replica, and heals (within expire_after: the
+        // cut-off replica is not removed itself).
         bool CutOffThroughPrune(string departed, KvKey key, string element)
         {
             var stale = cluster.Live.OrderByDescending(n => cluster.Nodes.IndexOf(n)).Skip(1).First(n => n.Kv!.Store.Get(key)?.Value.GetORSet(StoreWorkload.SetField)?.Contains(element) == true);
-            // As soon as the owner opens the marker (the stale replica may or may not have acknowledged it yet).
+            // As soon as the departure is recorded (the owner opens the marker at its next tick; the stale replica may
+            // or may not acknowledge it before it is cut off).
             var opened = cluster.Sim.RunUntil(
-                () => cluster.Live.Any(n => n.Kv!.Store.Markers().ContainsKey(departed)),
+                () => cluster.Live.Any(n => n.Node!.Departures.IsDeparted(departed)),
                 o.ExpireAfter * 4 + TimeSpan.FromMinutes(1),
                 TimeSpan.FromMilliseconds(100));
             if (opened is null)

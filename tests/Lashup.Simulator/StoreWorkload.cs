@@ -66,10 +66,10 @@ internal sealed class StoreWorkload(SimCluster cluster, int keys, int elements =
     public KvEntry? Write(SimNode node, KvKey key, CrdtOp op)
     {
         var store = node.Kv!.Store;
-        if (store.Fresh)
+        if (store.AwaitingDepartures)
         {
-            // A new replica holds writes until its first exchange with a peer; the simulator cannot block on it, so
-            // the write is not made (a client would retry).
+            // A replica back after expire_after away holds writes until membership compared departure records with a
+            // peer; the simulator cannot block on it, so the write is not made (a client would retry).
             Writes++;
             return null;
         }
@@ -273,7 +273,7 @@ internal sealed class StoreWorkload(SimCluster cluster, int keys, int elements =
         // collapse), kept until the marker is deleted; it holds none of the replica's state (its bytes are in the
         // measured key sizes).
         var names = new HashSet<string>(entry.Version.Entries.Where(e => e.Value != Lashup.Plugins.Core.Store.KvStore.CollapsedVersion).Select(e => e.Key), StringComparer.Ordinal);
-        Lashup.Plugins.Core.Store.KvStore.NamedIn(entry.Map, names);
+        Lashup.Plugins.Core.Store.ValueWalk.NamedIn(entry.Map, names);
         return names;
     }
 

@@ -4,10 +4,12 @@ using System.Text;
 namespace Lashup.Abstractions.Data;
 
 /// <summary>
-/// An immutable version vector: for each replica (node name), how many of its updates have been seen (a replica that
-/// is absent counts 0). The store versions each key with one (<see cref="KvEntry.Version"/>); pass it back as the
-/// expected version of <see cref="IReplicatedStore.UpdateAsync"/> for a compare-and-set. Two vectors are equal when
-/// every replica has the same counter in both.
+/// An immutable version vector: for each replica, how many of its updates have been seen (a replica that is absent
+/// counts 0). A replica is one node's store: the core names it by the node and an incarnation drawn when the store
+/// file was created (<c>node-3~5f0c2a9e41b7</c>), so a node whose data folder was replaced counts as a new replica;
+/// treat replica names as opaque. The store versions each key with one (<see cref="KvEntry.Version"/>); pass it back as
+/// the expected version of <see cref="IReplicatedStore.UpdateAsync"/> for a compare-and-set. Two vectors are equal
+/// when every replica has the same counter in both.
 /// </summary>
 public sealed class VersionVector : IEquatable<VersionVector>
 {
@@ -38,7 +40,7 @@ public sealed class VersionVector : IEquatable<VersionVector>
     public bool IsEmpty => Entries.IsEmpty;
 
     /// <summary>The counter of <paramref name="replica"/>; 0 when absent.</summary>
-    /// <param name="replica">A replica (node) name.</param>
+    /// <param name="replica">A replica name.</param>
     public ulong this[string replica] => Entries.GetValueOrDefault(replica);
 
     /// <inheritdoc/>

@@ -154,16 +154,18 @@ internal sealed partial class LashupNode
 
     /// <summary>
     /// Keeps <paramref name="record"/> if it is news; returns whether it was. In plaintext, a record of a member we know
-    /// that is more than <see cref="NodeSettings.MaxEpochStep"/> epochs ahead of the one we hold is not believed as it
-    /// comes (it may be a forgery relayed in good faith): the member is asked first (<see cref="CheckEpoch"/>), and the
-    /// record (or a newer one that came meanwhile) is kept once it answers at that epoch (<paramref name="confirmed"/>).
-    /// A restart bumps the epoch by one, so a record of a member's next incarnation is believed at once; with a keyring
-    /// (only key holders make records) every record is.
+    /// that is more than <see cref="NodeSettings.MaxEpochStep"/> epochs ahead of the one we hold, or that names another
+    /// address, is not believed as it comes (it may be a forgery relayed in good faith): the member is asked first
+    /// (<see cref="CheckEpoch"/>), at the address we know it at, and the newest record that came meanwhile and that its
+    /// answer vouches for is kept (<paramref name="confirmed"/>). A restart at the same address bumps the epoch by one,
+    /// so that record of a member's next incarnation is believed at once; with a keyring (only key holders make records)
+    /// every record is.
     /// </summary>
     private bool Store(AdjacencyRecord record, bool confirmed = false)
     {
         if (record.Name == Self.Name)
         {
+            CheckOwnIdentity(record);
             // Never past long.MaxValue: a forged record at the largest epoch must not make us wrap to a negative one.
             if (record.Address == Self.Address && record.IsNewerThan(Epoch, _ownCounter) && record.Epoch < long.MaxValue)
             {
@@ -195,10 +197,16 @@ internal sealed partial class LashupNode
                 return false;
             }
 
-            if (!confirmed && !_settings.AuthenticatedFrames && record.Epoch - node.Record.Epoch > _settings.MaxEpochStep)
+            if (!confirmed && !_settings.AuthenticatedFrames
+                && (record.Epoch - node.Record.Epoch > _settings.MaxEpochStep || record.Address != node.Record.Address))
             {
-                CheckEpoch(record.Name, node.Record.Address, pending: record);
-                return false;
+                if (!AnsweredFor(record))
+                {
+                    CheckEpoch(record.Name, node.Record.Address, pending: record);
+                    return false;
+                }
+
+                Stats.EpochsConfirmed++;
             }
 
             foreach (var dropped in node.Record.Neighbors)
@@ -229,7 +237,7 @@ internal sealed partial class LashupNode
     private void SendDigest(string address, bool wantReply)
     {
         var versions = _graph.Values.Select(n => new GmVersion(n.Record.Name, n.Record.Epoch, n.Record.Counter)).ToArray();
-        Reply(address, new GmDigest(versions, wantReply), reliable: true);
+        Reply(address, new GmDigest(versions, wantReply, _departed.Count + _roster.Count, _departuresHash), reliable: true);
     }
 
     private void GraphSyncTick()
@@ -242,6 +250,7 @@ internal sealed partial class LashupNode
 
     private void OnGmDigest(NodeRef from, GmDigest digest)
     {
+        OnDeparturesDigest(from, digest);
         var theirs = new Dictionary<string, GmVersion>(digest.Versions.Length, StringComparer.Ordinal);
         foreach (var v in digest.Versions)
         {
@@ -351,6 +360,8 @@ internal sealed partial class LashupNode
             (changes ??= []).Add(new MembershipChange(existing is null ? MembershipChangeKind.Joined : MembershipChangeKind.Updated, member));
         }
 
+        ObserveAliveMembers();
+        UpdateMajority(now);
         if (changes is not null)
         {
             MembersChanged?.Invoke(changes);
@@ -370,6 +381,18 @@ internal sealed partial class LashupNode
         {
             // A healed partition re-merges through this, without waiting for shuffles to mix the passive views.
             RequestNeighbor(Pick(unreachable), highPriority: true);
+            return;
+        }
+
+        // Nothing unreachable, but a seed that is no live member here: the other side of a partition that lasted past
+        // expire_after (both sides forgot each other, and several nodes on this side keep each other's views non-empty,
+        // so nobody rejoins), or a seed that is down. Knock once per tick: a healed partition re-merges through it, and
+        // the departure record it brings tells the side that was cut off what the majority decided meanwhile.
+        var alive = _graph.Values.Where(n => n.State == MemberState.Alive).Select(n => n.Record.Address).ToHashSet(StringComparer.Ordinal);
+        var elsewhere = _seeds.Where(s => !alive.Contains(s)).ToList();
+        if (elsewhere.Count > 0 && _active.Count > 0)
+        {
+            Send(Pick(elsewhere), new Join(Self));
         }
     }
 

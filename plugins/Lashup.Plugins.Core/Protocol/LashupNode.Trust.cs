@@ -15,19 +15,27 @@ namespace Lashup.Plugins.Core.Protocol;
 // - Epochs. A newer epoch in a frame opens a side replay window and retires nothing (SequenceWindow); the current epoch
 //   moves only when the member's own record at the new epoch is believed (a sender with no record yet has no confirmed
 //   epoch: its window follows the record when it comes, even downwards). In plaintext, a record more than one epoch
-//   ahead of the one we hold is believed only once the member confirms it: we probe the address we know it at (if that
-//   does not answer, the address the new record claims, so a member that restarted elsewhere still gets in, as
-//   memberlist lets a node reclaim its name once the old address is dead), and keep the newest record that arrived
-//   meanwhile if the answer carries its epoch or a later one, then flood it as news. With a keyring only key holders
-//   make records, so none of this is needed and none is done. And a member's frame from an epoch older than the record
-//   we hold makes us ask the member, in plaintext at the address of that record (never an address the frame names: an
-//   off-path forger would answer there and roll the member back), with a keyring where the frame says: if it answers
-//   at that older epoch, the record we hold was a forgery, or the member lost its data folder; either way we fall back
-//   to the epoch it is really at and let its next record in. A restart (epoch + 1) needs none of this.
+//   ahead of the one we hold, or one that moves the member to another address (even at the next epoch), is believed
+//   only once the member confirms it: we probe the address we know it at (if that does not answer, the addresses the
+//   new records claim, so a member that restarted elsewhere still gets in, as memberlist lets a node reclaim its name
+//   once the old address is dead). The answer gives the member's epoch and where it runs: of the records that arrived
+//   meanwhile, the newest at that address and at or below that epoch is kept and flooded as news (a forger's records
+//   further ahead are not the member's). A record one epoch ahead naming another address used to be believed at once:
+//   it confirmed the member's window at that epoch, so its real frames looked replayed, and the check they raised went
+//   to the forged address, so the member itself was never asked. With a keyring only key holders make records, so none
+//   of this is needed and none is done. And a member's frame from an epoch older than the record we hold makes us ask
+//   the member, in plaintext at the address of that record (never an address the frame names: an off-path forger would
+//   answer there and roll the member back), with a keyring where the frame says: if it answers at that older epoch, the
+//   record we hold was a forgery, or the member lost its data folder; either way we fall back to the epoch it is really
+//   at and let its next record in. A restart at the same address (epoch + 1) needs none of this.
 internal sealed partial class LashupNode
 {
     private const int MaxEpochChecks = 64;
     private const int EpochCheckAttempts = 4;
+
+    // Records kept per check while the member is asked: the lowest epochs (the newest record of each), so that a forger's
+    // stream of records further ahead never pushes out the member's own.
+    private const int MaxCandidates = 8;
     private readonly ReplyLimiter _replyLimiter;
     private readonly BoundedLru<string, bool> _proven = new(1024, StringComparer.Ordinal);
     private readonly Dictionary<string, EpochCheck> _epochChecks = new(StringComparer.Ordinal);
@@ -36,19 +44,92 @@ internal sealed partial class LashupNode
     {
         public ulong ProbeId { get; set; }
 
+        /// <summary>Where the member is asked now.</summary>
         public string Address { get; set; } = "";
 
-        /// <summary>Where to ask next if <see cref="Address"/> does not answer (a record that claims a new address).</summary>
-        public string? Fallback { get; set; }
+        /// <summary>Addresses asked so far (the first is the one of the record we hold, or the frame's with a keyring).</summary>
+        public List<string> Asked { get; } = [];
 
-        /// <summary>The record waiting for the member's confirmation, if the check is about one (the newest that came).</summary>
-        public AdjacencyRecord? Pending { get; set; }
+        /// <summary>Records waiting for the member's answer (see <see cref="MaxCandidates"/>).</summary>
+        public List<AdjacencyRecord> Candidates { get; } = [];
 
         public long Until { get; set; }
 
         public int Attempts { get; set; }
 
         public bool Answered { get; set; }
+
+        /// <summary>The epoch the member answered at (valid once <see cref="Answered"/>).</summary>
+        public long AnsweredEpoch { get; set; }
+
+        /// <summary>
+        /// Keeps <paramref name="record"/> among the candidates: the newest of its epoch and address, and only if it is
+        /// among the <see cref="MaxCandidates"/> lowest epochs (on a tie, the first that came stay).
+        /// </summary>
+        public void Add(AdjacencyRecord record)
+        {
+            var same = Candidates.FindIndex(c => c.Epoch == record.Epoch && c.Address == record.Address);
+            if (same >= 0)
+            {
+                if (record.IsNewerThan(Candidates[same]))
+                {
+                    Candidates[same] = record;
+                }
+
+                return;
+            }
+
+            if (Candidates.Count >= MaxCandidates)
+            {
+                var highest = 0;
+                for (var i = 1; i < Candidates.Count; i++)
+                {
+                    if (Candidates[i].Epoch > Candidates[highest].Epoch)
+                    {
+                        highest = i;
+                    }
+                }
+
+                if (Candidates[highest].Epoch <= record.Epoch)
+                {
+                    return;
+                }
+
+                Candidates.RemoveAt(highest);
+            }
+
+            Candidates.Add(record);
+        }
+
+        /// <summary>The newest candidate the member's answer at <paramref name="epoch"/> from <see cref="Address"/> vouches for, if any.</summary>
+        public AdjacencyRecord? VouchedFor(long epoch)
+        {
+            AdjacencyRecord? best = null;
+            foreach (var c in Candidates)
+            {
+                if (c.Address == Address && c.Epoch <= epoch && c.IsNewerThan(best))
+                {
+                    best = c;
+                }
+            }
+
+            return best;
+        }
+
+        /// <summary>The next address to ask once <see cref="Address"/> is silent: a candidate's not asked yet, lowest epoch first.</summary>
+        public string? NextAddress()
+        {
+            AdjacencyRecord? next = null;
+            foreach (var c in Candidates)
+            {
+                if (!Asked.Contains(c.Address) && (next is null || c.Epoch < next.Epoch))
+                {
+                    next = c;
+                }
+            }
+
+            return next?.Address;
+        }
     }
 
     /// <summary>
@@ -73,22 +154,18 @@ internal sealed partial class LashupNode
     /// <summary>
     /// Asks <paramref name="name"/> at <paramref name="address"/> for its epoch (a probe; the answer's envelope carries
     /// it), about <paramref name="pending"/> if given. At most one check per member at a time (up to four probes at each
-    /// address, half the longest probe timeout apart), and none again within twice the longest probe timeout of the
-    /// last; at most <see cref="MaxEpochChecks"/> members at once. A newer record that comes while a check is open
-    /// replaces the one it is about, so the newest is kept.
+    /// address, half the longest probe timeout apart), and none again within twice the longest probe timeout of its
+    /// last probe; at most <see cref="MaxEpochChecks"/> members at once. Records that come while a check is open and
+    /// not answered yet join its candidates.
     /// </summary>
     private void CheckEpoch(string name, string address, AdjacencyRecord? pending)
     {
         var now = _time.GetTimestamp();
         if (_epochChecks.TryGetValue(name, out var existing) && now < existing.Until)
         {
-            if (pending is not null && !existing.Answered && (existing.Pending is null || pending.IsNewerThan(existing.Pending)))
+            if (pending is not null && !existing.Answered)
             {
-                existing.Pending = pending;
-                if (existing.Address == address)
-                {
-                    existing.Fallback = pending.Address != address ? pending.Address : null;
-                }
+                existing.Add(pending);
             }
 
             return;
@@ -107,16 +184,25 @@ internal sealed partial class LashupNode
             }
         }
 
-        var check = new EpochCheck
+        var check = new EpochCheck { Address = address };
+        check.Asked.Add(address);
+        if (pending is not null)
         {
-            Address = address,
-            Fallback = pending is not null && pending.Address != address ? pending.Address : null,
-            Pending = pending,
-        };
+            check.Add(pending);
+        }
+
         _epochChecks[name] = check;
         Stats.EpochChecks++;
         AskEpoch(name, check);
     }
+
+    /// <summary>
+    /// Whether the member answered a check a moment ago (within its period) at <paramref name="record"/>'s address and
+    /// at its epoch or later: a record that came just after the answer needs no check of its own.
+    /// </summary>
+    private bool AnsweredFor(AdjacencyRecord record) =>
+        _epochChecks.TryGetValue(record.Name, out var check) && check.Answered && _time.GetTimestamp() < check.Until
+        && check.Address == record.Address && record.Epoch <= check.AnsweredEpoch;
 
     private void AskEpoch(string name, EpochCheck check)
     {
@@ -152,11 +238,11 @@ internal sealed partial class LashupNode
             {
                 AskEpochAgain(name, current);
             }
-            else if (current.Fallback is { } next)
+            else if (current.NextAddress() is { } next)
             {
-                // The address we know it at is silent: try the one the new record claims.
+                // The address we know it at is silent: try one a new record claims.
                 current.Address = next;
-                current.Fallback = null;
+                current.Asked.Add(next);
                 AskEpoch(name, current);
             }
         });
@@ -171,17 +257,24 @@ internal sealed partial class LashupNode
         }
 
         check.Answered = true;
+        check.AnsweredEpoch = envelope.Epoch;
         Prove(check.Address);
         var name = envelope.From;
         var epoch = envelope.Epoch;
-        if (check.Pending is { } record)
+        if (check.Candidates.Count > 0)
         {
-            if (epoch >= record.Epoch)
+            // The member runs at check.Address at this epoch: its own record is the newest there at or below it (the
+            // newest that came may be a forger's, further ahead or at another address).
+            if (check.VouchedFor(epoch) is { } record)
             {
                 Stats.EpochsConfirmed++;
                 if (Store(record, confirmed: true))
                 {
-                    // News for the neighbours as much as for us: flooding it spares them their own checks.
+                    // Flooded so that the neighbours hear of it now rather than through the graph sync. It spares
+                    // them no check: in plaintext each one whose own record of the member is more than one epoch
+                    // behind this one, or at another address, asks the member itself before believing it, as we did
+                    // (one that holds no record of the member, or one at most an epoch behind at this address,
+                    // takes it as it comes).
                     Flood(record, except: null);
                 }
 
@@ -204,7 +297,7 @@ internal sealed partial class LashupNode
             // the member lost its data folder. Hold its epoch as the member's (counter 0, so the member's next record,
             // flooded or synced, replaces it). (A second process under the member's name, an earlier incarnation still
             // running elsewhere, can make us do this too; the member's next record puts it right again.)
-            if (check.Pending is null)
+            if (check.Candidates.Count == 0)
             {
                 Stats.EpochsRefuted++;
             }

@@ -23,6 +23,7 @@ internal sealed partial class LashupNode
     private readonly SenderWindows _windows;
     private readonly Func<ulong>? _nonces;
     private ulong _seq;
+    private long _epoch;
     private int _generation;
     private bool _running;
 
@@ -38,7 +39,8 @@ internal sealed partial class LashupNode
         INodeExecutor executor,
         ILogger? logger = null,
         NodeStats? stats = null,
-        Func<ulong>? nonces = null)
+        Func<ulong>? nonces = null,
+        IMembershipPersistence? membership = null)
     {
         Self = self;
         Epoch = epoch;
@@ -55,13 +57,19 @@ internal sealed partial class LashupNode
         _replyLimiter = new ReplyLimiter(time, settings.ReplyLimits);
         _seeds = [.. seeds.Where(s => s != self.Address).Distinct(StringComparer.Ordinal)];
         _metadata = metadata.ToDictionary(StringComparer.Ordinal);
+        _membershipStore = membership;
         InitGraph();
+        InitDepartures();
     }
 
     public NodeRef Self { get; }
 
     /// <summary>This incarnation's epoch: persisted and bumped on every restart, so our new records win.</summary>
-    public long Epoch { get; private set; }
+    public long Epoch
+    {
+        get => Volatile.Read(ref _epoch);
+        private set => Volatile.Write(ref _epoch, value);
+    }
 
     public NodeStats Stats { get; }
 
@@ -84,6 +92,11 @@ internal sealed partial class LashupNode
         }
 
         _running = true;
+        if (_seeds.Count == 0 && _graph.Count == 1)
+        {
+            _departuresSettled = true; // the first node of a cluster: nobody to compare the departure record with
+        }
+
         BumpOwnRecord(flood: false);
         RecomputeGraphNow();
         Every(Jitter(_settings.JoinRetryInterval), JoinTick, runNow: true);
@@ -93,6 +106,7 @@ internal sealed partial class LashupNode
         Every(Jitter(_settings.GmRefreshInterval), () => BumpOwnRecord(flood: true));
         Every(Jitter(_settings.RelinkInterval), RelinkTick);
         Every(TimeSpan.FromSeconds(60), ExpireTick);
+        Every(DepartureTickInterval, DepartureTick);
     }
 
     /// <summary>
@@ -214,6 +228,7 @@ internal sealed partial class LashupNode
             case GmRecords m: OnGmRecords(m); break;
             case MulticastData m: OnMulticast(from, m); break;
             case DirectData m: OnDirect(from, m); break;
+            case Wire.Departures m: OnDepartures(from, m); break;
             default: Stats.Drop(DropReason.Invalid); break;
         }
     }
@@ -222,8 +237,14 @@ internal sealed partial class LashupNode
     {
         Stats.MessagesSent++;
         Stats.CountSent(message);
-        _network.Send(address, new Envelope(Self.Name, Self.Address, Epoch, ++_seq, message), reliable);
+        _network.Send(address, new Envelope(Self.Name, Self.Address, Epoch, Interlocked.Increment(ref _seq), message), reliable);
     }
+
+    /// <summary>
+    /// The first frame of every stream connection the transport opens (<see cref="ConnectionHello"/>): this node's own
+    /// envelope with the next sequence number. Called on the transport's threads, hence the atomic reads.
+    /// </summary>
+    public Envelope Hello() => new(Self.Name, Self.Address, Epoch, Interlocked.Increment(ref _seq), ConnectionHello.Message);
 
     /// <summary>Runs <paramref name="action"/> on the node thread after <paramref name="delay"/> unless stopped; the timer is one-shot.</summary>
     private ITimer After(TimeSpan delay, Action action)

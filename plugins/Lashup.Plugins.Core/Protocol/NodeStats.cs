@@ -29,6 +29,7 @@ internal sealed class NodeStats
     public long EpochChecks;
     public long EpochsConfirmed;
     public long EpochsRefuted;
+    public long MembershipSaveFailures;
 
     /// <summary>Senders with a replay window (members and, up to a bound, others).</summary>
     public int SendersTracked;
@@ -45,7 +46,7 @@ internal sealed class NodeStats
     [
         typeof(Join), typeof(JoinReply), typeof(ForwardJoin), typeof(NeighborRequest), typeof(NeighborReply), typeof(Disconnect),
         typeof(Shuffle), typeof(ShuffleReply), typeof(Ping), typeof(Ack), typeof(PingRequest), typeof(IndirectAck),
-        typeof(AdjacencyUpdate), typeof(GmDigest), typeof(GmRecords), typeof(MulticastData), typeof(DirectData),
+        typeof(AdjacencyUpdate), typeof(GmDigest), typeof(GmRecords), typeof(MulticastData), typeof(DirectData), typeof(Departures),
     ];
 
     public readonly long[] SentByType = new long[MessageTypes.Length];

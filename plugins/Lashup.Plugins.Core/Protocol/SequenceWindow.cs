@@ -100,12 +100,20 @@ internal sealed class SequenceWindow
         Confirmed = true;
     }
 
-    /// <summary>A fresh current window at <paramref name="epoch"/> (below the current one), which becomes the side window.</summary>
+    /// <summary>
+    /// A fresh current window at <paramref name="epoch"/> (below the current one). The side window keeps the highest
+    /// epoch seen: the current one if there is no side window, else the side window stays (it is above the current one)
+    /// and the current one's range is reused. Moving down twice (5, 4, then 3) used to recycle the range of 5 for 3, and
+    /// replays of 5's frames were accepted again.
+    /// </summary>
     private void MoveDownTo(long epoch)
     {
-        var spare = _next ?? new Range();
-        _next = _current;
-        _current = spare;
+        if (_next is null)
+        {
+            _next = _current;
+            _current = new Range();
+        }
+
         _current.Reset(epoch);
     }
 

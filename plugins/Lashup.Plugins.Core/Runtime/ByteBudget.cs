@@ -42,21 +42,22 @@ internal sealed class ByteBudget(long capacity)
 
 /// <summary>
 /// What a connection's buffers are charged to: the budget its kind of connection shares with all others, and its source
-/// address's share of it. A charge takes both or neither.
+/// address's share of it (none for a connection exempt from the caps per source: see <see cref="InboundSources"/>). A
+/// charge takes both or neither.
 /// </summary>
-internal readonly struct ByteBudgets(ByteBudget shared, ByteBudget source)
+internal readonly struct ByteBudgets(ByteBudget shared, ByteBudget? source)
 {
     /// <summary>Charges <paramref name="bytes"/> to both; otherwise the reason to close: the source's share, or the shared budget, is full.</summary>
     public ConnectionCloseReason TryCharge(long bytes)
     {
-        if (!source.TryCharge(bytes))
+        if (source is not null && !source.TryCharge(bytes))
         {
             return ConnectionCloseReason.SourceLimit;
         }
 
         if (!shared.TryCharge(bytes))
         {
-            source.Release(bytes);
+            source?.Release(bytes);
             return ConnectionCloseReason.OverBudget;
         }
 
@@ -66,6 +67,6 @@ internal readonly struct ByteBudgets(ByteBudget shared, ByteBudget source)
     public void Release(long bytes)
     {
         shared.Release(bytes);
-        source.Release(bytes);
+        source?.Release(bytes);
     }
 }

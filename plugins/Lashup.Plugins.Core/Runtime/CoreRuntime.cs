@@ -18,7 +18,8 @@ namespace Lashup.Plugins.Core.Runtime;
 /// offers it to other plugins as <see cref="IClusterMembership"/> and <see cref="IClusterMulticast"/>. On stop it
 /// leaves gracefully (floods a "left" record and disconnects its neighbours) before closing the sockets.
 /// </summary>
-internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessCheck, IClusterMembership, IClusterMulticast, IReplicationNetwork, IAsyncDisposable
+internal sealed partial class CoreRuntime
+    : ILifecycleParticipant, IReadinessCheck, IClusterMembership, IClusterMulticast, IReplicationNetwork, IDepartureRecord, IAsyncDisposable
 {
     private const int MaxPendingFrames = 4096;
     private readonly CoreOptions _options;
@@ -69,6 +70,8 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
 
     internal LashupNode? Node => _node;
 
+    internal SocketTransport? Transport => _transport;
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var listen = IPEndPoint.Parse(_options.Listen);
@@ -82,6 +85,7 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
         var advertise = _options.Advertise.Length > 0 ? _options.Advertise : _transport.LocalEndPoint!.ToString();
         var metadata = new Dictionary<string, string>(_options.Metadata, StringComparer.Ordinal);
         metadata.Remove(KeyringMetadata.Key);
+        metadata.Remove(ReplicaId.MetadataKey);
         if (keyring is not null)
         {
             // Published so that `lashup keys` on any node can tell which rotation step would cut this node off.
@@ -92,7 +96,8 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
         var settings = NodeSettings.From(_options) with { AuthenticatedFrames = keyring is not null };
         _node = new LashupNode(
             new NodeRef(_nodeInfo.Name, advertise), epoch, settings, _options.Seeds, metadata, _time,
-            new Random(), _transport, _loop, _loggers.CreateLogger("Lashup.Core.Protocol"), stats, ProbeNonce);
+            new Random(), _transport, _loop, _loggers.CreateLogger("Lashup.Core.Protocol"), stats, ProbeNonce,
+            new MembershipFile(Path.Combine(_nodeInfo.DataDirectory, "core")));
         _node.MembersChanged += OnMembersChanged;
         _loop.Start();
         var node = _node;
@@ -119,7 +124,7 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
                 Interlocked.Decrement(ref _pendingFrames);
                 node.Receive(envelope);
             });
-        });
+        }, node.Hello);
         _ready = true;
         LogStarted(_nodeInfo.Name, advertise, epoch, _options.Seeds.Count == 0 ? "(none)" : string.Join(", ", _options.Seeds), keyring is not null);
         return started;
@@ -202,6 +207,11 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
         if (key == KeyringMetadata.Key)
         {
             throw new ArgumentException($"metadata key {KeyringMetadata.Key} is reserved: the core publishes its key ids there");
+        }
+
+        if (key == ReplicaId.MetadataKey)
+        {
+            throw new ArgumentException($"metadata key {ReplicaId.MetadataKey} is reserved: the core publishes its store's identity there");
         }
 
         var node = _node ?? throw new InvalidOperationException("the core is not started");
@@ -318,11 +328,35 @@ internal sealed partial class CoreRuntime : ILifecycleParticipant, IReadinessChe
 
     IReadOnlyCollection<Member> IReplicationNetwork.Members => _members;
 
+    DepartureSnapshot IDepartureRecord.Departures => _node?.Departures ?? DepartureSnapshot.Empty;
+
+    bool IDepartureRecord.HasMajority => _node?.HasMajority ?? false;
+
+    bool IDepartureRecord.Settled => _node?.DeparturesSettled ?? false;
+
+    void IDepartureRecord.PublishReplica(string replica, string? previous) => OnNode(n => n.SetLocalReplica(replica, previous));
+
+    void IDepartureRecord.Retire(string replica) => OnNode(n => n.Retire(replica));
+
+    void IDepartureRecord.Mention(IReadOnlyCollection<string> replicas) => OnNode(n => n.Mention(replicas));
+
+    /// <summary>Runs <paramref name="action"/> on the protocol thread (in order with everything else posted there).</summary>
+    private void OnNode(Action<LashupNode> action)
+    {
+        if (_node is { } node)
+        {
+            _loop.Post(() => action(node));
+        }
+    }
+
     async ValueTask<IReadOnlyList<string>> IReplicationNetwork.ActiveNeighborsAsync() => (await ViewsAsync()).Active;
 
     private void OnMembersChanged(IReadOnlyList<MembershipChange> changes)
     {
         var snapshot = _node!.Members.OrderBy(m => m.Name, StringComparer.Ordinal).ToImmutableArray();
+
+        // Connections from the addresses of members seen alive are not held to the transport's caps per source address.
+        _transport?.SetMembers(snapshot.Where(m => m.State == MemberState.Alive && m.Name != _nodeInfo.Name).Select(m => m.Address.Address));
         lock (_watchLock)
         {
             _members = snapshot;

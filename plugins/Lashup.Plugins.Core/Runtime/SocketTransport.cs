@@ -46,6 +46,7 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
     private Socket? _tcp;
     private int _inbound;
     private Action<Envelope>? _deliver;
+    private Func<Envelope>? _hello;
 
     public SocketTransport(FrameCodec codec, int maxDatagram, NodeStats stats, ILogger logger, TimeProvider? time = null, StreamLimits? limits = null)
     {
@@ -57,7 +58,7 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
         _limits = limits ?? StreamLimits.For(codec.MaxFrameSize);
         _unauthenticatedBudget = new ByteBudget(_limits.UnauthenticatedBudget);
         _authenticatedBudget = new ByteBudget(_limits.AuthenticatedBudget);
-        _sources = new InboundSources(_limits);
+        _sources = new InboundSources(_limits, _time);
     }
 
     public IPEndPoint? LocalEndPoint => (IPEndPoint?)_udp?.LocalEndPoint;
@@ -68,32 +69,72 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
     /// <summary>Source addresses with an inbound connection open now.</summary>
     internal int Sources => _sources.Count;
 
+    /// <summary>Whether connections from <paramref name="address"/> are a member's, exempt from the caps per source.</summary>
+    internal bool IsMember(IPAddress address) => _sources.IsMember(address);
+
+    /// <summary>
+    /// The addresses of the members the node sees alive: in plaintext, inbound connections from exactly these are not held
+    /// to the caps per source address, only to those all connections share (<see cref="InboundSources"/>). Called on
+    /// membership changes. With a keyring nobody is exempt: the address is not proof of membership (a NAT neighbour,
+    /// another process on a member's host) and neither is a frame that opens (a captured sealed frame can be replayed
+    /// on any number of connections), so members too are held to their address's caps, which leave room for dozens of
+    /// peers behind one address. In plaintext anyone may join, so exempting members gives a forger nothing it could not
+    /// take by joining.
+    /// </summary>
+    public void SetMembers(IEnumerable<IPAddress> addresses) => _sources.SetMembers(_codec.Keyring is null ? addresses : []);
+
     /// <summary>Binds UDP and TCP on <paramref name="endpoint"/>; throws with a clear message if the port is taken.</summary>
-    public void Bind(IPEndPoint endpoint)
+    public void Bind(IPEndPoint endpoint) => Bind(endpoint, firstPort: null);
+
+    /// <summary>
+    /// Binds UDP and TCP on <paramref name="endpoint"/>. With port 0 the system picks a free UDP port and TCP takes the
+    /// same number, which another process may hold: then both are given up and another port is picked (a few times).
+    /// On a busy host tests that bound port 0 used to fail with "127.0.0.1:0 is already in use". For tests,
+    /// <paramref name="firstPort"/> is the port the first try takes as if the system had picked it.
+    /// </summary>
+    internal void Bind(IPEndPoint endpoint, int? firstPort)
     {
-        _udp = new Socket(endpoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-        _tcp = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        try
+        const int attempts = 8;
+        for (var attempt = 1; ; attempt++)
         {
-            _udp.ReceiveBufferSize = 4 * 1024 * 1024;
-            _udp.Bind(endpoint);
-            _tcp.Bind((IPEndPoint)_udp.LocalEndPoint!);
-            _tcp.Listen(512);
-        }
-        catch (SocketException e)
-        {
-            _udp.Dispose();
-            _tcp.Dispose();
-            throw new InvalidOperationException(e.SocketErrorCode == SocketError.AddressAlreadyInUse
-                ? $"core.listen: {endpoint} is already in use by another process"
-                : $"core.listen: cannot listen on {endpoint}: {e.Message}", e);
+            var udp = new Socket(endpoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            var tcp = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            var udpBound = false;
+            try
+            {
+                udp.ReceiveBufferSize = 4 * 1024 * 1024;
+                udp.Bind(endpoint.Port == 0 && attempt == 1 && firstPort is { } port ? new IPEndPoint(endpoint.Address, port) : endpoint);
+                udpBound = true;
+                tcp.Bind((IPEndPoint)udp.LocalEndPoint!);
+                tcp.Listen(512);
+                (_udp, _tcp) = (udp, tcp);
+                return;
+            }
+            catch (SocketException e)
+            {
+                udp.Dispose();
+                tcp.Dispose();
+                if (endpoint.Port == 0 && udpBound && e.SocketErrorCode == SocketError.AddressAlreadyInUse && attempt < attempts)
+                {
+                    continue; // the port the system gave UDP is taken for TCP: another one
+                }
+
+                throw new InvalidOperationException(e.SocketErrorCode == SocketError.AddressAlreadyInUse
+                    ? $"core.listen: {endpoint} is already in use by another process"
+                    : $"core.listen: cannot listen on {endpoint}: {e.Message}", e);
+            }
         }
     }
 
-    /// <summary>Starts receiving; decoded envelopes go to <paramref name="deliver"/> (called on socket threads).</summary>
-    public void Start(Action<Envelope> deliver)
+    /// <summary>
+    /// Starts receiving; decoded envelopes go to <paramref name="deliver"/> (called on socket threads). Every stream
+    /// connection this transport opens starts with the frame <paramref name="hello"/> makes (<see cref="ConnectionHello"/>),
+    /// if given (called on the writers' threads).
+    /// </summary>
+    public void Start(Action<Envelope> deliver, Func<Envelope>? hello = null)
     {
         _deliver = deliver;
+        _hello = hello;
         _loops.Add(Task.Run(UdpLoopAsync));
         _loops.Add(Task.Run(AcceptLoopAsync));
     }
@@ -259,6 +300,13 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
                     try
                     {
                         await socket.ConnectAsync(endpoint, timeout.Token);
+                        if (_hello is not null)
+                        {
+                            // Authenticates the connection before anything large travels on it (ConnectionHello).
+                            var hello = _codec.Encode(_hello());
+                            Interlocked.Add(ref _stats.BytesSent, hello.Length);
+                            await socket.SendAsync(hello, SocketFlags.None, _stopping.Token);
+                        }
                     }
                     catch (Exception e) when (e is SocketException or OperationCanceledException && !_stopping.IsCancellationRequested)
                     {
@@ -332,7 +380,11 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
             return reason;
         }
 
-        _deliver!(envelope!);
+        if (!ConnectionHello.Is(envelope!))
+        {
+            _deliver!(envelope!);
+        }
+
         return DropReason.None;
     }
 
@@ -390,12 +442,11 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
     /// rate over what has arrived until the connection authenticates, then only a stall timeout. A connection is
     /// authenticated once a frame from it has decoded (and, with a keyring, opened); until then a frame that fails
     /// closes it; after, a frame sealed with a key this node does not hold (a key rotation under way) is skipped. A
-    /// connection not authenticated yet may be closed to make room for a newer one of its source (<see cref="InboundSources"/>).
-    /// Buffers and budget go back on every path.
+    /// connection not authenticated yet may have to wait for its turn to read, and once stuck may be closed to make room
+    /// for a newer one of its source (<see cref="InboundSources"/>). Buffers and budget go back on every path.
     /// </summary>
     private async Task ReadStreamAsync(Socket client, InboundSources.Inbound connection)
     {
-        var source = connection.Source;
         var deadline = connection.Deadline;
         var header = new byte[FrameCodec.HeaderSize];
         var authenticated = false;
@@ -405,6 +456,14 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
         var buffer = new FrameBuffer(_stats);
         try
         {
+            if (connection.Queued)
+            {
+                // Its source has no room for one more connection reading before it authenticates, and none is stuck.
+                phase = ConnectionCloseReason.SourceLimit;
+                deadline.Set(_limits.HandshakeTimeout);
+                await _sources.WaitForTurnAsync(connection, deadline.Token);
+            }
+
             while (!_stopping.IsCancellationRequested)
             {
                 // An authenticated peer's connection stays open between frames (closing it after the idle time is not counted).
@@ -413,6 +472,11 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
                 if (!await ReceiveExactlyAsync(client, header, deadline.Token))
                 {
                     return;
+                }
+
+                if (!authenticated)
+                {
+                    _sources.Progressed(connection);
                 }
 
                 var reason = _codec.TryReadStreamHeader(header, out var length);
@@ -442,8 +506,8 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
                 var start = deadline.Now;
                 SetBodyDeadline(deadline, authenticated, start, 0);
                 var budgets = authenticated
-                    ? new ByteBudgets(_authenticatedBudget, source.AuthenticatedBytes)
-                    : new ByteBudgets(_unauthenticatedBudget, source.UnauthenticatedBytes);
+                    ? new ByteBudgets(_authenticatedBudget, connection.AuthenticatedShare)
+                    : new ByteBudgets(_unauthenticatedBudget, connection.UnauthenticatedShare);
                 buffer.Start(size, header, budgets, authenticated);
                 try
                 {
@@ -482,13 +546,20 @@ internal sealed partial class SocketTransport : INodeNetwork, IAsyncDisposable
 
                         buffer.Advance(read);
                         SetBodyDeadline(deadline, authenticated, start, buffer.Length - FrameCodec.HeaderSize);
+                        if (!authenticated)
+                        {
+                            _sources.Progressed(connection);
+                        }
                     }
 
                     Interlocked.Add(ref _stats.BytesReceived, size);
                     reason = buffer.Decode(_codec, out var envelope);
                     if (reason == DropReason.None)
                     {
-                        _deliver!(envelope!);
+                        if (!ConnectionHello.Is(envelope!))
+                        {
+                            _deliver!(envelope!);
+                        }
                     }
                     else
                     {

@@ -10,7 +10,8 @@ namespace Lashup.Plugins.Core.Runtime;
 /// A connection that has not authenticated must keep up a minimum rate over the bytes it has sent (Kestrel's minimum
 /// data rate); an authenticated one only has to keep making progress (memberlist reads a stream into a buffer that
 /// grows as it arrives, under a deadline). Per source address (IPv4, or the /64 of IPv6), connections and bytes are
-/// capped too, so one host cannot take every slot or the whole budget.
+/// capped too, so one host cannot take every slot or the whole budget; a member's address, and with a keyring an
+/// authenticated connection, are held only to the limits all share (<see cref="InboundSources"/>).
 /// </summary>
 internal sealed record StreamLimits
 {
@@ -26,8 +27,17 @@ internal sealed record StreamLimits
     /// <summary>Inbound connections from one source address at once, authenticated or not; more are refused.</summary>
     public int MaxConnectionsPerSource { get; init; } = 64;
 
-    /// <summary>Inbound connections from one source address that have not authenticated yet; more are refused.</summary>
+    /// <summary>
+    /// Inbound connections from one source address that have not authenticated yet and are reading; more wait for a
+    /// turn (see <see cref="InboundSources"/>).
+    /// </summary>
     public int MaxUnauthenticatedPerSource { get; init; } = 16;
+
+    /// <summary>
+    /// A connection not authenticated yet that has received nothing for this long (no header since it connected, or no
+    /// byte of its frame) is stuck: at its source's cap it is closed to make room. A moving one never is.
+    /// </summary>
+    public TimeSpan EvictAfter { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Bytes all not-yet-authenticated connections may hold together.</summary>
     public long UnauthenticatedBudget { get; init; } = 32L * 1024 * 1024;

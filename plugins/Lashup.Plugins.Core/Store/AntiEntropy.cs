@@ -15,13 +15,10 @@ internal static class AntiEntropy
 {
     private const int MaxEntriesPerMessage = 512;
 
-    /// <summary>The opening message: this store's bucket digests.</summary>
+    /// <summary>The opening message: this store's bucket digests, <c>[0, buckets]</c>.</summary>
     public static byte[] Digest(KvStore store) => Build(store, (ref MessagePackWriter w) =>
     {
-        // [0, buckets] or, from a fresh replica, [0, buckets, true]: "answer even if nothing differs", so that it
-        // learns the exchange is complete (KvStore.Fresh).
-        var fresh = store.Fresh;
-        w.WriteArrayHeader(fresh ? 3 : 2);
+        w.WriteArrayHeader(2);
         w.Write(0);
         var buckets = store.BucketDigest();
         w.WriteArrayHeader(buckets.Length);
@@ -29,23 +26,17 @@ internal static class AntiEntropy
         {
             w.Write(b);
         }
-
-        if (fresh)
-        {
-            w.Write(true);
-        }
     });
 
     /// <summary>Handles one message (0 digest, 1 keys of differing buckets, 2 entries + keys wanted back); answers through <paramref name="reply"/>.</summary>
     /// <param name="store">This replica.</param>
     /// <param name="payload">The message.</param>
     /// <param name="reply">Sends an answer to the peer.</param>
-    /// <param name="peerFresh">Whether the peer said it is a fresh replica itself, by its latest digest or answer
-    /// (kept by the caller per peer): an exchange with a fresh peer does not end this replica's fresh state, since
-    /// that peer may lack this node's earlier life as much as it does.</param>
-    public static void Handle(KvStore store, byte[] payload, Action<byte[]> reply, PeerFreshness? peerFresh = null)
+    /// <param name="peer">The peer's name, for what is quarantined from it.</param>
+    /// <remarks>Versions before replica identities sent a third element in digests and answers (a "fresh replica"
+    /// bit); it is read and ignored.</remarks>
+    public static void Handle(KvStore store, byte[] payload, Action<byte[]> reply, string peer = "a peer")
     {
-        peerFresh ??= new PeerFreshness();
         var reader = new MessagePackReader(payload);
         var fields = reader.ReadArrayHeader();
         Expect(fields is 2 or 3);
@@ -65,17 +56,14 @@ internal static class AntiEntropy
                     }
                 }
 
-                peerFresh.Fresh = fields == 3 && reader.ReadBoolean();
+                if (fields == 3)
+                {
+                    reader.Skip(); // an older node's "fresh replica" bit
+                }
+
                 if (differing.Count == 0)
                 {
-                    // The peer holds exactly what this replica holds (if it is not new itself, that settles it).
-                    if (!peerFresh.Fresh)
-                    {
-                        store.EndFresh("its store equals a peer's");
-                        return;
-                    }
-
-                    peerFresh.Exchanged = true;
+                    return; // the peer holds exactly what this replica holds
                 }
 
                 var keys = store.KeysIn(differing);
@@ -93,7 +81,7 @@ internal static class AntiEntropy
                         w.Write(hash);
                     }
 
-                    w.Write(store.Fresh); // was nil (older nodes skip it)
+                    w.Write(false); // an older node reads a "fresh replica" bit here
                 }));
                 break;
             }
@@ -116,34 +104,15 @@ internal static class AntiEntropy
                     }
                     else
                     {
-                        store.QuarantineFromPeer(text, peerFresh.Name, error);
+                        store.QuarantineFromPeer(text, peer, error);
                     }
                 }
 
-                // The answering peer's fresh bit (older nodes write nil there).
-                if (reader.NextMessagePackType == MessagePackType.Boolean)
-                {
-                    peerFresh.Fresh = reader.ReadBoolean();
-                }
-                else
-                {
-                    peerFresh.Fresh = false;
-                    reader.Skip();
-                }
-
+                reader.Skip(); // false, or an older node's "fresh replica" bit (or nil)
                 var mine = store.KeysIn(buckets).ToDictionary(k => k.Key, k => k.Hash);
                 var give = mine.Where(k => !theirs.TryGetValue(k.Key, out var h) || h != k.Value).Select(k => k.Key).ToList();
                 var want = theirs.Where(k => !mine.TryGetValue(k.Key, out var h) || h != k.Value).Select(k => k.Key).ToList();
                 SendEntries(store, give, want, reply);
-                if (want.Count == 0 && !peerFresh.Fresh)
-                {
-                    store.EndFresh("it compared with a peer and lacks nothing");
-                }
-                else if (want.Count == 0)
-                {
-                    peerFresh.Exchanged = true;
-                }
-
                 break;
             }
 
@@ -152,7 +121,6 @@ internal static class AntiEntropy
                 Expect(reader.ReadArrayHeader() == 2);
                 var n = reader.ReadArrayHeader();
                 Expect(n <= MaxEntriesPerMessage);
-                var skipped = 0;
                 for (var i = 0; i < n; i++)
                 {
                     // The framing is read first; an entry that does not decode is quarantined and skipped, and the
@@ -172,8 +140,7 @@ internal static class AntiEntropy
                     }
                     catch (Exception e) when (e is CrdtCodecException or FormatException)
                     {
-                        skipped++;
-                        store.QuarantineFromPeer(text, peerFresh.Name, e.Message, versionBytes.ToArray());
+                        store.QuarantineFromPeer(text, peer, e.Message, versionBytes.ToArray());
                         continue;
                     }
 
@@ -194,16 +161,14 @@ internal static class AntiEntropy
                     }
                 }
 
-                var last = fields == 3 ? !reader.ReadBoolean() : n < MaxEntriesPerMessage;
+                if (fields == 3)
+                {
+                    reader.Skip(); // "more parts follow" (not needed here)
+                }
+
                 if (wanted.Count > 0)
                 {
                     SendEntries(store, wanted, [], reply);
-                }
-
-                if (last && skipped == 0 && !peerFresh.Fresh)
-                {
-                    // The last part of what a peer sent: this replica holds all the peer had that it lacked.
-                    store.EndFresh("it merged what a peer had");
                 }
 
                 break;
@@ -212,18 +177,6 @@ internal static class AntiEntropy
             default:
                 throw new FormatException("unknown anti-entropy message");
         }
-    }
-
-    /// <summary>What a peer last said about itself in the exchange (kept per peer by the caller).</summary>
-    internal sealed class PeerFreshness
-    {
-        /// <summary>The peer's name, for what is quarantined from it.</summary>
-        public string Name { get; init; } = "a peer";
-
-        public bool Fresh { get; set; }
-
-        /// <summary>Whether an exchange with this peer completed while it said it was fresh.</summary>
-        public bool Exchanged { get; set; }
     }
 
     /// <summary>

@@ -1,56 +1,36 @@
 using System.Buffers;
 using Lashup.Abstractions.Data;
 using Lashup.Crdt;
+using Lashup.Plugins.Core.Protocol;
 using MessagePack;
 
 namespace Lashup.Plugins.Core.Store;
 
 /// <summary>
-/// The store's replication protocol, independent of transport, threads and timers: encodes each local update's delta
-/// for the multicast tree, merges deltas from other nodes, and runs the anti-entropy exchange with a random active
-/// neighbour. Its entry points are called one at a time: from <see cref="KvReplicator"/>'s worker in the daemon, from
-/// the event loop in the simulator.
+/// The store's replication protocol, independent of transport, threads and timers: merges deltas from other nodes, and
+/// runs the anti-entropy exchange with a random active neighbour (local updates go out through <see cref="KvBroadcast"/>).
+/// Its entry points are called one at a time: from <see cref="KvReplicator"/>'s worker in the daemon, from the event
+/// loop in the simulator.
 /// </summary>
 /// <remarks>
 /// A delta is merged whoever sent it and whether or not the member graph knows its writer (a node that joined after
-/// us and is not flooded yet, or one that left and expired): merging is safe (values join, and a delta is taken only
-/// as its writer's next update of the key, so duplicates and replays change nothing), and refusing it would not
-/// remove it from the cluster, because anti-entropy transfers whole entries, including every writer's updates. A
-/// replica that refused what others merged would differ from them forever, and anti-entropy would never converge.
-/// Only a malformed delta, or one whose writer is not its sender (or one of the sender's incarnations, <c>node~N</c>),
-/// is dropped here; the store also drops deltas written by a replica that was pruned (see <see cref="KvPruning"/>).
+/// us and is not flooded yet): merging is safe (values join, and a delta is taken only as its writer's next update of
+/// the key, so duplicates and replays change nothing), and refusing it would not remove it from the cluster, because
+/// anti-entropy transfers whole entries, including every writer's updates. What is refused is what comes from a
+/// departed replica (membership's record, <see cref="IDepartureRecord"/>): its deltas, and exchanges with a node while
+/// it speaks as one (it has not learnt yet that it was removed); a malformed delta, or one whose writer is not its
+/// sender (or another identity of the sender's node, <c>node~uid</c>), is dropped as bad.
 /// </remarks>
-internal sealed class KvReplication(KvStore store, IReplicationNetwork network, Random random)
+internal sealed class KvReplication(KvStore store, IReplicationNetwork network, IDepartureRecord departures, Random random)
 {
     public const string DeltaTopic = "kv.delta";
     public const string SyncTopic = "kv.sync";
 
-    private readonly KvPruning _pruning = new(store, network);
+    private readonly KvPruning _pruning = new(store, network, departures);
+    private IReadOnlyCollection<Abstractions.Cluster.Member>? _membersSeen;
+    private Dictionary<string, string> _identities = new(StringComparer.Ordinal);
 
     public KvStore Store => store;
-
-    /// <summary>Broadcasts a local update's delta (<see cref="KvStore.LocalDelta"/>); one too large is left to anti-entropy.</summary>
-    public void OnLocalDelta(KvKey key, CrdtMap delta, ulong counter)
-    {
-        // Under the replica that wrote it (node~N after a new incarnation), as its counter is that replica's.
-        var payload = EncodeDelta(key, store.ReplicaName, counter, delta);
-        if (payload.Length <= network.MaxPayloadSize)
-        {
-            network.Broadcast(DeltaTopic, payload);
-            store.Stats.DeltasSent++;
-        }
-    }
-
-    /// <summary>Broadcasts a whole entry (a pruning collapse, <see cref="KvStore.LocalEntry"/>); one too large is left to anti-entropy.</summary>
-    public void OnLocalEntry(KvEntry entry)
-    {
-        var payload = EncodeEntry(entry, store.ReplicaName);
-        if (payload.Length <= network.MaxPayloadSize)
-        {
-            network.Broadcast(DeltaTopic, payload);
-            store.Stats.DeltasSent++;
-        }
-    }
 
     /// <summary>Handles one message of <see cref="DeltaTopic"/> or <see cref="SyncTopic"/> from <paramref name="from"/>.</summary>
     /// <returns>Null, or why the message was dropped (malformed; counted in <see cref="KvStore.StoreStats.BadMessages"/>).</returns>
@@ -61,6 +41,12 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
             if (topic == DeltaTopic)
             {
                 OnDelta(from, payload);
+            }
+            else if (departures.Departures.IsDeparted(IdentityOf(from)))
+            {
+                // The sender speaks as a departed replica: it was removed while cut off or down and has not learnt it
+                // yet. What it holds is stale; it discards it and comes back as a new replica once it learns.
+                store.Stats.DepartedExchangesRefused++;
             }
             else
             {
@@ -86,7 +72,7 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
         Expect(fields is 4 or 5);
         var key = KvKey.Parse(reader.ReadString() ?? "");
         var replica = reader.ReadString() ?? throw new FormatException("a delta without origin");
-        if (replica != origin && KvStore.NodeOf(replica) != origin)
+        if (replica != origin && ReplicaId.NodeOf(replica) != origin)
         {
             throw new FormatException($"a delta written by \"{replica}\" was broadcast by \"{origin}\"");
         }
@@ -105,29 +91,36 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
 
         if (fields == 5)
         {
-            // A whole entry (a pruning collapse): merged as anti-entropy merges one.
-            store.MergeEntry(key, delta, CrdtCodec.DecodeVersion(reader.ReadBytes()?.ToArray() ?? []));
+            // A whole entry (a pruning collapse): merged as anti-entropy merges one, unless its sender departed.
+            var version = CrdtCodec.DecodeVersion(reader.ReadBytes()?.ToArray() ?? []);
+            if (departures.Departures.IsDeparted(replica))
+            {
+                store.Stats.PrunedDeltasDropped++;
+                return;
+            }
+
+            store.MergeEntry(key, delta, version);
             return;
         }
 
         store.MergeDelta(key, replica, counter, delta);
     }
 
-    /// <summary>Starts an anti-entropy round with a random active neighbour, if there is one.</summary>
+    /// <summary>Starts an anti-entropy round with a random active neighbour, if there is one (none while this replica
+    /// waits to learn whether it was removed, and none with a neighbour that speaks as a departed replica).</summary>
     /// <returns>The neighbour, or null.</returns>
     public async Task<string?> SyncRoundAsync()
     {
         _pruning.Tick();
-        EndFreshAmongNewPeers();
-        var active = await network.ActiveNeighborsAsync();
+        if (store.AwaitingDepartures)
+        {
+            return null;
+        }
+
+        var record = departures.Departures;
+        var active = (await network.ActiveNeighborsAsync()).Where(n => !record.IsDeparted(IdentityOf(n))).ToList();
         if (active.Count == 0)
         {
-            if (store.Fresh && store.Options.Seeds.Count == 0 && !network.Members.Any(m => m.Name != network.LocalName))
-            {
-                // No seeds and no member: a single node (or the first of a cluster); nobody to learn an earlier life from.
-                store.EndFresh("it has no seeds and no peer");
-            }
-
             return null;
         }
 
@@ -137,44 +130,28 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
         return peer;
     }
 
-    /// <summary>
-    /// Ends a fresh state once exchanges completed with as many distinct peers that are new themselves as this node
-    /// knows other members (at most three), and none with a peer that is not: a cluster of new nodes, where nobody
-    /// holds an earlier life. A wiped node that meets one new node first keeps waiting for the others.
-    /// </summary>
-    private void EndFreshAmongNewPeers()
-    {
-        if (!store.Fresh)
-        {
-            return;
-        }
-
-        var others = network.Members.Count(m => m.Name != network.LocalName);
-        var fresh = _peers.Values.Count(p => p.Fresh && p.Exchanged);
-        if (others > 0 && fresh >= Math.Min(3, others))
-        {
-            store.EndFresh($"it exchanged with {fresh} new peers and no other");
-        }
-    }
-
-    /// <summary>Handles an anti-entropy message from <paramref name="from"/>; answers it directly.</summary>
+    /// <summary>Handles an anti-entropy message from <paramref name="from"/>; answers it directly (not while this
+    /// replica waits to learn whether it was removed: its state may be a removed replica's).</summary>
     public void OnSync(string from, byte[] payload)
     {
-        if (!_peers.TryGetValue(from, out var peer))
+        if (!store.AwaitingDepartures)
         {
-            if (_peers.Count >= 4096)
-            {
-                _peers.Clear(); // bounded: what a peer said is relearned from its next message
-            }
-
-            peer = new AntiEntropy.PeerFreshness { Name = from };
-            _peers[from] = peer;
+            AntiEntropy.Handle(store, payload, reply => network.SendDirect(from, SyncTopic, reply), from);
         }
-
-        AntiEntropy.Handle(store, payload, reply => network.SendDirect(from, SyncTopic, reply), peer);
     }
 
-    private readonly Dictionary<string, AntiEntropy.PeerFreshness> _peers = new(StringComparer.Ordinal);
+    /// <summary>The identity <paramref name="node"/> publishes in the member graph (its name if it publishes none).</summary>
+    private string IdentityOf(string node)
+    {
+        var members = network.Members;
+        if (!ReferenceEquals(members, _membersSeen))
+        {
+            _membersSeen = members;
+            _identities = members.ToDictionary(m => m.Name, KvPruning.ReplicaOf, StringComparer.Ordinal);
+        }
+
+        return _identities.GetValueOrDefault(node) ?? node;
+    }
 
     /// <summary>The wire form of a delta: [key, writer, the writer's update counter of the key, the encoded delta].</summary>
     public static byte[] EncodeDelta(KvKey key, string replica, ulong counter, CrdtMap delta)
@@ -210,6 +187,33 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
         if (!condition)
         {
             throw new FormatException("malformed store replication message");
+        }
+    }
+}
+
+/// <summary>Sends the store's local changes down the multicast tree (<see cref="IKvBroadcast"/>); what is over the
+/// multicast payload limit, or cannot be sent (the core is not running), is left to anti-entropy.</summary>
+internal sealed class KvBroadcast(IReplicationNetwork network) : IKvBroadcast
+{
+    public bool Delta(KvKey key, string writer, ulong counter, CrdtMap delta) => Send(KvReplication.EncodeDelta(key, writer, counter, delta));
+
+    public bool Entry(KvEntry entry, string sender) => Send(KvReplication.EncodeEntry(entry, sender));
+
+    private bool Send(byte[] payload)
+    {
+        if (payload.Length > network.MaxPayloadSize)
+        {
+            return false;
+        }
+
+        try
+        {
+            network.Broadcast(KvReplication.DeltaTopic, payload);
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            return false; // the core is not started (or stopping): anti-entropy carries it later
         }
     }
 }

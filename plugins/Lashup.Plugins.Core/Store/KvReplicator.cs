@@ -20,7 +20,7 @@ namespace Lashup.Plugins.Core.Store;
 internal sealed partial class KvReplicator(KvStore store, CoreRuntime core, IOptions<CoreOptions> options, TimeProvider time, ILoggerFactory loggers)
     : ILifecycleParticipant
 {
-    private readonly KvReplication _replication = new(store, core, Random.Shared);
+    private readonly KvReplication _replication = new(store, core, core, Random.Shared);
     private readonly ILogger _logger = loggers.CreateLogger("Lashup.Core.Store");
     private readonly Channel<Action> _inbox = Channel.CreateBounded<Action>(new BoundedChannelOptions(10_000) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
     private readonly CancellationTokenSource _stopping = new();
@@ -36,22 +36,16 @@ internal sealed partial class KvReplicator(KvStore store, CoreRuntime core, IOpt
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        store.LocalDelta = _replication.OnLocalDelta;
-        store.LocalEntry = _replication.OnLocalEntry;
-        store.HoldWritesUntilSynced();
         _subscriptions.Add(core.Subscribe(KvReplication.DeltaTopic, Enqueue));
         _subscriptions.Add(core.Subscribe(KvReplication.SyncTopic, Enqueue));
         _worker = Task.Run(WorkAsync);
         var interval = options.Value.KvSyncInterval.Value;
-        // A new replica syncs at once: its writes wait for that first exchange (KvStore.Fresh).
-        _timer = time.CreateTimer(_ => _inbox.Writer.TryWrite(StartSyncRound), null, store.Fresh ? TimeSpan.Zero : interval, interval);
+        _timer = time.CreateTimer(_ => _inbox.Writer.TryWrite(StartSyncRound), null, interval, interval);
         return Task.CompletedTask;
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        store.LocalDelta = null;
-        store.LocalEntry = null;
         _timer?.Dispose();
         foreach (var s in _subscriptions)
         {

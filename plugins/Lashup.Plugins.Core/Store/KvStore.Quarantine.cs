@@ -16,8 +16,8 @@ namespace Lashup.Plugins.Core.Store;
 /// A key left out at start is one this replica no longer holds: its digest no longer names it, so the next anti-entropy
 /// exchange brings a peer's copy, which overwrites the bad row (the quarantine then ends, logged). If the bad row may
 /// hold updates this replica made (its version names this replica, or cannot be read), the replica moves to its next
-/// incarnation before it writes anything: a new write under the old name would reuse update counters the cluster has
-/// already seen, and be dropped by the peers (the emptied-data-folder problem, for one key).
+/// identity before it writes anything (its data stays): a new write under the old one would reuse update counters the
+/// cluster has already seen, and be dropped by the peers.
 /// </para>
 /// <para>
 /// What the bad row held that no peer has is lost with it; its bytes stay in the store file until a valid copy replaces
@@ -80,9 +80,8 @@ internal sealed partial class KvStore
     }
 
     /// <summary>
-    /// Records an entry a peer sent that could not be decoded (the rest of its message is still merged). The replicas
-    /// its version names (when <paramref name="version"/> can be read) count for a new replica's choice of incarnation
-    /// (<see cref="EndFresh"/>): the entry may hold this node's updates of an earlier life.
+    /// Records an entry a peer sent that could not be decoded (the rest of its message is still merged), with the
+    /// replicas its version names when <paramref name="version"/> can be read.
     /// </summary>
     public void QuarantineFromPeer(string key, string peer, string reason, ReadOnlyMemory<byte>? version = null, string? writer = null)
     {
@@ -109,7 +108,6 @@ internal sealed partial class KvStore
                 if (_quarantine.TryGetValue(oldest, out var q) && !q.OnDisk)
                 {
                     _quarantine.Remove(oldest);
-                    KeepReplicasOf(q);
                 }
             }
 
@@ -130,41 +128,12 @@ internal sealed partial class KvStore
         }
     }
 
-    /// <summary>
-    /// The replicas named by the versions of quarantined entries, while this replica is fresh; null when one of them
-    /// could not be read (then an earlier life of this node may hide in it).
-    /// </summary>
-    private IEnumerable<string>? QuarantinedReplicas()
+    /// <summary>Under the lock, after a discard: the store file's rows are gone, and with them their quarantine.</summary>
+    private void ForgetDiskQuarantine()
     {
-        if (_quarantinedUnknown)
+        foreach (var key in _quarantine.Values.Where(q => q.OnDisk).Select(q => q.Key).ToList())
         {
-            return null;
-        }
-
-        return _quarantine.Values.Any(q => q.Replicas is null)
-            ? null
-            : _quarantine.Values.SelectMany(q => q.Replicas!).Concat(_forgottenReplicas);
-    }
-
-    // Replicas of peer records forgotten (expired or evicted) while this replica is fresh: they still count for the
-    // choice of incarnation. Bounded by the number of distinct replica names in the cluster.
-    private readonly HashSet<string> _forgottenReplicas = new(StringComparer.Ordinal);
-    private bool _quarantinedUnknown;
-
-    private void KeepReplicasOf(QuarantinedEntry forgotten)
-    {
-        if (!Fresh)
-        {
-            return;
-        }
-
-        if (forgotten.Replicas is null)
-        {
-            _quarantinedUnknown = true;
-        }
-        else if (_forgottenReplicas.Count < 100_000)
-        {
-            _forgottenReplicas.UnionWith(forgotten.Replicas);
+            _quarantine.Remove(key);
         }
     }
 
@@ -180,7 +149,6 @@ internal sealed partial class KvStore
         foreach (var q in _quarantine.Values.Where(q => !q.OnDisk && now - q.LastSeen >= PeerQuarantineTtl).ToList())
         {
             _quarantine.Remove(q.Key);
-            KeepReplicasOf(q);
         }
     }
 
@@ -189,7 +157,6 @@ internal sealed partial class KvStore
     {
         if (_quarantine.Count > 0 && _quarantine.Remove(key.ToString(), out var ended))
         {
-            KeepReplicasOf(ended);
             LogQuarantineEnded(ended.Key, ended.Source, how);
         }
     }
@@ -216,14 +183,13 @@ internal sealed partial class KvStore
                 {
                     disk.Delete(key);
                 }
-                catch (Microsoft.Data.Sqlite.SqliteException e)
+                catch (KvPersistenceException e)
                 {
-                    throw new KvException($"the quarantined row of \"{key}\" could not be deleted from {disk.Path}: {e.Message}");
+                    throw new KvException($"the quarantined row of \"{key}\" could not be deleted: {e.Message}");
                 }
             }
 
             _quarantine.Remove(key);
-            KeepReplicasOf(entry);
             LogQuarantineEnded(key, entry.Source, "dropped by the operator");
             return true;
         }

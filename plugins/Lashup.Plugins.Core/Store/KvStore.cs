@@ -28,6 +28,9 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     private ImmutableSortedDictionary<KvKey, KvEntry> _entries = ImmutableSortedDictionary<KvKey, KvEntry>.Empty;
     private readonly ulong[] _buckets = new ulong[BucketCount];
     private readonly Func<IKvPersistence>? _openPersistence;
+    private readonly IDepartureRecord _departures;
+    private readonly IKvBroadcast _broadcast;
+    private readonly Random _random;
     private IKvPersistence? _disk;
     private string? _diskError;
     private string _replica;
@@ -36,21 +39,32 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     /// <summary>Anti-entropy buckets: keys are spread by hash; each bucket's digest is the XOR of its keys' versions.</summary>
     public const int BucketCount = 256;
 
-    /// <summary>Called (under the store's lock; must not block) with every local update's key, delta and new counter.</summary>
-    public Action<KvKey, CrdtMap, ulong>? LocalDelta { get; set; }
-
     /// <param name="options">The core's options.</param>
     /// <param name="node">This node.</param>
     /// <param name="time">The clock of register writes.</param>
     /// <param name="loggers">Loggers.</param>
+    /// <param name="departures">Membership's record of departed replicas, and where this replica's identity is published.</param>
+    /// <param name="broadcast">Where local updates' deltas and collapsed entries go.</param>
     /// <param name="openPersistence">Opens where entries are kept (the simulator's memory); by default SQLite in <c>data_dir/core</c>.</param>
-    public KvStore(IOptions<CoreOptions> options, NodeInfo node, TimeProvider time, ILoggerFactory loggers, Func<IKvPersistence>? openPersistence = null)
+    /// <param name="random">Draws the incarnation of a new identity (seeded in the simulator).</param>
+    public KvStore(
+        IOptions<CoreOptions> options,
+        NodeInfo node,
+        TimeProvider time,
+        ILoggerFactory loggers,
+        IDepartureRecord departures,
+        IKvBroadcast broadcast,
+        Func<IKvPersistence>? openPersistence = null,
+        Random? random = null)
     {
         _openPersistence = openPersistence;
         _options = options.Value;
         _node = node;
         _time = time;
         _logger = loggers.CreateLogger("Lashup.Core.Store");
+        _departures = departures;
+        _broadcast = broadcast;
+        _random = random ?? new Random();
         _replica = node.Name;
     }
 
@@ -67,19 +81,31 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         _disk = _openPersistence?.Invoke() ?? SqliteKvPersistence.Open(Path.Combine(_node.DataDirectory, "core"), _node.ClusterName, _node.Name);
         try
         {
-            RefuseIfStale(_disk);
+            Load(_disk);
         }
-        catch
+        catch (KvPersistenceException e)
+        {
+            _disk.Dispose();
+            _disk = null;
+            throw new InvalidOperationException(e.Message, e);
+        }
+        catch (InvalidOperationException)
         {
             _disk.Dispose();
             _disk = null;
             throw;
         }
 
-        var fresh = _disk.GetMeta(MetaFresh) == "1" || _disk.GetMeta(MetaReplica) is null && _disk.GetMeta(MetaLastActive) is null && !_disk.ReadAll().Any();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Loads every row (quarantining what cannot be read), then opens this replica's identity.</summary>
+    private void Load(IKvPersistence disk)
+    {
+        var rows = disk.ReadAll().ToList();
         var entries = ImmutableSortedDictionary.CreateBuilder<KvKey, KvEntry>();
         var unreadable = new List<(string Key, byte[] Version, string Reason)>();
-        foreach (var (key, value, version) in _disk.ReadAll())
+        foreach (var (key, value, version) in rows)
         {
             try
             {
@@ -89,8 +115,6 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
             catch (CrdtCodecException e) when (e.NewerFormat is { } format)
             {
                 // Not damage: a newer Lashup wrote it. Going on would overwrite its rows; refuse, as etcd refuses a downgrade.
-                _disk.Dispose();
-                _disk = null;
                 throw new InvalidOperationException(
                     $"{Path.Combine(_node.DataDirectory, "core", "kv.db")} holds values in format {format}, written by a newer version of Lashup " +
                     $"(this one reads format {CrdtCodec.FormatVersion}): run that version, or move the store away to re-sync this node from its peers", e);
@@ -108,28 +132,13 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
             _buckets[Bucket(entry.Key)] ^= VersionHash(entry);
         }
 
-        LogLoaded(_entries.Count, _disk.Path);
+        LogLoaded(_entries.Count, disk.Path);
         lock (_lock)
         {
             _startedAt = _time.GetUtcNow();
-            OpenIncarnation(_disk);
-            var own = false;
-            foreach (var (key, version, reason) in unreadable)
-            {
-                own |= QuarantineRow(key, version, reason, _replica);
-            }
-
-            if (own)
-            {
-                NextIncarnation("a quarantined row of the store file may hold updates under its current one");
-            }
-
-            _freshFile = fresh;
+            OpenIdentity(disk, rows.Count, unreadable);
             RefreshPruned();
-            _appliedAtStart = []; // from now on applied prunes stay in _pruned; new ones need MayApplyPrune
         }
-
-        return Task.CompletedTask;
     }
 
     public Task StopAsync(CancellationToken cancellationToken)
@@ -154,6 +163,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     public Readiness Check() =>
         _disk is null ? Readiness.NotReady("the store is not open")
         : _diskError is { } error ? Readiness.NotReady($"writes fail: {error}")
+        : AwaitingDepartures ? Readiness.NotReady("back after expire_after or more: writes wait until membership has compared departure records with a peer (at most three kv_sync_intervals)")
         : QuarantineNote() is { } note ? Readiness.Degraded(note)
         : Readiness.Ready;
 
@@ -168,8 +178,8 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     public IReadOnlyList<KvEntry> List(KvKey prefix)
     {
         ArgumentNullException.ThrowIfNull(prefix);
-        var markers = prefix.StartsWith(PrunePrefix);
-        return [.. _entries.Values.Where(e => e.Key.StartsWith(prefix) && !e.IsEmpty && (markers || !IsMarker(e.Key)))];
+        var markers = prefix.StartsWith(PruneMarker.Prefix);
+        return [.. _entries.Values.Where(e => e.Key.StartsWith(prefix) && !e.IsEmpty && (markers || !PruneMarker.IsMarker(e.Key)))];
     }
 
     public ValueTask<KvEntry> UpdateAsync(KvKey key, IReadOnlyList<CrdtOp> ops, VersionVector? expectedVersion = null, CancellationToken cancellationToken = default)
@@ -185,7 +195,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         // Reserved keys (the pruning markers under lashup/prune), op limits (KvLimits); an empty list writes nothing.
         KvLimits.Validate(key, ops);
 
-        return Fresh ? UpdateWhenSyncedAsync(key, ops, expectedVersion, cancellationToken) : ValueTask.FromResult(Update(key, ops, expectedVersion));
+        return AwaitingDepartures ? UpdateWhenSettledAsync(key, ops, expectedVersion, cancellationToken) : ValueTask.FromResult(Update(key, ops, expectedVersion));
     }
 
     /// <summary>An atomic local update as this node's replica (<see cref="ReplicaName"/>); markers included.</summary>
@@ -194,13 +204,23 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         lock (_lock)
         {
             var disk = _disk ?? throw new KvException("the store is not open (the node is starting or stopping)");
-            var current = _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
-            if (current.Version[_replica] == CollapsedVersion)
+            CheckOwnDeparture();
+            if (_entries.GetValueOrDefault(key)?.Version[_replica] == CollapsedVersion)
             {
-                // A collapse of this node's current replica reached it (the cluster pruned it while it was away).
-                NextIncarnation("the cluster collapsed its current one");
+                // A collapse of this replica reached it: the cluster removed it (cut off or down for expire_after) and
+                // pruned it before this node learnt it. What it holds is stale: it starts over under a new identity.
+                DiscardReplica("a collapse of it by the cluster reached this node");
+                throw new KvOverloadedException(
+                    $"this node's replica was removed by the cluster while it was cut off; it is re-syncing from its peers as {_replica}: retry",
+                    _options.KvSyncInterval.Value);
             }
 
+            if (_replicaDiscardPending)
+            {
+                throw new KvException($"this node's replica was removed by the cluster and could not be emptied ({_diskError}); nothing was written");
+            }
+
+            var current = _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
             if (expectedVersion is not null && QuarantinedOnDisk(key))
             {
                 // Its version here is unknown: the unreadable row held updates this replica cannot compare with.
@@ -233,7 +253,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
                 throw new KvValidationException(key, e.Message);
             }
 
-            if (encoded.Length > _options.MaxValueSize && !IsMarker(key))
+            if (encoded.Length > _options.MaxValueSize && !PruneMarker.IsMarker(key))
             {
                 throw new KvValidationException(key, $"the value of \"{key}\" would be {encoded.Length} bytes; the limit is {_options.MaxValueSize} (core.max_value_size)");
             }
@@ -244,19 +264,23 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
                 disk.Put(key.ToString(), encoded, CrdtCodec.EncodeVersion(updated.Version));
                 _diskError = null;
             }
-            catch (Microsoft.Data.Sqlite.SqliteException e)
+            catch (KvPersistenceException e)
             {
                 // Nothing changes in memory: a write that is not on disk is not acknowledged.
                 _diskError = e.Message;
                 Stats.WriteFailures++;
                 LogWriteFailed(key.ToString(), e.Message);
-                throw new KvException($"the update of \"{key}\" could not be written to {disk.Path}: {e.Message}; nothing was changed");
+                throw new KvException($"the update of \"{key}\" could not be written: {e.Message}; nothing was changed");
             }
 
             Stats.LocalUpdates++;
             EndQuarantine(key, "a local write replaced it");
             Publish(current, updated);
-            LocalDelta?.Invoke(key, delta, updated.Version[_replica]);
+            if (_broadcast.Delta(key, _replica, updated.Version[_replica], delta))
+            {
+                Stats.DeltasSent++;
+            }
+
             return updated;
         }
     }
@@ -268,8 +292,8 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         lock (_lock)
         {
             // Pruning markers only for a watch that asks for them (its prefix is under lashup/prune).
-            var markers = prefix.StartsWith(PrunePrefix);
-            queue.EnqueueSnapshot(markers ? _entries.Values : _entries.Values.Where(e => !IsMarker(e.Key)));
+            var markers = prefix.StartsWith(PruneMarker.Prefix);
+            queue.EnqueueSnapshot(markers ? _entries.Values : _entries.Values.Where(e => !PruneMarker.IsMarker(e.Key)));
             _watchers.Add(queue);
         }
 
@@ -308,9 +332,10 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     {
         lock (_lock)
         {
-            if (_pruned.ContainsKey(origin))
+            if (_pruned.ContainsKey(origin) || _departures.Departures.IsDeparted(origin))
             {
-                // The origin was pruned: its updates were collapsed into the owner's, and it writes no more.
+                // Its writer departed for good (membership's record): a node that has not learnt it yet writes for
+                // nobody; and once pruned, its updates were collapsed into the owner's.
                 Stats.PrunedDeltasDropped++;
                 return false;
             }
@@ -324,7 +349,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
 
             var (value, version) = CleanMerged(key, current.Map.Merge(delta), current.Version.Increment(origin), delta);
             var merged = new KvEntry(key, value, version);
-            if ((IsMarker(key) && MarkerExpired(merged.Map)) || !Persist(current, merged))
+            if ((PruneMarker.IsMarker(key) && !MarkerAcceptable(key, merged.Map)) || !Persist(current, merged))
             {
                 return false;
             }
@@ -339,10 +364,8 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     {
         lock (_lock)
         {
-            var marker = IsMarker(key);
-            if (marker && MarkerExpired(value))
+            if (PruneMarker.IsMarker(key) && !MarkerAcceptable(key, (_entries.GetValueOrDefault(key)?.Map ?? CrdtMap.Empty).Merge(value)))
             {
-                // Past its dissemination window here: deleted (or about to be); a peer with a slower clock follows.
                 return false;
             }
 
@@ -351,6 +374,22 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
             var merged = new KvEntry(key, value, version);
             return !merged.Version.Equals(current.Version) && Persist(current, merged);
         }
+    }
+
+    /// <summary>
+    /// Whether a marker, as it would be after a merge, is taken: not about a retired replica, not a performed one deleted
+    /// here in the last TTL (a peer that deletes it later still offers it), and not without its opening (what comes
+    /// without it is a remnant of a marker deleted here).
+    /// </summary>
+    private bool MarkerAcceptable(KvKey key, CrdtMap merged)
+    {
+        if (PruneMarker.ReplicaOf(key) is not { } replica || _departures.Departures.IsRetired(replica))
+        {
+            return false;
+        }
+
+        var marker = PruneMarker.Parse(merged);
+        return marker.StartedAt is not null && (marker.PerformedBy is null || !PerformedMarkerDeletedHere(replica));
     }
 
     /// <summary>A copy of the bucket digests.</summary>
@@ -397,7 +436,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
             disk.Put(merged.Key.ToString(), CrdtCodec.EncodeMap(merged.Map), CrdtCodec.EncodeVersion(merged.Version));
             _diskError = null;
         }
-        catch (Microsoft.Data.Sqlite.SqliteException e)
+        catch (KvPersistenceException e)
         {
             _diskError = e.Message;
             Stats.WriteFailures++;
@@ -419,18 +458,29 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
 
         _buckets[bucket] ^= VersionHash(entry);
         _entries = _entries.SetItem(entry.Key, entry);
-        var marker = IsMarker(entry.Key);
-        foreach (var watcher in _watchers)
-        {
-            if (entry.Key.StartsWith(watcher.Prefix) && (!marker || watcher.Prefix.StartsWith(PrunePrefix)))
-            {
-                watcher.Enqueue(new KvChange(KvChangeKind.Updated, entry));
-            }
-        }
+        var marker = PruneMarker.IsMarker(entry.Key);
+        Notify(entry, marker);
 
         if (marker)
         {
+            if (PruneMarker.ReplicaOf(entry.Key) is { } replica)
+            {
+                NoteMarker(replica, entry.Map);
+            }
+
             RefreshPruned();
+        }
+    }
+
+    /// <summary>Tells the watchers of <paramref name="entry"/>'s prefix (markers only to watches under their prefix).</summary>
+    private void Notify(KvEntry entry, bool marker)
+    {
+        foreach (var watcher in _watchers)
+        {
+            if (entry.Key.StartsWith(watcher.Prefix) && (!marker || watcher.Prefix.StartsWith(PruneMarker.Prefix)))
+            {
+                watcher.Enqueue(new KvChange(KvChangeKind.Updated, entry));
+            }
         }
     }
 
@@ -451,8 +501,9 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         public long PruneMismatches;
         public long MarkersDeleted;
         public long RemovesTranslated;
-        public long StaleRefusals;
         public long Quarantined;
+        public long DepartedExchangesRefused;
+        public long ReplicaDiscards;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Store loaded {Count} keys from {Path}")]

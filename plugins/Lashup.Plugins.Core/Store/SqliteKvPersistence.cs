@@ -5,7 +5,8 @@ namespace Lashup.Plugins.Core.Store;
 /// <summary>
 /// The replica on disk: one SQLite database in WAL mode with <c>synchronous = FULL</c>, so a write is on disk before
 /// the update that made it is acknowledged, and a crash at any point loses no acknowledged write. A file that is not a
-/// Lashup store, or belongs to another cluster or node, is refused with a clear error, never silently reset.
+/// Lashup store, or belongs to another cluster or node, is refused with a clear error, never silently reset. Every
+/// <see cref="SqliteException"/> of an operation is wrapped here, once, in a <see cref="KvPersistenceException"/>.
 /// </summary>
 internal sealed class SqliteKvPersistence : IKvPersistence
 {
@@ -43,7 +44,7 @@ internal sealed class SqliteKvPersistence : IKvPersistence
             var meta = ReadMeta(connection);
             if (meta.Count == 0)
             {
-                WriteMeta(connection, new() { ["format"] = Format, ["cluster"] = cluster, ["node"] = node });
+                WriteIdentification(connection, new() { ["format"] = Format, ["cluster"] = cluster, ["node"] = node });
             }
             else
             {
@@ -80,36 +81,35 @@ internal sealed class SqliteKvPersistence : IKvPersistence
         return new SqliteKvPersistence(connection) { Path = path };
     }
 
-    /// <summary>Every stored row, in key order.</summary>
-    public IEnumerable<(string Key, byte[] Value, byte[] Version)> ReadAll()
+    /// <summary>Every stored row, in key order (read at once: a failure surfaces here, not half-way through a caller's loop).</summary>
+    public IEnumerable<(string Key, byte[] Value, byte[] Version)> ReadAll() => Run("read the entries", () =>
     {
         using var command = _connection.CreateCommand();
         command.CommandText = "SELECT key, value, version FROM kv ORDER BY key";
         using var reader = command.ExecuteReader();
+        var rows = new List<(string, byte[], byte[])>();
         while (reader.Read())
         {
-            yield return (reader.GetString(0), (byte[])reader.GetValue(1), (byte[])reader.GetValue(2));
+            rows.Add((reader.GetString(0), (byte[])reader.GetValue(1), (byte[])reader.GetValue(2)));
         }
-    }
+
+        return rows;
+    });
 
     /// <summary>Writes one entry durably (returns after fsync).</summary>
-    /// <exception cref="SqliteException">The disk is full, read-only or failing.</exception>
-    public void Put(string key, byte[] value, byte[] version)
+    public void Put(string key, byte[] value, byte[] version) => Run($"write \"{key}\"", () =>
     {
-        lock (_lock)
-        {
-            _put.Parameters[0].Value = key;
-            _put.Parameters[1].Value = value;
-            _put.Parameters[2].Value = version;
-            _put.ExecuteNonQuery();
-        }
-    }
+        _put.Parameters[0].Value = key;
+        _put.Parameters[1].Value = value;
+        _put.Parameters[2].Value = version;
+        _put.ExecuteNonQuery();
+        return true;
+    });
 
     /// <summary>Writes several rows and meta rows in one transaction (returns after fsync of the commit; on an error
     /// nothing is written).</summary>
-    public void PutAll(IReadOnlyList<(string Key, byte[] Value, byte[] Version)> rows, IReadOnlyList<(string Name, string Value)> meta)
-    {
-        lock (_lock)
+    public void PutAll(IReadOnlyList<(string Key, byte[] Value, byte[] Version)> rows, IReadOnlyList<(string Name, string Value)> meta) =>
+        Run($"write {rows.Count} entries in one transaction", () =>
         {
             using var transaction = _connection.BeginTransaction();
             _put.Transaction = transaction;
@@ -123,52 +123,75 @@ internal sealed class SqliteKvPersistence : IKvPersistence
                     _put.ExecuteNonQuery();
                 }
 
-                foreach (var (name, value) in meta)
-                {
-                    using var command = _connection.CreateCommand();
-                    command.Transaction = transaction;
-                    command.CommandText = "INSERT INTO meta (name, value) VALUES ($name, $value) ON CONFLICT (name) DO UPDATE SET value = excluded.value";
-                    command.Parameters.AddWithValue("$name", name);
-                    command.Parameters.AddWithValue("$value", value);
-                    command.ExecuteNonQuery();
-                }
-
+                WriteMeta(transaction, meta);
                 transaction.Commit();
             }
             finally
             {
                 _put.Transaction = null;
             }
-        }
-    }
 
-    /// <summary>Deletes one entry durably.</summary>
-    public void Delete(string key)
+            return true;
+        });
+
+    /// <summary>Deletes every row and every meta row but the file's identification, then writes <paramref name="meta"/>, in one transaction.</summary>
+    public void Reset(IReadOnlyList<(string Name, string Value)> meta) => Run("empty the replica", () =>
     {
-        lock (_lock)
+        using var transaction = _connection.BeginTransaction();
+        using (var command = _connection.CreateCommand())
         {
-            using var command = _connection.CreateCommand();
-            command.CommandText = "DELETE FROM kv WHERE key = $key";
-            command.Parameters.AddWithValue("$key", key);
+            command.Transaction = transaction;
+            command.CommandText = "DELETE FROM kv; DELETE FROM meta WHERE name NOT IN ('format', 'cluster', 'node');";
             command.ExecuteNonQuery();
         }
-    }
+
+        WriteMeta(transaction, meta);
+        transaction.Commit();
+        return true;
+    });
+
+    /// <summary>Deletes one entry durably.</summary>
+    public void Delete(string key) => Run($"delete \"{key}\"", () =>
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = "DELETE FROM kv WHERE key = $key";
+        command.Parameters.AddWithValue("$key", key);
+        command.ExecuteNonQuery();
+        return true;
+    });
 
     /// <summary>A row of the meta table (besides format, cluster and node, which <see cref="Open"/> checks), or null.</summary>
-    public string? GetMeta(string name)
+    public string? GetMeta(string name) => Run($"read the setting {name}", () => ReadMeta(_connection).GetValueOrDefault(name));
+
+    /// <summary>Writes a row of the meta table durably. Older stores simply lack the row: no schema change.</summary>
+    public void PutMeta(string name, string value) => Run($"write the setting {name}", () =>
+    {
+        WriteMeta(null, [(name, value)]);
+        return true;
+    });
+
+    /// <summary>Runs one operation under the lock; an SQLite error becomes a <see cref="KvPersistenceException"/> naming the file.</summary>
+    private T Run<T>(string what, Func<T> operation)
     {
         lock (_lock)
         {
-            return ReadMeta(_connection).GetValueOrDefault(name);
+            try
+            {
+                return operation();
+            }
+            catch (SqliteException e)
+            {
+                throw new KvPersistenceException($"cannot {what} in {Path}: {e.Message}", e);
+            }
         }
     }
 
-    /// <summary>Writes a row of the meta table durably. Older stores simply lack the row: no schema change.</summary>
-    public void PutMeta(string name, string value)
+    private void WriteMeta(SqliteTransaction? transaction, IReadOnlyList<(string Name, string Value)> meta)
     {
-        lock (_lock)
+        foreach (var (name, value) in meta)
         {
             using var command = _connection.CreateCommand();
+            command.Transaction = transaction;
             command.CommandText = "INSERT INTO meta (name, value) VALUES ($name, $value) ON CONFLICT (name) DO UPDATE SET value = excluded.value";
             command.Parameters.AddWithValue("$name", name);
             command.Parameters.AddWithValue("$value", value);
@@ -206,7 +229,7 @@ internal sealed class SqliteKvPersistence : IKvPersistence
         return meta;
     }
 
-    private static void WriteMeta(SqliteConnection connection, Dictionary<string, string> meta)
+    private static void WriteIdentification(SqliteConnection connection, Dictionary<string, string> meta)
     {
         foreach (var (name, value) in meta)
         {

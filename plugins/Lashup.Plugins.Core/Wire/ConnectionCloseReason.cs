@@ -24,8 +24,8 @@ internal enum ConnectionCloseReason
     Stalled,
 
     /// <summary>
-    /// Its source address was at its cap of connections (refused, or, not authenticated yet, closed to make room for a
-    /// newer one), or of bytes buffered.
+    /// Its source address was at its cap of connections (refused; or, not authenticated yet, closed to make room for a
+    /// newer one once stuck, or its turn to read did not come within the handshake time), or of bytes buffered.
     /// </summary>
     SourceLimit,
 }

@@ -19,6 +19,12 @@ internal static class MessageValidator
     public const int MaxDigestEntries = 200_000;
     public const int MaxTimeToLive = 64;
 
+    /// <summary>A replica identity: a node name plus <c>~</c> and its incarnation.</summary>
+    public const int MaxReplicaLength = MaxNameLength + 64;
+
+    /// <summary>Entries of one departures message (a whole record travels in parts of this size).</summary>
+    public const int MaxDepartureEntries = 10_000;
+
     public static bool IsValid([NotNullWhen(true)] Envelope? e) =>
         e is not null && IsName(e.From) && IsAddress(e.FromAddress) && e.Epoch >= 0 && e.Body is not null && IsValid(e.Body);
 
@@ -38,6 +44,11 @@ internal static class MessageValidator
         && r.Metadata is not null && r.Metadata.Count <= MaxMetadataEntries
         && r.Metadata.All(kv => kv.Key is { Length: > 0 and <= MaxMetadataKeyLength } && kv.Value is { Length: <= MaxMetadataValueLength });
 
+    public static bool IsReplica(string? replica) =>
+        !string.IsNullOrEmpty(replica) && replica.Length <= MaxReplicaLength && !replica.Any(char.IsControl);
+
+    private static bool IsDeparture(DepartureEntry? d) => d is not null && IsReplica(d.Replica) && d.At >= 0 && d.Reason <= 2;
+
     private static bool IsValid(Message m) => m switch
     {
         Join j => IsRef(j.Joiner),
@@ -53,6 +64,8 @@ internal static class MessageValidator
         GmRecords r => r.Records is not null && r.Records.Length <= MaxDigestEntries && r.Records.All(IsRecord),
         MulticastData d => IsName(d.Origin) && d.Topic is { Length: > 0 and <= MaxTopicLength } && d.Payload is not null,
         DirectData d => d.Topic is { Length: > 0 and <= MaxTopicLength } && d.Payload is not null,
+        Departures d => d.Entries is not null && d.Entries.Length <= MaxDepartureEntries && d.Entries.All(IsDeparture)
+                        && (d.Roster is null || (d.Roster.Length <= MaxDigestEntries && d.Roster.All(IsReplica))),
         _ => false,
     };
 }

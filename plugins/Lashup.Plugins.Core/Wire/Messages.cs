@@ -39,6 +39,7 @@ public sealed record Envelope(
 [Union(14, typeof(GmRecords))]
 [Union(15, typeof(MulticastData))]
 [Union(16, typeof(DirectData))]
+[Union(17, typeof(Departures))]
 public abstract record Message;
 
 /// <summary>A newcomer asks a contact to join.</summary>
@@ -116,9 +117,18 @@ public sealed record AdjacencyUpdate([property: Key(0)] AdjacencyRecord Record) 
 [MessagePackObject]
 public sealed record GmVersion([property: Key(0)] string Name, [property: Key(1)] long Epoch, [property: Key(2)] long Counter);
 
-/// <summary>Member-graph anti-entropy: the sender's versions; the receiver sends back what the sender lacks, and (if <see cref="WantReply"/>) its own digest.</summary>
+/// <summary>
+/// Member-graph anti-entropy: the sender's versions; the receiver sends back what the sender lacks, and (if
+/// <see cref="WantReply"/>) its own digest. It also carries the size and hash of the sender's departure record and
+/// reference membership (<see cref="Departures"/>); a receiver whose record differs sends its whole record back. Older
+/// nodes send neither (0, 0): they are sent no departures.
+/// </summary>
 [MessagePackObject]
-public sealed record GmDigest([property: Key(0)] GmVersion[] Versions, [property: Key(1)] bool WantReply) : Message;
+public sealed record GmDigest(
+    [property: Key(0)] GmVersion[] Versions,
+    [property: Key(1)] bool WantReply,
+    [property: Key(2)] int DeparturesCount = 0,
+    [property: Key(3)] ulong DeparturesHash = 0) : Message;
 
 /// <summary>Member-graph records the receiver lacked.</summary>
 [MessagePackObject]
@@ -136,3 +146,29 @@ public sealed record MulticastData(
 /// <summary>A message from one node's plugin to the same plugin on another node (e.g. store anti-entropy).</summary>
 [MessagePackObject]
 public sealed record DirectData([property: Key(0)] string Topic, [property: Key(1)] byte[] Payload) : Message;
+
+/// <summary>One replica identity that left the cluster for good (see <see cref="Departures"/>).</summary>
+/// <param name="Replica">The identity: the node name and the incarnation drawn when its store file was created
+/// (<c>name~uid</c>), or the bare node name for a store older than identities.</param>
+/// <param name="At">When the departure was first recorded (Unix ms, the recorder's clock).</param>
+/// <param name="Reason">Why (0 unreachable for expire_after from the majority side, 1 superseded by a newer
+/// incarnation of its node, 2 named in data but never seen alive for expire_after).</param>
+/// <param name="Retired">Its prune was performed and the marker expired: every state already holds its collapse.</param>
+[MessagePackObject]
+public sealed record DepartureEntry(
+    [property: Key(0)] string Replica,
+    [property: Key(1)] long At,
+    [property: Key(2)] byte Reason,
+    [property: Key(3)] bool Retired);
+
+/// <summary>
+/// Entries of the departure record, a grow-only set flooded to active neighbours when it grows and exchanged whole when
+/// two nodes' digests differ (<see cref="GmDigest"/>). <see cref="Complete"/> marks the last part of a whole record,
+/// which also carries the sender's reference membership (<see cref="Roster"/>: the identities admitted by a node on the
+/// majority side and not departed), so that a node that joins or comes back judges against the cluster's.
+/// </summary>
+[MessagePackObject]
+public sealed record Departures(
+    [property: Key(0)] DepartureEntry[] Entries,
+    [property: Key(1)] bool Complete,
+    [property: Key(2)] string[]? Roster = null) : Message;

@@ -1,10 +1,8 @@
 using Lashup.Abstractions.Data;
-using Lashup.Abstractions.Plugins;
 using Lashup.Crdt;
 using Lashup.Plugins.Core.Store;
+using Lashup.Plugins.Core.Tests.Store;
 using Lashup.TestSupport.Conformance;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 
 namespace Lashup.Plugins.Core.Tests.Conformance;
 
@@ -30,11 +28,7 @@ public sealed class KvStoreConformanceTests : ReplicatedStoreConformance, IDispo
 
     protected override async Task<IReplicatedStore> CreateStoreAsync(string replica, int maxValueBytes)
     {
-        var store = new KvStore(
-            Options.Create(new CoreOptions { MaxValueSize = maxValueBytes }),
-            new NodeInfo(replica, "conformance", Path.Combine(_dir, replica)),
-            TimeProvider.System,
-            NullLoggerFactory.Instance);
+        var store = TestStores.Create(replica, Path.Combine(_dir, replica), new CoreOptions { MaxValueSize = maxValueBytes }, cluster: "conformance");
         _stores.Add(store);
         await store.StartAsync(CancellationToken.None);
         return store;
@@ -45,4 +39,7 @@ public sealed class KvStoreConformanceTests : ReplicatedStoreConformance, IDispo
         var entry = ((KvStore)from).GetRaw(key) ?? throw new InvalidOperationException($"{key} is not in the source store");
         ((KvStore)to).MergeEntry(key, entry.Map, entry.Version);
     }
+
+    /// <summary>The store's identity (<c>node~incarnation</c>), not its node's name.</summary>
+    protected override string ReplicaOf(IReplicatedStore store) => ((KvStore)store).ReplicaName;
 }

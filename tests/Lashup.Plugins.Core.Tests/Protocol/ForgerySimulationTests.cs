@@ -196,4 +196,174 @@ public sealed class ForgerySimulationTests(ITestOutputHelper output)
         output.WriteLine($"seed {seed} loss {loss}: epoch {before} before the wipe, {member.Epoch} after; agreed after {took?.TotalSeconds:F1} s; rolled back {cluster.Live.Sum(n => n.Node!.Stats.EpochsRefuted)}, confirmed {cluster.Live.Sum(n => n.Node!.Stats.EpochsConfirmed)}");
         Assert.True(took is not null && Agreed(), $"seed {seed}: {string.Join(" ", cluster.Live.Select(n => $"{n.Node!.RecordOf(member.Name)?.Epoch}/{n.Node.StateOf(member.Name)}"))} (member at {member.Epoch})");
     }
+
+    [Theory]
+    [InlineData(61)]
+    [InlineData(62)]
+    public void ForgedRecordOneAheadNamingAnotherAddress_MemberStaysInEverywhere(int seed)
+    {
+        // One datagram: a record of the member at its epoch + 1 naming the forger's address. It was believed at once and
+        // flooded; every node then refused the member's frames as replays and asked only the forged address: after 120 s
+        // 7 of 7 nodes held the forgery and the member was unreachable everywhere (about 195 frames refused).
+        const string forger = "10.66.0.1:7470";
+        var cluster = Scenarios.Converged(8, seed);
+        var node = cluster.Nodes[0];
+        var member = cluster.Nodes[4];
+        var real = node.Node!.RecordOf(member.Name)!;
+        var forged = real with { Address = forger, Epoch = real.Epoch + 1, Counter = 0 };
+
+        node.Node.Receive(new Envelope("forger", forger, 1, 1, new AdjacencyUpdate(forged)));
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(120));
+
+        var holding = cluster.Live.Count(n => n != member && n.Node!.RecordOf(member.Name)?.Address == forger);
+        var replayed = cluster.Live.Sum(n => n.Node!.Stats.Dropped[(int)DropReason.Replayed]);
+        output.WriteLine($"seed {seed}: after 120 s {holding}/7 nodes hold the forged record; member {string.Join(" ", cluster.Live.Where(n => n != member).Select(n => n.Node!.StateOf(member.Name)))}; frames refused as replays {replayed}; refuted {cluster.Live.Sum(n => n.Node!.Stats.EpochsRefuted)}");
+        Assert.Equal(0, holding);
+        Assert.All(cluster.Live, n => Assert.Equal(MemberState.Alive, n.Node!.StateOf(member.Name)));
+        Assert.True(cluster.Converged(), $"seed {seed}: not converged");
+    }
+
+    [Theory]
+    [InlineData(81)]
+    [InlineData(82)]
+    public void MemberRestartedTwiceWhileCutOff_ForgerSendsFarAheadRecordsAllAlong_BackEverywhere(int seed)
+    {
+        // 5 forged records a second to every node, each further ahead, in the member's name. A check kept only the newest
+        // record that came, a forged one, which the member's answer refuted: after 110 s 11 of 11 nodes still held its
+        // old record (0 confirmed, about 300 refuted).
+        const string forger = "10.66.0.1:7470";
+        var cluster = Scenarios.Converged(12, seed);
+        var member = cluster.Nodes[5];
+        cluster.Partition(n => n == member ? 2 : 1);
+        for (var i = 0; i < 2; i++)
+        {
+            member.Crash();
+            cluster.Sim.RunFor(TimeSpan.FromSeconds(3));
+            member.Restart();
+            cluster.Sim.RunFor(TimeSpan.FromSeconds(3));
+        }
+
+        var rounds = 0;
+        void Forge()
+        {
+            rounds++;
+            foreach (var n in cluster.Live.Where(n => n != member))
+            {
+                var forged = new AdjacencyRecord(member.Name, forger, 1_000_000 + rounds, 0, [], [], false);
+                n.Node!.Receive(new Envelope("forger", forger, 1, (ulong)rounds, new AdjacencyUpdate(forged)));
+            }
+
+            if (rounds < 600)
+            {
+                cluster.Sim.After(TimeSpan.FromMilliseconds(200), Forge);
+            }
+        }
+
+        cluster.Heal();
+        Forge();
+        var took = cluster.Sim.RunUntil(() => cluster.Live.All(n => n.Node!.RecordOf(member.Name)?.Epoch == member.Epoch), TimeSpan.FromSeconds(110), TimeSpan.FromMilliseconds(100));
+
+        var behind = cluster.Live.Count(n => n.Node!.RecordOf(member.Name)?.Epoch != member.Epoch);
+        output.WriteLine($"seed {seed}: back everywhere after {took?.TotalSeconds:F1} s; nodes on an old record {behind}; refuted {cluster.Live.Sum(n => n.Node!.Stats.EpochsRefuted)}, confirmed {cluster.Live.Sum(n => n.Node!.Stats.EpochsConfirmed)}");
+        Assert.Equal(0, behind);
+        Assert.All(cluster.Live, n => Assert.NotEqual(forger, n.Node!.RecordOf(member.Name)!.Address));
+    }
+
+    [Fact]
+    public void MemberRestartsOnce_NoNodeAsksIt()
+    {
+        // A restart at the same address bumps the epoch by one: every node takes the member's next record as it comes.
+        const int seed = 71;
+        var cluster = Scenarios.Converged(50, seed);
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(30));
+        var member = cluster.Nodes[17];
+        var checks = cluster.Nodes.Sum(n => n.Node!.Stats.EpochChecks);
+
+        member.Crash();
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(2));
+        member.Restart();
+        var took = cluster.Sim.RunUntil(
+            () => cluster.Converged() && cluster.Live.All(n => n.Node!.RecordOf(member.Name)?.Epoch == member.Epoch),
+            TimeSpan.FromMinutes(2),
+            TimeSpan.FromMilliseconds(100));
+
+        output.WriteLine($"seed {seed}: back everywhere after {took?.TotalSeconds:F1} s");
+        Assert.True(took is not null, $"seed {seed}: not back everywhere");
+        Assert.Equal(checks, cluster.Live.Sum(n => n.Node!.Stats.EpochChecks));
+    }
+
+    [Fact]
+    public void MemberRestartedThriceWhileCutOff_EveryOtherNodeAsksItOnceAndBelievesIt()
+    {
+        // The record that arrives after the partition heals is three epochs ahead: the node that hears it first asks the
+        // member and floods it once confirmed; flooding spares the others nothing, each asks the member itself, once.
+        const int seed = 72;
+        var cluster = Scenarios.Converged(50, seed);
+        var member = cluster.Nodes[17];
+        cluster.Partition(n => n == member ? 2 : 1);
+        for (var i = 0; i < 3; i++)
+        {
+            member.Crash();
+            cluster.Sim.RunFor(TimeSpan.FromSeconds(3));
+            member.Restart();
+            cluster.Sim.RunFor(TimeSpan.FromSeconds(3));
+        }
+
+        var others = cluster.Live.Where(n => n != member).ToList();
+        var checks = others.Sum(n => n.Node!.Stats.EpochChecks);
+        var confirmed = others.Sum(n => n.Node!.Stats.EpochsConfirmed);
+        cluster.Heal();
+        var took = cluster.Sim.RunUntil(
+            () => cluster.Converged() && cluster.Live.All(n => n.Node!.RecordOf(member.Name)?.Epoch == member.Epoch),
+            TimeSpan.FromMinutes(2),
+            TimeSpan.FromMilliseconds(100));
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(30));
+
+        checks = others.Sum(n => n.Node!.Stats.EpochChecks) - checks;
+        confirmed = others.Sum(n => n.Node!.Stats.EpochsConfirmed) - confirmed;
+        output.WriteLine($"seed {seed}: back everywhere after {took?.TotalSeconds:F1} s; {checks} checks, {confirmed} confirmed, by {others.Count} nodes");
+        Assert.True(took is not null, $"seed {seed}: not back everywhere");
+        Assert.Equal(others.Count, checks);
+        Assert.Equal(checks, confirmed);
+    }
+
+    [Fact]
+    public void ForgerSendsEveryNodeFarAheadRecordsOfEveryMember_NoneBelievedAndChecksBoundedByTheCheckPeriod()
+    {
+        // Ten times a second, for a minute, every node gets records of every other member, each round further ahead and
+        // naming the forger's address. Each record asks for a check, but a node checks a member at most once in twice
+        // the longest probe timeout (4 s here) after its last probe: the flood costs at most that many probes.
+        const string forger = "10.66.0.1:7470";
+        const int seed = 73;
+        var cluster = Scenarios.Converged(50, seed);
+        var checks = cluster.Live.Sum(n => n.Node!.Stats.EpochChecks);
+        long epoch = 1_000;
+        var rounds = 0;
+        void Forge()
+        {
+            rounds++;
+            epoch += 10;
+            foreach (var n in cluster.Live)
+            {
+                var records = cluster.Nodes.Where(m => m != n).Select(m => new AdjacencyRecord(m.Name, forger, epoch, 0, [], [], false)).ToArray();
+                n.Node!.Receive(new Envelope("forger", forger, 1, (ulong)rounds, new GmRecords(records)));
+            }
+
+            if (rounds < 600)
+            {
+                cluster.Sim.After(TimeSpan.FromMilliseconds(100), Forge);
+            }
+        }
+
+        Forge();
+        cluster.Sim.RunFor(TimeSpan.FromSeconds(60));
+
+        checks = cluster.Live.Sum(n => n.Node!.Stats.EpochChecks) - checks;
+        var periods = (60 / 4) + 1;
+        var bound = cluster.Live.Count() * (cluster.Nodes.Count - 1) * periods;
+        output.WriteLine($"seed {seed}: {checks} checks in 60 s (bound {bound})");
+        Assert.All(cluster.Live, n => Assert.All(cluster.Nodes.Where(m => m != n), m => Assert.NotEqual(forger, n.Node!.RecordOf(m.Name)?.Address)));
+        Assert.InRange(checks, 1, bound);
+        Assert.True(cluster.Converged(), $"seed {seed}");
+    }
 }

@@ -1,9 +1,6 @@
 using Lashup.Abstractions.Data;
-using Lashup.Abstractions.Plugins;
 using Lashup.Crdt;
 using Lashup.Plugins.Core.Store;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 using Xunit.Abstractions;
 
 namespace Lashup.Plugins.Core.Tests.Store;
@@ -43,11 +40,17 @@ public sealed class AntiEntropyTests(ITestOutputHelper output) : IDisposable
         Assert.True(again < 4096, $"{again} B exchanged between identical stores");
     }
 
+    /// <summary>
+    /// Issue 16: a node whose data folder was emptied comes back as a new identity (its store file is new), takes
+    /// writes at once (an earlier version held them until its first exchange), and its new counters never collide
+    /// with its earlier life's, which a peer still holds: both lives' updates count.
+    /// </summary>
     [Fact]
-    public async Task Exchange_FreshReplicas_OnlyANonFreshPeerEndsTheHoldAndTheIncarnationFollowsItsData()
+    public async Task Exchange_WipedDataFolder_NewIdentityWritesAtOnceAndBothLivesCount()
     {
         using var old = await OpenAsync("node-1");
         await old.UpdateAsync(KvKey.Parse("services/web"), [new CounterAdd(["hits"], 5)]); // node-1's earlier life, held by node-2
+        var earlierIdentity = old.ReplicaName;
         using var peer = await OpenAsync("node-2");
         var earlier = old.Get(KvKey.Parse("services/web"))!;
         peer.MergeEntry(earlier.Key, earlier.Map, earlier.Version);
@@ -55,20 +58,14 @@ public sealed class AntiEntropyTests(ITestOutputHelper output) : IDisposable
         Directory.Delete(Path.Combine(_dir, "node-1"), recursive: true); // the data folder is emptied
 
         using var wiped = await OpenAsync("node-1");
-        using var other = await OpenAsync("node-3"); // another new replica
-        wiped.HoldWritesUntilSynced();
-        other.HoldWritesUntilSynced();
-        Assert.True(wiped.Fresh && other.Fresh);
-
-        Exchange(wiped, other, out _);
-        Exchange(other, wiped, out _);
-        Assert.True(wiped.Fresh && other.Fresh, "two new replicas ended each other's hold");
+        Assert.NotEqual(earlierIdentity, wiped.ReplicaName);
+        Assert.False(wiped.AwaitingDepartures);
+        var entry = await wiped.UpdateAsync(KvKey.Parse("services/web"), [new CounterAdd(["hits"], 2)]); // before any exchange
+        Assert.Equal(1UL, entry.Version[wiped.ReplicaName]);
 
         Exchange(wiped, peer, out _);
-        Assert.False(wiped.Fresh);
-        Assert.Equal("node-1~2", wiped.ReplicaName);
-        var entry = await wiped.UpdateAsync(KvKey.Parse("services/web"), [new CounterAdd(["hits"], 2)]);
-        Assert.Equal(7, entry.Value.GetPnCounter("hits")!.Value);
+        Assert.Equal(7, wiped.Get(KvKey.Parse("services/web"))!.Value.GetPnCounter("hits")!.Value);
+        Assert.Equal(7, peer.Get(KvKey.Parse("services/web"))!.Value.GetPnCounter("hits")!.Value);
     }
 
     [Fact]
@@ -113,7 +110,7 @@ public sealed class AntiEntropyTests(ITestOutputHelper output) : IDisposable
         w.WriteArrayHeader(0);
         w.Flush();
 
-        AntiEntropy.Handle(receiver, buffer.WrittenSpan.ToArray(), _ => { }, new AntiEntropy.PeerFreshness { Name = "node-2" });
+        AntiEntropy.Handle(receiver, buffer.WrittenSpan.ToArray(), _ => { }, "node-2");
 
         Assert.Equal(good.Select(e => e.Key), receiver.List(KvKey.Root).Select(e => e.Key));
         Assert.Equal(["bad//key", "services/poison"], receiver.Quarantined().Select(q => q.Key));
@@ -121,27 +118,35 @@ public sealed class AntiEntropyTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(2, receiver.Stats.Quarantined);
     }
 
-    [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task Handle_FreshReplicaRefusesAnEntryOfItsEarlierLife_StillMovesPastThatLifesIncarnation(bool versionReadable)
+    /// <summary>Nodes of a version before replica identities put a "fresh replica" bit in digests and answers: read and ignored.</summary>
+    [Fact]
+    public async Task Handle_OlderNodesFreshBitInDigestAndAnswer_ReadAndIgnored()
     {
         using var peer = await OpenAsync("node-2");
         var good = await peer.UpdateAsync(KvKey.Parse("services/db"), [new ORSetAdd(["endpoints"], "10.0.0.9:5432")]);
-        using var wiped = await OpenAsync("node-1");
-        wiped.HoldWritesUntilSynced();
-        Assert.True(wiped.Fresh);
-        var freshness = new AntiEntropy.PeerFreshness { Name = "node-2" };
+        using var receiver = await OpenAsync("node-1");
+        var digest = new System.Buffers.ArrayBufferWriter<byte>();
+        var w = new MessagePack.MessagePackWriter(digest);
+        w.WriteArrayHeader(3);
+        w.Write(0);
+        w.WriteArrayHeader(KvStore.BucketCount);
+        foreach (var b in receiver.BucketDigest())
+        {
+            w.Write(b);
+        }
 
-        // The first part carries node-1's own earlier update, undecodable here; the second and last part a good entry.
-        var earlierVersion = versionReadable ? CrdtCodec.EncodeVersion(new VersionVector([KeyValuePair.Create("node-1", 3UL)])) : new byte[] { 0xc1 };
-        AntiEntropy.Handle(wiped, AntiEntropy.EntriesMessage(peer, [("services/web", [0x01, 0xc1], earlierVersion)], [], more: true), _ => { }, freshness);
-        AntiEntropy.Handle(wiped, AntiEntropy.EntriesMessage(peer, [(good.Key.ToString(), CrdtCodec.EncodeMap(good.Map), CrdtCodec.EncodeVersion(good.Version))], [], more: false), _ => { }, freshness);
+        w.Write(true); // an older node's "fresh replica" bit
+        w.Flush();
 
-        Assert.False(wiped.Fresh);
-        Assert.Equal("node-1~2", wiped.ReplicaName); // not node-1, whose counters 1-3 of services/web the cluster has seen
-        var written = await wiped.UpdateAsync(KvKey.Parse("services/web"), [new ORSetAdd(["e"], "new")]);
-        Assert.Equal(1UL, written.Version["node-1~2"]);
+        var replies = new List<byte[]>();
+        AntiEntropy.Handle(peer, digest.WrittenSpan.ToArray(), replies.Add, "node-1");
+        var queue = new Queue<(byte[] Payload, KvStore Receiver, KvStore Sender)>(replies.Select(r => (r, receiver, peer)));
+        while (queue.TryDequeue(out var m))
+        {
+            AntiEntropy.Handle(m.Receiver, m.Payload, reply => queue.Enqueue((reply, m.Sender, m.Receiver)), "peer");
+        }
+
+        Assert.Equal(good, receiver.Get(good.Key));
     }
 
     [Fact]
@@ -157,12 +162,11 @@ public sealed class AntiEntropyTests(ITestOutputHelper output) : IDisposable
 
         var sizes = new List<int>();
         var queue = new Queue<(byte[] Payload, KvStore Receiver, KvStore Sender)>();
-        var peers = new Dictionary<KvStore, AntiEntropy.PeerFreshness> { [source] = new() { Name = "node-1" }, [receiver] = new() { Name = "node-2" } };
         queue.Enqueue((AntiEntropy.Digest(receiver), source, receiver));
         while (queue.TryDequeue(out var m))
         {
             sizes.Add(m.Payload.Length);
-            AntiEntropy.Handle(m.Receiver, m.Payload, reply => queue.Enqueue((reply, m.Sender, m.Receiver)), peers[m.Receiver]);
+            AntiEntropy.Handle(m.Receiver, m.Payload, reply => queue.Enqueue((reply, m.Sender, m.Receiver)), m.Sender.ReplicaName);
         }
 
         Assert.Equal(40, receiver.List(KvKey.Root).Count);
@@ -176,23 +180,17 @@ public sealed class AntiEntropyTests(ITestOutputHelper output) : IDisposable
         long bytes = 0;
         var count = 0;
         var queue = new Queue<(byte[] Payload, KvStore Receiver, KvStore Sender)>();
-        var peers = new Dictionary<KvStore, AntiEntropy.PeerFreshness> { [from] = new() { Name = to.ReplicaName }, [to] = new() { Name = from.ReplicaName } }; // per receiver
         queue.Enqueue((AntiEntropy.Digest(from), to, from));
         while (queue.TryDequeue(out var m))
         {
             bytes += m.Payload.Length;
             count++;
-            AntiEntropy.Handle(m.Receiver, m.Payload, reply => queue.Enqueue((reply, m.Sender, m.Receiver)), peers[m.Receiver]);
+            AntiEntropy.Handle(m.Receiver, m.Payload, reply => queue.Enqueue((reply, m.Sender, m.Receiver)), m.Sender.ReplicaName);
         }
 
         messages = count;
         return bytes;
     }
 
-    private async Task<KvStore> OpenAsync(string node, CoreOptions? options = null)
-    {
-        var store = new KvStore(Options.Create(options ?? new CoreOptions()), new NodeInfo(node, "test", Path.Combine(_dir, node)), TimeProvider.System, NullLoggerFactory.Instance);
-        await store.StartAsync(CancellationToken.None);
-        return store;
-    }
+    private Task<KvStore> OpenAsync(string node, CoreOptions? options = null) => TestStores.OpenAsync(node, Path.Combine(_dir, node), options);
 }

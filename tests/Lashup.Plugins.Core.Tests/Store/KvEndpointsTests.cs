@@ -3,10 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Lashup.Abstractions.Admin;
 using Lashup.Abstractions.Data;
-using Lashup.Abstractions.Plugins;
 using Lashup.Plugins.Core.Store;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 
 namespace Lashup.Plugins.Core.Tests.Store;
 
@@ -96,10 +93,5 @@ public sealed class KvEndpointsTests : IDisposable
         return (result.StatusCode, JsonSerializer.SerializeToElement(result.Body, AdminJson.Options));
     }
 
-    private async Task<KvStore> OpenAsync()
-    {
-        var store = new KvStore(Options.Create(new CoreOptions()), new NodeInfo("node-1", "test", _dir), TimeProvider.System, NullLoggerFactory.Instance);
-        await store.StartAsync(CancellationToken.None);
-        return store;
-    }
+    private Task<KvStore> OpenAsync() => TestStores.OpenAsync("node-1", _dir);
 }

@@ -133,13 +133,17 @@ public sealed class KvReplicationTests(ITestOutputHelper output)
         writer.Crash();
         Assert.NotNull(cluster.Sim.RunUntil(() => cluster.Live.All(n => n.Node!.StateOf(writer.Name) is null), TimeSpan.FromMinutes(5), TimeSpan.FromSeconds(1)));
 
+        // Down for longer than expire_after, the late node was recorded departed: it discards what it kept and re-syncs
+        // as a new replica; meanwhile a live node merges a delta from a node nobody knows.
         late.Restart();
-        Inject(cluster, late, "ghost", 1, Delta("ghost", "x")); // and a delta from a node nobody knows, while it rejoins
+        Inject(cluster, cluster.Nodes[0], "ghost", 1, Delta("ghost", "x"));
         var converged = cluster.Sim.RunUntil(() => Scenarios.FullyReachable(cluster) && StoreWorkload.ReplicasEqual(cluster), TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(1));
 
         Assert.True(converged is not null, $"seed {seed}: replicas differ after the late node's return");
         Assert.True(late.Node!.StateOf(writer.Name) is null, $"seed {seed}: the late node learnt of the expired writer");
-        var violations = workload.Verify();
+
+        // The writer departed meanwhile and was pruned (its entries collapsed into a live replica's): the values hold.
+        var violations = workload.VerifyValues();
         Assert.True(violations.Count == 0, $"seed {seed}:\n{string.Join("\n", violations)}");
         Assert.All(cluster.Live, n => Assert.True(n.Kv!.Store.Get(Key)?.Value.GetORSet("members")?.Contains("x") == true, $"seed {seed}: {n.Name}"));
     }

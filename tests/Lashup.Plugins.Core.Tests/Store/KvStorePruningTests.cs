@@ -1,17 +1,15 @@
 using Lashup.Abstractions.Configuration;
 using Lashup.Abstractions.Data;
-using Lashup.Abstractions.Plugins;
 using Lashup.Crdt;
 using Lashup.Plugins.Core.Store;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 
 namespace Lashup.Plugins.Core.Tests.Store;
 
 /// <summary>
-/// One replica's side of removed-replica pruning, on the SQLite store: reserved marker keys, the owner's collapse,
-/// cleanup (and remove translation) of what it holds and merges once a prune is performed, dropped deltas of pruned
-/// replicas, marker expiry, incarnations, and all of it across a restart.
+/// One replica's side of departed-replica pruning, on the SQLite store, with membership's departure record driven by
+/// the test: reserved marker keys, the owner's collapse, cleanup (and remove translation) of what it holds and merges
+/// once a prune of a departed replica is performed, dropped deltas of departed replicas, marker expiry and retirement,
+/// this replica's identity (discarded when it is recorded as departed), and all of it across a restart.
 /// </summary>
 public sealed class KvStorePruningTests : IDisposable
 {
@@ -20,6 +18,8 @@ public sealed class KvStorePruningTests : IDisposable
     private static readonly KvKey Key = KvKey.Parse("lb/vips/web:80");
     private readonly string _dir = Directory.CreateTempSubdirectory("lashup-prune-").FullName;
     private readonly ManualTime _time = new();
+    private readonly TestDepartures _departures = new TestDepartures().Depart(Removed);
+    private readonly CapturingBroadcast _broadcast = new();
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
@@ -39,10 +39,10 @@ public sealed class KvStorePruningTests : IDisposable
     {
         using var store = await OpenAsync();
         await store.UpdateAsync(Key, [new ORSetAdd(["backends"], "a")]);
-        store.UpdateMarker(Removed, [new LwwSet([MarkerFields.Started], Owner)]);
+        store.UpdateMarker(Removed, [new LwwSet([PruneMarker.Fields.Started], Owner)]);
 
         Assert.Equal([Key], store.List(KvKey.Root).Select(e => e.Key));
-        Assert.Equal([KvStore.MarkerKey(Removed)], store.List(KvStore.PrunePrefix).Select(e => e.Key));
+        Assert.Equal([PruneMarker.KeyOf(Removed)], store.List(PruneMarker.Prefix).Select(e => e.Key));
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         var all = new List<KvChange>();
         await foreach (var change in store.WatchAsync(KvKey.Root, cts.Token))
@@ -64,8 +64,6 @@ public sealed class KvStorePruningTests : IDisposable
         using var store = await OpenAsync();
         var (value, version) = RemovedReplicasWrites();
         store.MergeEntry(Key, value, version);
-        var broadcast = new List<(KvKey Key, CrdtMap Delta, ulong Counter)>();
-        store.LocalDelta = (k, d, c) => broadcast.Add((k, d, c));
 
         var moves = store.Collapse(Removed)!;
 
@@ -73,10 +71,11 @@ public sealed class KvStorePruningTests : IDisposable
         Assert.Equal(value.ToString(), entry.Value.ToString());
         Assert.False(entry.Map.Mentions(Removed));
         Assert.Equal(KvStore.CollapsedVersion, entry.Version[Removed]); // until the marker is applied
-        Assert.Equal(1UL, entry.Version["node-1"]);
-        Assert.Empty(broadcast); // a collapsed key travels as an entry, never as a delta
-        Assert.Equal(4, moves[Key].Count); // the two elements' dots and the two fields' presence dots, each replaced by a fresh dot of node-1
-        Assert.All(moves[Key], m => Assert.Equal("node-1", Assert.Single(m.Value).Replica));
+        Assert.Equal(1UL, entry.Version[store.ReplicaName]);
+        Assert.Empty(_broadcast.Deltas); // a collapsed key travels as an entry, never as a delta
+        Assert.Equal(Key, Assert.Single(_broadcast.Entries).Entry.Key);
+        Assert.Equal(4, moves[Key].Count); // the two elements' dots and the two fields' presence dots, each replaced by a fresh dot of this replica
+        Assert.All(moves[Key], m => Assert.Equal(store.ReplicaName, Assert.Single(m.Value).Replica));
     }
 
     [Fact]
@@ -88,7 +87,7 @@ public sealed class KvStorePruningTests : IDisposable
         store.MergeEntry(Key, value, version);
         store.MergeEntry(Key, collapsed, version.Without(Removed).Increment(Owner));
 
-        store.MergeEntry(KvStore.MarkerKey(Removed), PerformedMarker(Moves(value, collapsed)), new VersionVector([new(Owner, 1UL)]));
+        store.MergeEntry(PruneMarker.KeyOf(Removed), PerformedMarker(Moves(value, collapsed)), new VersionVector([new(Owner, 1UL)]));
 
         var entry = store.Get(Key)!;
         Assert.True(store.Pruned.ContainsKey(Removed));
@@ -102,51 +101,48 @@ public sealed class KvStorePruningTests : IDisposable
         Assert.DoesNotContain("z", store.Get(Key)!.Value.GetORSet("backends")!.Elements);
     }
 
+    /// <summary>
+    /// A performed marker is applied only for a replica membership recorded as departed: one for a live replica (a
+    /// forged marker, or one from an isolated node's mistaken view) is not, and that replica's deltas merge as usual.
+    /// </summary>
     [Fact]
-    public async Task PerformedMarker_ReplicaReachableHere_RefusedUntilUnreachableThenAppliedAndKeptAcrossRestart()
+    public async Task PerformedMarker_ReplicaNotDeparted_RefusedUntilMembershipRecordsItThenAppliedAndKeptAcrossRestart()
     {
-        var reachable = true;
-        var (value, version) = RemovedReplicasWrites();
-        using (var store = await OpenAsync(_ => !reachable))
+        const string live = "node-8";
+        var (value, version) = RemovedReplicasWrites(live);
+        using (var store = await OpenAsync())
         {
             store.MergeEntry(Key, value, version);
+            store.MergeEntry(PruneMarker.KeyOf(live), PerformedMarker([], live), new VersionVector([new(Owner, 1UL)]));
+            Assert.False(store.Pruned.ContainsKey(live));
+            Assert.True(store.Get(Key)!.Map.Mentions(live));
+            Assert.True(store.MergeDelta(Key, live, version[live] + 1, value.Apply([new ORSetAdd(["backends"], "z")], live, 3).Delta));
 
-            // A performed marker for a replica this node reaches (an isolated node's, or forged) is not applied.
-            store.MergeEntry(KvStore.MarkerKey(Removed), PerformedMarker([]), new VersionVector([new(Owner, 1UL)]));
-            Assert.False(store.Pruned.ContainsKey(Removed));
-            Assert.True(store.Get(Key)!.Map.Mentions(Removed));
-            Assert.True(store.MergeDelta(Key, Removed, version[Removed] + 1, value.Apply([new ORSetAdd(["backends"], "z")], Removed, 3).Delta));
-
-            reachable = false;
-            store.RecheckPruned();
-            Assert.True(store.Pruned.ContainsKey(Removed));
-            Assert.False(store.GetRaw(Key)!.Map.Mentions(Removed));
+            _departures.Depart(live);
+            store.SyncDepartures();
+            Assert.True(store.Pruned.ContainsKey(live));
+            Assert.False(store.GetRaw(Key)!.Map.Mentions(live));
+            Assert.False(store.MergeDelta(Key, live, version[live] + 2, value.Apply([new ORSetAdd(["backends"], "w")], live, 4).Delta));
         }
 
-        // Applied stays applied across a restart, even before the protocol's view is back (it refuses everything).
-        using var reopened = await OpenAsync(_ => false);
-        Assert.True(reopened.Pruned.ContainsKey(Removed));
+        using var reopened = await OpenAsync();
+        Assert.True(reopened.Pruned.ContainsKey(live));
     }
 
     [Fact]
     public async Task Cleanup_WriteFailsOnce_RetriedOnNextTickUntilNoKeyNamesReplica()
     {
         var disk = new Lashup.Simulator.InMemoryKvPersistence("memory:node-1");
-        using var store = new KvStore(
-            Options.Create(new CoreOptions { ExpireAfter = new Duration(TimeSpan.FromHours(24)), PruneMarkerTtl = new Duration(TimeSpan.FromHours(48)) }),
-            new NodeInfo("node-1", "test", _dir),
-            _time,
-            NullLoggerFactory.Instance,
-            () => disk);
-        await store.StartAsync(CancellationToken.None);
-        store.MayApplyPrune = _ => true;
+        using var store = await TestStores.OpenAsync(
+            "node-1", _dir, new CoreOptions { ExpireAfter = new Duration(TimeSpan.FromHours(24)), PruneMarkerTtl = new Duration(TimeSpan.FromHours(48)) },
+            _time, _departures, _broadcast, () => disk);
         var (value, version) = RemovedReplicasWrites();
         var collapsed = value.Collapse(Removed, Owner);
         store.MergeEntry(Key, value, version);
         store.MergeEntry(Key, collapsed, version.Without(Removed).Increment(Owner));
 
         disk.FailPut = key => key == Key.ToString();
-        store.MergeEntry(KvStore.MarkerKey(Removed), PerformedMarker(Moves(value, collapsed)), new VersionVector([new(Owner, 1UL)]));
+        store.MergeEntry(PruneMarker.KeyOf(Removed), PerformedMarker(Moves(value, collapsed)), new VersionVector([new(Owner, 1UL)]));
         Assert.True(store.Pruned.ContainsKey(Removed));
         Assert.True(store.Get(Key)!.Map.Mentions(Removed)); // the cleanup could not be written
 
@@ -167,7 +163,7 @@ public sealed class KvStorePruningTests : IDisposable
         var (value, version) = RemovedReplicasWrites();
         var collapsed = value.Collapse(Removed, Owner);
         store.MergeEntry(Key, collapsed, version.Without(Removed).Increment(Owner));
-        store.MergeEntry(KvStore.MarkerKey(Removed), PerformedMarker(Moves(value, collapsed)), new VersionVector([new(Owner, 1UL)]));
+        store.MergeEntry(PruneMarker.KeyOf(Removed), PerformedMarker(Moves(value, collapsed)), new VersionVector([new(Owner, 1UL)]));
 
         // A replica cut off through the prune removed "x" (the removed replica's dot), never having seen the collapse.
         var (stale, _) = value.Apply([new ORSetRemove(["backends"], "x")], "node-5", 4);
@@ -180,112 +176,160 @@ public sealed class KvStorePruningTests : IDisposable
         Assert.Equal(1, store.Stats.RemovesTranslated);
     }
 
+    /// <summary>
+    /// Membership records this replica as departed (the node was cut off for expire_after while a majority went on):
+    /// what it holds is stale, so it discards it (every key, every marker), tells watchers, and starts over under a new
+    /// identity, which its next write and its delta carry; the old identity is announced as superseded; a restart
+    /// keeps the new one.
+    /// </summary>
     [Fact]
-    public async Task LocalDelta_AfterNextIncarnation_BroadcastUnderTheIncarnationWithItsCounter()
+    public async Task OwnReplicaDeparted_ReplicaDiscardedAndWritesGoUnderANewIdentity()
     {
-        using var store = await OpenAsync();
-        var network = new CapturingNetwork();
-        store.LocalDelta = new KvReplication(store, network, new Random(1)).OnLocalDelta;
-        var (value, version) = RemovedReplicasWrites("node-1");
-        store.MergeEntry(Key, value, version);
-        var collapsed = value.Collapse("node-1", Owner);
-        store.MergeEntry(Key, collapsed, version.Without("node-1").Increment(Owner));
-        store.MergeEntry(KvStore.MarkerKey("node-1"), PerformedMarker(Moves(value, collapsed), "node-1"), new VersionVector([new(Owner, 1UL)]));
-        Assert.Equal("node-1~2", store.ReplicaName);
-
-        await store.UpdateAsync(Key, [new ORSetAdd(["backends"], "after")]);
-
-        // [key, writer, counter, delta]: the writer is the replica whose counter it is, not the bare node name
-        // (a receiver would take it as node-1's update 1 and hold a value its version does not describe).
-        var reader = new MessagePack.MessagePackReader(Assert.Single(network.Broadcasts));
-        Assert.Equal(4, reader.ReadArrayHeader());
-        Assert.Equal(Key.ToString(), reader.ReadString());
-        Assert.Equal("node-1~2", reader.ReadString());
-        Assert.Equal(1UL, reader.ReadUInt64());
-    }
-
-    [Fact]
-    public async Task Restart_AfterOwnReplicaPruned_MarkersValuesAndNextIncarnationSurvive()
-    {
-        var (value, version) = RemovedReplicasWrites("node-1");
-        CrdtMap collapsed;
+        string next;
         using (var store = await OpenAsync())
         {
-            store.MergeEntry(Key, value, version);
-            collapsed = value.Collapse("node-1", Owner);
-            store.MergeEntry(Key, collapsed, version.Without("node-1").Increment(Owner));
-            store.MergeEntry(KvStore.MarkerKey("node-1"), PerformedMarker(Moves(value, collapsed), "node-1"), new VersionVector([new(Owner, 1UL)]));
+            var old = store.ReplicaName;
+            await store.UpdateAsync(Key, [new ORSetAdd(["backends"], "written-alone")]);
+            store.MergeEntry(KvKey.Parse("dns/a"), RemovedReplicasWrites().Value, RemovedReplicasWrites().Version);
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            var watch = store.WatchAsync(KvKey.Root, cts.Token).GetAsyncEnumerator(cts.Token);
+            while (await watch.MoveNextAsync() && watch.Current.Kind != KvChangeKind.SnapshotComplete)
+            {
+            }
 
-            Assert.Equal("node-1~2", store.ReplicaName);
+            _departures.Depart(old);
+            store.SyncDepartures();
+
+            next = store.ReplicaName;
+            Assert.NotEqual(old, next);
+            Assert.StartsWith("node-1~", next, StringComparison.Ordinal);
+            Assert.Empty(store.List(KvKey.Root));
+            Assert.Contains((next, old), _departures.Published);
+            Assert.Equal(1, store.Stats.ReplicaDiscards);
+            Assert.True(await watch.MoveNextAsync());
+            Assert.True(watch.Current.Entry!.IsEmpty); // watchers see the keys emptied (then refilled by anti-entropy)
+
             var written = await store.UpdateAsync(Key, [new ORSetAdd(["backends"], "after")]);
-            Assert.Equal(1UL, written.Version["node-1~2"]);
-            Assert.Equal(KvStore.CollapsedVersion, written.Version["node-1"]);
+            Assert.Equal(new VersionVector([new(next, 1UL)]), written.Version);
+            var (key, writer, counter, _) = _broadcast.Deltas[^1];
+            Assert.Equal((Key, next, 1UL), (key, writer, counter));
         }
 
         using var reopened = await OpenAsync();
-        Assert.Equal("node-1~2", reopened.ReplicaName);
-        Assert.True(reopened.Pruned.ContainsKey("node-1"));
-        Assert.Equal(["after", "x", "y"], reopened.Get(Key)!.Value.GetORSet("backends")!.Elements);
-        Assert.False(reopened.Get(Key)!.Map.Mentions("node-1"));
+        Assert.Equal(next, reopened.ReplicaName);
+        Assert.Equal(["after"], reopened.Get(Key)!.Value.GetORSet("backends")!.Elements);
     }
 
-    [Fact]
-    public async Task Start_AwayLongerThanExpireAfter_WritesUnderNextIncarnation()
-    {
-        var ttl = TimeSpan.FromHours(96);
-        using (var store = await OpenAsync(markerTtl: ttl))
-        {
-            await store.UpdateAsync(Key, [new ORSetAdd(["backends"], "a")]);
-            store.TouchLastActive();
-        }
-
-        _time.Advance(TimeSpan.FromHours(25));
-        using var reopened = await OpenAsync(markerTtl: ttl);
-
-        Assert.Equal("node-1~2", reopened.ReplicaName);
-        var entry = await reopened.UpdateAsync(Key, [new ORSetAdd(["backends"], "b")]);
-        Assert.Equal((1UL, 1UL), (entry.Version["node-1"], entry.Version["node-1~2"]));
-    }
-
+    /// <summary>
+    /// A store file of an earlier build has no identity row: it wrote under the node name, which it keeps. One that was
+    /// still in that build's new-store hold ("fresh") never wrote under the name, and the cluster may hold an earlier
+    /// life's updates under it whose counters a write would reuse: it takes a new identity.
+    /// </summary>
     [Theory]
-    [InlineData(3, true)]
-    [InlineData(5, true)]
-    [InlineData(2, false)]
-    [InlineData(1, false)]
-    public async Task Start_AwayHalfOfPruneMarkerTtl_RefusedWhereOthersCouldPruneUnlessAccepted(int members, bool refused)
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Start_FileOfAnEarlierBuild_KeepsTheNodeNameUnlessItWasInTheNewStoreHold(bool fresh)
     {
         using (var store = await OpenAsync())
         {
             await store.UpdateAsync(Key, [new ORSetAdd(["backends"], "a")]);
-            await store.UpdateAsync(KvKey.Parse("dns/a"), [new LwwSet(["ip"], "10.0.0.1")]);
-            Assert.True(store.PutPruneState(string.Join('\n', Enumerable.Range(1, members).Select(i => $"m node-{i}"))));
+        }
+
+        using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_dir, "core", "kv.db")};Pooling=False"))
+        {
+            db.Open();
+            using var command = db.CreateCommand();
+            command.CommandText = "DELETE FROM meta WHERE name = 'replica';" + (fresh ? "INSERT INTO meta (name, value) VALUES ('fresh', '1');" : string.Empty);
+            command.ExecuteNonQuery();
+        }
+
+        using var reopened = await OpenAsync();
+        if (fresh)
+        {
+            Assert.StartsWith("node-1~", reopened.ReplicaName, StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.Equal("node-1", reopened.ReplicaName);
+        }
+
+        Assert.Equal(["a"], reopened.Get(Key)!.Value.GetORSet("backends")!.Elements);
+    }
+
+    /// <summary>
+    /// A collapse of this replica reaches it before the departure record does: it is the same evidence (only a
+    /// departed replica is collapsed). The write is refused (retry), and the replica is discarded.
+    /// </summary>
+    [Fact]
+    public async Task Update_CollapseOfThisReplicaArrivedFirst_RefusedForRetryAndReplicaDiscarded()
+    {
+        using var store = await OpenAsync();
+        var old = store.ReplicaName;
+        var (mine, _) = CrdtMap.Empty.Apply([new CounterAdd(["n"], 1)], old, 1);
+        store.MergeEntry(Key, mine.Collapse(old, Owner), new VersionVector([new(old, KvStore.CollapsedVersion), new(Owner, 1UL)]));
+
+        await Assert.ThrowsAsync<KvOverloadedException>(async () => await store.UpdateAsync(Key, [new CounterAdd(["n"], 1)]));
+
+        Assert.NotEqual(old, store.ReplicaName);
+        Assert.Empty(store.List(KvKey.Root));
+        var written = await store.UpdateAsync(Key, [new CounterAdd(["n"], 1)]);
+        Assert.Equal(1UL, written.Version[store.ReplicaName]);
+    }
+
+    /// <summary>
+    /// A node back after expire_after or more may have been removed meanwhile: its writes wait until membership compared
+    /// departure records with a peer. Not removed (e.g. the whole cluster was down): the same identity, its data kept.
+    /// Removed: discarded, a new identity. A store that comes back within expire_after never waits.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Start_AwayLongerThanExpireAfter_WritesWaitForTheDepartureRecordThenKeepOrDiscard(bool removedMeanwhile)
+    {
+        string identity;
+        using (var store = await OpenAsync())
+        {
+            identity = store.ReplicaName;
+            await store.UpdateAsync(Key, [new ORSetAdd(["backends"], "a")]);
             store.TouchLastActive();
         }
 
-        // Under half of the TTL (48 h) away: opened as usual.
         _time.Advance(TimeSpan.FromHours(23));
-        using (var kept = await OpenAsync())
+        using (var within = await OpenAsync())
         {
-            Assert.Equal(2, kept.Count);
-            kept.TouchLastActive();
+            Assert.False(within.AwaitingDepartures);
+            within.TouchLastActive();
         }
 
-        _time.Advance(TimeSpan.FromHours(24));
-        if (!refused)
+        _time.Advance(TimeSpan.FromHours(25));
+        _departures.Settled = false;
+        using var reopened = await OpenAsync();
+        Assert.True(reopened.AwaitingDepartures);
+        Assert.Contains("departure records", reopened.Check().Reason, StringComparison.Ordinal);
+        var write = reopened.UpdateAsync(Key, [new ORSetAdd(["backends"], "b")]).AsTask();
+        await Task.Delay(200);
+        Assert.False(write.IsCompleted);
+
+        if (removedMeanwhile)
         {
-            using var alone = await OpenAsync(); // nobody could have pruned without it
-            Assert.Equal(2, alone.Count);
-            return;
+            _departures.Depart(identity);
         }
 
-        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => OpenAsync());
-        Assert.Contains("last active 24 h ago, at least half of core.prune_marker_ttl (24 h)", e.Message, StringComparison.Ordinal);
-        Assert.Contains("move the store away", e.Message, StringComparison.Ordinal);
-        Assert.Contains("core.accept_stale_store = true", e.Message, StringComparison.Ordinal);
-
-        using var accepted = await OpenAsync(acceptStale: true);
-        Assert.Equal(2, accepted.Count);
-        Assert.Equal("node-1~2", accepted.ReplicaName); // away longer than expire_after
+        _departures.Settled = true;
+        var entry = await write.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.False(reopened.AwaitingDepartures);
+        Assert.True(reopened.Check().IsReady);
+        if (removedMeanwhile)
+        {
+            Assert.NotEqual(identity, reopened.ReplicaName);
+            Assert.Equal(["b"], entry.Value.GetORSet("backends")!.Elements);
+        }
+        else
+        {
+            Assert.Equal(identity, reopened.ReplicaName);
+            Assert.Equal(["a", "b"], entry.Value.GetORSet("backends")!.Elements);
+            Assert.Equal(2UL, entry.Version[identity]);
+        }
     }
 
     [Fact]
@@ -304,7 +348,7 @@ public sealed class KvStorePruningTests : IDisposable
         Assert.Equal(5, early.Value.GetPnCounter("hits")!.Value); // once, not 10
         Assert.Equal(["x", "y"], early.Value.GetORSet("backends")!.Elements);
 
-        store.MergeEntry(KvStore.MarkerKey(Removed), PerformedMarker(Moves(value, collapsed), collapsed: [new KvEntry(Key, collapsed, collapsedVersion)]),
+        store.MergeEntry(PruneMarker.KeyOf(Removed), PerformedMarker(Moves(value, collapsed), collapsed: [new KvEntry(Key, collapsed, collapsedVersion)]),
             new VersionVector([new(Owner, 2UL)]));
 
         var entry = store.Get(Key)!;
@@ -312,10 +356,11 @@ public sealed class KvStorePruningTests : IDisposable
         Assert.Equal(KvStore.CollapsedVersion, entry.Version[Removed]); // the evidence stays while the marker lives
         Assert.Equal(collapsed, entry.Value);
 
-        // Deleted with the marker (prune_marker_ttl after it was performed).
+        // Deleted with the marker (prune_marker_ttl after it was performed): the replica is retired for good.
         _time.Advance(TimeSpan.FromHours(49));
         store.DeleteExpiredMarkers();
         Assert.Equal(new VersionVector([new(Owner, 1UL)]), store.Get(Key)!.Version);
+        Assert.Equal([Removed], _departures.Retired);
     }
 
     [Fact]
@@ -328,11 +373,7 @@ public sealed class KvStorePruningTests : IDisposable
             store.MergeEntry(KvKey.Parse($"dns/records/host-{i:D3}"), value, version);
         }
 
-        var moves = store.Collapse(Removed, (moves, keys) => [
-            new LwwSet([MarkerFields.Performed], $"node-1|{0:x16}|{0:x16}"),
-            .. MarkerFields.FormatMoves(moves).Select(m => new ORSetAdd([MarkerFields.Moved], m)),
-            .. MarkerFields.FormatKeys(keys).Select(k => new ORSetAdd([MarkerFields.Keys], k)),
-        ]);
+        var moves = store.Collapse(Removed, (moves, keys) => PruneMarker.PerformedOps(store.ReplicaName, 0, 0, moves, keys));
 
         Assert.Null(moves);
         Assert.Empty(store.Markers());
@@ -354,19 +395,19 @@ public sealed class KvStorePruningTests : IDisposable
     }
 
     [Fact]
-    public async Task Collapse_OwnReplicaCollapsedElsewhere_WritesAsNextIncarnationFirst()
+    public async Task Collapse_OwnReplicaCollapsedElsewhere_DiscardsAndOwnsNothing()
     {
         using var store = await OpenAsync();
+        var old = store.ReplicaName;
         var (value, version) = RemovedReplicasWrites();
         store.MergeEntry(Key, value, version);
-        var (mine, _) = CrdtMap.Empty.Apply([new CounterAdd(["n"], 1)], "node-1", 1);
-        store.MergeEntry(KvKey.Parse("other/key"), mine.Collapse("node-1", Owner), new VersionVector([new("node-1", KvStore.CollapsedVersion), new(Owner, 1UL)]));
+        var (mine, _) = CrdtMap.Empty.Apply([new CounterAdd(["n"], 1)], old, 1);
+        store.MergeEntry(KvKey.Parse("other/key"), mine.Collapse(old, Owner), new VersionVector([new(old, KvStore.CollapsedVersion), new(Owner, 1UL)]));
 
-        var moves = store.Collapse(Removed);
+        Assert.Null(store.Collapse(Removed));
 
-        Assert.NotNull(moves);
-        Assert.Equal("node-1~2", store.ReplicaName);
-        Assert.Equal(1UL, store.Get(Key)!.Version["node-1~2"]);
+        Assert.NotEqual(old, store.ReplicaName);
+        Assert.Empty(store.List(KvKey.Root));
     }
 
     [Fact]
@@ -377,7 +418,7 @@ public sealed class KvStorePruningTests : IDisposable
         store.MergeEntry(Key, value, version);
         var collapsed = value.Collapse(Removed, Owner);
         var owners = new VersionVector([new(Removed, KvStore.CollapsedVersion), new(Owner, 1UL)]);
-        store.MergeEntry(KvStore.MarkerKey(Removed), PerformedMarker(Moves(value, collapsed), collapsed: [new KvEntry(Key, collapsed, owners)]),
+        store.MergeEntry(PruneMarker.KeyOf(Removed), PerformedMarker(Moves(value, collapsed), collapsed: [new KvEntry(Key, collapsed, owners)]),
             new VersionVector([new(Owner, 2UL)]));
 
         // Applied, but this key's collapse has not come: it still reads the removed replica's writes (not missing).
@@ -401,7 +442,7 @@ public sealed class KvStorePruningTests : IDisposable
     {
         using var store = await OpenAsync();
         var marker = PerformedMarker([]);
-        store.MergeEntry(KvStore.MarkerKey(Removed), marker, new VersionVector([new(Owner, 1UL)]));
+        store.MergeEntry(PruneMarker.KeyOf(Removed), marker, new VersionVector([new(Owner, 1UL)]));
         Assert.True(store.Pruned.ContainsKey(Removed));
 
         _time.Advance(TimeSpan.FromHours(47));
@@ -411,8 +452,37 @@ public sealed class KvStorePruningTests : IDisposable
 
         Assert.Empty(store.Markers());
         Assert.False(store.Pruned.ContainsKey(Removed));
-        Assert.False(store.MergeEntry(KvStore.MarkerKey(Removed), marker, new VersionVector([new(Owner, 1UL)])));
-        Assert.Null(store.GetRaw(KvStore.MarkerKey(Removed)));
+        Assert.False(store.MergeEntry(PruneMarker.KeyOf(Removed), marker, new VersionVector([new(Owner, 1UL)])));
+        Assert.Null(store.GetRaw(PruneMarker.KeyOf(Removed)));
+        Assert.Equal([Removed], _departures.Retired);
+    }
+
+    /// <summary>
+    /// Issue 16: once a departed replica is retired (its prune performed and its marker expired, recorded for good in
+    /// membership's departure record), a stale copy naming it (from a node that was down or cut off through the whole
+    /// prune) is cleaned out as it merges: its counts are not counted again, its removed elements do not come back,
+    /// and it is not pruned a second time.
+    /// </summary>
+    [Fact]
+    public async Task MergeEntry_StaleCopyOfARetiredReplica_CleanedOutNotCountedTwice()
+    {
+        using var store = await OpenAsync();
+        var (value, version) = RemovedReplicasWrites();
+        var collapsed = value.Collapse(Removed, Owner);
+        store.MergeEntry(Key, collapsed, new VersionVector([new(Owner, 1UL)])); // the cluster's state, markers long gone
+        var (removedY, _) = collapsed.Apply([new ORSetRemove(["backends"], "y")], Owner, 2);
+        store.MergeEntry(Key, removedY, new VersionVector([new(Owner, 2UL)]));
+        _departures.Depart(Removed, retired: true);
+        store.SyncDepartures();
+
+        Assert.True(store.MergeEntry(Key, value, version.Increment("node-5"))); // the stale copy, as a cut-off node kept it
+
+        var entry = store.Get(Key)!;
+        Assert.Equal(5, entry.Value.GetPnCounter("hits")!.Value);
+        Assert.Equal(["x"], entry.Value.GetORSet("backends")!.Elements);
+        Assert.False(entry.Map.Mentions(Removed));
+        Assert.Equal(0UL, entry.Version[Removed]);
+        Assert.False(store.MergeDelta(Key, Removed, 3, value.Apply([new ORSetAdd(["backends"], "z")], Removed, 3).Delta));
     }
 
     /// <summary>The removed replica's writes: two elements and a counter.</summary>
@@ -435,52 +505,27 @@ public sealed class KvStorePruningTests : IDisposable
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         return CrdtMap.Empty.Apply(
             [
-                new LwwSet([MarkerFields.Started], Owner),
-                new ORSetAdd([MarkerFields.Acks], PruneAck.Format(Owner, Owner, 0)),
-                new LwwSet([MarkerFields.Performed], $"{Owner}|{0:x16}|{0:x16}"),
-                .. MarkerFields.FormatMoves(moves).Select(m => new ORSetAdd([MarkerFields.Moved], m)),
-                .. MarkerFields.FormatKeys(collapsed ?? []).Select(k => new ORSetAdd([MarkerFields.Keys], k)),
+                new LwwSet([PruneMarker.Fields.Started], Owner),
+                new ORSetAdd([PruneMarker.Fields.Acks], PruneAck.Format(Owner, Owner, 0)),
+                .. PruneMarker.PerformedOps(Owner, 0, 0, moves, collapsed ?? []),
             ],
             Owner,
             now).Value;
     }
 
-    private async Task<KvStore> OpenAsync(Func<string, bool>? mayApply = null, TimeSpan? markerTtl = null, int maxFrame = 16 * 1024 * 1024, bool acceptStale = false)
-    {
-        var store = new KvStore(
-            Options.Create(new CoreOptions
+    private Task<KvStore> OpenAsync(TimeSpan? markerTtl = null, int maxFrame = 16 * 1024 * 1024) =>
+        TestStores.OpenAsync(
+            "node-1",
+            _dir,
+            new CoreOptions
             {
                 ExpireAfter = new Duration(TimeSpan.FromHours(24)),
                 PruneMarkerTtl = new Duration(markerTtl ?? TimeSpan.FromHours(48)),
                 MaxStreamFrameSize = maxFrame,
-                AcceptStaleStore = acceptStale,
-            }),
-            new NodeInfo("node-1", "test", _dir),
+            },
             _time,
-            NullLoggerFactory.Instance);
-        await store.StartAsync(CancellationToken.None);
-        store.MayApplyPrune = mayApply ?? (_ => true);
-        return store;
-    }
-
-    private sealed class CapturingNetwork : IReplicationNetwork
-    {
-        public List<byte[]> Broadcasts { get; } = [];
-
-        public string LocalName => "node-1";
-
-        public int MaxPayloadSize => 60_000;
-
-        public IReadOnlyCollection<Lashup.Abstractions.Cluster.Member> Members => [];
-
-        public void Broadcast(string topic, ReadOnlyMemory<byte> payload) => Broadcasts.Add(payload.ToArray());
-
-        public void SendDirect(string node, string topic, byte[] payload)
-        {
-        }
-
-        public ValueTask<IReadOnlyList<string>> ActiveNeighborsAsync() => ValueTask.FromResult<IReadOnlyList<string>>([]);
-    }
+            _departures,
+            _broadcast);
 
     private sealed class ManualTime : TimeProvider
     {

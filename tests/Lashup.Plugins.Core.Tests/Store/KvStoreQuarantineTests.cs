@@ -1,10 +1,7 @@
 using System.Collections.Immutable;
 using Lashup.Abstractions.Data;
-using Lashup.Abstractions.Plugins;
 using Lashup.Crdt;
 using Lashup.Plugins.Core.Store;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 
 namespace Lashup.Plugins.Core.Tests.Store;
 
@@ -15,6 +12,8 @@ namespace Lashup.Plugins.Core.Tests.Store;
 public sealed class KvStoreQuarantineTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("lashup-kvq-").FullName;
+
+    private readonly TestDepartures _departures = new();
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
@@ -112,16 +111,18 @@ public sealed class KvStoreQuarantineTests : IDisposable
     [Fact]
     public async Task Start_OneUndecodableRow_OtherKeysLoadAndTheRowIsQuarantined()
     {
+        string identity;
         using (var store = await OpenAsync("node-1"))
         {
+            identity = store.ReplicaName;
             for (var i = 0; i < 20; i++)
             {
                 await store.UpdateAsync(KvKey.Parse($"services/s{i}"), [new ORSetAdd(["endpoints"], $"10.0.0.{i}:80")]);
             }
         }
 
-        // An entry as an older build or a bad disk could leave it: a value the codec refuses, a version naming this node.
-        PutRaw("node-1", "services/s7", [0x01, 0xc1], CrdtCodec.EncodeVersion(new VersionVector([KeyValuePair.Create("node-1", 1UL)])));
+        // An entry as an older build or a bad disk could leave it: a value the codec refuses, a version naming this replica.
+        PutRaw("node-1", "services/s7", [0x01, 0xc1], CrdtCodec.EncodeVersion(new VersionVector([KeyValuePair.Create(identity, 1UL)])));
         PutRaw("node-1", "bad//key", CrdtCodec.EncodeMap(CrdtMap.Empty), CrdtCodec.EncodeVersion(VersionVector.Empty));
 
         using var reopened = await OpenAsync("node-1");
@@ -134,10 +135,13 @@ public sealed class KvStoreQuarantineTests : IDisposable
         Assert.True(ready.IsReady);
         Assert.Contains("2 undecodable keys", ready.Reason, StringComparison.Ordinal);
 
-        // The bad row may hold this node's updates: it writes under a new incarnation, whose counters nobody has seen.
-        Assert.Equal("node-1~2", reopened.ReplicaName);
+        // The bad row may hold this replica's updates: it writes under a new identity, whose counters nobody has seen,
+        // and the old one departs (announced to membership).
+        Assert.NotEqual(identity, reopened.ReplicaName);
+        Assert.StartsWith("node-1~", reopened.ReplicaName, StringComparison.Ordinal);
+        Assert.Contains((reopened.ReplicaName, identity), _departures.Published);
         var written = await reopened.UpdateAsync(KvKey.Parse("services/s7"), [new ORSetAdd(["endpoints"], "10.0.0.77:80")]);
-        Assert.Equal(1UL, written.Version["node-1~2"]);
+        Assert.Equal(1UL, written.Version[reopened.ReplicaName]);
         Assert.Equal(["bad//key"], reopened.Quarantined().Select(q => q.Key));
     }
 
@@ -147,15 +151,17 @@ public sealed class KvStoreQuarantineTests : IDisposable
         var key = KvKey.Parse("services/web");
         using var peer = await OpenAsync("node-2");
         await peer.UpdateAsync(key, [new ORSetAdd(["endpoints"], "10.0.0.5:80")]);
+        string identity;
         using (var store = await OpenAsync("node-1"))
         {
+            identity = store.ReplicaName;
             await store.UpdateAsync(KvKey.Parse("other"), [new FlagEnable(["on"])]);
         }
 
-        PutRaw("node-1", key.ToString(), [0x93, 0x01], CrdtCodec.EncodeVersion(new VersionVector([KeyValuePair.Create("node-2", 1UL)])));
+        PutRaw("node-1", key.ToString(), [0x93, 0x01], CrdtCodec.EncodeVersion(new VersionVector([KeyValuePair.Create(peer.ReplicaName, 1UL)])));
         using var reopened = await OpenAsync("node-1");
         Assert.Single(reopened.Quarantined());
-        Assert.Equal("node-1", reopened.ReplicaName); // the row names only node-2's update
+        Assert.Equal(identity, reopened.ReplicaName); // the row names only node-2's update
 
         AntiEntropyTests.Exchange(reopened, peer, out _);
 
@@ -228,7 +234,7 @@ public sealed class KvStoreQuarantineTests : IDisposable
         }
 
         PutRaw("node-1", "future", [0x02, 0x90], CrdtCodec.EncodeVersion(VersionVector.Empty));
-        var store2 = new KvStore(Options.Create(new CoreOptions()), new NodeInfo("node-1", "test", Path.Combine(_dir, "node-1")), TimeProvider.System, NullLoggerFactory.Instance);
+        var store2 = TestStores.Create("node-1", Path.Combine(_dir, "node-1"));
 
         var e = await Assert.ThrowsAsync<InvalidOperationException>(() => store2.StartAsync(CancellationToken.None));
 
@@ -240,8 +246,7 @@ public sealed class KvStoreQuarantineTests : IDisposable
     public async Task QuarantineFromPeer_NotRepeatedForTheTtl_Forgotten()
     {
         var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UnixEpoch.AddDays(20_000));
-        using var store = new KvStore(Options.Create(new CoreOptions()), new NodeInfo("node-1", "test", Path.Combine(_dir, "node-1")), time, NullLoggerFactory.Instance);
-        await store.StartAsync(CancellationToken.None);
+        using var store = await TestStores.OpenAsync("node-1", Path.Combine(_dir, "node-1"), time: time);
         store.QuarantineFromPeer("k", "node-2", "bad");
         time.Advance(KvStore.PeerQuarantineTtl / 2);
         store.QuarantineFromPeer("k", "node-2", "bad again");
@@ -260,10 +265,5 @@ public sealed class KvStoreQuarantineTests : IDisposable
         disk.Put(key, value, version);
     }
 
-    private async Task<KvStore> OpenAsync(string node)
-    {
-        var store = new KvStore(Options.Create(new CoreOptions()), new NodeInfo(node, "test", Path.Combine(_dir, node)), TimeProvider.System, NullLoggerFactory.Instance);
-        await store.StartAsync(CancellationToken.None);
-        return store;
-    }
+    private Task<KvStore> OpenAsync(string node) => TestStores.OpenAsync(node, Path.Combine(_dir, node), departures: _departures);
 }

@@ -1,8 +1,5 @@
 using Lashup.Abstractions.Data;
-using Lashup.Abstractions.Plugins;
 using Lashup.Plugins.Core.Store;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 
 namespace Lashup.Plugins.Core.Tests.Store;
 
@@ -23,7 +20,8 @@ public sealed class KvStoreTests : IDisposable
 
         Assert.Equal(["10.0.0.1:80"], entry.Value.GetORSet("backends")!.Elements);
         Assert.Equal("alice", entry.Value.GetLwwRegister("owner")!.Value);
-        Assert.Equal(1UL, entry.Version["node-1"]);
+        Assert.Equal(1UL, entry.Version[store.ReplicaName]);
+        Assert.StartsWith("node-1~", store.ReplicaName, StringComparison.Ordinal); // a new store file is a new identity
         Assert.Equal(entry, store.Get(key));
         Assert.Single(store.List(KvKey.Parse("lb")));
         Assert.Empty(store.List(KvKey.Parse("dns")));
@@ -84,10 +82,11 @@ public sealed class KvStoreTests : IDisposable
 
         using var reopened = await OpenAsync();
 
+        Assert.Single(reopened.Get(keys[1])!.Version.Entries); // the same identity: its counters go on
         Assert.Equal(199, reopened.List(KvKey.Parse("services")).Count(e => e.Value.GetORSet("endpoints")?.Elements.Count() == 1));
         Assert.Null(reopened.Get(keys[0])!.Value.GetORSet("endpoints"));
         Assert.Equal(2L, reopened.Get(keys[1])!.Value.GetPnCounter("n")!.Value);
-        Assert.Equal(1UL, reopened.Get(keys[1])!.Version["node-1"]);
+        Assert.Equal(1UL, reopened.Get(keys[1])!.Version[reopened.ReplicaName]);
     }
 
     [Fact]
@@ -97,7 +96,7 @@ public sealed class KvStoreTests : IDisposable
         {
         }
 
-        var foreign = new KvStore(Options.Create(new CoreOptions()), new NodeInfo("node-1", "other-cluster", _dir), TimeProvider.System, NullLoggerFactory.Instance);
+        var foreign = TestStores.Create("node-1", _dir, cluster: "other-cluster");
         var e = await Assert.ThrowsAsync<InvalidOperationException>(() => foreign.StartAsync(CancellationToken.None));
         Assert.Contains("belongs to another cluster", e.Message, StringComparison.Ordinal);
 
@@ -108,7 +107,7 @@ public sealed class KvStoreTests : IDisposable
         }
 
         await File.WriteAllBytesAsync(path, [.. Enumerable.Repeat((byte)0x42, 8192)]);
-        var corrupt = new KvStore(Options.Create(new CoreOptions()), new NodeInfo("node-1", "test", _dir), TimeProvider.System, NullLoggerFactory.Instance);
+        var corrupt = TestStores.Create("node-1", _dir);
         e = await Assert.ThrowsAsync<InvalidOperationException>(() => corrupt.StartAsync(CancellationToken.None));
         Assert.Contains("is not a Lashup store", e.Message, StringComparison.Ordinal);
         Assert.Equal(8192, new FileInfo(path).Length);
@@ -155,8 +154,7 @@ public sealed class KvStoreTests : IDisposable
         Run("mount", $"-t tmpfs -o size=256k tmpfs {mount}");
         try
         {
-            var store = new KvStore(Options.Create(new CoreOptions()), new NodeInfo("node-1", "test", mount), TimeProvider.System, NullLoggerFactory.Instance);
-            await store.StartAsync(CancellationToken.None);
+            var store = await TestStores.OpenAsync("node-1", mount);
             var written = new List<KvKey>();
             KvException? failure = null;
             for (var i = 0; i < 10_000 && failure is null; i++)
@@ -182,8 +180,7 @@ public sealed class KvStoreTests : IDisposable
             store.Dispose();
 
             // What was acknowledged is on disk and the file is intact.
-            var reopened = new KvStore(Options.Create(new CoreOptions()), new NodeInfo("node-1", "test", mount), TimeProvider.System, NullLoggerFactory.Instance);
-            await reopened.StartAsync(CancellationToken.None);
+            var reopened = await TestStores.OpenAsync("node-1", mount);
             Assert.Equal(written.Count, reopened.List(KvKey.Parse("fill")).Count);
             reopened.Dispose();
         }
@@ -200,14 +197,6 @@ public sealed class KvStoreTests : IDisposable
         Assert.Equal(0, p.ExitCode);
     }
 
-    private async Task<KvStore> OpenAsync(int maxValueSize = 1 << 20)
-    {
-        var store = new KvStore(
-            Options.Create(new CoreOptions { MaxValueSize = maxValueSize }),
-            new NodeInfo("node-1", "test", _dir),
-            TimeProvider.System,
-            NullLoggerFactory.Instance);
-        await store.StartAsync(CancellationToken.None);
-        return store;
-    }
+    private Task<KvStore> OpenAsync(int maxValueSize = 1 << 20) =>
+        TestStores.OpenAsync("node-1", _dir, new CoreOptions { MaxValueSize = maxValueSize });
 }

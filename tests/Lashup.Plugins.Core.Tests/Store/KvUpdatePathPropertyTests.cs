@@ -4,11 +4,8 @@ using CsCheck;
 using Lashup.Abstractions.Admin;
 using Lashup.Abstractions.Cluster;
 using Lashup.Abstractions.Data;
-using Lashup.Abstractions.Plugins;
 using Lashup.Crdt;
 using Lashup.Plugins.Core.Store;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 
 namespace Lashup.Plugins.Core.Tests.Store;
 
@@ -83,10 +80,10 @@ public sealed class KvUpdatePathPropertyTests
         var dir = Directory.CreateTempSubdirectory("lashup-kvprop-").FullName;
         try
         {
-            var deltas = new List<(KvKey Key, string Replica, ulong Counter, CrdtMap Delta)>();
+            var broadcast = new CapturingBroadcast();
+            var deltas = broadcast.Deltas;
             var acknowledged = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
-            var writer = await OpenAsync(dir, "node-1");
-            writer.LocalDelta = (key, delta, counter) => deltas.Add((key, writer.ReplicaName, counter, delta));
+            var writer = await OpenAsync(dir, "node-1", broadcast);
             try
             {
                 foreach (var request in requests)
@@ -122,7 +119,7 @@ public sealed class KvUpdatePathPropertyTests
 
                 // A peer that takes every delta as it is broadcast, and one that gets everything by anti-entropy.
                 using var byDelta = await OpenAsync(dir, "node-2");
-                var replication = new KvReplication(byDelta, new NoNetwork(), new Random(1));
+                var replication = new KvReplication(byDelta, new NoNetwork(), new TestDepartures(), new Random(1));
                 foreach (var (key, replica, counter, delta) in deltas)
                 {
                     replication.OnDelta("node-1", KvReplication.EncodeDelta(key, replica, counter, delta));
@@ -180,12 +177,8 @@ public sealed class KvUpdatePathPropertyTests
     private static List<string> Snapshot(KvStore store) =>
         [.. store.List(KvKey.Root).Select(e => $"{e.Key} {Convert.ToHexString(CrdtCodec.EncodeMap(e.Map))} {e.Version}")];
 
-    private static async Task<KvStore> OpenAsync(string dir, string node)
-    {
-        var store = new KvStore(Options.Create(new CoreOptions()), new NodeInfo(node, "test", Path.Combine(dir, node)), TimeProvider.System, NullLoggerFactory.Instance);
-        await store.StartAsync(CancellationToken.None);
-        return store;
-    }
+    private static Task<KvStore> OpenAsync(string dir, string node, IKvBroadcast? broadcast = null) =>
+        TestStores.OpenAsync(node, Path.Combine(dir, node), broadcast: broadcast);
 
     /// <summary>A JSON string literal that escapes control characters and every surrogate (so a lone one reaches the
     /// server as a <c>\uD800</c> escape, as a client may send it).</summary>

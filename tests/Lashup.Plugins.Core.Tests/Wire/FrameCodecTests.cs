@@ -323,6 +323,22 @@ public class FrameCodecTests
         Assert.Null(sealedEnvelope);
     }
 
+    /// <summary>Nodes of a version before the departure record send digests of two fields: they decode, with no record.</summary>
+    [Fact]
+    public void Deserialize_GmDigestOfAnOlderNode_DecodesWithNoDepartureRecord()
+    {
+        var bytes = MessagePack.MessagePackSerializer.Serialize(new OlderGmDigest([new GmVersion("node-1", 1, 2)], true));
+
+        var digest = MessagePack.MessagePackSerializer.Deserialize<GmDigest>(bytes, MessagePack.MessagePackSerializerOptions.Standard.WithSecurity(MessagePack.MessagePackSecurity.UntrustedData));
+
+        Assert.Equal([new GmVersion("node-1", 1, 2)], digest.Versions);
+        Assert.True(digest.WantReply);
+        Assert.Equal((0, 0UL), (digest.DeparturesCount, digest.DeparturesHash));
+    }
+
+    [MessagePack.MessagePackObject]
+    public sealed record OlderGmDigest([property: MessagePack.Key(0)] GmVersion[] Versions, [property: MessagePack.Key(1)] bool WantReply);
+
     [Fact]
     public void TryDecode_UnknownTrailingFieldInEnvelope_IsSkipped()
     {

@@ -408,4 +408,24 @@ public class SequenceWindowEpochTests
         Assert.False(window.Accept(4, 10));
         Assert.True(window.Accept(4, 11));
     }
+
+    [Fact]
+    public void Accept_MovesDownTwiceBeforeAnyConfirmation_HighestEpochsReplaysStillRefused()
+    {
+        // Unconfirmed, the window follows a lower epoch down (5, then 4, then 3). The second move recycled the range of
+        // epoch 5 for epoch 3, so a replay of a frame of epoch 5 was accepted again; the highest range is kept aside now.
+        var window = new SequenceWindow();
+        for (ulong seq = 1; seq <= 10; seq++)
+        {
+            Assert.True(window.Accept(5, seq));
+        }
+
+        Assert.True(window.Accept(4, 7));
+        Assert.True(window.Accept(3, 9));
+
+        Assert.False(window.Accept(5, 3));
+        Assert.False(window.Accept(5, 10));
+        Assert.True(window.Accept(5, 11));
+        Assert.Equal(3, window.Epoch);
+    }
 }

@@ -50,6 +50,14 @@ internal static class WireAssert
                 var d = (GmDigest)actual;
                 Assert.Equal(e.Versions, d.Versions);
                 Assert.Equal(e.WantReply, d.WantReply);
+                Assert.Equal(e.DeparturesCount, d.DeparturesCount);
+                Assert.Equal(e.DeparturesHash, d.DeparturesHash);
+                break;
+            case Departures e:
+                var dep = (Departures)actual;
+                Assert.Equal(e.Entries, dep.Entries);
+                Assert.Equal(e.Complete, dep.Complete);
+                Assert.Equal(e.Roster, dep.Roster);
                 break;
             case GmRecords e:
                 var r = (GmRecords)actual;

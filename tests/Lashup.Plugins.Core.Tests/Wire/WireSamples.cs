@@ -38,10 +38,11 @@ internal static class WireSamples
         new PingRequest(77, Node(10)),
         new IndirectAck(78, "node-10"),
         new AdjacencyUpdate(Record(11)),
-        new GmDigest([new GmVersion("node-1", 1, 2), new GmVersion("node-2", long.MaxValue, 0)], WantReply: true),
+        new GmDigest([new GmVersion("node-1", 1, 2), new GmVersion("node-2", long.MaxValue, 0)], WantReply: true, DeparturesCount: 3, DeparturesHash: ulong.MaxValue),
         new GmRecords([Record(12), Record(13)]),
         new MulticastData("node-14", 5, 9, "dns/records", [0, 1, 2, 0xff, 0x80]),
         new DirectData("kv.sync", [0, 1, 2, 0xff, 0x80]),
+        new Departures([new DepartureEntry("node-15~0a1b2c3d4e5f", 1_700_000_000_000, 1, Retired: true), new DepartureEntry("ünïcødé-名前", 0, 0, false)], Complete: true, Roster: ["node-16~0a1b2c3d4e5f", "node-17"]),
     }.ToDictionary(m => m.GetType().Name);
 
     public static Envelope Envelope(Message body, ulong seq = 1) => new("node-0", "127.0.0.1:7470", 3, seq, body);

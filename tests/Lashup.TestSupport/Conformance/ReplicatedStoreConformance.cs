@@ -14,8 +14,8 @@ public abstract class ReplicatedStoreConformance
     private static readonly KvKey Zone = KvKey.Parse("dns/zones/lashup.directory");
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
 
-    /// <summary>An empty, started store of the replica (node) <paramref name="replica"/>.</summary>
-    /// <param name="replica">The node name its updates are made as.</param>
+    /// <summary>An empty, started store of the node <paramref name="replica"/>.</summary>
+    /// <param name="replica">The node's name (its updates are counted under <see cref="ReplicaOf"/>).</param>
     /// <param name="maxValueBytes">Its value size limit: values larger than this (encoded, give or take a few bytes) are refused.</param>
     /// <returns>The store; the derived class disposes it after the test.</returns>
     protected abstract Task<IReplicatedStore> CreateStoreAsync(string replica, int maxValueBytes);
@@ -25,6 +25,12 @@ public abstract class ReplicatedStoreConformance
     /// emptied one included: value and version) into <paramref name="to"/>, as one node's store merges another's.
     /// </summary>
     protected abstract void Sync(IReplicatedStore from, IReplicatedStore to, KvKey key);
+
+    /// <summary>
+    /// The name <paramref name="store"/> counts its own updates under in versions: the kit's replica name, the core's
+    /// store identity (the node name and the incarnation drawn when its store file was created, <c>node-1~5f0c...</c>).
+    /// </summary>
+    protected abstract string ReplicaOf(IReplicatedStore store);
 
     private Task<IReplicatedStore> CreateStoreAsync(string replica = "node-1") => CreateStoreAsync(replica, 1 << 20);
 
@@ -43,9 +49,9 @@ public abstract class ReplicatedStoreConformance
         Assert.Equal(["10.0.0.7:80"], entry.Value.GetORSet("backends")!.Elements);
         Assert.Equal("alice", entry.Value.GetLwwRegister("owner")!.Value);
         Assert.Equal(2, entry.Value.GetPnCounter("n")!.Value);
-        Assert.Equal([("node-1", 1UL)], entry.Version.Entries.Select(e => (e.Key, e.Value)));
+        Assert.Equal([(ReplicaOf(store), 1UL)], entry.Version.Entries.Select(e => (e.Key, e.Value)));
         Assert.Equal(entry, store.Get(Web));
-        Assert.Equal(2UL, (await store.UpdateAsync(Web, AddBackend("10.0.0.8:80"))).Version["node-1"]);
+        Assert.Equal(2UL, (await store.UpdateAsync(Web, AddBackend("10.0.0.8:80"))).Version[ReplicaOf(store)]);
     }
 
     [Fact]
@@ -57,7 +63,7 @@ public abstract class ReplicatedStoreConformance
         await store.UpdateAsync(Web, [new ORSetAdd(["backends"], "b"), new RemoveField(["owner"])]);
 
         Assert.Equal(["a"], first.Value.GetORSet("backends")!.Elements);
-        Assert.Equal(1UL, first.Version["node-1"]);
+        Assert.Equal(1UL, first.Version[ReplicaOf(store)]);
     }
 
     [Fact]
@@ -101,7 +107,7 @@ public abstract class ReplicatedStoreConformance
         Assert.Equal(long.MaxValue, entry.Value.GetPnCounter("pn")!.Value);
         Assert.Equal(ulong.MaxValue, entry.Value.GetGCounter("g")!.Value);
         Assert.Null(entry.Value.GetLwwRegister("x"));
-        Assert.Equal(1UL, entry.Version["node-1"]);
+        Assert.Equal(1UL, entry.Version[ReplicaOf(store)]);
         Assert.Equal(long.MinValue + 1, (await store.UpdateAsync(Api, [new CounterAdd(["pn"], long.MinValue + 1)])).Value.GetPnCounter("pn")!.Value);
     }
 
@@ -127,7 +133,7 @@ public abstract class ReplicatedStoreConformance
         var store = await CreateStoreAsync();
 
         var e = await Assert.ThrowsAsync<KvConflictException>(() =>
-            store.UpdateAsync(Web, AddBackend("a"), new VersionVector([KeyValuePair.Create("node-1", 1UL)])).AsTask());
+            store.UpdateAsync(Web, AddBackend("a"), new VersionVector([KeyValuePair.Create(ReplicaOf(store), 1UL)])).AsTask());
 
         Assert.True(e.Current.IsEmpty);
         Assert.True(e.Current.Version.IsEmpty);
@@ -158,7 +164,7 @@ public abstract class ReplicatedStoreConformance
         var after = await store.UpdateAsync(Web, [new ORSetRemove(["backends"], "absent"), new FlagDisable(["missing"]), new RemoveField(["missing"])]);
 
         Assert.Equal(current, after);
-        Assert.Equal(1UL, store.Get(Web)!.Version["node-1"]);
+        Assert.Equal(1UL, store.Get(Web)!.Version[ReplicaOf(store)]);
     }
 
     public static TheoryData<string, string, IReadOnlyList<CrdtOp>> Invalid() => new()
@@ -197,7 +203,7 @@ public abstract class ReplicatedStoreConformance
 
         Assert.Equal(Web, e.Key);
         Assert.Null(store.Get(Web)!.Value.GetLwwRegister("big"));
-        Assert.Equal(1UL, store.Get(Web)!.Version["node-1"]);
+        Assert.Equal(1UL, store.Get(Web)!.Version[ReplicaOf(store)]);
     }
 
     [Fact]
@@ -236,7 +242,7 @@ public abstract class ReplicatedStoreConformance
         Assert.NotNull(emptied);
         Assert.True(emptied.IsEmpty);
         Assert.Empty(emptied.Value.Fields);
-        Assert.Equal(2UL, emptied.Version["node-1"]);
+        Assert.Equal(2UL, emptied.Version[ReplicaOf(store)]);
         Assert.Empty(store.List(KvKey.Root));
         var recreated = await store.UpdateAsync(Web, AddBackend("b"), emptied.Version);
         Assert.Equal(["b"], recreated.Value.GetORSet("backends")!.Elements);
@@ -290,7 +296,7 @@ public abstract class ReplicatedStoreConformance
         Assert.Equal(["x"], a.Get(Web)!.Value.GetORSet("backends")!.Elements);
         Assert.Equal(a.Get(Web)!.Version, b.Get(Web)!.Version);
         Assert.Equal(CrdtJson.ToJsonString(a.Get(Web)!.Value), CrdtJson.ToJsonString(b.Get(Web)!.Value));
-        Assert.Equal([("node-a", 2UL), ("node-b", 1UL)], a.Get(Web)!.Version.Entries.Select(e => (e.Key, e.Value)));
+        Assert.Equal([(ReplicaOf(a), 2UL), (ReplicaOf(b), 1UL)], a.Get(Web)!.Version.Entries.Select(e => (e.Key, e.Value)));
     }
 
     [Fact]
@@ -326,7 +332,7 @@ public abstract class ReplicatedStoreConformance
         Sync(b, a, Web);
 
         var e = await Assert.ThrowsAsync<KvConflictException>(() => a.UpdateAsync(Web, AddBackend("z"), seen.Version).AsTask());
-        Assert.Equal(1UL, e.Current.Version["node-b"]);
+        Assert.Equal(1UL, e.Current.Version[ReplicaOf(b)]);
         await a.UpdateAsync(Web, AddBackend("z"), e.Current.Version);
     }
 
@@ -342,7 +348,7 @@ public abstract class ReplicatedStoreConformance
         Sync(b, a, Web);
 
         Assert.True(a.Get(Web)!.IsEmpty);
-        Assert.Equal(1UL, a.Get(Web)!.Version["node-b"]);
+        Assert.Equal(1UL, a.Get(Web)!.Version[ReplicaOf(b)]);
         Assert.Empty(a.List(KvKey.Root));
     }
 
@@ -377,7 +383,7 @@ public abstract class ReplicatedStoreConformance
 
         Assert.Equal((KvChangeKind.Updated, Web), (deleted.Kind, deleted.Entry!.Key));
         Assert.True(deleted.Entry.IsEmpty);
-        Assert.Equal(3UL, deleted.Entry.Version["node-1"]);
+        Assert.Equal(3UL, deleted.Entry.Version[ReplicaOf(store)]);
     }
 
     [Fact]
@@ -416,7 +422,7 @@ public abstract class ReplicatedStoreConformance
         Assert.All(received, c => Assert.Equal(KvChangeKind.Updated, c.Kind));
         Assert.Equal(500, received[0].Entry!.Value.GetPnCounter("n")!.Value);
         Assert.Equal(1000, received[1].Entry!.Value.GetPnCounter("n")!.Value);
-        Assert.Equal(500UL, received[0].Entry!.Version["node-1"]);
+        Assert.Equal(500UL, received[0].Entry!.Version[ReplicaOf(store)]);
     }
 
     [Fact]
@@ -434,7 +440,7 @@ public abstract class ReplicatedStoreConformance
         var change = await Next(watch);
         Assert.Equal(KvChangeKind.Updated, change.Kind);
         Assert.Equal(["remote"], change.Entry!.Value.GetORSet("backends")!.Elements);
-        Assert.Equal(1UL, change.Entry.Version["node-b"]);
+        Assert.Equal(1UL, change.Entry.Version[ReplicaOf(b)]);
     }
 
     [Fact]

@@ -12,7 +12,7 @@ public sealed class DaemonCluster : IDisposable
     public List<Daemon> Nodes { get; } = [];
 
     /// <summary>Adds a daemon; <paramref name="extraToml"/> is appended to its config (e.g. a [dns] section).</summary>
-    public Daemon Add(string? keyring = null, IEnumerable<Daemon>? seeds = null, string coreAddress = "127.0.0.1", string extraToml = "")
+    public Daemon Add(string? keyring = null, IEnumerable<Daemon>? seeds = null, string coreAddress = "127.0.0.1", string extraToml = "", string kvSyncInterval = "1s")
     {
         var index = Nodes.Count + 1;
         var daemon = new Daemon($"node-{index}", TestEnvironment.FreePort(), TestEnvironment.FreePort(), Path.Combine(_root, $"node-{index}")) { CoreAddress = coreAddress };
@@ -36,7 +36,7 @@ public sealed class DaemonCluster : IDisposable
             seeds = [{seedList}]
             join_retry_interval = "500ms"
             relink_interval = "3s"
-            kv_sync_interval = "1s"
+            kv_sync_interval = "{kvSyncInterval}"
             keyring = [{(keyring is null ? "" : $"\"{keyring}\"")}]
 
             """ + extraToml);

@@ -11,4 +11,6 @@ public sealed class InMemoryReplicatedStoreConformanceTests : ReplicatedStoreCon
 
     protected override void Sync(IReplicatedStore from, IReplicatedStore to, KvKey key) =>
         ((InMemoryReplicatedStore)to).MergeRemote(from.Get(key)!);
+
+    protected override string ReplicaOf(IReplicatedStore store) => ((InMemoryReplicatedStore)store).Replica;
 }
