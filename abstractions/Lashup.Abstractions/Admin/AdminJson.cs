@@ -176,4 +176,9 @@ public static class AdminJson
 [JsonSerializable(typeof(ServiceRegistrationRequest))]
 [JsonSerializable(typeof(ServiceListResponse))]
 [JsonSerializable(typeof(ServiceResponse))]
+[JsonSerializable(typeof(VipRequest))]
+[JsonSerializable(typeof(VipBackendRequest))]
+[JsonSerializable(typeof(VipListResponse))]
+[JsonSerializable(typeof(VipResponse))]
+[JsonSerializable(typeof(VipRemovedResponse))]
 internal sealed partial class AdminJsonContext : JsonSerializerContext;

@@ -32,6 +32,12 @@ public static class ConfigLoader
         Capabilities.LoadBalancerBackend, Capabilities.Overlay, Capabilities.OverlayBackend,
     ];
 
+    /// <summary>
+    /// Capabilities chosen inside their subsystem by exactly one name (a data plane has one backend): none, or a list
+    /// of two, is an error naming the known ones.
+    /// </summary>
+    internal static readonly string[] SingleSelectionCapabilities = [Capabilities.LoadBalancerBackend, Capabilities.OverlayBackend];
+
     /// <summary>Keys every subsystem section has besides its plugin's options.</summary>
     internal static readonly string[] SubsystemKeys = ["enabled", "provider"];
 
@@ -236,7 +242,22 @@ public static class ConfigLoader
             {
                 var key = capability[(subsystem.Length + 1)..];
                 var candidates = catalog.OfCapability(capability).ToList();
-                var names = SelectorValues(section.GetSection(key));
+                var names = SelectorValues(section.GetSection(key)).ToList();
+                if (SingleSelectionCapabilities.Contains(capability, StringComparer.OrdinalIgnoreCase) && names.Count != 1)
+                {
+                    var known = candidates.Count == 0
+                        ? $"no plugin of this kind was found in {string.Join(", ", catalog.Directories)}"
+                        : "known: " + string.Join(", ", candidates.Select(p => p.Name).Order(StringComparer.Ordinal));
+                    var path = $"{subsystem}:{key}";
+                    errors.Add(new ConfigException(
+                        names.Count == 0
+                            ? $"{ConfigPaths.Display(path)}: [{subsystem}] needs one {key}, e.g. {key} = \"{candidates.Select(p => p.Name).Order(StringComparer.Ordinal).FirstOrDefault() ?? "name"}\"; {known}"
+                            : $"{ConfigPaths.Display(path)}: one {key} only, got {names.Count} ({string.Join(", ", names.Select(n => $"\"{n.Name}\""))}); {known}",
+                        document.Find(path)?.Location ?? document.Find(subsystem)?.Location,
+                        path));
+                    continue;
+                }
+
                 foreach (var (name, path) in names)
                 {
                     var plugin = candidates.FirstOrDefault(p => p.Name.Equals(name, StringComparison.OrdinalIgnoreCase));

@@ -209,6 +209,96 @@ public sealed class ConfigCheckTests
             "lashup.toml:3:29: dns.listen[1]: 192.0.2.1 is not an address of this host; use one of its interface addresses, or 0.0.0.0 for all of them"
         },
         {
+            "the load balancer without a backend",
+            "[core]\n[loadbalancer]\nkeep_on_stop = true\n",
+            "lashup.toml:2:1: loadbalancer.backend: [loadbalancer] needs one backend, e.g. backend = \"userspace\"; known: userspace"
+        },
+        {
+            "the load balancer with two backends",
+            "[core]\n[loadbalancer]\nbackend = [\"userspace\", \"userspace\"]\n",
+            "lashup.toml:3:1: loadbalancer.backend: one backend only, got 2 (\"userspace\", \"userspace\"); known: userspace"
+        },
+        {
+            "an unknown load-balancer backend",
+            "[core]\n[loadbalancer]\nbackend = \"ipvsx\"\n",
+            "lashup.toml:3:1: loadbalancer.backend: unknown plugin \"ipvsx\"; known: userspace"
+        },
+        {
+            "a named VIP range that is not a network address",
+            "[core]\n[loadbalancer]\nbackend = \"userspace\"\nnamed_vip_range = \"10.200.0.1/16\"\n",
+            "lashup.toml:4:1: loadbalancer.named_vip_range: \"10.200.0.1/16\" is not a network address; did you mean \"10.200.0.0/16\"?"
+        },
+        {
+            "a named VIP range too small for two VIPs",
+            "[core]\n[loadbalancer]\nbackend = \"userspace\"\nnamed_vip_range = \"10.200.0.0/31\"\n",
+            "lashup.toml:4:1: loadbalancer.named_vip_range: \"10.200.0.0/31\" is too small: a range needs room for at least two VIPs (at most /30)"
+        },
+        {
+            "a named VIP range that is not a range",
+            "[core]\n[loadbalancer]\nbackend = \"userspace\"\nnamed_vip_range = \"web\"\n",
+            "lashup.toml:4:1: loadbalancer.named_vip_range: expected a range in CIDR form such as \"10.200.0.0/16\", got \"web\""
+        },
+        {
+            "a named VIP range overlapping the overlay's",
+            "[core]\n[overlay]\nenabled = false\nrange = \"10.200.4.0/24\"\n[loadbalancer]\nbackend = \"userspace\"\nnamed_vip_range = \"10.200.0.0/16\"\n",
+            "lashup.toml:7:1: loadbalancer.named_vip_range: 10.200.0.0/16 overlaps the overlay's range 10.200.4.0/24 ([overlay] range); named VIPs need addresses no container has"
+        },
+        {
+            "a reconcile interval out of range",
+            "[core]\n[loadbalancer]\nbackend = \"userspace\"\nreconcile_interval = \"100ms\"\n",
+            "lashup.toml:4:1: loadbalancer.reconcile_interval: must be between 1s and 1h, got \"100ms\""
+        },
+        {
+            "a proxy connect timeout out of range",
+            "[core]\n[loadbalancer]\nbackend = \"userspace\"\n[loadbalancer.userspace]\nconnect_timeout = \"0ms\"\n",
+            "lashup.toml:5:1: loadbalancer.userspace.connect_timeout: must be between 10ms and 1m, got \"0ms\""
+        },
+        {
+            "a proxy listen address that is a wildcard",
+            "[core]\n[loadbalancer]\nbackend = \"userspace\"\n[loadbalancer.userspace]\nlisten_address = \"0.0.0.0\"\n",
+            "lashup.toml:5:1: loadbalancer.userspace.listen_address: expected one address of this host such as \"127.0.0.2\" (not a wildcard), got \"0.0.0.0\""
+        },
+        {
+            "a proxy listen address this host does not have",
+            "[core]\n[loadbalancer]\nbackend = \"userspace\"\n[loadbalancer.userspace]\nlisten_address = \"192.0.2.77\"\n",
+            "lashup.toml:5:1: loadbalancer.userspace.listen_address: 192.0.2.77 is not an address of this host; every VIP would go unserved"
+        },
+        {
+            "a proxy connection limit of 0",
+            "[core]\n[loadbalancer]\nbackend = \"userspace\"\n[loadbalancer.userspace]\nmax_connections = 0\n",
+            "lashup.toml:5:1: loadbalancer.userspace.max_connections: must be between 1 and 1048576, got 0"
+        },
+        {
+            "a proxy idle timeout that is no duration",
+            "[core]\n[loadbalancer]\nbackend = \"userspace\"\n[loadbalancer.userspace]\nidle_timeout = \"10 minutes\"\n",
+            "lashup.toml:5:1: loadbalancer.userspace.idle_timeout: expected a duration such as \"500ms\", \"5s\", \"1m30s\" or \"24h\", got \"10 minutes\""
+        },
+        {
+            "a UDP idle timeout out of range",
+            "[core]\n[loadbalancer]\nbackend = \"userspace\"\n[loadbalancer.userspace]\nudp_idle_timeout = \"2h\"\n",
+            "lashup.toml:5:1: loadbalancer.userspace.udp_idle_timeout: must be between 1s and 1h, got \"2h\""
+        },
+        {
+            "proxy workers out of range",
+            "[core]\n[loadbalancer]\nbackend = \"userspace\"\n[loadbalancer.userspace]\nworkers = 300\n",
+            "lashup.toml:5:1: loadbalancer.userspace.workers: must be between 0 and 256, got 300"
+        },
+        {
+            "an unknown key of the proxy",
+            "[core]\n[loadbalancer]\nbackend = \"userspace\"\n[loadbalancer.userspace]\nconnect_timeuot = \"1s\"\n",
+            "lashup.toml:5:1: loadbalancer.userspace.connect_timeuot: unknown key \"connect_timeuot\"; did you mean \"connect_timeout\"?"
+        },
+        {
+            "keep_on_stop that is not a boolean",
+            "[core]\n[loadbalancer]\nbackend = \"userspace\"\nkeep_on_stop = \"yes\"\n",
+            "lashup.toml:4:1: loadbalancer.keep_on_stop: expected true or false, got \"yes\""
+        },
+        {
+            "a named VIP range that is IPv4 multicast",
+            "[core]\n[loadbalancer]\nbackend = \"userspace\"\nnamed_vip_range = \"239.0.0.0/8\"\n",
+            "lashup.toml:4:1: loadbalancer.named_vip_range: \"239.0.0.0/8\" is not a range of unicast addresses"
+        },
+        {
             "data_dir is a file",
             "[node]\ndata_dir = \"afile\"\n",
             "lashup.toml:2:1: node.data_dir: {root}/afile is a file, not a folder"

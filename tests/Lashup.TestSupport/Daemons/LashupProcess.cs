@@ -37,15 +37,26 @@ public sealed partial class LashupProcess : IDisposable
 
     public int ExitCode => _process.ExitCode;
 
-    public static LashupProcess Start(params string[] args)
+    public static LashupProcess Start(params string[] args) => StartWith([], args);
+
+    /// <summary>
+    /// Starts <c>lashup ARGS</c> through <paramref name="wrapper"/>, a command that runs the rest of its command line
+    /// (<c>ip netns exec NS</c>, <c>setpriv --reuid ...</c>) and becomes it (exec), so that signals reach the daemon.
+    /// </summary>
+    public static LashupProcess StartWith(IReadOnlyList<string> wrapper, params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo(wrapper.Count > 0 ? wrapper[0] : "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
+        foreach (var part in wrapper.Skip(1).Concat(wrapper.Count > 0 ? ["dotnet"] : []))
+        {
+            info.ArgumentList.Add(part);
+        }
+
         info.ArgumentList.Add(TestEnvironment.HostDll);
         foreach (var a in args)
         {
@@ -56,9 +67,12 @@ public sealed partial class LashupProcess : IDisposable
     }
 
     /// <summary>Runs a CLI command to completion (bounded) and returns its exit code and output.</summary>
-    public static async Task<(int ExitCode, string Output)> RunAsync(TimeSpan timeout, params string[] args)
+    public static Task<(int ExitCode, string Output)> RunAsync(TimeSpan timeout, params string[] args) => RunWithAsync([], timeout, args);
+
+    /// <summary>As <see cref="RunAsync"/>, through <paramref name="wrapper"/> (see <see cref="StartWith"/>).</summary>
+    public static async Task<(int ExitCode, string Output)> RunWithAsync(IReadOnlyList<string> wrapper, TimeSpan timeout, params string[] args)
     {
-        using var p = Start(args);
+        using var p = StartWith(wrapper, args);
         await p.WaitForExitAsync(timeout);
         return (p.ExitCode, p.Output);
     }

@@ -1,0 +1,91 @@
+namespace Lashup.Plugins.LoadBalancer.Userspace.Proxy;
+
+/// <summary>The proxy's limits, from <c>[loadbalancer.userspace]</c>.</summary>
+/// <param name="ConnectTimeout">How long a backend has to accept a connection before the next one is tried.</param>
+/// <param name="IdleTimeout">A TCP connection with no byte either way for this long is closed.</param>
+/// <param name="UdpIdleTimeout">A UDP flow with no datagram either way for this long is forgotten.</param>
+/// <param name="MaxConnections">Open TCP connections and UDP flows together, at most; more are refused.</param>
+/// <param name="Workers">Proxy threads (one epoll each).</param>
+internal sealed record ProxySettings(TimeSpan ConnectTimeout, TimeSpan IdleTimeout, TimeSpan UdpIdleTimeout, int MaxConnections, int Workers)
+{
+    /// <summary>Backends tried for one connection at most (the first and two more after failed connects).</summary>
+    public const int MaxAttempts = 3;
+}
+
+/// <summary>
+/// The proxy's counters. Connections open is shared (it enforces <c>max_connections</c>); the rest are counted by each
+/// worker without atomics on its own <see cref="WorkerCounters"/> and summed when read.
+/// </summary>
+internal sealed class ProxyStats
+{
+    private readonly List<WorkerCounters> _workers = [];
+    private int _open;
+    private long _udpFlows;
+    private long _udpDropped;
+
+    /// <summary>TCP connections and UDP flows open now.</summary>
+    public int Open => Volatile.Read(ref _open);
+
+    public long UdpFlowsOpened => Volatile.Read(ref _udpFlows);
+
+    public long UdpDropped => Volatile.Read(ref _udpDropped);
+
+    public bool TryAcquire(int max)
+    {
+        while (true)
+        {
+            var open = Volatile.Read(ref _open);
+            if (open >= max)
+            {
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref _open, open + 1, open) == open)
+            {
+                return true;
+            }
+        }
+    }
+
+    public void Release() => Interlocked.Decrement(ref _open);
+
+    public void UdpFlowOpened() => Interlocked.Increment(ref _udpFlows);
+
+    public void UdpDroppedOne() => Interlocked.Increment(ref _udpDropped);
+
+    public WorkerCounters NewWorker()
+    {
+        var counters = new WorkerCounters();
+        lock (_workers)
+        {
+            _workers.Add(counters);
+        }
+
+        return counters;
+    }
+
+    /// <summary>The sum of one counter over the workers.</summary>
+    public long Sum(Func<WorkerCounters, long> counter)
+    {
+        lock (_workers)
+        {
+            return _workers.Sum(counter);
+        }
+    }
+}
+
+/// <summary>One worker's counters: written by its thread only, read (torn-free on 64-bit) by the metrics.</summary>
+internal sealed class WorkerCounters
+{
+    public long Accepted;
+    public long Refused;
+    public long NoBackend;
+    public long ConnectFailures;
+    public long Retries;
+    public long ConnectTimeouts;
+    public long IdleTimeouts;
+    public long Resets;
+    public long AcceptErrors;
+    public long BytesToBackends;
+    public long BytesToClients;
+}

@@ -1,0 +1,261 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Lashup.Host.Tests.Support;
+
+namespace Lashup.Plugins.LoadBalancer.Tests.Integration;
+
+/// <summary>
+/// A VIP whose address is not one of the host's, on one real daemon with the default load-balancer settings (no
+/// <c>listen_address</c>): the proxy needs the address local, so the load balancer adds it to <c>lo</c> (labelled
+/// <c>lo:lashup</c>) when it runs as root, and otherwise lists the VIP as not programmed, with why. The root case runs
+/// in a network namespace the test creates and deletes (the host's <c>lo</c> is never touched); the unprivileged case
+/// runs the daemon as <c>nobody</c> when the test runs as root.
+/// </summary>
+[Collection(LoadBalancerDaemonCollection.Name)]
+public sealed class VipAddressDaemonTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+    private const string VipAddress = "192.0.2.10";
+
+    [SkippableFact]
+    public async Task NonLocalVip_WithoutRoot_ListedNotProgrammed_WithTheReason()
+    {
+        var asNobody = Environment.IsPrivilegedProcess;
+        Skip.If(asNobody && !TestEnvironment.HasCommand("setpriv"), "running the daemon unprivileged needs setpriv (util-linux)");
+        using var node = new SingleNode(world: asNobody);
+        // Root's test drops the daemon's privileges: setpriv runs it as nobody, with a home it may write.
+        IReadOnlyList<string> wrapper = asNobody
+            ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", $"HOME={node.Folder}", $"DOTNET_CLI_HOME={node.Folder}"]
+            : [];
+        node.Start(wrapper, keepOnStop: true);
+        await node.WaitReadyAsync([]);
+        var port = TestEnvironment.FreePort();
+
+        var (code, output) = await LashupProcess.RunAsync(Timeout, "vip", "add", $"{VipAddress}:{port}/tcp", "--backend", "127.0.0.1:9", "--json", "--api", node.Api);
+
+        Assert.True(code == 0, output + node.Output);
+        var vip = Json(output);
+        Assert.False(vip.GetProperty("programmed").GetBoolean());
+        Assert.Equal($"{VipAddress}: it is not an address of this host, and adding it to lo needs root (CAP_NET_ADMIN)", vip.GetProperty("reason").GetString());
+        var list = await LashupProcess.RunAsync(Timeout, "vip", "list", "--api", node.Api);
+        Assert.Contains("no: 192.0.2.10: it is not an address of this host", list.Output, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public async Task NonLocalVip_AsRoot_AddedToLoLabelled_ServesTraffic_RemovedOnStopUnlessKept()
+    {
+        Skip.If(!Environment.IsPrivilegedProcess && !TestEnvironment.IsCi, "needs root (network namespaces, addresses on lo)");
+        Skip.If(!TestEnvironment.HasCommand("ip"), "needs ip (iproute2)");
+        using var ns = await NetworkNamespace.CreateAsync();
+        using var node = new SingleNode(world: false);
+        IReadOnlyList<string> inside = ["ip", "netns", "exec", ns.Name];
+        var port = TestEnvironment.FreePort();
+        var backendPort = TestEnvironment.FreePort();
+        ns.Start("python3", "-m", "http.server", backendPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1");
+
+        // keep_on_stop = false: what the daemon programmed goes when it stops.
+        node.Start(inside, keepOnStop: false);
+        await node.WaitReadyAsync(inside);
+        var (code, output) = await LashupProcess.RunWithAsync(inside, Timeout, "vip", "add", $"{VipAddress}:{port}/tcp", "--backend", $"127.0.0.1:{backendPort}", "--json", "--api", node.Api);
+        Assert.True(code == 0, output + node.Output);
+        Assert.True(Json(output).GetProperty("programmed").GetBoolean(), output);
+        Assert.Contains($"inet {VipAddress}/32 scope global lo:lashup", await ns.RunAsync("ip", "-4", "-o", "addr", "show", "dev", "lo"), StringComparison.Ordinal);
+        var status = "";
+        for (var i = 0; i < 50 && status != "200"; i++)
+        {
+            // The backend (python) may still be starting.
+            status = (await ns.RunAsync("curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", $"http://{VipAddress}:{port}/")).Trim();
+            await Task.Delay(200);
+        }
+
+        Assert.Equal("200", status);
+        await node.StopAsync();
+        Assert.DoesNotContain(VipAddress, await ns.RunAsync("ip", "-4", "-o", "addr", "show", "dev", "lo"), StringComparison.Ordinal);
+
+        // keep_on_stop = true (the default): a restart adds the address again from the store, and a stop leaves it.
+        node.Start(inside, keepOnStop: true);
+        await node.WaitReadyAsync(inside);
+        await WaitAsync(async () => (await ns.RunAsync("ip", "-4", "-o", "addr", "show", "dev", "lo")).Contains($"{VipAddress}/32", StringComparison.Ordinal), "the restarted daemon puts the address back");
+        await node.StopAsync();
+        Assert.Contains($"inet {VipAddress}/32 scope global lo:lashup", await ns.RunAsync("ip", "-4", "-o", "addr", "show", "dev", "lo"), StringComparison.Ordinal);
+        // Deleting the namespace (Dispose) removes it with everything else.
+    }
+
+    private static JsonElement Json(string output) =>
+        JsonDocument.Parse(output.Split('\n').First(l => l.StartsWith('{'))).RootElement.Clone();
+
+    private static async Task WaitAsync(Func<Task<bool>> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + Timeout;
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"never: {what}");
+            await Task.Delay(200);
+        }
+    }
+
+    /// <summary>One daemon with its own folder; the config is the default one's load balancer, nothing else but the core.</summary>
+    private sealed class SingleNode : IDisposable
+    {
+        private readonly int _adminPort = TestEnvironment.FreePort();
+        private readonly int _corePort = TestEnvironment.FreePort();
+        private LashupProcess? _process;
+
+        public SingleNode(bool world)
+        {
+            Folder = Directory.CreateTempSubdirectory("lashup-lb-").FullName;
+            if (world && !OperatingSystem.IsWindows())
+            {
+                // The daemon runs as another user: it writes its data folder here.
+                File.SetUnixFileMode(Folder, (UnixFileMode)0x1FF);
+            }
+        }
+
+        public string Folder { get; }
+
+        public string Api => $"127.0.0.1:{_adminPort}";
+
+        public string Output => _process?.Output ?? "";
+
+        public void Start(IReadOnlyList<string> wrapper, bool keepOnStop)
+        {
+            var config = Path.Combine(Folder, "lashup.toml");
+            File.WriteAllText(config, $"""
+                [node]
+                name = "node-1"
+                cluster = "lb"
+                data_dir = "data"
+                shutdown_timeout = "5s"
+
+                [admin]
+                listen = "{Api}"
+
+                [plugins]
+                directories = ["{Path.Combine(TestEnvironment.RepoRoot, "artifacts", "plugins")}"]
+
+                [core]
+                listen = "127.0.0.1:{_corePort}"
+
+                [loadbalancer]
+                backend = "userspace"
+                keep_on_stop = {(keepOnStop ? "true" : "false")}
+
+                """);
+            _process?.Dispose();
+            _process = LashupProcess.StartWith(wrapper, "run", "--config", config);
+        }
+
+        public async Task WaitReadyAsync(IReadOnlyList<string> wrapper)
+        {
+            var deadline = DateTime.UtcNow + Timeout;
+            while (true)
+            {
+                Assert.False(_process!.HasExited, $"the daemon exited:\n{_process.Output}");
+                var (code, _) = await LashupProcess.RunWithAsync(wrapper, Timeout, "vip", "list", "--api", Api);
+                if (code == 0)
+                {
+                    return;
+                }
+
+                Assert.True(DateTime.UtcNow < deadline, $"the daemon never answered:\n{_process.Output}");
+                await Task.Delay(300);
+            }
+        }
+
+        /// <summary>SIGTERM, and waits for the graceful stop.</summary>
+        public async Task StopAsync()
+        {
+            _process!.Terminate();
+            await _process.WaitForExitAsync(Timeout);
+        }
+
+        public void Dispose()
+        {
+            _process?.Dispose();
+            try
+            {
+                Directory.Delete(Folder, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+
+    /// <summary>A network namespace of the test's own with lo up; deleted (with every address in it) on dispose.</summary>
+    private sealed class NetworkNamespace : IDisposable
+    {
+        private readonly List<Process> _processes = [];
+
+        private NetworkNamespace(string name) => Name = name;
+
+        public string Name { get; }
+
+        public static async Task<NetworkNamespace> CreateAsync()
+        {
+            var ns = new NetworkNamespace($"lashup-lb-{Guid.NewGuid().ToString("N")[..8]}");
+            await RunHostAsync(check: true, "ip", "netns", "add", ns.Name);
+            await RunHostAsync(check: true, "ip", "-n", ns.Name, "link", "set", "lo", "up");
+            return ns;
+        }
+
+        /// <summary>Runs a command inside the namespace to completion (bounded); its standard output.</summary>
+        public Task<string> RunAsync(params string[] command) => RunHostAsync(check: false, ["ip", "netns", "exec", Name, .. command]);
+
+        /// <summary>Starts a long-running command inside the namespace; killed on dispose.</summary>
+        public void Start(params string[] command)
+        {
+            var info = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var part in (string[])["netns", "exec", Name, .. command])
+            {
+                info.ArgumentList.Add(part);
+            }
+
+            var process = Process.Start(info)!;
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            _processes.Add(process);
+        }
+
+        public void Dispose()
+        {
+            foreach (var process in _processes)
+            {
+                try
+                {
+                    process.Kill(entireProcessTree: true);
+                    process.WaitForExit(5000);
+                }
+                catch (InvalidOperationException)
+                {
+                }
+
+                process.Dispose();
+            }
+
+            using var delete = Process.Start("ip", ["netns", "del", Name]);
+            delete.WaitForExit(10_000);
+        }
+
+        private static async Task<string> RunHostAsync(bool check, params string[] command)
+        {
+            var info = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var part in command.Skip(1))
+            {
+                info.ArgumentList.Add(part);
+            }
+
+            using var process = Process.Start(info)!;
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            var output = process.StandardOutput.ReadToEndAsync(timeout.Token);
+            var error = process.StandardError.ReadToEndAsync(timeout.Token);
+            await process.WaitForExitAsync(timeout.Token);
+            if (check && process.ExitCode != 0)
+            {
+                throw new InvalidOperationException($"{string.Join(' ', command)} exited {process.ExitCode}: {await error}");
+            }
+
+            return await output;
+        }
+    }
+}
