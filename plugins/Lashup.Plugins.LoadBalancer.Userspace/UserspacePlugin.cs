@@ -33,6 +33,7 @@ public sealed class UserspacePlugin : ILashupPlugin
             sp.GetRequiredService<IOptions<UserspaceOptions>>().Value.ListenAddress is { Length: > 0 } listen ? IPAddress.Parse(listen) : null,
             sp.GetRequiredService<ILogger<UserspaceBackend>>()));
         services.TryAddSingleton<ILoadBalancerBackend>(sp => sp.GetRequiredService<UserspaceBackend>());
+        services.AddReadinessCheck<UserspaceBackend>();
         services.AddLifecycleParticipant<UserspaceMetrics>();
     }
 }

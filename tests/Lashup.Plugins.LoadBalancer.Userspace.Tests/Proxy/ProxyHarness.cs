@@ -39,6 +39,9 @@ internal sealed class ProxyHarness : IAsyncDisposable
 
     public ProxySettings Settings { get; }
 
+    /// <summary>The table as last applied (for a reconcile).</summary>
+    public LoadBalancerTable Table => _table;
+
     public ProxyStats Stats { get; }
 
     public ProxyEngine Engine { get; }
