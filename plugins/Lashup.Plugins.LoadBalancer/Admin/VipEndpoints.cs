@@ -89,13 +89,42 @@ internal sealed class VipPutEndpoint(IReplicatedStore store, IClusterMembership 
             ops.AddRange(VipCatalog.SetService(service));
         }
 
+        // What the store would refuse is refused before anything is written: a 400 leaves no claim behind.
+        var claimOps = claim is null ? [] : VipNames.SetAddress(claim);
+        try
+        {
+            KvLimits.Validate(VipCatalog.KeyOf(vip), ops);
+            if (claim is not null)
+            {
+                KvLimits.Validate(VipNames.KeyOf(vip.Name!), claimOps);
+            }
+        }
+        catch (KvValidationException e)
+        {
+            throw new AdminRequestException(ops.Count > KvLimits.MaxOpsPerUpdate
+                ? $"backends: {backends.Count} backends are too many for one request (the store takes at most {KvLimits.MaxOpsPerUpdate} ops per update, this would be {ops.Count}); add the rest with lashup vip backend add"
+                : e.Message);
+        }
+
         var written = new List<KvEntry>(2);
         if (claim is not null)
         {
-            written.Add(await store.UpdateAsync(VipNames.KeyOf(vip.Name!), VipNames.SetAddress(claim), null, cancellationToken).ConfigureAwait(false));
+            written.Add(await store.UpdateAsync(VipNames.KeyOf(vip.Name!), claimOps, null, cancellationToken).ConfigureAwait(false));
         }
 
-        var entry = await store.UpdateAsync(VipCatalog.KeyOf(vip), ops, null, cancellationToken).ConfigureAwait(false);
+        KvEntry entry;
+        try
+        {
+            entry = await store.UpdateAsync(VipCatalog.KeyOf(vip), ops, null, cancellationToken).ConfigureAwait(false);
+        }
+        catch when (claim is not null)
+        {
+            // Refused for a reason not known beforehand (the value's encoded size, say): the name was claimed for
+            // this VIP only, so give it back.
+            await store.UpdateAsync(VipNames.KeyOf(vip.Name!), VipNames.Release(), null, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+
         written.Add(entry);
         await VipAdmin.WaitAppliedAsync(controller, written, cancellationToken).ConfigureAwait(false);
         return AdminResult.Ok(VipAdmin.DescribeEntry(controller, entry));

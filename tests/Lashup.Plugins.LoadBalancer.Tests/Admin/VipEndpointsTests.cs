@@ -5,6 +5,7 @@ using Lashup.Abstractions.Admin;
 using Lashup.Abstractions.LoadBalancing;
 using Lashup.Plugins.LoadBalancer.Admin;
 using Lashup.Plugins.LoadBalancer.Tests.Support;
+using Lashup.Testing;
 
 namespace Lashup.Plugins.LoadBalancer.Tests.Admin;
 
@@ -78,6 +79,37 @@ public sealed class VipEndpointsTests
         Assert.Equal(400, result.StatusCode);
         Assert.Contains("is the VIP itself", Error(result), StringComparison.Ordinal);
         Assert.Empty(harness.Store.List(Abstractions.Data.KvKey.Parse("lb")));
+    }
+
+    [Fact]
+    public async Task Put_NamedVip_TooManyBackendsForOneUpdate_400_NoClaimWritten()
+    {
+        await using var harness = new ControllerHarness();
+        var endpoint = new VipPutEndpoint(harness.Store, harness.Members, harness.Controller);
+        var backends = Enumerable.Range(0, 3400).Select(i => $"10.1.{i / 250}.{(i % 250) + 1}:80").ToList();
+
+        var result = await CallAsync(endpoint, Route("tcp", "web:80"), new VipRequest(backends));
+
+        Assert.Equal(400, result.StatusCode);
+        Assert.Contains("3400 backends are too many for one request", Error(result), StringComparison.Ordinal);
+        Assert.DoesNotContain(harness.Store.List(Abstractions.Data.KvKey.Parse("lb")), e => !e.IsEmpty);
+    }
+
+    [Fact]
+    public async Task Put_NamedVip_ValueRefusedByTheStore_400_ClaimGivenBack()
+    {
+        // A limit the endpoint cannot check beforehand (the value's encoded size): the claim, written first, is released.
+        var store = new InMemoryReplicatedStore("node-1") { MaxValueBytes = 2000 };
+        await using var harness = new ControllerHarness(store: store);
+        var endpoint = new VipPutEndpoint(store, harness.Members, harness.Controller);
+        var backends = Enumerable.Range(0, 200).Select(i => $"10.1.0.{i + 1}:80").ToList();
+
+        var result = await CallAsync(endpoint, Route("tcp", "web:80"), new VipRequest(backends));
+
+        Assert.Equal(400, result.StatusCode);
+        Assert.Contains("the limit is 2000", Error(result), StringComparison.Ordinal);
+        Assert.DoesNotContain(store.List(Abstractions.Data.KvKey.Parse("lb")), e => !e.IsEmpty);
+        Assert.Null(store.Get(VipNames.KeyOf("web")) is { } claim ? VipNames.ReadClaim(claim) : null);
     }
 
     [Theory]
