@@ -30,7 +30,8 @@ internal sealed class UserspaceMetrics(IMeterFactory meters, ProxyStats stats, U
             new(stats.Sum(c => c.BytesToClients), new KeyValuePair<string, object?>("direction", "to_clients")),
         }, "By", "Bytes proxied");
         meter.CreateObservableCounter("lashup.lb.proxy_udp_flows", () => stats.UdpFlowsOpened, description: "UDP flows opened (one per client address and port)");
-        meter.CreateObservableCounter("lashup.lb.proxy_udp_dropped", () => stats.UdpDropped, description: "Datagrams dropped: no backend, or max_connections flows open");
+        meter.CreateObservableCounter("lashup.lb.proxy_udp_dropped", () => stats.UdpDropped, description: "Datagrams dropped: no backend, or max_udp_flows flows open and none quiet enough to forget");
+        meter.CreateObservableCounter("lashup.lb.proxy_udp_evicted", () => stats.UdpEvicted, description: "UDP flows forgotten to make room for a new one at max_udp_flows (the one quiet longest)");
         meter.CreateObservableGauge("lashup.lb.proxy_backends_ejected", () => backend.Vips.Sum(v => v.Pool.Slots.Count(s => s.IsEjected(Environment.TickCount64))), description: "Backends ejected now after failed connects (they get no new connection until their ejection ends)");
         return Task.CompletedTask;
     }

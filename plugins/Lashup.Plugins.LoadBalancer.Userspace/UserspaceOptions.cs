@@ -22,10 +22,18 @@ public sealed class UserspaceOptions
     [Range(typeof(Duration), "1s", "1h")]
     public Duration UdpIdleTimeout { get; set; } = Duration.FromSeconds(30);
 
-    /// <summary>Open TCP connections and UDP flows together, at most; more are refused (TCP: reset; UDP: dropped).</summary>
+    /// <summary>Open TCP connections, at most; more are refused (reset).</summary>
     [ConfigurationKeyName("max_connections")]
     [Range(1, 1_048_576)]
     public int MaxConnections { get; set; } = 65_536;
+
+    /// <summary>
+    /// Open UDP flows (one per client address and port), at most; a budget apart from <see cref="MaxConnections"/>. At
+    /// the limit the flow quiet longest (1 s at least) is forgotten to make room; if none is, the datagram is dropped.
+    /// </summary>
+    [ConfigurationKeyName("max_udp_flows")]
+    [Range(1, 1_048_576)]
+    public int MaxUdpFlows { get; set; } = 65_536;
 
     /// <summary>Proxy threads, one epoll set each; 0 means one per CPU this process may run on.</summary>
     [ConfigurationKeyName("workers")]

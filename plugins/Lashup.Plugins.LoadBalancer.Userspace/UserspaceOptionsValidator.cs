@@ -30,6 +30,11 @@ internal sealed class UserspaceOptionsValidator : IValidateOptions<UserspaceOpti
             errors.Add($"loadbalancer.userspace.max_connections: must be 1 to 1048576, got {o.MaxConnections}");
         }
 
+        if (o.MaxUdpFlows is < 1 or > 1_048_576)
+        {
+            errors.Add($"loadbalancer.userspace.max_udp_flows: must be 1 to 1048576, got {o.MaxUdpFlows}");
+        }
+
         if (o.Workers is < 0 or > 256)
         {
             errors.Add($"loadbalancer.userspace.workers: must be 0 to 256 (0: one per CPU), got {o.Workers}");

@@ -918,7 +918,7 @@ internal sealed unsafe partial class EpollWorker : IDisposable
             return null;
         }
 
-        if (!_stats.TryAcquire(_settings.MaxConnections))
+        if (!_stats.TryAcquireFlow(_settings.MaxUdpFlows) && !(EvictQuietestFlow() && _stats.TryAcquireFlow(_settings.MaxUdpFlows)))
         {
             _counters.Refused++;
             return null;
@@ -938,7 +938,7 @@ internal sealed unsafe partial class EpollWorker : IDisposable
                 _ = close(fd);
             }
 
-            _stats.Release();
+            _stats.ReleaseFlow();
             backend.RecordFailure(_now);
             _counters.ConnectFailures++;
             return null;
@@ -968,11 +968,36 @@ internal sealed unsafe partial class EpollWorker : IDisposable
         return flow;
     }
 
+    /// <summary>
+    /// At max_udp_flows: forgets this worker's flow quiet longest, if it has been quiet for
+    /// <see cref="ProxySettings.UdpEvictQuiet"/> at least (flows in use are not churned); whether one was.
+    /// </summary>
+    private bool EvictQuietestFlow()
+    {
+        UdpFlow? quietest = null;
+        for (var slot = 0; slot < _nextFlowSlot; slot++)
+        {
+            if (_flows[slot] is { } flow && (quietest is null || flow.LastActivity < quietest.LastActivity))
+            {
+                quietest = flow;
+            }
+        }
+
+        if (quietest is null || _now - quietest.LastActivity < (long)ProxySettings.UdpEvictQuiet.TotalMilliseconds)
+        {
+            return false;
+        }
+
+        _stats.UdpEvictedOne();
+        CloseFlow(quietest);
+        return true;
+    }
+
     private void CloseFlow(UdpFlow flow)
     {
         _ = close(flow.Fd);
         flow.Backend?.Release();
-        _stats.Release();
+        _stats.ReleaseFlow();
         flow.Vip?.Flows.Remove(flow.Key);
         _flows[flow.Slot] = null;
         _freeFlowSlots.Push(flow.Slot);

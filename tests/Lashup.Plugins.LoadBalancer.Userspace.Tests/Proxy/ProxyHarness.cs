@@ -24,14 +24,16 @@ internal sealed class ProxyHarness : IAsyncDisposable
         TimeSpan? idleTimeout = null,
         TimeSpan? udpIdleTimeout = null,
         int maxConnections = 10_000,
-        int workers = 2)
+        int workers = 2,
+        int maxUdpFlows = 10_000)
     {
         Settings = new ProxySettings(
             connectTimeout ?? TimeSpan.FromSeconds(2),
             idleTimeout ?? TimeSpan.FromMinutes(10),
             udpIdleTimeout ?? TimeSpan.FromSeconds(30),
             maxConnections,
-            workers);
+            workers,
+            maxUdpFlows);
         Stats = new ProxyStats();
         Engine = new ProxyEngine(Settings, Stats, NullLogger.Instance);
         Backend = new UserspaceBackend(Engine, null, NullLogger<UserspaceBackend>.Instance);
