@@ -174,12 +174,23 @@ internal sealed partial class UserspaceBackend : ILoadBalancerBackend, IReadines
             s.Active))]);
     }
 
+    /// <summary>
+    /// Stops the workers, then closes every VIP's socket (the host disposes the backend at shutdown; with keep_on_stop
+    /// nothing else would close the listeners, and connections would queue in a backlog no one serves).
+    /// </summary>
     public void Dispose()
     {
         _engine.Dispose();
+        List<ProxyVip> vips;
         lock (_lock)
         {
+            vips = [.. _vips.Values];
             _vips.Clear();
+        }
+
+        foreach (var vip in vips)
+        {
+            vip.Close();
         }
     }
 

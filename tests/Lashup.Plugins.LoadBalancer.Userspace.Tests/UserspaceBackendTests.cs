@@ -71,4 +71,24 @@ public sealed class UserspaceBackendTests
         Assert.Empty(proxy.Backend.Vips);
         await Assert.ThrowsAnyAsync<SocketException>(() => TestClient.ConnectAsync(tcp));
     }
+
+    [Fact]
+    public async Task Dispose_WithoutClear_ClosesEveryVipSocket()
+    {
+        // How the host stops the backend with keep_on_stop = true: disposed, never cleared.
+        using var a = new TestTcpServer("a");
+        var proxy = new ProxyHarness();
+        var tcp = await proxy.AddVipAsync(TransportProtocol.Tcp, (a.Endpoint, 1));
+        var udp = await proxy.AddVipAsync(TransportProtocol.Udp, (new IPEndPoint(IPAddress.Loopback, 9), 1));
+
+        proxy.Backend.Dispose();
+
+        Assert.Empty(proxy.Backend.Vips);
+        await Assert.ThrowsAnyAsync<SocketException>(() => TestClient.ConnectAsync(tcp));
+        // Both ports are free again.
+        using var tcpAgain = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        tcpAgain.Bind(new IPEndPoint(tcp.Address, tcp.Port));
+        using var udpAgain = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        udpAgain.Bind(new IPEndPoint(udp.Address, udp.Port));
+    }
 }

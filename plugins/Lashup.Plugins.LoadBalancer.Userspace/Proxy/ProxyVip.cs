@@ -91,6 +91,9 @@ internal abstract class ProxyVip(VipKey key, IPEndPoint bind)
     /// <summary>Whether the socket is still what it was bound as (for reconcile: a closed or lost socket is drift).</summary>
     public abstract bool IsHealthy { get; }
 
+    /// <summary>Closes the socket without telling the workers (they have stopped: the engine is disposed).</summary>
+    public abstract void Close();
+
     protected static Socket NewSocket(IPEndPoint bind, TransportProtocol protocol)
     {
         var socket = protocol == TransportProtocol.Tcp
@@ -178,10 +181,15 @@ internal sealed class TcpVip(VipKey key, IPEndPoint bind) : ProxyVip(key, bind)
         }
         finally
         {
-            _handle = null;
-            _socket?.Dispose();
-            _socket = null;
+            Close();
         }
+    }
+
+    public override void Close()
+    {
+        _handle = null;
+        _socket?.Dispose();
+        _socket = null;
     }
 }
 
@@ -262,11 +270,16 @@ internal sealed class UdpVip(VipKey key, IPEndPoint bind) : ProxyVip(key, bind)
         }
         finally
         {
-            Worker = null;
-            Fd = -1;
-            _socket?.Dispose();
-            _socket = null;
+            Close();
         }
+    }
+
+    public override void Close()
+    {
+        Worker = null;
+        Fd = -1;
+        _socket?.Dispose();
+        _socket = null;
     }
 }
 
