@@ -62,7 +62,7 @@ internal sealed class VipPutEndpoint(IReplicatedStore store, IClusterMembership 
             throw new AdminRequestException($"service: {serviceError}");
         }
 
-        var address = VipAdmin.CheckAddress(vip, controller);
+        var address = VipAdmin.CheckAddress(vip, controller, membership);
         IPAddress? claim = null;
         if (vip.IsNamed)
         {
@@ -255,18 +255,29 @@ internal static class VipAdmin
     public static VipDefinition? Find(IReplicatedStore store, VipId vip) =>
         store.Get(VipCatalog.KeyOf(vip)) is { } entry ? VipCatalog.Read(entry, out _) : null;
 
-    /// <summary>An address VIP may not take an address of the named range (a name could be given it).</summary>
-    public static IPAddress? CheckAddress(VipId vip, LoadBalancerController controller)
+    /// <summary>
+    /// An address VIP may not take an address of the named range (a name could be given it), nor a member's address
+    /// (put on every node's lo, it would take that node's traffic cluster-wide).
+    /// </summary>
+    public static IPAddress? CheckAddress(VipId vip, LoadBalancerController controller, IClusterMembership membership)
     {
         if (vip.Address is { } address && controller.Range.Contains(address))
         {
             throw new AdminRequestException($"VIP {vip.Display}: {address} is in named_vip_range {controller.Range}, which is for named VIPs; use a name (NAME:PORT) or another address");
         }
 
+        if (vip.Address is { } taken && VipAddressRules.MemberAt(taken, membership.Members) is { } member)
+        {
+            throw new AdminRequestException($"VIP {vip.Display}: {taken} is the address of member {member}; a VIP there would take that node's traffic on every node; use another address");
+        }
+
         return vip.Address;
     }
 
-    /// <summary>Parses a backend; it must not be the VIP itself.</summary>
+    /// <summary>
+    /// Parses a backend; it must not be the VIP itself, nor on the VIP's address at all (the VIP would take its host's
+    /// address on every node; loopback excepted).
+    /// </summary>
     public static IPEndPoint ParseBackend(string? text, string field, VipId vip, IPAddress? vipAddress)
     {
         if (!VipId.TryParseEndpoint(text, out var endpoint, out var error))
@@ -277,6 +288,11 @@ internal static class VipAdmin
         if (vipAddress is not null && endpoint.Address.Equals(vipAddress) && endpoint.Port == vip.Port)
         {
             throw new AdminRequestException($"{field}: {endpoint} is the VIP itself; connections would loop");
+        }
+
+        if (vipAddress is not null && VipAddressRules.IsBackendHost(vipAddress, endpoint.Address))
+        {
+            throw new AdminRequestException($"{field}: {endpoint} is on the VIP's address {vipAddress}; the VIP would take that host's traffic on every node; give the VIP an address of its own");
         }
 
         return endpoint;

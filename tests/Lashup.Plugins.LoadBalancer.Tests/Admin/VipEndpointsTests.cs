@@ -82,6 +82,60 @@ public sealed class VipEndpointsTests
     }
 
     [Fact]
+    public async Task Put_VipOnAMembersAddress_400_NothingWritten()
+    {
+        await using var harness = new ControllerHarness();
+        harness.Members.AddMember("node-4", new IPEndPoint(IPAddress.Parse("10.0.0.2"), 7472));
+        var endpoint = new VipPutEndpoint(harness.Store, harness.Members, harness.Controller);
+
+        var result = await CallAsync(endpoint, Route("tcp", "10.0.0.2:80"), new VipRequest(["10.1.0.1:80"]));
+
+        Assert.Equal(400, result.StatusCode);
+        Assert.Contains("10.0.0.2 is the address of member node-4", Error(result), StringComparison.Ordinal);
+        Assert.Empty(harness.Store.List(Abstractions.Data.KvKey.Parse("lb")));
+    }
+
+    [Theory]
+    [InlineData("10.0.0.1:8080")]
+    [InlineData("10.0.0.1:80")]
+    public async Task Put_BackendOnTheVipsAddress_400_NothingWritten(string backend)
+    {
+        await using var harness = new ControllerHarness();
+        var endpoint = new VipPutEndpoint(harness.Store, harness.Members, harness.Controller);
+
+        var result = await CallAsync(endpoint, Route("tcp", "10.0.0.1:80"), new VipRequest(["10.1.0.1:80", backend]));
+
+        Assert.Equal(400, result.StatusCode);
+        Assert.StartsWith("backends[1]: ", Error(result), StringComparison.Ordinal);
+        Assert.Empty(harness.Store.List(Abstractions.Data.KvKey.Parse("lb")));
+    }
+
+    [Fact]
+    public async Task PutBackend_OnTheVipsAddress_400()
+    {
+        await using var harness = new ControllerHarness();
+        await ControllerHarness.WriteVipAsync(harness.Store, VipId.ForAddress(IPAddress.Parse("10.0.0.1"), 80, Abstractions.Networking.TransportProtocol.Tcp));
+        var endpoint = new VipBackendPutEndpoint(harness.Store, harness.Members, harness.Controller);
+
+        var result = await CallAsync(endpoint, Route("tcp", "10.0.0.1:80", "10.0.0.1:8080"), new VipBackendRequest());
+
+        Assert.Equal(400, result.StatusCode);
+        Assert.Contains("is on the VIP's address 10.0.0.1", Error(result), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Put_LoopbackVip_BackendOnLoopback_Accepted()
+    {
+        // Loopback never leaves a host: a VIP there may have backends there too.
+        await using var harness = new ControllerHarness();
+        var endpoint = new VipPutEndpoint(harness.Store, harness.Members, harness.Controller);
+
+        var result = await CallAsync(endpoint, Route("tcp", "127.0.0.1:80"), new VipRequest(["127.0.0.1:8080"]));
+
+        Assert.Equal(200, result.StatusCode);
+    }
+
+    [Fact]
     public async Task Put_NamedVip_TooManyBackendsForOneUpdate_400_NoClaimWritten()
     {
         await using var harness = new ControllerHarness();
