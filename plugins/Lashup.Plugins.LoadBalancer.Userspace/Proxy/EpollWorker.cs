@@ -480,7 +480,8 @@ internal sealed unsafe partial class EpollWorker : IDisposable
                 result = connect(fd, address, (uint)backend.SockAddr.Length);
             }
 
-            if (result == 0 || Errno == EINPROGRESS)
+            var errno = result == 0 ? 0 : Errno;
+            if (result == 0 || errno == EINPROGRESS)
             {
                 backend.Acquire();
                 connection.Backend = backend;
@@ -496,10 +497,10 @@ internal sealed unsafe partial class EpollWorker : IDisposable
                 return true;
             }
 
-            // Refused or unreachable at once (a local route, no listener on a local address).
+            // Refused or unreachable at once (a local route, no listener on a local address): the backend's fault. Out
+            // of local ports or buffers (EADDRNOTAVAIL, EAGAIN, ENOBUFS): this host's, which ejects no backend.
             _ = close(fd);
-            backend.RecordFailure(_now);
-            _counters.ConnectFailures++;
+            RecordConnectError(backend, errno);
             Remember(connection, backend);
         }
 
@@ -530,9 +531,9 @@ internal sealed unsafe partial class EpollWorker : IDisposable
     private void ConnectFailed(TcpConnection connection, bool timedOut)
     {
         var backend = connection.Backend!;
-        backend.RecordFailure(_now);
+        var error = timedOut ? ETIMEDOUT : SocketError(connection.BackendFd);
+        RecordConnectError(backend, error == 0 ? ECONNREFUSED : error);
         backend.Release();
-        _counters.ConnectFailures++;
         if (timedOut)
         {
             _counters.ConnectTimeouts++;
@@ -552,6 +553,20 @@ internal sealed unsafe partial class EpollWorker : IDisposable
         }
 
         Fail(connection);
+    }
+
+    /// <summary>Counts a failed connect; only the backend's faults (<see cref="IsBackendFault"/>) eject it.</summary>
+    private void RecordConnectError(BackendSlot backend, int errno)
+    {
+        if (IsBackendFault(errno))
+        {
+            backend.RecordFailure(_now);
+            _counters.ConnectFailures++;
+        }
+        else
+        {
+            _counters.LocalConnectErrors++;
+        }
     }
 
     private static void Remember(TcpConnection connection, BackendSlot backend)
@@ -925,10 +940,16 @@ internal sealed unsafe partial class EpollWorker : IDisposable
         }
 
         var fd = socket(backend.Family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        int connected;
-        fixed (byte* target = backend.SockAddr)
+        var errno = fd < 0 ? Errno : 0;
+        var connected = -1;
+        if (fd >= 0)
         {
-            connected = fd < 0 ? -1 : connect(fd, target, (uint)backend.SockAddr.Length);
+            fixed (byte* target = backend.SockAddr)
+            {
+                connected = connect(fd, target, (uint)backend.SockAddr.Length);
+            }
+
+            errno = connected < 0 ? Errno : 0;
         }
 
         if (connected < 0)
@@ -938,9 +959,9 @@ internal sealed unsafe partial class EpollWorker : IDisposable
                 _ = close(fd);
             }
 
+            // No socket (EMFILE, ENFILE, ENOBUFS) is this host's trouble; an unreachable backend is the backend's.
             _stats.ReleaseFlow();
-            backend.RecordFailure(_now);
-            _counters.ConnectFailures++;
+            RecordConnectError(backend, errno);
             return null;
         }
 

@@ -107,6 +107,9 @@ internal sealed class WorkerCounters
     public long Refused;
     public long NoBackend;
     public long ConnectFailures;
+
+    /// <summary>Connects that failed for this host's want (descriptors, ports, buffers): no backend is ejected for them.</summary>
+    public long LocalConnectErrors;
     public long Retries;
     public long ConnectTimeouts;
     public long IdleTimeouts;
