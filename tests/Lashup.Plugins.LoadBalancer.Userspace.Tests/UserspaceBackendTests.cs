@@ -34,6 +34,23 @@ public sealed class UserspaceBackendTests
     }
 
     [Fact]
+    public async Task UdpVip_AlreadyBoundByAnotherProxy_NotProgrammedWithReason()
+    {
+        // Two daemons on one host with the same UDP VIP: the second must not share the port and split the clients.
+        using var a = new TestUdpServer("a");
+        await using var first = new ProxyHarness();
+        await using var second = new ProxyHarness();
+        var vip = await first.AddVipAsync(TransportProtocol.Udp, (a.Endpoint, 1));
+
+        await second.SetAsync(vip, (a.Endpoint, 1));
+
+        var status = second.Backend.Describe(vip)!;
+        Assert.False(status.Programmed);
+        Assert.Equal($"127.0.0.1:{vip.Port} is in use by another socket", status.Reason);
+        Assert.True(first.Backend.Describe(vip)!.Programmed);
+    }
+
+    [Fact]
     public async Task Reconcile_StaleVipsRemoved_MissingAdded_ChangedBackendsReset()
     {
         using var a = new TestTcpServer("a");

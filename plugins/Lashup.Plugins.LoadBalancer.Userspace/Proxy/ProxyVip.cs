@@ -106,8 +106,13 @@ internal abstract class ProxyVip(VipKey key, IPEndPoint bind)
                 socket.DualMode = false;
             }
 
-            // A restart rebinds at once even with connections of the previous run in TIME_WAIT.
-            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            // TCP: a restart rebinds at once even with connections of the previous run in TIME_WAIT. Not for UDP, where
+            // it would let two sockets (two daemons on one host, say) bind one address and port and split its clients.
+            if (protocol == TransportProtocol.Tcp)
+            {
+                socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            }
+
             socket.Bind(bind);
             socket.Blocking = false;
             return socket;
