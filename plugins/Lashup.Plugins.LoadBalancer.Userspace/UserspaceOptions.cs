@@ -7,9 +7,12 @@ namespace Lashup.Plugins.LoadBalancer.Userspace;
 /// <summary><c>[loadbalancer.userspace]</c>: the in-process TCP and UDP proxy.</summary>
 public sealed class UserspaceOptions
 {
-    /// <summary>How long a backend has to accept a connection; then the next backend is tried (and this one ejected for a while).</summary>
+    /// <summary>
+    /// How long a backend has to accept a connection; then the next backend is tried (and this one ejected for a
+    /// while). At least 250 ms: the workers check timeouts every 250 ms, so a shorter one would not be kept.
+    /// </summary>
     [ConfigurationKeyName("connect_timeout")]
-    [Range(typeof(Duration), "10ms", "1m")]
+    [Range(typeof(Duration), "250ms", "1m")]
     public Duration ConnectTimeout { get; set; } = Duration.FromSeconds(2);
 
     /// <summary>A TCP connection with no byte either way for this long is closed.</summary>
