@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using Lashup.Abstractions.Lifecycle;
 using Lashup.Abstractions.LoadBalancing;
 using Lashup.Abstractions.Networking;
 using Lashup.Plugins.LoadBalancer.Userspace.Proxy;
@@ -14,7 +15,7 @@ namespace Lashup.Plugins.LoadBalancer.Userspace;
 /// no longer wanted, and resets backends that differ. VIP addresses are made local by the load balancer (this backend
 /// needs them local, unless <c>listen_address</c> is set).
 /// </summary>
-internal sealed partial class UserspaceBackend : ILoadBalancerBackend, IDisposable
+internal sealed partial class UserspaceBackend : ILoadBalancerBackend, IReadinessCheck, IDisposable
 {
     private readonly ProxyEngine _engine;
     private readonly IPAddress? _listenAddress;
@@ -30,6 +31,13 @@ internal sealed partial class UserspaceBackend : ILoadBalancerBackend, IDisposab
     }
 
     public string Name => "userspace";
+
+    string IReadinessCheck.Name => "loadbalancer.userspace";
+
+    /// <summary>Not ready once a proxy worker's thread has failed: the VIPs it served are served no more.</summary>
+    public Readiness Check() => _engine.Failure is { } failure
+        ? Readiness.NotReady("a userspace proxy worker failed: " + failure)
+        : Readiness.Ready;
 
     public bool NeedsLocalAddresses => _listenAddress is null;
 
@@ -150,6 +158,12 @@ internal sealed partial class UserspaceBackend : ILoadBalancerBackend, IDisposab
             return VipProgramStatus.NotProgrammed(proxy.Error!);
         }
 
+        if (proxy is UdpVip { Worker.Failure: { } failure })
+        {
+            // Until a reconcile moves it to a worker that runs.
+            return VipProgramStatus.NotProgrammed("its proxy worker failed: " + failure);
+        }
+
         var now = Environment.TickCount64;
         return new VipProgramStatus(true, null, [.. proxy.Pool.Slots.Select(s => new BackendProgramStatus(
             s.Endpoint,
@@ -160,12 +174,23 @@ internal sealed partial class UserspaceBackend : ILoadBalancerBackend, IDisposab
             s.Active))]);
     }
 
+    /// <summary>
+    /// Stops the workers, then closes every VIP's socket (the host disposes the backend at shutdown; with keep_on_stop
+    /// nothing else would close the listeners, and connections would queue in a backlog no one serves).
+    /// </summary>
     public void Dispose()
     {
         _engine.Dispose();
+        List<ProxyVip> vips;
         lock (_lock)
         {
+            vips = [.. _vips.Values];
             _vips.Clear();
+        }
+
+        foreach (var vip in vips)
+        {
+            vip.Close();
         }
     }
 

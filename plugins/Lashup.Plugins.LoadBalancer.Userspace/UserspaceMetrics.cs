@@ -19,6 +19,7 @@ internal sealed class UserspaceMetrics(IMeterFactory meters, ProxyStats stats, U
         Counter(meter, "lashup.lb.proxy_refused", c => c.Refused, "Connections reset and UDP flows refused because max_connections were open");
         Counter(meter, "lashup.lb.proxy_no_backend", c => c.NoBackend, "Connections reset and datagrams dropped because the VIP had no backend taking new connections");
         Counter(meter, "lashup.lb.proxy_connect_failures", c => c.ConnectFailures, "Backend connects that failed (refused, unreachable, timed out; UDP: port unreachable)");
+        Counter(meter, "lashup.lb.proxy_local_connect_errors", c => c.LocalConnectErrors, "Backend connects that failed for this host's want (descriptors, ports, buffers); they eject no backend");
         Counter(meter, "lashup.lb.proxy_retries", c => c.Retries, "Connections sent to another backend after a failed connect");
         Counter(meter, "lashup.lb.proxy_connect_timeouts", c => c.ConnectTimeouts, "Backend connects that took longer than connect_timeout");
         Counter(meter, "lashup.lb.proxy_idle_timeouts", c => c.IdleTimeouts, "Connections and UDP flows closed after idle_timeout (udp_idle_timeout) without traffic");
@@ -30,7 +31,8 @@ internal sealed class UserspaceMetrics(IMeterFactory meters, ProxyStats stats, U
             new(stats.Sum(c => c.BytesToClients), new KeyValuePair<string, object?>("direction", "to_clients")),
         }, "By", "Bytes proxied");
         meter.CreateObservableCounter("lashup.lb.proxy_udp_flows", () => stats.UdpFlowsOpened, description: "UDP flows opened (one per client address and port)");
-        meter.CreateObservableCounter("lashup.lb.proxy_udp_dropped", () => stats.UdpDropped, description: "Datagrams dropped: no backend, or max_connections flows open");
+        meter.CreateObservableCounter("lashup.lb.proxy_udp_dropped", () => stats.UdpDropped, description: "Datagrams dropped: no backend, or max_udp_flows flows open and none quiet enough to forget");
+        meter.CreateObservableCounter("lashup.lb.proxy_udp_evicted", () => stats.UdpEvicted, description: "UDP flows forgotten to make room for a new one at max_udp_flows (the one quiet longest)");
         meter.CreateObservableGauge("lashup.lb.proxy_backends_ejected", () => backend.Vips.Sum(v => v.Pool.Slots.Count(s => s.IsEjected(Environment.TickCount64))), description: "Backends ejected now after failed connects (they get no new connection until their ejection ends)");
         return Task.CompletedTask;
     }

@@ -10,9 +10,9 @@ internal sealed class UserspaceOptionsValidator : IValidateOptions<UserspaceOpti
     public ValidateOptionsResult Validate(string? name, UserspaceOptions o)
     {
         var errors = new List<string>();
-        if (o.ConnectTimeout.Value < TimeSpan.FromMilliseconds(10) || o.ConnectTimeout.Value > TimeSpan.FromMinutes(1))
+        if (o.ConnectTimeout.Value < TimeSpan.FromMilliseconds(250) || o.ConnectTimeout.Value > TimeSpan.FromMinutes(1))
         {
-            errors.Add($"loadbalancer.userspace.connect_timeout: must be between 10ms and 1m, got {o.ConnectTimeout}");
+            errors.Add($"loadbalancer.userspace.connect_timeout: must be between 250ms and 1m, got {o.ConnectTimeout}");
         }
 
         if (o.IdleTimeout.Value < TimeSpan.FromSeconds(1) || o.IdleTimeout.Value > TimeSpan.FromDays(7))
@@ -28,6 +28,11 @@ internal sealed class UserspaceOptionsValidator : IValidateOptions<UserspaceOpti
         if (o.MaxConnections is < 1 or > 1_048_576)
         {
             errors.Add($"loadbalancer.userspace.max_connections: must be 1 to 1048576, got {o.MaxConnections}");
+        }
+
+        if (o.MaxUdpFlows is < 1 or > 1_048_576)
+        {
+            errors.Add($"loadbalancer.userspace.max_udp_flows: must be 1 to 1048576, got {o.MaxUdpFlows}");
         }
 
         if (o.Workers is < 0 or > 256)

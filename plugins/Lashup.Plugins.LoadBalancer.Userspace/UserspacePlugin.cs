@@ -25,7 +25,7 @@ public sealed class UserspacePlugin : ILashupPlugin
         services.TryAddSingleton(sp =>
         {
             var o = sp.GetRequiredService<IOptions<UserspaceOptions>>().Value;
-            var settings = new ProxySettings(o.ConnectTimeout, o.IdleTimeout, o.UdpIdleTimeout, o.MaxConnections, o.Workers > 0 ? o.Workers : Environment.ProcessorCount);
+            var settings = new ProxySettings(o.ConnectTimeout, o.IdleTimeout, o.UdpIdleTimeout, o.MaxConnections, o.Workers > 0 ? o.Workers : Environment.ProcessorCount, o.MaxUdpFlows);
             return new ProxyEngine(settings, sp.GetRequiredService<ProxyStats>(), sp.GetRequiredService<ILogger<ProxyEngine>>());
         });
         services.TryAddSingleton(sp => new UserspaceBackend(
@@ -33,6 +33,7 @@ public sealed class UserspacePlugin : ILashupPlugin
             sp.GetRequiredService<IOptions<UserspaceOptions>>().Value.ListenAddress is { Length: > 0 } listen ? IPAddress.Parse(listen) : null,
             sp.GetRequiredService<ILogger<UserspaceBackend>>()));
         services.TryAddSingleton<ILoadBalancerBackend>(sp => sp.GetRequiredService<UserspaceBackend>());
+        services.AddReadinessCheck<UserspaceBackend>();
         services.AddLifecycleParticipant<UserspaceMetrics>();
     }
 }

@@ -194,7 +194,7 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
         {
             foreach (var definition in definitions)
             {
-                var state = TableBuilder.BuildOne(definition, _allocation.Resolved, _allocation.Unresolved, _services, IsReachable);
+                var state = TableBuilder.BuildOne(definition, _allocation.Resolved, _allocation.Unresolved, _services, IsReachable, MemberAt);
                 string? reason = null;
                 if (snapshot.Desired.Vips.TryGetValue(definition.Id.ToString(), out var applied) && applied.Key is null && applied.Reason is not null)
                 {
@@ -556,7 +556,7 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
             claims = new Dictionary<string, VipNameClaim>(_claims, StringComparer.Ordinal);
             var needed = vips.Where(v => v.Id.IsNamed).Select(v => v.Id.Name!).ToHashSet(StringComparer.Ordinal);
             _allocation = NamedVipAllocator.Resolve(claims, needed, _range);
-            desired = TableBuilder.Build(vips, _allocation.Resolved, _allocation.Unresolved, _services, IsReachable);
+            desired = TableBuilder.Build(vips, _allocation.Resolved, _allocation.Unresolved, _services, IsReachable, MemberAt);
         }
 
         await MaintainNamesAsync(claims, vips, cancellationToken).ConfigureAwait(false);
@@ -715,6 +715,9 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
     }
 
     private bool IsReachable(string node) => _members.TryGetValue(node, out var member) && member.IsReachable;
+
+    /// <summary>The member whose advertised address is <paramref name="address"/> (loopback excepted: it never leaves a host), or null.</summary>
+    private string? MemberAt(IPAddress address) => VipAddressRules.MemberAt(address, _members.Values);
 
     private void UpdateMalformed() => Stats.Malformed = _malformed.Values.Sum();
 

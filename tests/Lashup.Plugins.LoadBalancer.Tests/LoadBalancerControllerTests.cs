@@ -225,6 +225,24 @@ public sealed class LoadBalancerControllerTests
     }
 
     [Fact]
+    public async Task VipOnAMembersAddress_NotProgrammed_WithTheReason_NotPutOnLo()
+    {
+        await using var harness = new ControllerHarness(needsLocalAddresses: true);
+        harness.Members.AddMember("node-4", new IPEndPoint(IPAddress.Parse("192.0.2.20"), 7472));
+        var hijack = VipId.ForAddress(IPAddress.Parse("192.0.2.20"), 80, TransportProtocol.Tcp);
+        var definition = VipCatalog.Read(await harness.WriteVipAsync(hijack, B("10.1.0.1:80", "node-1")), out _)!;
+        await harness.WriteVipAsync(Web, B("10.1.0.1:80", "node-1"));
+        await harness.StartAsync();
+
+        var call = await harness.CallAsync(1);
+        Assert.Equal([Web.ToKey()], call.Desired!.Vips.Keys);
+        Assert.DoesNotContain(IPAddress.Parse("192.0.2.20"), harness.Addresses.Labelled);
+        var (state, _) = harness.Controller.Describe([definition]).Single();
+        Assert.Null(state.Key);
+        Assert.Equal("192.0.2.20 is the address of member node-4; served as a VIP it would take that node's traffic on every node", state.Reason);
+    }
+
+    [Fact]
     public async Task LocalAddresses_RemovedBehindItsBack_PutBackByTheReconcile()
     {
         await using var harness = new ControllerHarness(needsLocalAddresses: true);

@@ -34,6 +34,23 @@ public sealed class UserspaceBackendTests
     }
 
     [Fact]
+    public async Task UdpVip_AlreadyBoundByAnotherProxy_NotProgrammedWithReason()
+    {
+        // Two daemons on one host with the same UDP VIP: the second must not share the port and split the clients.
+        using var a = new TestUdpServer("a");
+        await using var first = new ProxyHarness();
+        await using var second = new ProxyHarness();
+        var vip = await first.AddVipAsync(TransportProtocol.Udp, (a.Endpoint, 1));
+
+        await second.SetAsync(vip, (a.Endpoint, 1));
+
+        var status = second.Backend.Describe(vip)!;
+        Assert.False(status.Programmed);
+        Assert.Equal($"127.0.0.1:{vip.Port} is in use by another socket", status.Reason);
+        Assert.True(first.Backend.Describe(vip)!.Programmed);
+    }
+
+    [Fact]
     public async Task Reconcile_StaleVipsRemoved_MissingAdded_ChangedBackendsReset()
     {
         using var a = new TestTcpServer("a");
@@ -70,5 +87,25 @@ public sealed class UserspaceBackendTests
         Assert.Null(proxy.Backend.Describe(udp));
         Assert.Empty(proxy.Backend.Vips);
         await Assert.ThrowsAnyAsync<SocketException>(() => TestClient.ConnectAsync(tcp));
+    }
+
+    [Fact]
+    public async Task Dispose_WithoutClear_ClosesEveryVipSocket()
+    {
+        // How the host stops the backend with keep_on_stop = true: disposed, never cleared.
+        using var a = new TestTcpServer("a");
+        var proxy = new ProxyHarness();
+        var tcp = await proxy.AddVipAsync(TransportProtocol.Tcp, (a.Endpoint, 1));
+        var udp = await proxy.AddVipAsync(TransportProtocol.Udp, (new IPEndPoint(IPAddress.Loopback, 9), 1));
+
+        proxy.Backend.Dispose();
+
+        Assert.Empty(proxy.Backend.Vips);
+        await Assert.ThrowsAnyAsync<SocketException>(() => TestClient.ConnectAsync(tcp));
+        // Both ports are free again.
+        using var tcpAgain = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        tcpAgain.Bind(new IPEndPoint(tcp.Address, tcp.Port));
+        using var udpAgain = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        udpAgain.Bind(new IPEndPoint(udp.Address, udp.Port));
     }
 }

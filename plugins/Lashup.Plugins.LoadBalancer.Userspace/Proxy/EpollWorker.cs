@@ -96,7 +96,13 @@ internal sealed unsafe partial class EpollWorker : IDisposable
     private readonly ProxyStats _stats;
     private readonly WorkerCounters _counters;
     private readonly ILogger _logger;
-    private readonly ConcurrentQueue<Action> _commands = new();
+    private readonly ConcurrentQueue<(Action Command, TaskCompletionSource? Done)> _commands = new();
+
+    /// <summary>Guards <see cref="_wake"/> against being written after it is closed (its number may belong to another socket by then).</summary>
+    private readonly Lock _wakeLock = new();
+    private bool _wakeClosed;
+    private volatile string? _failure;
+    private volatile bool _exited;
     private readonly Stack<TcpConnection> _spare = new();
     private readonly Stack<int> _freeSlots = new();
     private readonly Stack<int> _freeListenerSlots = new();
@@ -144,31 +150,78 @@ internal sealed unsafe partial class EpollWorker : IDisposable
     /// <summary>Connections this worker holds open (for tests and status; read from other threads).</summary>
     public int Connections { get; private set; }
 
-    /// <summary>Runs <paramref name="command"/> on the worker's thread.</summary>
-    public void Post(Action command)
-    {
-        _commands.Enqueue(command);
-        var one = 1UL;
-        _ = write(_wake, &one, sizeof(ulong));
-    }
+    /// <summary>Why the worker's thread stopped on its own (its connections are closed, it serves nothing), or null.</summary>
+    public string? Failure => _failure;
 
-    /// <summary>Runs <paramref name="command"/> on the worker's thread and waits for it.</summary>
+    /// <summary>Whether the worker's thread has ended (stopped or failed).</summary>
+    public bool HasExited => _exited;
+
+    /// <summary>
+    /// Runs <paramref name="command"/> on the worker's thread. Once the thread has ended the command is dropped: its
+    /// state is gone, and its eventfd is closed (never written after that).
+    /// </summary>
+    public void Post(Action command) => TryPost(command, null);
+
+    /// <summary>
+    /// Runs <paramref name="command"/> on the worker's thread and waits for it. Once the worker was stopped (disposed)
+    /// the task completes at once; once it failed the task fails with <see cref="WorkerFailedException"/>.
+    /// </summary>
     public Task RunAsync(Action command)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Post(() =>
+        if (!TryPost(
+            () =>
+            {
+                try
+                {
+                    command();
+                    done.TrySetResult();
+                }
+                catch (Exception e)
+                {
+                    done.TrySetException(e);
+                }
+            },
+            done))
         {
-            try
+            Abandon(done);
+        }
+
+        return done.Task;
+    }
+
+    private bool TryPost(Action command, TaskCompletionSource? done)
+    {
+        lock (_wakeLock)
+        {
+            if (_wakeClosed)
             {
-                command();
-                done.TrySetResult();
+                return false;
             }
-            catch (Exception e)
-            {
-                done.TrySetException(e);
-            }
-        });
-        return _stopping ? Task.CompletedTask : done.Task;
+
+            _commands.Enqueue((command, done));
+            var one = 1UL;
+            _ = write(_wake, &one, sizeof(ulong));
+            return true;
+        }
+    }
+
+    /// <summary>Ends the task of a command that will not run: done if the worker was stopped, failed if it failed.</summary>
+    private void Abandon(TaskCompletionSource? done)
+    {
+        if (done is null)
+        {
+            return;
+        }
+
+        if (_failure is { } failure)
+        {
+            done.TrySetException(new WorkerFailedException(failure));
+        }
+        else
+        {
+            done.TrySetResult();
+        }
     }
 
     /// <summary>Starts taking connections from <paramref name="listener"/> (on the worker's thread).</summary>
@@ -207,8 +260,15 @@ internal sealed unsafe partial class EpollWorker : IDisposable
         }
 
         _stopping = true;
-        var one = 1UL;
-        _ = write(_wake, &one, sizeof(ulong));
+        lock (_wakeLock)
+        {
+            if (!_wakeClosed)
+            {
+                var one = 1UL;
+                _ = write(_wake, &one, sizeof(ulong));
+            }
+        }
+
         if (Thread.CurrentThread != _thread)
         {
             _thread.Join(TimeSpan.FromSeconds(10));
@@ -232,7 +292,9 @@ internal sealed unsafe partial class EpollWorker : IDisposable
                         continue;
                     }
 
-                    LogEpollFailed(_logger, Errno);
+                    var errno = Errno;
+                    LogEpollFailed(_logger, errno);
+                    _failure = $"worker {_thread.Name} stopped: epoll_wait failed (errno {errno})";
                     break;
                 }
 
@@ -251,11 +313,24 @@ internal sealed unsafe partial class EpollWorker : IDisposable
         catch (Exception e)
         {
             LogWorkerFailed(_logger, e);
+            _failure = $"worker {_thread.Name} stopped: {e.GetType().Name}: {e.Message}";
         }
         finally
         {
+            if (!_stopping)
+            {
+                _failure ??= $"worker {_thread.Name} stopped";
+            }
+
+            // No post enqueues or writes from here on; the eventfd is closed under the same lock that writes it.
+            lock (_wakeLock)
+            {
+                _wakeClosed = true;
+            }
+
             CloseAll();
             Close();
+            _exited = true;
         }
     }
 
@@ -268,9 +343,9 @@ internal sealed unsafe partial class EpollWorker : IDisposable
             case KindWake:
                 ulong value;
                 _ = read(_wake, &value, sizeof(ulong));
-                while (_commands.TryDequeue(out var command))
+                while (_commands.TryDequeue(out var item))
                 {
-                    command();
+                    item.Command();
                 }
 
                 break;
@@ -405,7 +480,8 @@ internal sealed unsafe partial class EpollWorker : IDisposable
                 result = connect(fd, address, (uint)backend.SockAddr.Length);
             }
 
-            if (result == 0 || Errno == EINPROGRESS)
+            var errno = result == 0 ? 0 : Errno;
+            if (result == 0 || errno == EINPROGRESS)
             {
                 backend.Acquire();
                 connection.Backend = backend;
@@ -421,10 +497,10 @@ internal sealed unsafe partial class EpollWorker : IDisposable
                 return true;
             }
 
-            // Refused or unreachable at once (a local route, no listener on a local address).
+            // Refused or unreachable at once (a local route, no listener on a local address): the backend's fault. Out
+            // of local ports or buffers (EADDRNOTAVAIL, EAGAIN, ENOBUFS): this host's, which ejects no backend.
             _ = close(fd);
-            backend.RecordFailure(_now);
-            _counters.ConnectFailures++;
+            RecordConnectError(backend, errno);
             Remember(connection, backend);
         }
 
@@ -455,9 +531,9 @@ internal sealed unsafe partial class EpollWorker : IDisposable
     private void ConnectFailed(TcpConnection connection, bool timedOut)
     {
         var backend = connection.Backend!;
-        backend.RecordFailure(_now);
+        var error = timedOut ? ETIMEDOUT : SocketError(connection.BackendFd);
+        RecordConnectError(backend, error == 0 ? ECONNREFUSED : error);
         backend.Release();
-        _counters.ConnectFailures++;
         if (timedOut)
         {
             _counters.ConnectTimeouts++;
@@ -477,6 +553,20 @@ internal sealed unsafe partial class EpollWorker : IDisposable
         }
 
         Fail(connection);
+    }
+
+    /// <summary>Counts a failed connect; only the backend's faults (<see cref="IsBackendFault"/>) eject it.</summary>
+    private void RecordConnectError(BackendSlot backend, int errno)
+    {
+        if (IsBackendFault(errno))
+        {
+            backend.RecordFailure(_now);
+            _counters.ConnectFailures++;
+        }
+        else
+        {
+            _counters.LocalConnectErrors++;
+        }
     }
 
     private static void Remember(TcpConnection connection, BackendSlot backend)
@@ -843,17 +933,23 @@ internal sealed unsafe partial class EpollWorker : IDisposable
             return null;
         }
 
-        if (!_stats.TryAcquire(_settings.MaxConnections))
+        if (!_stats.TryAcquireFlow(_settings.MaxUdpFlows) && !(EvictQuietestFlow() && _stats.TryAcquireFlow(_settings.MaxUdpFlows)))
         {
             _counters.Refused++;
             return null;
         }
 
         var fd = socket(backend.Family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        int connected;
-        fixed (byte* target = backend.SockAddr)
+        var errno = fd < 0 ? Errno : 0;
+        var connected = -1;
+        if (fd >= 0)
         {
-            connected = fd < 0 ? -1 : connect(fd, target, (uint)backend.SockAddr.Length);
+            fixed (byte* target = backend.SockAddr)
+            {
+                connected = connect(fd, target, (uint)backend.SockAddr.Length);
+            }
+
+            errno = connected < 0 ? Errno : 0;
         }
 
         if (connected < 0)
@@ -863,9 +959,9 @@ internal sealed unsafe partial class EpollWorker : IDisposable
                 _ = close(fd);
             }
 
-            _stats.Release();
-            backend.RecordFailure(_now);
-            _counters.ConnectFailures++;
+            // No socket (EMFILE, ENFILE, ENOBUFS) is this host's trouble; an unreachable backend is the backend's.
+            _stats.ReleaseFlow();
+            RecordConnectError(backend, errno);
             return null;
         }
 
@@ -893,11 +989,36 @@ internal sealed unsafe partial class EpollWorker : IDisposable
         return flow;
     }
 
+    /// <summary>
+    /// At max_udp_flows: forgets this worker's flow quiet longest, if it has been quiet for
+    /// <see cref="ProxySettings.UdpEvictQuiet"/> at least (flows in use are not churned); whether one was.
+    /// </summary>
+    private bool EvictQuietestFlow()
+    {
+        UdpFlow? quietest = null;
+        for (var slot = 0; slot < _nextFlowSlot; slot++)
+        {
+            if (_flows[slot] is { } flow && (quietest is null || flow.LastActivity < quietest.LastActivity))
+            {
+                quietest = flow;
+            }
+        }
+
+        if (quietest is null || _now - quietest.LastActivity < (long)ProxySettings.UdpEvictQuiet.TotalMilliseconds)
+        {
+            return false;
+        }
+
+        _stats.UdpEvictedOne();
+        CloseFlow(quietest);
+        return true;
+    }
+
     private void CloseFlow(UdpFlow flow)
     {
         _ = close(flow.Fd);
         flow.Backend?.Release();
-        _stats.Release();
+        _stats.ReleaseFlow();
         flow.Vip?.Flows.Remove(flow.Key);
         _flows[flow.Slot] = null;
         _freeFlowSlots.Push(flow.Slot);
@@ -996,16 +1117,26 @@ internal sealed unsafe partial class EpollWorker : IDisposable
             }
         }
 
-        while (_commands.TryDequeue(out var command))
+        // Commands posted before the thread ended: on a stop they still run (removing a VIP, say); on a failure they
+        // do not (the worker serves nothing any more) and their tasks fail with the reason.
+        while (_commands.TryDequeue(out var item))
         {
+            if (_failure is not null)
+            {
+                Abandon(item.Done);
+                continue;
+            }
+
             try
             {
-                command();
+                item.Command();
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 LogWorkerFailed(_logger, e);
             }
+
+            Abandon(item.Done);
         }
     }
 
@@ -1018,7 +1149,11 @@ internal sealed unsafe partial class EpollWorker : IDisposable
 
         if (_wake >= 0)
         {
-            _ = close(_wake);
+            lock (_wakeLock)
+            {
+                _wakeClosed = true;
+                _ = close(_wake);
+            }
         }
 
         if (_events is not null)
@@ -1038,3 +1173,6 @@ internal sealed unsafe partial class EpollWorker : IDisposable
     [LoggerMessage(Level = LogLevel.Error, Message = "Userspace proxy: a worker failed; its connections are closed")]
     private static partial void LogWorkerFailed(ILogger logger, Exception exception);
 }
+
+/// <summary>A command was handed to a worker whose thread had failed (it serves nothing any more).</summary>
+internal sealed class WorkerFailedException(string reason) : InvalidOperationException(reason);

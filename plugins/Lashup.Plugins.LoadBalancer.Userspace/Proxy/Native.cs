@@ -30,6 +30,12 @@ internal static unsafe partial class Native
     public const int EHOSTUNREACH = 113;
     public const int EINPROGRESS = 115;
 
+    /// <summary>
+    /// Whether a failed connect is the backend's doing (refused, unreachable, timed out), and so counts against it;
+    /// what this host ran out of (descriptors, ports, buffers) does not eject a healthy backend.
+    /// </summary>
+    public static bool IsBackendFault(int errno) => errno is ECONNREFUSED or EHOSTUNREACH or ENETUNREACH or ETIMEDOUT;
+
     public const uint EPOLLIN = 0x001;
     public const uint EPOLLOUT = 0x004;
     public const uint EPOLLERR = 0x008;

@@ -26,11 +26,20 @@ internal sealed class ProxyEngine(ProxySettings settings, ProxyStats stats, ILog
         }
     }
 
-    /// <summary>The worker to give the next UDP VIP to (round robin).</summary>
+    /// <summary>The worker to give the next UDP VIP to (round robin over those whose thread runs, if any does).</summary>
     public EpollWorker NextWorker()
     {
         var workers = Workers;
-        return workers[(int)((uint)Interlocked.Increment(ref _next) % (uint)workers.Count)];
+        for (var i = 0; i < workers.Count; i++)
+        {
+            var worker = workers[(int)((uint)Interlocked.Increment(ref _next) % (uint)workers.Count)];
+            if (!worker.HasExited)
+            {
+                return worker;
+            }
+        }
+
+        return workers[0];
     }
 
     /// <summary>Connections (TCP) held open by the workers now.</summary>
@@ -46,6 +55,18 @@ internal sealed class ProxyEngine(ProxySettings settings, ProxyStats stats, ILog
     }
 
     private bool _disposed;
+
+    /// <summary>Why a worker thread stopped on its own (the proxy then serves only part of its VIPs, or none), or null.</summary>
+    public string? Failure
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _workers?.Select(w => w.Failure).FirstOrDefault(f => f is not null);
+            }
+        }
+    }
 
     public void Dispose()
     {

@@ -91,6 +91,9 @@ internal abstract class ProxyVip(VipKey key, IPEndPoint bind)
     /// <summary>Whether the socket is still what it was bound as (for reconcile: a closed or lost socket is drift).</summary>
     public abstract bool IsHealthy { get; }
 
+    /// <summary>Closes the socket without telling the workers (they have stopped: the engine is disposed).</summary>
+    public abstract void Close();
+
     protected static Socket NewSocket(IPEndPoint bind, TransportProtocol protocol)
     {
         var socket = protocol == TransportProtocol.Tcp
@@ -103,8 +106,13 @@ internal abstract class ProxyVip(VipKey key, IPEndPoint bind)
                 socket.DualMode = false;
             }
 
-            // A restart rebinds at once even with connections of the previous run in TIME_WAIT.
-            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            // TCP: a restart rebinds at once even with connections of the previous run in TIME_WAIT. Not for UDP, where
+            // it would let two sockets (two daemons on one host, say) bind one address and port and split its clients.
+            if (protocol == TransportProtocol.Tcp)
+            {
+                socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            }
+
             socket.Bind(bind);
             socket.Blocking = false;
             return socket;
@@ -152,16 +160,38 @@ internal sealed class TcpVip(VipKey key, IPEndPoint bind) : ProxyVip(key, bind)
         Error = null;
         _handle = new TcpListenerHandle((int)_socket.SafeHandle.DangerousGetHandle(), this);
         var handle = _handle;
-        await Task.WhenAll(engine.Workers.Select(w => w.RunAsync(() => w.AddListener(handle)))).ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(engine.Workers.Select(w => w.RunAsync(() => w.AddListener(handle)))).ConfigureAwait(false);
+        }
+        catch (WorkerFailedException e)
+        {
+            await StopAsync(engine).ConfigureAwait(false);
+            Error = e.Message;
+        }
     }
 
     public override async Task StopAsync(ProxyEngine engine)
     {
-        if (_handle is { } handle)
+        try
         {
-            await Task.WhenAll(engine.Workers.Select(w => w.RunAsync(() => w.RemoveListener(handle)))).ConfigureAwait(false);
+            if (_handle is { } handle)
+            {
+                await Task.WhenAll(engine.Workers.Select(w => w.RunAsync(() => w.RemoveListener(handle)))).ConfigureAwait(false);
+            }
         }
+        catch (WorkerFailedException)
+        {
+            // A failed worker holds nothing any more.
+        }
+        finally
+        {
+            Close();
+        }
+    }
 
+    public override void Close()
+    {
         _handle = null;
         _socket?.Dispose();
         _socket = null;
@@ -184,7 +214,8 @@ internal sealed class UdpVip(VipKey key, IPEndPoint bind) : ProxyVip(key, bind)
     /// <summary>Flows by client address and port; touched only by <see cref="Worker"/>'s thread.</summary>
     public Dictionary<UdpClientKey, UdpFlow> Flows { get; } = [];
 
-    public override bool IsHealthy => _socket is { } s && s.SafeHandle is { IsClosed: false, IsInvalid: false };
+    /// <summary>Its socket is open and its worker runs (a reconcile moves a VIP off a worker that failed).</summary>
+    public override bool IsHealthy => _socket is { } s && s.SafeHandle is { IsClosed: false, IsInvalid: false } && Worker is not { HasExited: true };
 
     public override async Task StartAsync(ProxyEngine engine)
     {
@@ -203,24 +234,53 @@ internal sealed class UdpVip(VipKey key, IPEndPoint bind) : ProxyVip(key, bind)
         Fd = (int)_socket.SafeHandle.DangerousGetHandle();
         var worker = engine.NextWorker();
         Worker = worker;
-        await worker.RunAsync(() => worker.AddUdpVip(this)).ConfigureAwait(false);
+        try
+        {
+            await worker.RunAsync(() => worker.AddUdpVip(this)).ConfigureAwait(false);
+        }
+        catch (WorkerFailedException e)
+        {
+            await StopAsync(engine).ConfigureAwait(false);
+            Error = e.Message;
+        }
     }
 
     protected override async Task ForgetAsync(IReadOnlyList<BackendSlot> gone)
     {
         if (Worker is { } worker)
         {
-            await worker.RunAsync(() => worker.CloseFlowsTo(this, gone)).ConfigureAwait(false);
+            try
+            {
+                await worker.RunAsync(() => worker.CloseFlowsTo(this, gone)).ConfigureAwait(false);
+            }
+            catch (WorkerFailedException)
+            {
+                // A failed worker holds no flows any more.
+            }
         }
     }
 
     public override async Task StopAsync(ProxyEngine engine)
     {
-        if (Worker is { } worker)
+        try
         {
-            await worker.RunAsync(() => worker.RemoveUdpVip(this)).ConfigureAwait(false);
+            if (Worker is { } worker)
+            {
+                await worker.RunAsync(() => worker.RemoveUdpVip(this)).ConfigureAwait(false);
+            }
         }
+        catch (WorkerFailedException)
+        {
+            // A failed worker holds nothing any more.
+        }
+        finally
+        {
+            Close();
+        }
+    }
 
+    public override void Close()
+    {
         Worker = null;
         Fd = -1;
         _socket?.Dispose();

@@ -62,7 +62,7 @@ internal sealed class VipPutEndpoint(IReplicatedStore store, IClusterMembership 
             throw new AdminRequestException($"service: {serviceError}");
         }
 
-        var address = VipAdmin.CheckAddress(vip, controller);
+        var address = VipAdmin.CheckAddress(vip, controller, membership);
         IPAddress? claim = null;
         if (vip.IsNamed)
         {
@@ -89,13 +89,42 @@ internal sealed class VipPutEndpoint(IReplicatedStore store, IClusterMembership 
             ops.AddRange(VipCatalog.SetService(service));
         }
 
+        // What the store would refuse is refused before anything is written: a 400 leaves no claim behind.
+        var claimOps = claim is null ? [] : VipNames.SetAddress(claim);
+        try
+        {
+            KvLimits.Validate(VipCatalog.KeyOf(vip), ops);
+            if (claim is not null)
+            {
+                KvLimits.Validate(VipNames.KeyOf(vip.Name!), claimOps);
+            }
+        }
+        catch (KvValidationException e)
+        {
+            throw new AdminRequestException(ops.Count > KvLimits.MaxOpsPerUpdate
+                ? $"backends: {backends.Count} backends are too many for one request (the store takes at most {KvLimits.MaxOpsPerUpdate} ops per update, this would be {ops.Count}); add the rest with lashup vip backend add"
+                : e.Message);
+        }
+
         var written = new List<KvEntry>(2);
         if (claim is not null)
         {
-            written.Add(await store.UpdateAsync(VipNames.KeyOf(vip.Name!), VipNames.SetAddress(claim), null, cancellationToken).ConfigureAwait(false));
+            written.Add(await store.UpdateAsync(VipNames.KeyOf(vip.Name!), claimOps, null, cancellationToken).ConfigureAwait(false));
         }
 
-        var entry = await store.UpdateAsync(VipCatalog.KeyOf(vip), ops, null, cancellationToken).ConfigureAwait(false);
+        KvEntry entry;
+        try
+        {
+            entry = await store.UpdateAsync(VipCatalog.KeyOf(vip), ops, null, cancellationToken).ConfigureAwait(false);
+        }
+        catch when (claim is not null)
+        {
+            // Refused for a reason not known beforehand (the value's encoded size, say): the name was claimed for
+            // this VIP only, so give it back.
+            await store.UpdateAsync(VipNames.KeyOf(vip.Name!), VipNames.Release(), null, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+
         written.Add(entry);
         await VipAdmin.WaitAppliedAsync(controller, written, cancellationToken).ConfigureAwait(false);
         return AdminResult.Ok(VipAdmin.DescribeEntry(controller, entry));
@@ -226,18 +255,29 @@ internal static class VipAdmin
     public static VipDefinition? Find(IReplicatedStore store, VipId vip) =>
         store.Get(VipCatalog.KeyOf(vip)) is { } entry ? VipCatalog.Read(entry, out _) : null;
 
-    /// <summary>An address VIP may not take an address of the named range (a name could be given it).</summary>
-    public static IPAddress? CheckAddress(VipId vip, LoadBalancerController controller)
+    /// <summary>
+    /// An address VIP may not take an address of the named range (a name could be given it), nor a member's address
+    /// (put on every node's lo, it would take that node's traffic cluster-wide).
+    /// </summary>
+    public static IPAddress? CheckAddress(VipId vip, LoadBalancerController controller, IClusterMembership membership)
     {
         if (vip.Address is { } address && controller.Range.Contains(address))
         {
             throw new AdminRequestException($"VIP {vip.Display}: {address} is in named_vip_range {controller.Range}, which is for named VIPs; use a name (NAME:PORT) or another address");
         }
 
+        if (vip.Address is { } taken && VipAddressRules.MemberAt(taken, membership.Members) is { } member)
+        {
+            throw new AdminRequestException($"VIP {vip.Display}: {taken} is the address of member {member}; a VIP there would take that node's traffic on every node; use another address");
+        }
+
         return vip.Address;
     }
 
-    /// <summary>Parses a backend; it must not be the VIP itself.</summary>
+    /// <summary>
+    /// Parses a backend; it must not be the VIP itself, nor on the VIP's address at all (the VIP would take its host's
+    /// address on every node; loopback excepted).
+    /// </summary>
     public static IPEndPoint ParseBackend(string? text, string field, VipId vip, IPAddress? vipAddress)
     {
         if (!VipId.TryParseEndpoint(text, out var endpoint, out var error))
@@ -248,6 +288,11 @@ internal static class VipAdmin
         if (vipAddress is not null && endpoint.Address.Equals(vipAddress) && endpoint.Port == vip.Port)
         {
             throw new AdminRequestException($"{field}: {endpoint} is the VIP itself; connections would loop");
+        }
+
+        if (vipAddress is not null && VipAddressRules.IsBackendHost(vipAddress, endpoint.Address))
+        {
+            throw new AdminRequestException($"{field}: {endpoint} is on the VIP's address {vipAddress}; the VIP would take that host's traffic on every node; give the VIP an address of its own");
         }
 
         return endpoint;

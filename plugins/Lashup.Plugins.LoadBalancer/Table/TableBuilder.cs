@@ -66,14 +66,15 @@ internal static class TableBuilder
         IReadOnlyDictionary<string, IPAddress> names,
         IReadOnlyDictionary<string, string> nameReasons,
         IReadOnlyDictionary<string, ImmutableArray<ServiceInstance>> services,
-        Func<string, bool> isReachable)
+        Func<string, bool> isReachable,
+        Func<IPAddress, string?>? memberAt = null)
     {
         var states = ImmutableSortedDictionary.CreateBuilder<string, VipState>(StringComparer.Ordinal);
         var entries = ImmutableDictionary.CreateBuilder<VipKey, VipEntry>();
         var owners = new Dictionary<VipKey, VipId>();
         foreach (var definition in vips.OrderBy(v => v.Id.ToString(), StringComparer.Ordinal))
         {
-            var state = BuildOne(definition, names, nameReasons, services, isReachable);
+            var state = BuildOne(definition, names, nameReasons, services, isReachable, memberAt);
             if (state.Key is { } key)
             {
                 if (owners.TryGetValue(key, out var owner))
@@ -93,13 +94,18 @@ internal static class TableBuilder
         return new DesiredState(states.ToImmutable(), new LoadBalancerTable(entries.ToImmutable()));
     }
 
-    /// <summary>One VIP's state (its key may collide with another VIP's; <see cref="Build"/> settles that).</summary>
+    /// <summary>
+    /// One VIP's state (its key may collide with another VIP's; <see cref="Build"/> settles that). A VIP on a member's
+    /// address (<paramref name="memberAt"/> names the member at an address) gets no key: its address would be put on
+    /// every node's <c>lo</c> and take that member's traffic cluster-wide.
+    /// </summary>
     public static VipState BuildOne(
         VipDefinition definition,
         IReadOnlyDictionary<string, IPAddress> names,
         IReadOnlyDictionary<string, string> nameReasons,
         IReadOnlyDictionary<string, ImmutableArray<ServiceInstance>> services,
-        Func<string, bool> isReachable)
+        Func<string, bool> isReachable,
+        Func<IPAddress, string?>? memberAt = null)
     {
         var id = definition.Id;
         VipKey? key = null;
@@ -115,6 +121,12 @@ internal static class TableBuilder
         else
         {
             reason = nameReasons.TryGetValue(id.Name, out var why) ? $"name {id.Name}: {why}" : $"name {id.Name} has no address yet";
+        }
+
+        if (key is { } taken && memberAt?.Invoke(taken.Address) is { } member)
+        {
+            reason = $"{taken.Address} is the address of member {member}; served as a VIP it would take that node's traffic on every node";
+            key = null;
         }
 
         var candidates = new List<(VipBackend Backend, string Source)>();

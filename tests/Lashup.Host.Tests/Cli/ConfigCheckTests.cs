@@ -251,7 +251,7 @@ public sealed class ConfigCheckTests
         {
             "a proxy connect timeout out of range",
             "[core]\n[loadbalancer]\nbackend = \"userspace\"\n[loadbalancer.userspace]\nconnect_timeout = \"0ms\"\n",
-            "lashup.toml:5:1: loadbalancer.userspace.connect_timeout: must be between 10ms and 1m, got \"0ms\""
+            "lashup.toml:5:1: loadbalancer.userspace.connect_timeout: must be between 250ms and 1m, got \"0ms\""
         },
         {
             "a proxy listen address that is a wildcard",

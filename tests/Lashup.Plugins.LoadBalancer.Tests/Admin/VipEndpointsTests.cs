@@ -5,6 +5,7 @@ using Lashup.Abstractions.Admin;
 using Lashup.Abstractions.LoadBalancing;
 using Lashup.Plugins.LoadBalancer.Admin;
 using Lashup.Plugins.LoadBalancer.Tests.Support;
+using Lashup.Testing;
 
 namespace Lashup.Plugins.LoadBalancer.Tests.Admin;
 
@@ -78,6 +79,91 @@ public sealed class VipEndpointsTests
         Assert.Equal(400, result.StatusCode);
         Assert.Contains("is the VIP itself", Error(result), StringComparison.Ordinal);
         Assert.Empty(harness.Store.List(Abstractions.Data.KvKey.Parse("lb")));
+    }
+
+    [Fact]
+    public async Task Put_VipOnAMembersAddress_400_NothingWritten()
+    {
+        await using var harness = new ControllerHarness();
+        harness.Members.AddMember("node-4", new IPEndPoint(IPAddress.Parse("10.0.0.2"), 7472));
+        var endpoint = new VipPutEndpoint(harness.Store, harness.Members, harness.Controller);
+
+        var result = await CallAsync(endpoint, Route("tcp", "10.0.0.2:80"), new VipRequest(["10.1.0.1:80"]));
+
+        Assert.Equal(400, result.StatusCode);
+        Assert.Contains("10.0.0.2 is the address of member node-4", Error(result), StringComparison.Ordinal);
+        Assert.Empty(harness.Store.List(Abstractions.Data.KvKey.Parse("lb")));
+    }
+
+    [Theory]
+    [InlineData("10.0.0.1:8080")]
+    [InlineData("10.0.0.1:80")]
+    public async Task Put_BackendOnTheVipsAddress_400_NothingWritten(string backend)
+    {
+        await using var harness = new ControllerHarness();
+        var endpoint = new VipPutEndpoint(harness.Store, harness.Members, harness.Controller);
+
+        var result = await CallAsync(endpoint, Route("tcp", "10.0.0.1:80"), new VipRequest(["10.1.0.1:80", backend]));
+
+        Assert.Equal(400, result.StatusCode);
+        Assert.StartsWith("backends[1]: ", Error(result), StringComparison.Ordinal);
+        Assert.Empty(harness.Store.List(Abstractions.Data.KvKey.Parse("lb")));
+    }
+
+    [Fact]
+    public async Task PutBackend_OnTheVipsAddress_400()
+    {
+        await using var harness = new ControllerHarness();
+        await ControllerHarness.WriteVipAsync(harness.Store, VipId.ForAddress(IPAddress.Parse("10.0.0.1"), 80, Abstractions.Networking.TransportProtocol.Tcp));
+        var endpoint = new VipBackendPutEndpoint(harness.Store, harness.Members, harness.Controller);
+
+        var result = await CallAsync(endpoint, Route("tcp", "10.0.0.1:80", "10.0.0.1:8080"), new VipBackendRequest());
+
+        Assert.Equal(400, result.StatusCode);
+        Assert.Contains("is on the VIP's address 10.0.0.1", Error(result), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Put_LoopbackVip_BackendOnLoopback_Accepted()
+    {
+        // Loopback never leaves a host: a VIP there may have backends there too.
+        await using var harness = new ControllerHarness();
+        var endpoint = new VipPutEndpoint(harness.Store, harness.Members, harness.Controller);
+
+        var result = await CallAsync(endpoint, Route("tcp", "127.0.0.1:80"), new VipRequest(["127.0.0.1:8080"]));
+
+        Assert.Equal(200, result.StatusCode);
+    }
+
+    [Fact]
+    public async Task Put_NamedVip_TooManyBackendsForOneUpdate_400_NoClaimWritten()
+    {
+        await using var harness = new ControllerHarness();
+        var endpoint = new VipPutEndpoint(harness.Store, harness.Members, harness.Controller);
+        var backends = Enumerable.Range(0, 3400).Select(i => $"10.1.{i / 250}.{(i % 250) + 1}:80").ToList();
+
+        var result = await CallAsync(endpoint, Route("tcp", "web:80"), new VipRequest(backends));
+
+        Assert.Equal(400, result.StatusCode);
+        Assert.Contains("3400 backends are too many for one request", Error(result), StringComparison.Ordinal);
+        Assert.DoesNotContain(harness.Store.List(Abstractions.Data.KvKey.Parse("lb")), e => !e.IsEmpty);
+    }
+
+    [Fact]
+    public async Task Put_NamedVip_ValueRefusedByTheStore_400_ClaimGivenBack()
+    {
+        // A limit the endpoint cannot check beforehand (the value's encoded size): the claim, written first, is released.
+        var store = new InMemoryReplicatedStore("node-1") { MaxValueBytes = 2000 };
+        await using var harness = new ControllerHarness(store: store);
+        var endpoint = new VipPutEndpoint(store, harness.Members, harness.Controller);
+        var backends = Enumerable.Range(0, 200).Select(i => $"10.1.0.{i + 1}:80").ToList();
+
+        var result = await CallAsync(endpoint, Route("tcp", "web:80"), new VipRequest(backends));
+
+        Assert.Equal(400, result.StatusCode);
+        Assert.Contains("the limit is 2000", Error(result), StringComparison.Ordinal);
+        Assert.DoesNotContain(store.List(Abstractions.Data.KvKey.Parse("lb")), e => !e.IsEmpty);
+        Assert.Null(store.Get(VipNames.KeyOf("web")) is { } claim ? VipNames.ReadClaim(claim) : null);
     }
 
     [Theory]

@@ -24,20 +24,25 @@ internal sealed class ProxyHarness : IAsyncDisposable
         TimeSpan? idleTimeout = null,
         TimeSpan? udpIdleTimeout = null,
         int maxConnections = 10_000,
-        int workers = 2)
+        int workers = 2,
+        int maxUdpFlows = 10_000)
     {
         Settings = new ProxySettings(
             connectTimeout ?? TimeSpan.FromSeconds(2),
             idleTimeout ?? TimeSpan.FromMinutes(10),
             udpIdleTimeout ?? TimeSpan.FromSeconds(30),
             maxConnections,
-            workers);
+            workers,
+            maxUdpFlows);
         Stats = new ProxyStats();
         Engine = new ProxyEngine(Settings, Stats, NullLogger.Instance);
         Backend = new UserspaceBackend(Engine, null, NullLogger<UserspaceBackend>.Instance);
     }
 
     public ProxySettings Settings { get; }
+
+    /// <summary>The table as last applied (for a reconcile).</summary>
+    public LoadBalancerTable Table => _table;
 
     public ProxyStats Stats { get; }
 

@@ -385,6 +385,52 @@ public sealed class TcpProxyTests
     }
 
     [Fact]
+    public async Task BulkUploads_OnTheOnlyWorker_OtherConnectionsStillServed()
+    {
+        // A sink backend that reads as fast as it can.
+        using var sink = new TestTcpServer("sink", async (_, socket, ct) =>
+        {
+            var buffer = new byte[1 << 20];
+            while (await socket.ReceiveAsync(buffer, SocketFlags.None, ct) > 0)
+            {
+            }
+        });
+        using var greeter = new TestTcpServer("g");
+        await using var proxy = new ProxyHarness(workers: 1);
+        var bulkVip = await proxy.AddVipAsync(TransportProtocol.Tcp, (sink.Endpoint, 1));
+        var vip = await proxy.AddVipAsync(TransportProtocol.Tcp, (greeter.Endpoint, 1));
+
+        using var stop = new CancellationTokenSource();
+        var sent = new long[4];
+        var uploads = Enumerable.Range(0, 4).Select(i => Task.Run(async () =>
+        {
+            using var bulk = await TestClient.ConnectAsync(bulkVip);
+            var chunk = new byte[4 << 20];
+            try
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    Interlocked.Add(ref sent[i], await bulk.Socket.SendAsync(chunk, SocketFlags.None, stop.Token));
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        })).ToArray();
+        await ProxyHarness.EventuallyAsync(() => Enumerable.Range(0, sent.Length).All(i => Interlocked.Read(ref sent[i]) > 0), "every upload is under way");
+
+        // Each connection through the busy worker still gets its greeting (every wait bounded by the patience).
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Equal("g", await TestClient.WhoAsync(vip));
+        }
+
+        await stop.CancelAsync();
+        await Task.WhenAll(uploads);
+        Assert.True(proxy.Stats.Sum(c => c.BytesToBackends) > 0);
+    }
+
+    [Fact]
     public async Task Ipv6Vip_Ipv4Backend_AndIpv4Vip_Ipv6Backend()
     {
         using var v4 = new TestTcpServer("v4");

@@ -79,10 +79,10 @@ public sealed class UdpProxyTests
     }
 
     [Fact]
-    public async Task MaxConnections_FlowsOverTheLimit_Dropped()
+    public async Task MaxUdpFlows_NewFlowWhileTheOthersAreInUse_Dropped()
     {
         using var a = new TestUdpServer("a");
-        await using var proxy = new ProxyHarness(maxConnections: 1);
+        await using var proxy = new ProxyHarness(maxUdpFlows: 1);
         var vip = await proxy.AddVipAsync(TransportProtocol.Udp, (a.Endpoint, 1));
         using var first = Connect(vip);
         using var second = Connect(vip);
@@ -91,6 +91,69 @@ public sealed class UdpProxyTests
         await second.SendAsync(Encoding.ASCII.GetBytes("2"), SocketFlags.None);
         await ProxyHarness.EventuallyAsync(() => proxy.Stats.UdpDropped == 1, "the second client's datagram is dropped");
         Assert.Equal("a:3", await AskAsync(first, "3"));
+        Assert.Equal(0, proxy.Stats.UdpEvicted);
+    }
+
+    [Fact]
+    public async Task MaxUdpFlows_NewClient_TakesTheRoomOfTheFlowQuietLongest()
+    {
+        using var a = new TestUdpServer("a");
+        await using var proxy = new ProxyHarness(maxUdpFlows: 2, workers: 1);
+        var vip = await proxy.AddVipAsync(TransportProtocol.Udp, (a.Endpoint, 1));
+        using var quiet = Connect(vip);
+        using var busy = Connect(vip);
+        using var late = Connect(vip);
+        Assert.Equal("a:q", await AskAsync(quiet, "q"));
+        Assert.Equal("a:b", await AskAsync(busy, "b"));
+
+        // The late client is served once the quiet flow has been quiet long enough to give way; busy keeps talking.
+        string? answer = null;
+        await ProxyHarness.EventuallyAsync(
+            async () =>
+            {
+                Assert.Equal("a:b", await AskAsync(busy, "b"));
+                await late.SendAsync(Encoding.ASCII.GetBytes("l"), SocketFlags.None);
+                answer = await TryReceiveAsync(late, TimeSpan.FromMilliseconds(200));
+                return answer is not null;
+            },
+            "the late client gets a flow");
+
+        Assert.Equal("a:l", answer);
+        Assert.Equal(1, proxy.Stats.UdpEvicted);
+        Assert.Equal(2, proxy.Stats.OpenUdpFlows);
+        Assert.Equal("a:b", await AskAsync(busy, "b"));   // busy kept its flow
+        Assert.Equal(3, proxy.Stats.UdpFlowsOpened);
+    }
+
+    [Fact]
+    public async Task UdpFlowsAtTheirLimit_TcpVipsStillTakeConnections()
+    {
+        using var u = new TestUdpServer("u");
+        using var t = new TestTcpServer("t");
+        await using var proxy = new ProxyHarness(maxConnections: 32, maxUdpFlows: 32);
+        var udpVip = await proxy.AddVipAsync(TransportProtocol.Udp, (u.Endpoint, 1));
+        var tcpVip = await proxy.AddVipAsync(TransportProtocol.Tcp, (t.Endpoint, 1));
+
+        // One host sending one datagram from each of 40 ports: more flows than the limit.
+        var clients = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < 40; i++)
+            {
+                var c = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+                clients.Add(c);
+                c.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+                await c.SendToAsync(new byte[] { 1 }, new IPEndPoint(udpVip.Address, udpVip.Port));
+            }
+
+            await ProxyHarness.EventuallyAsync(() => proxy.Stats.OpenUdpFlows == 32, "32 flows open");
+            Assert.Equal("t", await TestClient.WhoAsync(tcpVip));
+            Assert.True(proxy.Stats.UdpDropped >= 1, "datagrams over max_udp_flows are dropped (no flow is quiet long enough to give way)");
+        }
+        finally
+        {
+            clients.ForEach(c => c.Dispose());
+        }
     }
 
     [Fact]
