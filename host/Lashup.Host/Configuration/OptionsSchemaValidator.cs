@@ -22,26 +22,30 @@ internal sealed partial class OptionsSchemaValidator(IConfiguration configuratio
     /// <summary>The longest period <see cref="System.Threading.Timer"/> (and so every .NET timer and delay) accepts: 2^32 - 2 ms, about 49.7 days.</summary>
     public static readonly Duration MaxTimerPeriod = Duration.FromMilliseconds(uint.MaxValue - 1);
 
-    /// <summary>Validates <paramref name="path"/> against <paramref name="optionsType"/>; <paramref name="extraKeys"/> are keys owned by someone else (e.g. <c>enabled</c>).</summary>
-    public void Validate(string path, Type optionsType, IReadOnlyCollection<string> extraKeys)
+    /// <summary>Validates <paramref name="path"/> against <paramref name="optionsType"/>; <paramref name="extraKeys"/> are keys owned by someone else (e.g. <c>enabled</c>).
+    /// <paramref name="tableHint"/>, if given, is added to the error for an unknown key that is a table (e.g. the section of
+    /// a backend whose plugin is not installed).</summary>
+    public void Validate(string path, Type optionsType, IReadOnlyCollection<string> extraKeys, string? tableHint = null)
     {
         var section = configuration.GetSection(path);
-        ValidateObject(section, optionsType, extraKeys);
+        ValidateObject(section, optionsType, extraKeys, tableHint);
     }
 
     /// <summary>Reports every key of <paramref name="path"/> as unknown (a section nobody declared).</summary>
-    public void RejectAll(string path, IReadOnlyCollection<string> allowedKeys, string why)
+    public void RejectAll(string path, IReadOnlyCollection<string> allowedKeys, string why, string? tableHint = null)
     {
         foreach (var child in configuration.GetSection(path).GetChildren())
         {
             if (!allowedKeys.Contains(child.Key, StringComparer.OrdinalIgnoreCase))
             {
-                Unknown(child, allowedKeys, why);
+                Unknown(child, allowedKeys, IsTable(child) && tableHint is not null ? tableHint : why);
             }
         }
     }
 
-    private void ValidateObject(IConfigurationSection section, Type type, IReadOnlyCollection<string> extraKeys)
+    private bool IsTable(IConfigurationSection section) => document.Find(section.Path) is { Kind: TomlValueKind.Table };
+
+    private void ValidateObject(IConfigurationSection section, Type type, IReadOnlyCollection<string> extraKeys, string? tableHint = null)
     {
         var properties = Properties(type);
         foreach (var child in section.GetChildren())
@@ -53,7 +57,7 @@ internal sealed partial class OptionsSchemaValidator(IConfiguration configuratio
 
             if (!properties.TryGetValue(child.Key, out var property))
             {
-                Unknown(child, [.. properties.Keys, .. extraKeys], null);
+                Unknown(child, [.. properties.Keys, .. extraKeys], IsTable(child) ? tableHint : null);
                 continue;
             }
 

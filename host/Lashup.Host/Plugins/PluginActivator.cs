@@ -101,23 +101,30 @@ public static class PluginActivator
         {
             var name = subsystem.Descriptor.Subsystem;
             var extra = new List<string>(ConfigLoader.SubsystemKeys);
+            var selectable = new List<string>();
             // Selector keys (backend, sources) and the sections of plugins selectable by them are the host's.
             foreach (var capability in ConfigLoader.BuiltInCapabilities.Concat(config.Catalog.Plugins.Select(p => p.Capability))
-                         .Where(c => c.StartsWith(name + ".", StringComparison.OrdinalIgnoreCase)))
+                         .Where(c => c.StartsWith(name + ".", StringComparison.OrdinalIgnoreCase)).Distinct(StringComparer.OrdinalIgnoreCase))
             {
                 extra.Add(capability[(name.Length + 1)..]);
-                extra.AddRange(config.Catalog.OfCapability(capability).Select(p => p.Name));
+                selectable.AddRange(config.Catalog.OfCapability(capability).Select(p => p.Name));
             }
+
+            extra.AddRange(selectable);
+
+            // A table nobody knows here is most likely the section of a backend whose plugin is not installed.
+            var tableHint = selectable.Count == 0 ? null
+                : $"(no installed plugin of [{name}] is named so: installed are {string.Join(", ", selectable.Distinct(StringComparer.OrdinalIgnoreCase).Order(StringComparer.Ordinal))}; a backend's section needs its plugin in a plugin directory)";
 
             var own = declared.Where(x => x.Path.Equals(subsystem.ConfigurationPath, StringComparison.OrdinalIgnoreCase)).ToList();
             if (own.Count == 0)
             {
-                validator.RejectAll(subsystem.ConfigurationPath, extra, $"in [{name}] (plugin {subsystem.Descriptor} declares no options)");
+                validator.RejectAll(subsystem.ConfigurationPath, extra, $"in [{name}] (plugin {subsystem.Descriptor} declares no options)", tableHint);
             }
 
             foreach (var (_, type) in own)
             {
-                validator.Validate(subsystem.ConfigurationPath, type, extra);
+                validator.Validate(subsystem.ConfigurationPath, type, extra, tableHint);
             }
         }
 

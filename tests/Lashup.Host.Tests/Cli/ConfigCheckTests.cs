@@ -224,6 +224,11 @@ public sealed class ConfigCheckTests
             "lashup.toml:3:1: loadbalancer.backend: unknown plugin \"ipvsx\"; known: userspace"
         },
         {
+            "the section of a backend whose plugin is not installed",
+            "[core]\n[loadbalancer]\nbackend = \"userspace\"\n[loadbalancer.nftables]\ntable = \"x\"\n",
+            "lashup.toml:4:1: loadbalancer.nftables: unknown key \"nftables\" (no installed plugin of [loadbalancer] is named so: installed are userspace; a backend's section needs its plugin in a plugin directory)"
+        },
+        {
             "a named VIP range that is not a network address",
             "[core]\n[loadbalancer]\nbackend = \"userspace\"\nnamed_vip_range = \"10.200.0.1/16\"\n",
             "lashup.toml:4:1: loadbalancer.named_vip_range: \"10.200.0.1/16\" is not a network address; did you mean \"10.200.0.0/16\"?"
