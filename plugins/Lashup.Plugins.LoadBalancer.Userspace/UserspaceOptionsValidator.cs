@@ -4,42 +4,15 @@ using Microsoft.Extensions.Options;
 
 namespace Lashup.Plugins.LoadBalancer.Userspace;
 
-/// <summary>Checks <c>[loadbalancer.userspace]</c> before anything starts; each failure names its key.</summary>
+/// <summary>
+/// Checks <c>[loadbalancer.userspace]</c> before anything starts, beyond the ranges its <c>[Range]</c> attributes declare
+/// (the host checks those, with file:line): the listen address. Each failure names its key.
+/// </summary>
 internal sealed class UserspaceOptionsValidator : IValidateOptions<UserspaceOptions>
 {
     public ValidateOptionsResult Validate(string? name, UserspaceOptions o)
     {
         var errors = new List<string>();
-        if (o.ConnectTimeout.Value < TimeSpan.FromMilliseconds(250) || o.ConnectTimeout.Value > TimeSpan.FromMinutes(1))
-        {
-            errors.Add($"loadbalancer.userspace.connect_timeout: must be between 250ms and 1m, got {o.ConnectTimeout}");
-        }
-
-        if (o.IdleTimeout.Value < TimeSpan.FromSeconds(1) || o.IdleTimeout.Value > TimeSpan.FromDays(7))
-        {
-            errors.Add($"loadbalancer.userspace.idle_timeout: must be between 1s and 7d, got {o.IdleTimeout}");
-        }
-
-        if (o.UdpIdleTimeout.Value < TimeSpan.FromSeconds(1) || o.UdpIdleTimeout.Value > TimeSpan.FromHours(1))
-        {
-            errors.Add($"loadbalancer.userspace.udp_idle_timeout: must be between 1s and 1h, got {o.UdpIdleTimeout}");
-        }
-
-        if (o.MaxConnections is < 1 or > 1_048_576)
-        {
-            errors.Add($"loadbalancer.userspace.max_connections: must be 1 to 1048576, got {o.MaxConnections}");
-        }
-
-        if (o.MaxUdpFlows is < 1 or > 1_048_576)
-        {
-            errors.Add($"loadbalancer.userspace.max_udp_flows: must be 1 to 1048576, got {o.MaxUdpFlows}");
-        }
-
-        if (o.Workers is < 0 or > 256)
-        {
-            errors.Add($"loadbalancer.userspace.workers: must be 0 to 256 (0: one per CPU), got {o.Workers}");
-        }
-
         if (o.ListenAddress.Length > 0 && (!IPAddress.TryParse(o.ListenAddress, out var address) || address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any)))
         {
             errors.Add($"loadbalancer.userspace.listen_address: expected one address of this host such as \"127.0.0.2\" (not a wildcard), got \"{o.ListenAddress}\"");

@@ -19,11 +19,6 @@ internal sealed class LoadBalancerOptionsValidator : IValidateOptions<LoadBalanc
             errors.Add($"loadbalancer.named_vip_range: {o.NamedVipRange} overlaps the overlay's range {overlayText} ([overlay] range); named VIPs need addresses no container has");
         }
 
-        if (o.ReconcileInterval.Value < TimeSpan.FromSeconds(1) || o.ReconcileInterval.Value > TimeSpan.FromHours(1))
-        {
-            errors.Add($"loadbalancer.reconcile_interval: must be between 1s and 1h, got {o.ReconcileInterval}");
-        }
-
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 

@@ -284,6 +284,16 @@ public sealed class ConfigCheckTests
             "lashup.toml:5:1: loadbalancer.userspace.udp_idle_timeout: must be between 1s and 1h, got \"2h\""
         },
         {
+            "a proxy connect timeout shorter than the workers' 250 ms sweep",
+            "[core]\n[loadbalancer]\nbackend = \"userspace\"\n[loadbalancer.userspace]\nconnect_timeout = \"249ms\"\n",
+            "lashup.toml:5:1: loadbalancer.userspace.connect_timeout: must be between 250ms and 1m, got \"249ms\""
+        },
+        {
+            "no UDP flows at all",
+            "[core]\n[loadbalancer]\nbackend = \"userspace\"\n[loadbalancer.userspace]\nmax_udp_flows = 0\n",
+            "lashup.toml:5:1: loadbalancer.userspace.max_udp_flows: must be between 1 and 1048576, got 0"
+        },
+        {
             "proxy workers out of range",
             "[core]\n[loadbalancer]\nbackend = \"userspace\"\n[loadbalancer.userspace]\nworkers = 300\n",
             "lashup.toml:5:1: loadbalancer.userspace.workers: must be between 0 and 256, got 300"
