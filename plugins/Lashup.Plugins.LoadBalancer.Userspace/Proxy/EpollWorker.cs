@@ -516,6 +516,10 @@ internal sealed unsafe partial class EpollWorker : IDisposable
         connection.Connecting = false;
         connection.Backend!.RecordSuccess();
         connection.LastActivity = _now;
+
+        // The event that said connected may also say the backend already ended its side (a banner and FIN at once):
+        // edge-triggered, no later event repeats it, so its side must be read to the end, not to a short read.
+        connection.Down.HangUpSeen |= (events & (EPOLLRDHUP | EPOLLHUP)) != 0;
         if (connection.Up.ReadablePending && !Pump(connection, connection.Up))
         {
             return;
