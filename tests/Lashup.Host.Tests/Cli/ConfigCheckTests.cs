@@ -211,22 +211,22 @@ public sealed class ConfigCheckTests
         {
             "the load balancer without a backend",
             "[core]\n[loadbalancer]\nkeep_on_stop = true\n",
-            "lashup.toml:2:1: loadbalancer.backend: [loadbalancer] needs one backend, e.g. backend = \"userspace\"; known: userspace"
+            "lashup.toml:2:1: loadbalancer.backend: [loadbalancer] needs one backend, e.g. backend = \"ipvs\"; known: ipvs, userspace"
         },
         {
             "the load balancer with two backends",
             "[core]\n[loadbalancer]\nbackend = [\"userspace\", \"userspace\"]\n",
-            "lashup.toml:3:1: loadbalancer.backend: one backend only, got 2 (\"userspace\", \"userspace\"); known: userspace"
+            "lashup.toml:3:1: loadbalancer.backend: one backend only, got 2 (\"userspace\", \"userspace\"); known: ipvs, userspace"
         },
         {
             "an unknown load-balancer backend",
             "[core]\n[loadbalancer]\nbackend = \"ipvsx\"\n",
-            "lashup.toml:3:1: loadbalancer.backend: unknown plugin \"ipvsx\"; known: userspace"
+            "lashup.toml:3:1: loadbalancer.backend: unknown plugin \"ipvsx\"; known: ipvs, userspace"
         },
         {
             "the section of a backend whose plugin is not installed",
             "[core]\n[loadbalancer]\nbackend = \"userspace\"\n[loadbalancer.nftables]\ntable = \"x\"\n",
-            "lashup.toml:4:1: loadbalancer.nftables: unknown key \"nftables\" (no installed plugin of [loadbalancer] is named so: installed are userspace; a backend's section needs its plugin in a plugin directory)"
+            "lashup.toml:4:1: loadbalancer.nftables: unknown key \"nftables\" (no installed plugin of [loadbalancer] is named so: installed are ipvs, userspace; a backend's section needs its plugin in a plugin directory)"
         },
         {
             "a named VIP range that is not a network address",
