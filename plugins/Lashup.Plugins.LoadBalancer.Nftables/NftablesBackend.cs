@@ -470,13 +470,13 @@ internal sealed partial class NftablesBackend : ILoadBalancerBackend, IReadiness
     private static int DiffSets(IReadOnlySet<IPAddress> from, IReadOnlySet<IPAddress> to, Func<IPAddress, string> set, Func<IPAddress, string> text, List<(string, string)> deletes, List<(string, string)> adds)
     {
         var changes = 0;
-        foreach (var gone in from.Where(a => !to.Contains(a)))
+        foreach (var gone in from.Where(a => !to.Contains(a)).OrderBy(a => a.ToString(), StringComparer.Ordinal))
         {
             deletes.Add((set(gone), text(gone)));
             changes++;
         }
 
-        foreach (var added in to.Where(a => !from.Contains(a)))
+        foreach (var added in to.Where(a => !from.Contains(a)).OrderBy(a => a.ToString(), StringComparer.Ordinal))
         {
             adds.Add((set(added), text(added)));
             changes++;

@@ -21,7 +21,7 @@ public sealed class NftablesPlugin : ILashupPlugin
         ArgumentNullException.ThrowIfNull(context);
         services.AddPluginOptions<NftablesOptions>(context);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<NftablesOptions>, NftablesOptionsValidator>());
-        services.TryAddSingleton<INftRunner, ProcessNftRunner>();
+        services.TryAddSingleton<INftRunner>(_ => new ProcessNftRunner());
         // The load balancer's own state folder: it reads the table's name from here when the backend is switched away.
         var stateDirectory = Path.Combine(context.Node.DataDirectory, "loadbalancer");
         services.TryAddSingleton(sp => new NftablesBackend(

@@ -27,8 +27,11 @@ internal interface INftRunner
 /// <summary>nft refused a command; what it said is in the message.</summary>
 internal sealed class NftException(string message) : Exception(message);
 
-/// <summary>The <c>nft</c> executable (from the <c>nftables</c> package), with a bound on every call.</summary>
-internal sealed class ProcessNftRunner : INftRunner
+/// <summary>
+/// The <c>nft</c> executable (from the <c>nftables</c> package), with a bound on every call; inside a named network
+/// namespace (<c>ip netns exec</c>) when given one (tests).
+/// </summary>
+internal sealed class ProcessNftRunner(string? netns = null) : INftRunner
 {
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(60);
 
@@ -72,9 +75,14 @@ internal sealed class ProcessNftRunner : INftRunner
         return text.Length > 1000 ? text[..1000] + "..." : text.Length == 0 ? "(no message)" : text;
     }
 
-    private static async Task<(int Code, string Output, string Error)> ExecuteAsync(string[] arguments, string? input, CancellationToken cancellationToken)
+    private async Task<(int Code, string Output, string Error)> ExecuteAsync(string[] arguments, string? input, CancellationToken cancellationToken)
     {
-        var info = new ProcessStartInfo(Find() ?? "nft")
+        if (netns is not null)
+        {
+            arguments = ["netns", "exec", netns, Find() ?? "nft", .. arguments];
+        }
+
+        var info = new ProcessStartInfo(netns is null ? Find() ?? "nft" : "ip")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
