@@ -50,15 +50,32 @@ public sealed class NetworkNamespace : IDisposable
     public Task<string> RunCheckedAsync(params string[] command) => RunHostAsync(check: true, ["ip", "netns", "exec", Name, .. command]);
 
     /// <summary>Starts a long-running command inside the namespace; killed on dispose.</summary>
-    public Process Start(params string[] command)
+    public Process Start(params string[] command) => StartInteractive(null, command);
+
+    /// <summary>
+    /// Starts a long-running command inside the namespace with its standard input open to the caller and each line it
+    /// prints handed to <paramref name="onLine"/>; killed on dispose.
+    /// </summary>
+    public Process StartInteractive(Action<string>? onLine, params string[] command)
     {
-        var info = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true };
+        var info = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = onLine is not null };
         foreach (var part in (string[])["netns", "exec", Name, .. command])
         {
             info.ArgumentList.Add(part);
         }
 
         var process = Process.Start(info)!;
+        if (onLine is not null)
+        {
+            process.OutputDataReceived += (_, e) =>
+            {
+                if (e.Data is { } line)
+                {
+                    onLine(line);
+                }
+            };
+        }
+
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         _processes.Add(process);
