@@ -7,6 +7,7 @@ using Lashup.Abstractions.Lifecycle;
 using Lashup.Abstractions.LoadBalancing;
 using Lashup.Abstractions.Services;
 using Lashup.Plugins.LoadBalancer.Addresses;
+using Lashup.Plugins.LoadBalancer.Leftovers;
 using Lashup.Plugins.LoadBalancer.Names;
 using Lashup.Plugins.LoadBalancer.Table;
 using Microsoft.Extensions.Logging;
@@ -592,6 +593,12 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
             }
         }
 
+        if (!_ready && _stateDirectory is not null && _backend.Name != "nftables"
+            && await NftablesLeftover.RemoveAsync(_stateDirectory, cancellationToken).ConfigureAwait(false) is { } leftover)
+        {
+            LogNftablesLeftoverRemoved(_logger, leftover, _backend.Name);
+        }
+
         if (reconcile)
         {
             var drift = await _backend.ReconcileAsync(table, cancellationToken).ConfigureAwait(false);
@@ -798,6 +805,9 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Load balancer: the backend changed from {Previous} to {Current} since the last run")]
     private static partial void LogBackendSwitched(ILogger logger, string previous, string current);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Load balancer: deleted table inet {Table}, which the nftables backend left (the backend is now {Backend})")]
+    private static partial void LogNftablesLeftoverRemoved(ILogger logger, string table, string backend);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Load balancer: cannot write its state in {Directory}")]
     private static partial void LogStateWriteFailed(ILogger logger, Exception exception, string directory);

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Lashup.Host.Tests.Support;
 
@@ -179,83 +178,6 @@ public sealed class VipAddressDaemonTests
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
             }
-        }
-    }
-
-    /// <summary>A network namespace of the test's own with lo up; deleted (with every address in it) on dispose.</summary>
-    private sealed class NetworkNamespace : IDisposable
-    {
-        private readonly List<Process> _processes = [];
-
-        private NetworkNamespace(string name) => Name = name;
-
-        public string Name { get; }
-
-        public static async Task<NetworkNamespace> CreateAsync()
-        {
-            var ns = new NetworkNamespace($"lashup-lb-{Guid.NewGuid().ToString("N")[..8]}");
-            await RunHostAsync(check: true, "ip", "netns", "add", ns.Name);
-            await RunHostAsync(check: true, "ip", "-n", ns.Name, "link", "set", "lo", "up");
-            return ns;
-        }
-
-        /// <summary>Runs a command inside the namespace to completion (bounded); its standard output.</summary>
-        public Task<string> RunAsync(params string[] command) => RunHostAsync(check: false, ["ip", "netns", "exec", Name, .. command]);
-
-        /// <summary>Starts a long-running command inside the namespace; killed on dispose.</summary>
-        public void Start(params string[] command)
-        {
-            var info = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var part in (string[])["netns", "exec", Name, .. command])
-            {
-                info.ArgumentList.Add(part);
-            }
-
-            var process = Process.Start(info)!;
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            _processes.Add(process);
-        }
-
-        public void Dispose()
-        {
-            foreach (var process in _processes)
-            {
-                try
-                {
-                    process.Kill(entireProcessTree: true);
-                    process.WaitForExit(5000);
-                }
-                catch (InvalidOperationException)
-                {
-                }
-
-                process.Dispose();
-            }
-
-            using var delete = Process.Start("ip", ["netns", "del", Name]);
-            delete.WaitForExit(10_000);
-        }
-
-        private static async Task<string> RunHostAsync(bool check, params string[] command)
-        {
-            var info = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var part in command.Skip(1))
-            {
-                info.ArgumentList.Add(part);
-            }
-
-            using var process = Process.Start(info)!;
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            var output = process.StandardOutput.ReadToEndAsync(timeout.Token);
-            var error = process.StandardError.ReadToEndAsync(timeout.Token);
-            await process.WaitForExitAsync(timeout.Token);
-            if (check && process.ExitCode != 0)
-            {
-                throw new InvalidOperationException($"{string.Join(' ', command)} exited {process.ExitCode}: {await error}");
-            }
-
-            return await output;
         }
     }
 }
