@@ -211,22 +211,32 @@ public sealed class ConfigCheckTests
         {
             "the load balancer without a backend",
             "[core]\n[loadbalancer]\nkeep_on_stop = true\n",
-            "lashup.toml:2:1: loadbalancer.backend: [loadbalancer] needs one backend, e.g. backend = \"ipvs\"; known: ipvs, userspace"
+            "lashup.toml:2:1: loadbalancer.backend: [loadbalancer] needs one backend, e.g. backend = \"ipvs\"; known: ipvs, nftables, userspace"
         },
         {
             "the load balancer with two backends",
             "[core]\n[loadbalancer]\nbackend = [\"userspace\", \"userspace\"]\n",
-            "lashup.toml:3:1: loadbalancer.backend: one backend only, got 2 (\"userspace\", \"userspace\"); known: ipvs, userspace"
+            "lashup.toml:3:1: loadbalancer.backend: one backend only, got 2 (\"userspace\", \"userspace\"); known: ipvs, nftables, userspace"
         },
         {
             "an unknown load-balancer backend",
             "[core]\n[loadbalancer]\nbackend = \"ipvsx\"\n",
-            "lashup.toml:3:1: loadbalancer.backend: unknown plugin \"ipvsx\"; known: ipvs, userspace"
+            "lashup.toml:3:1: loadbalancer.backend: unknown plugin \"ipvsx\"; known: ipvs, nftables, userspace"
         },
         {
             "the section of a backend whose plugin is not installed",
-            "[core]\n[loadbalancer]\nbackend = \"userspace\"\n[loadbalancer.nftables]\ntable = \"x\"\n",
-            "lashup.toml:4:1: loadbalancer.nftables: unknown key \"nftables\" (no installed plugin of [loadbalancer] is named so: installed are ipvs, userspace; a backend's section needs its plugin in a plugin directory)"
+            "[core]\n[loadbalancer]\nbackend = \"userspace\"\n[loadbalancer.ebpf]\nprogram = \"x\"\n",
+            "lashup.toml:4:1: loadbalancer.ebpf: unknown key \"ebpf\" (no installed plugin of [loadbalancer] is named so: installed are ipvs, nftables, userspace; a backend's section needs its plugin in a plugin directory)"
+        },
+        {
+            "an nftables table name that could say more than a name",
+            "[core]\n[loadbalancer]\nbackend = \"nftables\"\n[loadbalancer.nftables]\ntable = \"x; flush ruleset\"\n",
+            "lashup.toml:5:1: loadbalancer.nftables.table: expected a name of letters, digits and _ starting with a letter, at most 64 (e.g. \"lashup_lb\"), got \"x; flush ruleset\""
+        },
+        {
+            "nftables buckets out of range",
+            "[core]\n[loadbalancer]\nbackend = \"nftables\"\n[loadbalancer.nftables]\nbuckets = 0\n",
+            "lashup.toml:5:1: loadbalancer.nftables.buckets: must be between 1 and 256, got 0"
         },
         {
             "a named VIP range that is not a network address",
