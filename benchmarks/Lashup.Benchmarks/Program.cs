@@ -12,6 +12,12 @@ if (args is ["index-memory", .. var rest])
     return;
 }
 
+if (args is ["nft-scale", .. var nftArgs])
+{
+    Lashup.Benchmarks.NftScale.Run(nftArgs);
+    return;
+}
+
 if (args is ["value-memory", .. var valueArgs])
 {
     Lashup.Benchmarks.ValueMemory.Run(valueArgs);
