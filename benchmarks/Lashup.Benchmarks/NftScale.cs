@@ -39,7 +39,9 @@ internal static class NftScale
 
     private static async Task RunAsync(string netns, int count, int changes)
     {
-        var nft = new ProcessNftRunner(netns);
+        using var library = LibNftablesRunner.TryCreate(netns, out var why);
+        INftRunner nft = library is not null ? library : new ProcessNftRunner(netns);
+        Console.WriteLine(library is not null ? "runner: libnftables in the process" : $"runner: the nft command ({why})");
         var backend = new NftablesBackend(nft, new NftablesOptions(), null, NullLogger<NftablesBackend>.Instance);
         await backend.EnsureSupportedAsync(default);
         var table = LoadBalancerTable.From(Enumerable.Range(0, count).Select(i => Entry(i, 0)));

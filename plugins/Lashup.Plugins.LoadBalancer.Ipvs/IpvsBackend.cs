@@ -377,6 +377,15 @@ internal sealed partial class IpvsBackend : ILoadBalancerBackend, IReadinessChec
             {
                 skipped[backend.Endpoint] = "IPVS masquerading cannot forward between IPv4 and IPv6";
             }
+            else if (!VipId.IsUsableAddress(backend.Endpoint.Address, out var unusable))
+            {
+                skipped[backend.Endpoint] = unusable;
+            }
+            else if (backend.Endpoint.Address.IsIPv6LinkLocal)
+            {
+                // The kernel refuses such a destination (EINVAL), which would fail the whole VIP.
+                skipped[backend.Endpoint] = "IPVS does not forward to link-local IPv6 addresses";
+            }
             else
             {
                 wanted[backend.Endpoint] = backend.Weight;
@@ -392,7 +401,10 @@ internal sealed partial class IpvsBackend : ILoadBalancerBackend, IReadinessChec
             skipped.TryGetValue(b.Endpoint, out var why) ? new BackendProgramStatus(b.Endpoint, false, why, null)
             : b.Weight == 0 ? new BackendProgramStatus(b.Endpoint, false, "draining: open connections go on, no new ones", null)
             : new BackendProgramStatus(b.Endpoint, true, null, null));
-        SetStatus(entry.Vip, new VipProgramStatus(true, null, [.. backends]));
+        var statuses = backends.ToList();
+        SetStatus(entry.Vip, statuses.Any(b => b.Programmed)
+            ? new VipProgramStatus(true, null, [.. statuses])
+            : new VipProgramStatus(false, statuses.Count == 0 ? "no backends" : "no backend takes new connections (draining, or not one IPVS can forward to)", [.. statuses]));
     }
 
     private void SetStatus(VipKey key, VipProgramStatus? status)

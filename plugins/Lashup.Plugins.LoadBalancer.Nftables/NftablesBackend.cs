@@ -36,8 +36,10 @@ internal sealed partial class NftablesBackend : ILoadBalancerBackend, IReadiness
     // What the kernel holds, as far as this backend knows (the last transaction that succeeded, or the last read).
     private ImmutableDictionary<VipKey, VipProgram> _programs = ImmutableDictionary<VipKey, VipProgram>.Empty;
     private ImmutableHashSet<int> _chains = [];
-    private ImmutableHashSet<IPAddress> _vipAddresses = [];
-    private ImmutableHashSet<IPAddress> _hairpin = [];
+    // How many programmed VIPs use each VIP address, and each backend address (its hairpin element): a change adds or
+    // deletes the elements whose count goes from or to 0, without walking every VIP.
+    private Dictionary<IPAddress, int> _vipAddresses = [];
+    private Dictionary<IPAddress, int> _hairpin = [];
     private bool _tableExists;
 
     // What the load balancer wants.
@@ -124,6 +126,16 @@ internal sealed partial class NftablesBackend : ILoadBalancerBackend, IReadiness
             {
                 throw new NftException($"the probe table {probe} lists no class chain b2");
             }
+
+            // The table's own name must be one nft reads as a name (not a keyword such as "tcp"), or no listing would work.
+            try
+            {
+                await _nft.ListTableAsync(_table, cancellationToken).ConfigureAwait(false);
+            }
+            catch (NftException e)
+            {
+                throw new NftException($"[loadbalancer.nftables] table = \"{_table}\" cannot be used as a table name by nft (choose another, e.g. \"lashup_lb\"): {e.Message}");
+            }
         }
         catch (NftException e)
         {
@@ -151,14 +163,30 @@ internal sealed partial class NftablesBackend : ILoadBalancerBackend, IReadiness
         var adds = new List<(string Set, string Element)>();
         var script = new StringBuilder();
         ImmutableHashSet<int> chains;
-        ImmutableHashSet<IPAddress> vipAddresses, hairpin;
+        var vipCounts = new Dictionary<IPAddress, int>();
+        var hairpinCounts = new Dictionary<IPAddress, int>();
+        var sizes = new HashSet<int>();
         lock (_gate)
         {
             var entries = _entries.RemoveRange(delta.Removed.IsDefault ? [] : delta.Removed);
             var builder = _programs.ToBuilder();
+            void Count(VipProgram? program, int change)
+            {
+                if (program is not null)
+                {
+                    vipCounts[program.Vip.Address] = vipCounts.GetValueOrDefault(program.Vip.Address) + change;
+                    foreach (var address in program.Buckets.Select(b => b.Address).Distinct())
+                    {
+                        hairpinCounts[address] = hairpinCounts.GetValueOrDefault(address) + change;
+                    }
+                }
+            }
+
             foreach (var key in delta.Removed.IsDefault ? [] : delta.Removed)
             {
-                DiffVip(key, _programs.TryGetValue(key, out var old) ? KernelVip.Of(old) : null, null, deletes, adds);
+                var old = _programs.GetValueOrDefault(key);
+                DiffVip(key, old is null ? null : KernelVip.Of(old), null, deletes, adds);
+                Count(old, -1);
                 builder.Remove(key);
             }
 
@@ -166,7 +194,10 @@ internal sealed partial class NftablesBackend : ILoadBalancerBackend, IReadiness
             {
                 entries = entries.SetItem(entry.Vip, entry);
                 var program = VipProgram.For(entry, _resolution, out _);
-                DiffVip(entry.Vip, _programs.TryGetValue(entry.Vip, out var old) ? KernelVip.Of(old) : null, program, deletes, adds);
+                var old = _programs.GetValueOrDefault(entry.Vip);
+                DiffVip(entry.Vip, old is null ? null : KernelVip.Of(old), program, deletes, adds);
+                Count(old, -1);
+                Count(program, +1);
                 if (program is null)
                 {
                     builder.Remove(entry.Vip);
@@ -174,14 +205,14 @@ internal sealed partial class NftablesBackend : ILoadBalancerBackend, IReadiness
                 else
                 {
                     builder[entry.Vip] = program;
+                    sizes.Add(program.Buckets.Length);
                 }
             }
 
             _entries = entries;
             programs = builder.ToImmutable();
-            (vipAddresses, hairpin) = Derived(programs);
-            DiffSets(_vipAddresses, vipAddresses, NftRuleset.VipAddressesOf, a => a.ToString(), deletes, adds);
-            DiffSets(_hairpin, hairpin, NftRuleset.HairpinOf, a => $"{a} . {a}", deletes, adds);
+            CountChanges(_vipAddresses, vipCounts, NftRuleset.VipAddressesOf, a => a.ToString(), deletes, adds);
+            CountChanges(_hairpin, hairpinCounts, NftRuleset.HairpinOf, a => $"{a} . {a}", deletes, adds);
             chains = _chains;
             if (!_tableExists)
             {
@@ -192,7 +223,7 @@ internal sealed partial class NftablesBackend : ILoadBalancerBackend, IReadiness
         }
 
         NftRuleset.Elements(script, "delete", _table, deletes);
-        foreach (var size in programs.Values.Select(p => p.Buckets.Length).Distinct().Where(s => !chains.Contains(s)).Order())
+        foreach (var size in sizes.Where(s => !chains.Contains(s)).Order())
         {
             NftRuleset.AddClassChain(script, _table, size);
             chains = chains.Add(size);
@@ -208,9 +239,46 @@ internal sealed partial class NftablesBackend : ILoadBalancerBackend, IReadiness
         {
             _programs = programs;
             _chains = chains;
-            _vipAddresses = vipAddresses;
-            _hairpin = hairpin;
+            Apply(_vipAddresses, vipCounts);
+            Apply(_hairpin, hairpinCounts);
             _failure = null;
+        }
+    }
+
+    /// <summary>
+    /// The elements to delete (count down to 0) and add (count up from 0) for <paramref name="changes"/> to the
+    /// reference counts in <paramref name="counts"/>.
+    /// </summary>
+    private static void CountChanges(Dictionary<IPAddress, int> counts, Dictionary<IPAddress, int> changes, Func<IPAddress, string> set, Func<IPAddress, string> text, List<(string, string)> deletes, List<(string, string)> adds)
+    {
+        foreach (var (address, change) in changes.OrderBy(c => c.Key.ToString(), StringComparer.Ordinal))
+        {
+            var before = counts.GetValueOrDefault(address);
+            var after = before + change;
+            if (before > 0 && after <= 0)
+            {
+                deletes.Add((set(address), text(address)));
+            }
+            else if (before <= 0 && after > 0)
+            {
+                adds.Add((set(address), text(address)));
+            }
+        }
+    }
+
+    private static void Apply(Dictionary<IPAddress, int> counts, Dictionary<IPAddress, int> changes)
+    {
+        foreach (var (address, change) in changes)
+        {
+            var after = counts.GetValueOrDefault(address) + change;
+            if (after > 0)
+            {
+                counts[address] = after;
+            }
+            else
+            {
+                counts.Remove(address);
+            }
         }
     }
 
@@ -231,8 +299,17 @@ internal sealed partial class NftablesBackend : ILoadBalancerBackend, IReadiness
         var wanted = programs.ToImmutable();
         var (vipAddresses, hairpin) = Derived(wanted);
         var chains = wanted.Values.Select(p => p.Buckets.Length).ToImmutableHashSet();
-        var listed = await _nft.ListTableAsync(_table, cancellationToken).ConfigureAwait(false);
-        var state = listed is null ? null : KernelState.Parse(listed);
+        KernelState? state;
+        try
+        {
+            var listed = await _nft.ListTableAsync(_table, cancellationToken).ConfigureAwait(false);
+            state = listed is null ? null : KernelState.Parse(listed);
+        }
+        catch (Exception e) when (e is NftException or TimeoutException)
+        {
+            _failure = e.Message;
+            throw;
+        }
         var script = new StringBuilder();
         int repairs;
         var drift = state is null ? "missing" : StructureDrift(state);
@@ -301,8 +378,8 @@ internal sealed partial class NftablesBackend : ILoadBalancerBackend, IReadiness
             _entries = desired.Vips;
             _programs = wanted;
             _chains = chains;
-            _vipAddresses = vipAddresses;
-            _hairpin = hairpin;
+            _vipAddresses = Counts(wanted.Values.Select(p => p.Vip.Address));
+            _hairpin = Counts(wanted.Values.SelectMany(p => p.Buckets.Select(b => b.Address).Distinct()));
             _tableExists = true;
             _failure = null;
         }
@@ -359,7 +436,7 @@ internal sealed partial class NftablesBackend : ILoadBalancerBackend, IReadiness
         return new VipProgramStatus(true, null, [.. backends.Select(b =>
         {
             var buckets = wanted.Buckets.Count(e => e.Equals(b.Endpoint));
-            var note = b.Endpoint.AddressFamily != vip.Address.AddressFamily ? "not of the VIP's address family: nftables cannot translate between IPv4 and IPv6"
+            var note = VipProgram.Unusable(vip, b.Endpoint) is { } unusable ? unusable
                 : b.Weight == 0 ? "draining: open connections go on, no new ones"
                 : string.Create(CultureInfo.InvariantCulture, $"{buckets} of {size} buckets");
             return new BackendProgramStatus(b.Endpoint, buckets > 0, note, null);
@@ -483,6 +560,17 @@ internal sealed partial class NftablesBackend : ILoadBalancerBackend, IReadiness
         }
 
         return changes;
+    }
+
+    private static Dictionary<IPAddress, int> Counts(IEnumerable<IPAddress> addresses)
+    {
+        var counts = new Dictionary<IPAddress, int>();
+        foreach (var address in addresses)
+        {
+            counts[address] = counts.GetValueOrDefault(address) + 1;
+        }
+
+        return counts;
     }
 
     /// <summary>The VIP addresses and the backend addresses (for the hairpin set) of <paramref name="programs"/>.</summary>

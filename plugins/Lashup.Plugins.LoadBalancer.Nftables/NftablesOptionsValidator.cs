@@ -17,6 +17,6 @@ internal sealed partial class NftablesOptionsValidator : IValidateOptions<Nftabl
     /// <summary>Whether <paramref name="table"/> is a table name this backend accepts.</summary>
     public static bool IsTableName(string? table) => table is not null && TableName().IsMatch(table);
 
-    [GeneratedRegex("^[A-Za-z][A-Za-z0-9_]{0,63}$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex("^[A-Za-z][A-Za-z0-9_]{0,63}\\z", RegexOptions.CultureInvariant)]
     private static partial Regex TableName();
 }

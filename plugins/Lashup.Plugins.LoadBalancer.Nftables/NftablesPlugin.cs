@@ -21,7 +21,8 @@ public sealed class NftablesPlugin : ILashupPlugin
         ArgumentNullException.ThrowIfNull(context);
         services.AddPluginOptions<NftablesOptions>(context);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<NftablesOptions>, NftablesOptionsValidator>());
-        services.TryAddSingleton<INftRunner>(_ => new ProcessNftRunner());
+        // libnftables in the process when it is there (every change is then about a millisecond), else the nft command.
+        services.TryAddSingleton<INftRunner>(_ => (INftRunner?)LibNftablesRunner.TryCreate(null, out var _) ?? new ProcessNftRunner());
         // The load balancer's own state folder: it reads the table's name from here when the backend is switched away.
         var stateDirectory = Path.Combine(context.Node.DataDirectory, "loadbalancer");
         services.TryAddSingleton(sp => new NftablesBackend(

@@ -18,6 +18,7 @@ public sealed class NftablesKernelTests : IAsyncLifetime
     private static readonly VipKey Dns6 = new(IPAddress.Parse("fd00::9"), 53, TransportProtocol.Udp);
     private readonly string _state = Directory.CreateTempSubdirectory("lashup-nft-").FullName;
     private NetworkNamespace? _ns;
+    private LibNftablesRunner? _library;
 
     private NetworkNamespace Ns => _ns!;
 
@@ -26,11 +27,13 @@ public sealed class NftablesKernelTests : IAsyncLifetime
         if (Environment.IsPrivilegedProcess && TestEnvironment.HasCommand("nft") && TestEnvironment.HasCommand("ip"))
         {
             _ns = await NetworkNamespace.CreateAsync("nft");
+            _library = LibNftablesRunner.TryCreate(_ns.Name, out var why) ?? throw new InvalidOperationException(why);
         }
     }
 
     public Task DisposeAsync()
     {
+        _library?.Dispose();
         _ns?.Dispose();
         Directory.Delete(_state, recursive: true);
         return Task.CompletedTask;
@@ -42,8 +45,9 @@ public sealed class NftablesKernelTests : IAsyncLifetime
         Assert.NotNull(_ns);
     }
 
-    private NftablesBackend NewBackend(string table = "lashup_lb", int buckets = 16) =>
-        new(new ProcessNftRunner(Ns.Name), new NftablesOptions { Table = table, Buckets = buckets }, _state, NullLogger<NftablesBackend>.Instance);
+    /// <summary>A backend on libnftables (the daemon's runner) inside the test's namespace, or on the nft command.</summary>
+    private NftablesBackend NewBackend(string table = "lashup_lb", int buckets = 16, bool command = false) =>
+        new(command ? new ProcessNftRunner(Ns.Name) : _library!, new NftablesOptions { Table = table, Buckets = buckets }, _state, NullLogger<NftablesBackend>.Instance);
 
     private static VipBackend Backend(string endpoint, int weight = 1) => new(IPEndPoint.Parse(endpoint), "node-1", weight);
 
@@ -52,9 +56,9 @@ public sealed class NftablesKernelTests : IAsyncLifetime
         new VipEntry(Dns6, [Backend("[fd00::2]:5353")]),
     ]);
 
-    private async Task<NftablesBackend> StartedAsync(LoadBalancerTable table)
+    private async Task<NftablesBackend> StartedAsync(LoadBalancerTable table, bool command = false)
     {
-        var backend = NewBackend();
+        var backend = NewBackend(command: command);
         await backend.EnsureSupportedAsync(default);
         await backend.ReconcileAsync(table, default);
         return backend;
@@ -161,6 +165,22 @@ public sealed class NftablesKernelTests : IAsyncLifetime
         Assert.True(((IReadinessCheck)backend).Check().IsReady);
         Assert.Contains("fd00::9 . udp . 53 . 0 : 5353", await ListAsync(), StringComparison.Ordinal);
         Assert.Contains("fd00::9 . udp . 53 . 0 : fd00::4", await ListAsync(), StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public async Task TheNftCommand_BuildsTheSameTable_AndAdoptsTheLibrarysWithoutRepair()
+    {
+        SkipUnlessRoot();
+        await StartedAsync(Two);
+        var byLibrary = await ListAsync();
+
+        var byCommand = await StartedAsync(Two, command: true);
+
+        Assert.Equal(0, await byCommand.ReconcileAsync(Two, default));
+        Assert.Equal(byLibrary, await ListAsync());
+        await byCommand.ClearAsync(default);
+        await byCommand.ReconcileAsync(Two, default);
+        Assert.Equal(Normalize(byLibrary), Normalize(await ListAsync()));
     }
 
     [SkippableFact]

@@ -35,17 +35,25 @@ public sealed class NftablesTrafficTests : IAsyncLifetime
         _client = await NewAsync("cl");
         var b1 = await NewAsync("b1");
         var b2 = await NewAsync("b2");
-        await _node.LinkAsync(_client, "10.2.0.1/24", "10.2.0.2/24");
-        await _node.LinkAsync(b1, "10.1.1.1/24", "10.1.1.2/24");
-        await _node.LinkAsync(b2, "10.1.2.1/24", "10.1.2.2/24");
-        await _client.RunCheckedAsync("ip", "route", "add", "default", "via", "10.2.0.1");
-        await b1.RunCheckedAsync("ip", "route", "add", "default", "via", "10.1.1.1");
-        await b2.RunCheckedAsync("ip", "route", "add", "default", "via", "10.1.2.1");
+        await _node.LinkAsync(_client, "10.2.0.1/24", "10.2.0.2/24", "fd00:2::1/64", "fd00:2::2/64");
+        await _node.LinkAsync(b1, "10.1.1.1/24", "10.1.1.2/24", "fd00:11::1/64", "fd00:11::2/64");
+        await _node.LinkAsync(b2, "10.1.2.1/24", "10.1.2.2/24", "fd00:12::1/64", "fd00:12::2/64");
+        foreach (var (ns, via, via6) in new (NetworkNamespace, string, string)[] {(_client, "10.2.0.1", "fd00:2::1"), (b1, "10.1.1.1", "fd00:11::1"), (b2, "10.1.2.1", "fd00:12::1") })
+        {
+            await ns.RunCheckedAsync("ip", "route", "add", "default", "via", via);
+            await ns.RunCheckedAsync("ip", "-6", "route", "add", "default", "via", via6);
+        }
+
         // The node routes (as a host running containers does), and has a default route, so VIPs are routable from it.
         await _node.RunCheckedAsync("sysctl", "-qw", "net.ipv4.ip_forward=1");
+        await _node.RunCheckedAsync("sysctl", "-qw", "net.ipv6.conf.all.forwarding=1");
         await _node.RunCheckedAsync("ip", "route", "add", "default", "via", "10.2.0.2");
-        b1.Start("python3", Echo, "serve", "b1", "10.1.1.2", "8080");
-        b2.Start("python3", Echo, "serve", "b2", "10.1.2.2", "8080");
+        foreach (var (ns, name, address, address6) in new (NetworkNamespace, string, string, string)[] {(b1, "b1", "10.1.1.2", "fd00:11::2"), (b2, "b2", "10.1.2.2", "fd00:12::2") })
+        {
+            ns.Start("python3", Echo, "serve", name, address, "8080");
+            ns.Start("python3", Echo, "serve", name, address6, "8080");
+            ns.Start("python3", Echo, "userve", name, address, "5353");
+        }
     }
 
     public Task DisposeAsync()
@@ -83,6 +91,14 @@ public sealed class NftablesTrafficTests : IAsyncLifetime
         var fromNode = await ManyAsync(node, 30);
         Assert.True(fromNode.GetValueOrDefault("b1") >= 3 && fromNode.GetValueOrDefault("b2") >= 3, Show(fromNode));
 
+        // UDP (a flow per client socket) and IPv6 through the same tables.
+        await CliAsync("vip", "add", $"{Vip}:53/udp", "--backend", "10.1.1.2:5353", "--backend", "10.1.2.2:5353");
+        var udp = await ManyAsync(client, 30, "umany", Vip, "53");
+        Assert.True(udp.GetValueOrDefault("b1") >= 3 && udp.GetValueOrDefault("b2") >= 3, Show(udp));
+        await CliAsync("vip", "add", "[fd00:99::1]:80/tcp", "--backend", "[fd00:11::2]:8080", "--backend", "[fd00:12::2]:8080");
+        var v6 = await ManyAsync(client, 30, "many", "fd00:99::1", "80");
+        Assert.True(v6.GetValueOrDefault("b1") >= 3 && v6.GetValueOrDefault("b2") >= 3, Show(v6));
+
         // An open connection survives its backend's drain and removal; new ones go to the other.
         using var held = Hold(client);
         var first = await held.AskAsync();
@@ -98,6 +114,8 @@ public sealed class NftablesTrafficTests : IAsyncLifetime
 
         // kill -9: the kernel keeps serving; the restarted daemon adopts the table without duplicating anything.
         await WaitAsync(async () => (await ManyAsync(client, 20)).Count == 2, "both backends serve again");
+        // The one-bucket chain the removal used goes at the next reconcile; then the table is as a restart rebuilds it.
+        await WaitAsync(async () => !(await node.RunAsync("nft", "list", "chains")).Contains("chain b1 {", StringComparison.Ordinal), "the unused chain b1 is removed");
         var table = await node.RunAsync("nft", "list", "table", "inet", "lashup_lb");
         _daemon!.Kill();
         await _daemon.WaitForExitAsync(Timeout);
@@ -168,9 +186,9 @@ public sealed class NftablesTrafficTests : IAsyncLifetime
     }
 
     /// <summary>N connections from <paramref name="ns"/> to the VIP; how many each backend answered (FAIL: none did).</summary>
-    private static async Task<Dictionary<string, int>> ManyAsync(NetworkNamespace ns, int count)
+    private static async Task<Dictionary<string, int>> ManyAsync(NetworkNamespace ns, int count, string mode = "many", string vip = Vip, string port = "80")
     {
-        var output = await ns.RunAsync("python3", Echo, "many", Vip, "80", count.ToString(CultureInfo.InvariantCulture));
+        var output = await ns.RunAsync("python3", Echo, mode, vip, port, count.ToString(CultureInfo.InvariantCulture));
         return output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .GroupBy(l => l).ToDictionary(g => g.Key, g => g.Count());
     }

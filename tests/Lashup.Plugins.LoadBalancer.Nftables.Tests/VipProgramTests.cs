@@ -52,9 +52,23 @@ public sealed class VipProgramTests
         Assert.Null(VipProgram.For(new VipEntry(Vip, [Backend("10.1.0.2:80", 0)]), 16, out var draining));
         Assert.Equal("every backend is draining (weight 0): no new connections", draining);
         Assert.Null(VipProgram.For(new VipEntry(Vip, [Backend("[fd00::2]:80", 1)]), 16, out var family));
-        Assert.StartsWith("no backend of the VIP's address family (IPv4)", family, StringComparison.Ordinal);
+        Assert.Equal("no backend nftables can send new connections to (the first: not of the VIP's address family: nftables cannot translate between IPv4 and IPv6)", family);
         Assert.Null(VipProgram.For(new VipEntry(Vip, []), 16, out var none));
         Assert.Equal("no backends", none);
+    }
+
+    [Fact]
+    public void ZonedOrLoopbackMismatchedBackends_LeftOut_WithWhy()
+    {
+        var v6 = new VipKey(IPAddress.Parse("fd00::9"), 53, TransportProtocol.Udp);
+        var program = VipProgram.For(new VipEntry(v6, [Backend("[fe80::1%5]:53", 1), Backend("[fd00::2]:53", 1)]), 16, out _)!;
+        Assert.Equal(["[fd00::2]:53"], program.Buckets.Select(b => b.ToString()));
+        Assert.Contains("zone", VipProgram.Unusable(v6, IPEndPoint.Parse("[fe80::1%5]:53")), StringComparison.Ordinal);
+
+        var loopback = new VipKey(IPAddress.Parse("127.0.0.50"), 80, TransportProtocol.Tcp);
+        Assert.Null(VipProgram.For(new VipEntry(loopback, [Backend("10.1.0.2:80", 1)]), 16, out var why));
+        Assert.Contains("loopback", why, StringComparison.Ordinal);
+        Assert.Single(VipProgram.For(new VipEntry(loopback, [Backend("10.1.0.2:80", 1), Backend("127.0.0.1:9001", 1)]), 16, out _)!.Buckets);
     }
 
     [Theory]

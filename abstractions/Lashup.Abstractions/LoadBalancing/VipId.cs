@@ -293,6 +293,20 @@ public sealed record VipId
             && address.AddressFamily == AddressFamily.InterNetwork;
     }
 
+    /// <summary>
+    /// Whether <paramref name="address"/> can be a VIP's or a backend's address: not unspecified, multicast, broadcast
+    /// or reserved, no IPv6 zone. Entries read from the store (a service instance's address) pass through this before a
+    /// data plane sees them, so one bad address never reaches a kernel transaction that it would make fail whole.
+    /// </summary>
+    /// <param name="address">The address.</param>
+    /// <param name="error">Why not.</param>
+    /// <returns>Whether it can.</returns>
+    public static bool IsUsableAddress(IPAddress address, [NotNullWhen(false)] out string? error)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        return TryCheckAddress(ref address, out error);
+    }
+
     private static bool TryCheckAddress(ref IPAddress address, [NotNullWhen(false)] out string? error)
     {
         if (address.IsIPv4MappedToIPv6)

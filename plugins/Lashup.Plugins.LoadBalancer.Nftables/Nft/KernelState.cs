@@ -158,7 +158,18 @@ internal sealed partial class KernelState
 
         foreach (var element in elements.EnumerateArray())
         {
-            if (!ReadElement(name, element))
+            bool read;
+            try
+            {
+                read = ReadElement(name, element);
+            }
+            catch (Exception e) when (e is InvalidOperationException or KeyNotFoundException or IndexOutOfRangeException or FormatException)
+            {
+                // An element of a shape this backend never writes (someone else's): the table is rebuilt.
+                read = false;
+            }
+
+            if (!read)
             {
                 Unreadable++;
             }

@@ -68,7 +68,7 @@ internal sealed class ProcessNftRunner(string? netns = null) : INftRunner
     }
 
     /// <summary>The first lines of nft's complaint (it quotes the offending line of a long script, which is enough).</summary>
-    private static string Summarize(string error)
+    internal static string Summarize(string error)
     {
         var lines = error.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var text = string.Join("; ", lines.Take(6));

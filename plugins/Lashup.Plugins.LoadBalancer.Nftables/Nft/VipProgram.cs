@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using System.Net;
-using System.Net.Sockets;
 using Lashup.Abstractions.LoadBalancing;
 
 namespace Lashup.Plugins.LoadBalancer.Nftables.Nft;
@@ -32,19 +31,18 @@ internal sealed record VipProgram(VipKey Vip, ImmutableArray<IPEndPoint> Buckets
     public static VipProgram? For(VipEntry entry, int resolution, out string? reason)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        var family = entry.Vip.Address.AddressFamily;
         var all = entry.Backends.IsDefault ? [] : entry.Backends;
         var active = all
-            .Where(b => b.Weight > 0 && b.Endpoint.AddressFamily == family)
+            .Where(b => b.Weight > 0 && Unusable(entry.Vip, b.Endpoint) is null)
             .OrderBy(b => b.Endpoint.Address.GetAddressBytes(), ByteOrder.Instance)
             .ThenBy(b => b.Endpoint.Port)
             .ToList();
         if (active.Count == 0)
         {
+            var unusable = all.Select(b => Unusable(entry.Vip, b.Endpoint)).FirstOrDefault(r => r is not null);
             reason = all.IsEmpty ? "no backends"
-                : all.Any(b => b.Endpoint.AddressFamily != family) && all.Any(b => b.Weight > 0)
-                    ? $"no backend of the VIP's address family ({(family == AddressFamily.InterNetworkV6 ? "IPv6" : "IPv4")}) takes new connections: nftables cannot translate between IPv4 and IPv6"
-                    : "every backend is draining (weight 0): no new connections";
+                : all.All(b => b.Weight == 0) ? "every backend is draining (weight 0): no new connections"
+                : $"no backend nftables can send new connections to (the first: {unusable})";
             return null;
         }
 
@@ -66,6 +64,33 @@ internal sealed record VipProgram(VipKey Vip, ImmutableArray<IPEndPoint> Buckets
         }
 
         return new VipProgram(entry.Vip, buckets.MoveToImmutable());
+    }
+
+    /// <summary>
+    /// Why nftables cannot DNAT <paramref name="vip"/>'s connections to <paramref name="backend"/>, or null when it can:
+    /// another address family (no translation between IPv4 and IPv6), an address no host can have, or a VIP on the
+    /// loopback range with a backend elsewhere (the kernel does not route a 127.0.0.0/8 or ::1 source out of the host,
+    /// so such connections would hang).
+    /// </summary>
+    /// <param name="vip">The VIP.</param>
+    /// <param name="backend">One of its backends.</param>
+    /// <returns>Why not, or null.</returns>
+    public static string? Unusable(VipKey vip, IPEndPoint backend)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        if (backend.AddressFamily != vip.Address.AddressFamily)
+        {
+            return "not of the VIP's address family: nftables cannot translate between IPv4 and IPv6";
+        }
+
+        if (!VipId.IsUsableAddress(backend.Address, out var error))
+        {
+            return error;
+        }
+
+        return IPAddress.IsLoopback(vip.Address) && !IPAddress.IsLoopback(backend.Address)
+            ? "a VIP on the loopback range reaches only backends on the loopback range through nftables (the kernel does not route a loopback source out of the host): use another VIP address, or the userspace backend"
+            : null;
     }
 
     /// <summary>

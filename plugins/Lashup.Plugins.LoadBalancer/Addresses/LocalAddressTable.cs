@@ -174,8 +174,5 @@ internal sealed class IpAddressTable : ILocalAddressTable
         }
     }
 
-    private static string? FindIp() =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin").Split(':').Append("/usr/sbin").Append("/sbin")
-            .Select(dir => Path.Combine(dir, "ip"))
-            .FirstOrDefault(File.Exists);
+    private static string? FindIp() => Executables.Find("ip");
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
+using Lashup.Plugins.LoadBalancer.Addresses;
 
 namespace Lashup.Plugins.LoadBalancer.Leftovers;
 
@@ -29,31 +30,38 @@ internal static partial class NftablesLeftover
         var table = (await File.ReadAllTextAsync(path, cancellationToken).ConfigureAwait(false)).Trim();
         if (TableName().IsMatch(table))
         {
-            var info = new ProcessStartInfo("nft") { RedirectStandardInput = true, RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-            info.ArgumentList.Add("-f");
-            info.ArgumentList.Add("-");
-            Process? started;
-            try
-            {
-                started = Process.Start(info);
-            }
-            catch (System.ComponentModel.Win32Exception)
+            if (Executables.Find("nft") is not { } nft)
             {
                 // No nft on this host any more: no nftables table can be there either.
                 File.Delete(path);
                 return null;
             }
 
-            using var process = started ?? throw new InvalidOperationException("cannot start nft");
+            var info = new ProcessStartInfo(nft) { RedirectStandardInput = true, RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+            info.ArgumentList.Add("-f");
+            info.ArgumentList.Add("-");
+            using var process = Process.Start(info) ?? throw new InvalidOperationException("cannot start nft");
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(30));
-            var error = process.StandardError.ReadToEndAsync(timeout.Token);
-            await process.StandardInput.WriteAsync($"add table inet {table}\ndelete table inet {table}\n".AsMemory(), timeout.Token).ConfigureAwait(false);
-            process.StandardInput.Close();
-            await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+            string error;
+            try
+            {
+                var reading = process.StandardError.ReadToEndAsync(timeout.Token);
+                await process.StandardInput.WriteAsync($"add table inet {table}\ndelete table inet {table}\n".AsMemory(), timeout.Token).ConfigureAwait(false);
+                process.StandardInput.Close();
+                await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+                error = (await reading.ConfigureAwait(false)).Trim();
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill();
+                throw;
+            }
+
             if (process.ExitCode != 0)
             {
-                throw new InvalidOperationException($"the nftables backend's table inet {table} could not be deleted: {(await error.ConfigureAwait(false)).Trim()}");
+                // Two data planes would serve the VIPs: this load balancer stays unready until the table is gone.
+                throw new InvalidOperationException($"the table inet {table} the nftables backend left (it would go on DNATing the VIPs) could not be deleted: {error}; delete it (nft delete table inet {table}) or run the daemon with CAP_NET_ADMIN, or set backend = \"nftables\" again");
             }
         }
 
@@ -61,6 +69,6 @@ internal static partial class NftablesLeftover
         return table;
     }
 
-    [GeneratedRegex("^[A-Za-z][A-Za-z0-9_]{0,63}$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex("^[A-Za-z][A-Za-z0-9_]{0,63}\\z", RegexOptions.CultureInvariant)]
     private static partial Regex TableName();
 }

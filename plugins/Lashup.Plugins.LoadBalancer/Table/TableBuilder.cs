@@ -133,7 +133,8 @@ internal static class TableBuilder
         var seen = new HashSet<IPEndPoint>();
         foreach (var backend in definition.Backends)
         {
-            if (seen.Add(backend.Endpoint))
+            // VipCatalog.Read checks written backends the same way; this keeps the table safe from any other source.
+            if (VipId.IsUsableAddress(backend.Endpoint.Address, out _) && seen.Add(backend.Endpoint))
             {
                 candidates.Add((backend, "backend"));
             }
@@ -144,6 +145,7 @@ internal static class TableBuilder
             foreach (var instance in instances.OrderBy(i => i.Instance, StringComparer.Ordinal))
             {
                 if (instance.Ports.Any(p => p.Number == service.Port && p.Protocol == id.Protocol)
+                    && VipId.IsUsableAddress(instance.Address, out _)
                     && seen.Add(new IPEndPoint(instance.Address, service.Port)))
                 {
                     candidates.Add((new VipBackend(new IPEndPoint(instance.Address, service.Port), instance.Node, VipCatalog.DefaultWeight), "service:" + service.Name));

@@ -29,9 +29,10 @@ public sealed class NetworkNamespace : IDisposable
 
     /// <summary>
     /// Links this namespace to <paramref name="other"/> with a veth pair, <paramref name="address"/> (CIDR) here and
-    /// <paramref name="otherAddress"/> there, both up. Names are derived from a counter so that several links coexist.
+    /// <paramref name="otherAddress"/> there (and the IPv6 pair when given), both up. Names are random so that several
+    /// links coexist.
     /// </summary>
-    public async Task LinkAsync(NetworkNamespace other, string address, string otherAddress)
+    public async Task LinkAsync(NetworkNamespace other, string address, string otherAddress, string? address6 = null, string? otherAddress6 = null)
     {
         var id = Guid.NewGuid().ToString("N")[..6];
         var here = "vh" + id;
@@ -39,6 +40,13 @@ public sealed class NetworkNamespace : IDisposable
         await RunHostAsync(check: true, "ip", "link", "add", here, "netns", Name, "type", "veth", "peer", "name", there, "netns", other.Name);
         await RunHostAsync(check: true, "ip", "-n", Name, "addr", "add", address, "dev", here);
         await RunHostAsync(check: true, "ip", "-n", other.Name, "addr", "add", otherAddress, "dev", there);
+        if (address6 is not null && otherAddress6 is not null)
+        {
+            // nodad: usable at once (duplicate detection would hold them tentative for a second or two).
+            await RunHostAsync(check: true, "ip", "-n", Name, "addr", "add", address6, "dev", here, "nodad");
+            await RunHostAsync(check: true, "ip", "-n", other.Name, "addr", "add", otherAddress6, "dev", there, "nodad");
+        }
+
         await RunHostAsync(check: true, "ip", "-n", Name, "link", "set", here, "up");
         await RunHostAsync(check: true, "ip", "-n", other.Name, "link", "set", there, "up");
     }
