@@ -599,6 +599,12 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
             LogNftablesLeftoverRemoved(_logger, leftover, _backend.Name);
         }
 
+        if (!_ready && _stateDirectory is not null && _backend.Name != "ipvs" && File.Exists(Path.Combine(_stateDirectory, "ipvs-services.json")))
+        {
+            // The IPVS services are removed only by the ipvs backend (this plugin does not speak IPVS's netlink).
+            LogIpvsLeftover(_logger, _backend.Name, Path.Combine(_stateDirectory, "ipvs-services.json"));
+        }
+
         if (reconcile)
         {
             var drift = await _backend.ReconcileAsync(table, cancellationToken).ConfigureAwait(false);
@@ -805,6 +811,9 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Load balancer: the backend changed from {Previous} to {Current} since the last run")]
     private static partial void LogBackendSwitched(ILogger logger, string previous, string current);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Load balancer: the backend is now {Backend}, but the IPVS services the ipvs backend made may remain (listed in {File}): they take the VIPs' connections first. Remove them with ipvsadm -D (or start once with backend = \"ipvs\" and keep_on_stop = false), then delete the file")]
+    private static partial void LogIpvsLeftover(ILogger logger, string backend, string file);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Load balancer: deleted table inet {Table}, which the nftables backend left (the backend is now {Backend})")]
     private static partial void LogNftablesLeftoverRemoved(ILogger logger, string table, string backend);
