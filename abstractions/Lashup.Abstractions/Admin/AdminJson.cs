@@ -181,4 +181,7 @@ public static class AdminJson
 [JsonSerializable(typeof(VipListResponse))]
 [JsonSerializable(typeof(VipResponse))]
 [JsonSerializable(typeof(VipRemovedResponse))]
+[JsonSerializable(typeof(OverlayResponse))]
+[JsonSerializable(typeof(OverlayPeersResponse))]
+[JsonSerializable(typeof(OverlayReleasedResponse))]
 internal sealed partial class AdminJsonContext : JsonSerializerContext;

@@ -1,0 +1,649 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using Lashup.Abstractions.Cluster;
+using Lashup.Abstractions.Data;
+using Lashup.Abstractions.Lifecycle;
+using Lashup.Abstractions.Overlay;
+using Microsoft.Extensions.Logging;
+
+namespace Lashup.Plugins.Overlay;
+
+/// <summary>A node's claim as this node sees it, for the admin API.</summary>
+internal sealed record ClaimView(OverlayClaim Claim, string State, string? Reason);
+
+/// <summary>What the controller last computed and applied.</summary>
+internal sealed record OverlaySnapshot(OverlayTable Applied, ImmutableArray<ClaimView> Claims, string? LocalReason, int? Mtu, DateTimeOffset? LastReconcile)
+{
+    public static OverlaySnapshot Empty { get; } = new(OverlayTable.Empty, [], "the overlay has not read the store and the member list whole yet", null, null);
+}
+
+/// <summary>Counters of the controller, read by the metrics.</summary>
+internal sealed class OverlayStats
+{
+    public long DriftRepaired;
+    public long ClaimConflicts;
+    public long Failures;
+    public int Malformed;
+}
+
+/// <summary>
+/// The overlay of one node. Watches <c>overlay/nodes</c> and the member list; nothing is applied before both have been
+/// read whole. Every change computes, as every node does, the winning claim of each subnet; this node keeps its own
+/// claim while it wins, claims the first free subnet when it has none or lost it (and, when its record may still be on
+/// its way from the cluster, waits for it first, so that a node with a wiped data folder gets its subnet back), and
+/// writes only its own record. Peers are the other winners: reachable, or unreachable for less than
+/// <c>peer_grace</c>; a node that left or expired goes at once, and the lowest-named reachable member releases an
+/// expired node's claim. The backend gets a reconcile first (it adopts what a previous run left), then only what
+/// changed, and a reconcile every <c>reconcile_interval</c>.
+/// </summary>
+internal sealed partial class OverlayController : ILifecycleParticipant, IReadinessCheck, IAsyncDisposable
+{
+    /// <summary>How long a node without a record waits for the cluster's records before it claims a new subnet.</summary>
+    internal static readonly TimeSpan ClaimSettle = TimeSpan.FromSeconds(10);
+
+    private static readonly TimeSpan ClaimRetry = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan RetryAfterFailure = TimeSpan.FromSeconds(1);
+
+    private readonly IReplicatedStore _store;
+    private readonly IClusterMembership _membership;
+    private readonly IOverlayBackend _backend;
+    private readonly SubnetAllocator _allocator;
+    private readonly IPAddress? _underlayAddress;
+    private readonly TimeSpan _grace;
+    private readonly TimeSpan _reconcileInterval;
+    private readonly string? _stateDirectory;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, OverlayClaim> _claims = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _malformed = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Member> _members = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _expired = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _wake = new(0, 1);
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly TaskCompletionSource _loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<Task> _loops = [];
+    private (OverlayClaim Claim, long At)? _written;
+    private long _startedAt;
+    private bool _othersSeen;
+    private bool _claimsLoaded;
+    private bool _membersLoaded;
+    private volatile bool _ready;
+    private volatile bool _reconcileDue;
+    private volatile string? _notReady;
+    private volatile OverlaySnapshot _snapshot = OverlaySnapshot.Empty;
+    private string? _envWritten;
+
+    public OverlayController(
+        IReplicatedStore store,
+        IClusterMembership membership,
+        IOverlayBackend backend,
+        OverlayOptions options,
+        string? stateDirectory,
+        TimeProvider time,
+        ILogger<OverlayController> logger)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _store = store;
+        _membership = membership;
+        _backend = backend;
+        _allocator = OverlayOptionsValidator.TryParseRange(options.Range, out var range, out var error)
+            ? new SubnetAllocator(range, options.SubnetPrefix)
+            : throw new InvalidOperationException($"overlay.range: {error}");
+        _underlayAddress = options.UnderlayAddress.Length > 0 ? IPAddress.Parse(options.UnderlayAddress) : null;
+        _grace = options.PeerGrace;
+        _reconcileInterval = options.ReconcileInterval;
+        _stateDirectory = stateDirectory;
+        _time = time;
+        _logger = logger;
+    }
+
+    public int Stage => LifecycleStage.Dataplane;
+
+    public string Name => "overlay";
+
+    public OverlayStats Stats { get; } = new();
+
+    public OverlaySnapshot Snapshot => _snapshot;
+
+    public IOverlayBackend Backend => _backend;
+
+    public IPNetwork Range => _allocator.Range;
+
+    /// <summary>This node's name.</summary>
+    public string LocalName => _membership.LocalName;
+
+    /// <summary>This node's underlay address: <c>underlay_address</c>, else the core's advertised address.</summary>
+    public IPAddress Underlay => _underlayAddress
+        ?? _membership.Members.FirstOrDefault(m => m.Name == _membership.LocalName)?.Address.Address
+        ?? IPAddress.Loopback;
+
+    /// <summary>Completes once the first table has been applied (tests wait for it).</summary>
+    public Task Loaded => _loaded.Task;
+
+    /// <summary>Raised after each pass with its kind (<c>apply</c>, <c>reconcile</c>) and duration.</summary>
+    public event Action<string, TimeSpan>? PassCompleted;
+
+    public Readiness Check() => _notReady is { } reason ? Readiness.NotReady(reason)
+        : _ready ? Readiness.Ready
+        : Readiness.NotReady("the overlay has not read the store and the member list whole yet");
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await _backend.EnsureSupportedAsync(cancellationToken).ConfigureAwait(false);
+        _startedAt = _time.GetTimestamp();
+        _loops.Add(RunAsync("claims", WatchClaimsAsync));
+        _loops.Add(RunAsync("members", WatchMembersAsync));
+        _loops.Add(RunAsync("the apply loop", ApplyLoopAsync));
+        _loops.Add(RunAsync("the reconcile timer", ReconcileTimerAsync));
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        // The device and the entries stay (no traffic gap): the next start adopts them.
+        if (!_stopping.IsCancellationRequested)
+        {
+            await _stopping.CancelAsync().ConfigureAwait(false);
+        }
+
+        await Task.WhenAll(_loops).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_stopping.IsCancellationRequested)
+        {
+            await _stopping.CancelAsync().ConfigureAwait(false);
+        }
+
+        try
+        {
+            await Task.WhenAll(_loops).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        _stopping.Dispose();
+        _wake.Dispose();
+    }
+
+    /// <summary>
+    /// Releases <paramref name="node"/>'s claim (<c>lashup overlay release</c>): refused while the node is reachable
+    /// (it would claim again at once) or is this node.
+    /// </summary>
+    /// <returns>The subnet it held, or null when it held none.</returns>
+    /// <exception cref="InvalidOperationException">The node is reachable.</exception>
+    public async Task<IPNetwork?> ReleaseAsync(string node, CancellationToken cancellationToken)
+    {
+        OverlayClaim? claim;
+        lock (_gate)
+        {
+            if (node == _membership.LocalName || (_members.TryGetValue(node, out var member) && member.IsReachable))
+            {
+                throw new InvalidOperationException($"{node} is reachable: its overlay would claim a subnet again at once; release only a node that is gone");
+            }
+
+            _claims.TryGetValue(node, out claim);
+        }
+
+        await _store.UpdateAsync(OverlayCatalog.KeyOf(node), OverlayCatalog.Release(), cancellationToken: cancellationToken).ConfigureAwait(false);
+        Signal();
+        return claim?.Subnet;
+    }
+
+    // ---- watches ----
+
+    private async Task WatchClaimsAsync(CancellationToken cancellationToken)
+    {
+        var inSnapshot = new HashSet<string>(StringComparer.Ordinal);
+        await foreach (var change in _store.WatchAsync(OverlayCatalog.Prefix, cancellationToken).ConfigureAwait(false))
+        {
+            lock (_gate)
+            {
+                if (change.Kind == KvChangeKind.SnapshotComplete)
+                {
+                    foreach (var gone in _claims.Keys.Concat(_malformed).Where(k => !inSnapshot.Contains(k)).ToList())
+                    {
+                        _claims.Remove(gone);
+                        _malformed.Remove(gone);
+                    }
+
+                    _claimsLoaded = true;
+                }
+                else if (change.Entry is { } entry && OverlayCatalog.NodeOf(entry.Key) is { } node)
+                {
+                    if (change.IsSnapshot)
+                    {
+                        inSnapshot.Add(node);
+                    }
+
+                    var claim = OverlayCatalog.Read(entry, out var malformed);
+                    if (claim is null)
+                    {
+                        _claims.Remove(node);
+                    }
+                    else
+                    {
+                        _claims[node] = claim;
+                        _othersSeen |= node != _membership.LocalName;
+                    }
+
+                    if (malformed)
+                    {
+                        _malformed.Add(node);
+                    }
+                    else
+                    {
+                        _malformed.Remove(node);
+                    }
+                }
+
+                Stats.Malformed = _malformed.Count;
+            }
+
+            Signal();
+        }
+    }
+
+    private async Task WatchMembersAsync(CancellationToken cancellationToken)
+    {
+        await foreach (var e in _membership.WatchAsync(cancellationToken).ConfigureAwait(false))
+        {
+            lock (_gate)
+            {
+                if (e.Change is { } change)
+                {
+                    if (change.Kind == MembershipChangeKind.Removed)
+                    {
+                        _members.Remove(change.Member.Name);
+                        _expired.Add(change.Member.Name);
+                    }
+                    else
+                    {
+                        _members[change.Member.Name] = change.Member;
+                        _expired.Remove(change.Member.Name);
+                    }
+                }
+                else
+                {
+                    _members.Clear();
+                    foreach (var member in e.Snapshot)
+                    {
+                        _members[member.Name] = member;
+                    }
+
+                    _membersLoaded = true;
+                }
+            }
+
+            Signal();
+        }
+    }
+
+    // ---- the apply loop ----
+
+    private async Task ApplyLoopAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            await _wake.WaitAsync(cancellationToken).ConfigureAwait(false);
+            bool loaded;
+            lock (_gate)
+            {
+                loaded = _claimsLoaded && _membersLoaded;
+            }
+
+            if (!loaded)
+            {
+                continue;
+            }
+
+            var reconcile = !_ready || _reconcileDue;
+            _reconcileDue = false;
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                await PassAsync(reconcile, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                Interlocked.Increment(ref Stats.Failures);
+                LogPassFailed(_logger, e, reconcile ? "reconcile" : "apply");
+                _notReady = $"the overlay backend failed: {e.Message}";
+                _reconcileDue = true;
+                _ = SignalLaterAsync(RetryAfterFailure, cancellationToken);
+                continue;
+            }
+
+            PassCompleted?.Invoke(reconcile ? "reconcile" : "apply", Stopwatch.GetElapsedTime(started));
+            if (!_ready)
+            {
+                _ready = true;
+                _loaded.TrySetResult();
+            }
+        }
+    }
+
+    private async Task PassAsync(bool reconcile, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        var local = _membership.LocalName;
+        Dictionary<string, OverlayClaim> claims;
+        Dictionary<string, Member> members;
+        List<string> expired;
+        bool othersSeen;
+        lock (_gate)
+        {
+            claims = new Dictionary<string, OverlayClaim>(_claims, StringComparer.Ordinal);
+            members = new Dictionary<string, Member>(_members, StringComparer.Ordinal);
+            expired = [.. _expired];
+            othersSeen = _othersSeen;
+        }
+
+        var (winners, invalid) = _allocator.Resolve(claims.Values);
+        var underlay = Underlay;
+        string? localReason = null;
+        OverlayClaim? mine = claims.GetValueOrDefault(local);
+        var holds = mine is not null && winners.TryGetValue(mine.Subnet, out var winner) && winner.Node == local;
+        if (!holds)
+        {
+            var othersReachable = members.Values.Any(m => m.Name != local && m.IsReachable);
+            if (mine is null && othersReachable && !othersSeen && _time.GetElapsedTime(_startedAt) < ClaimSettle)
+            {
+                // This node's record may be on its way from the cluster (a wiped data folder): wait for it a little.
+                localReason = "waiting for the cluster's claims before claiming a subnet";
+                _ = SignalLaterAsync(ClaimSettle, cancellationToken);
+            }
+            else
+            {
+                if (mine is not null)
+                {
+                    Interlocked.Increment(ref Stats.ClaimConflicts);
+                }
+
+                var taken = winners.Where(w => w.Value.Node != local).Select(w => w.Key).ToHashSet();
+                if (_allocator.FirstFree(local, taken) is { } free)
+                {
+                    localReason = $"claiming {free}";
+                    await WriteClaimAsync(new OverlayClaim(local, free, now.ToUnixTimeMilliseconds(), underlay, OverlayCatalog.VtepAddressOf(free), OverlayCatalog.VtepMacOf(local)), cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    localReason = $"the overlay range {_allocator.Range} is exhausted: all {_allocator.Count} subnets of /{_allocator.SubnetAt(0).PrefixLength} are held by other nodes; widen range, lengthen subnet_prefix, or release departed nodes (lashup overlay release NODE)";
+                }
+            }
+        }
+        else if (!mine!.Underlay.Equals(underlay) || !Equals(mine.VtepAddress, OverlayCatalog.VtepAddressOf(mine.Subnet)) || !Equals(mine.VtepMac, OverlayCatalog.VtepMacOf(local)))
+        {
+            // Same subnet, same claim time: only the addresses are refreshed.
+            await WriteClaimAsync(mine with { Underlay = underlay, VtepAddress = OverlayCatalog.VtepAddressOf(mine.Subnet), VtepMac = OverlayCatalog.VtepMacOf(local) }, cancellationToken).ConfigureAwait(false);
+        }
+
+        await ReleaseExpiredAsync(expired, claims, members, cancellationToken).ConfigureAwait(false);
+
+        var localPart = holds
+            ? new OverlayLocal(local, _allocator.Range, mine!.Subnet, underlay, OverlayCatalog.VtepAddressOf(mine.Subnet), OverlayCatalog.VtepMacOf(local))
+            : null;
+        var peers = ImmutableDictionary.CreateBuilder<string, OverlayPeer>(StringComparer.Ordinal);
+        var views = new List<ClaimView>();
+        TimeSpan? nextExpiry = null;
+        foreach (var claim in claims.Values.OrderBy(c => c.Node, StringComparer.Ordinal))
+        {
+            if (claim.Node == local)
+            {
+                views.Add(new ClaimView(claim, holds ? "local" : "lost-claim", holds ? null : localReason));
+                continue;
+            }
+
+            if (!winners.TryGetValue(claim.Subnet, out var subnetWinner) || subnetWinner.Node != claim.Node)
+            {
+                views.Add(new ClaimView(claim, "lost-claim", invalid.Contains(claim)
+                    ? $"{claim.Subnet} is not a /{_allocator.SubnetAt(0).PrefixLength} of the range {_allocator.Range}"
+                    : $"{claim.Subnet} is held by {subnetWinner!.Node}, which claimed it first"));
+                continue;
+            }
+
+            if (!members.TryGetValue(claim.Node, out var member))
+            {
+                views.Add(new ClaimView(claim, "unreachable", "not a member (departed, or not joined yet)"));
+                continue;
+            }
+
+            if (member.State == MemberState.Left)
+            {
+                views.Add(new ClaimView(claim, "unreachable", "it left the cluster"));
+                continue;
+            }
+
+            if (!member.IsReachable)
+            {
+                var left = _grace - (now - member.Since);
+                if (left <= TimeSpan.Zero)
+                {
+                    views.Add(new ClaimView(claim, "unreachable", string.Create(CultureInfo.InvariantCulture, $"unreachable since {member.Since:u}; left out after peer_grace")));
+                    continue;
+                }
+
+                nextExpiry = nextExpiry is null || left < nextExpiry ? left : nextExpiry;
+            }
+
+            peers[claim.Node] = new OverlayPeer(claim.Node, claim.Subnet, claim.Underlay, claim.VtepAddress, claim.VtepMac);
+            views.Add(new ClaimView(claim, member.IsReachable ? "programmed" : "unreachable", member.IsReachable ? null : "unreachable; kept for peer_grace"));
+        }
+
+        if (nextExpiry is { } expiry)
+        {
+            _ = SignalLaterAsync(expiry + TimeSpan.FromMilliseconds(50), cancellationToken);
+        }
+
+        var table = new OverlayTable(localPart, peers.ToImmutable());
+        var repairs = 0;
+        if (reconcile)
+        {
+            repairs = await _backend.ReconcileAsync(table, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            var delta = OverlayDelta.Between(_snapshot.Applied, table);
+            if (!delta.IsEmpty)
+            {
+                await _backend.ApplyAsync(delta, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        if (_ready && repairs > 0)
+        {
+            Interlocked.Add(ref Stats.DriftRepaired, repairs);
+            LogDriftRepaired(_logger, repairs);
+        }
+
+        // The backend's own verdict per peer: programmed, or refused with why.
+        for (var i = 0; i < views.Count; i++)
+        {
+            if (views[i].State == "programmed" && _backend.Describe(views[i].Claim.Node) is { Programmed: false } refused)
+            {
+                views[i] = views[i] with { State = "refused", Reason = refused.Reason };
+            }
+        }
+
+        var mtu = localPart is null ? (int?)null : _backend.MtuFor(localPart);
+        var previous = _snapshot;
+        _snapshot = new OverlaySnapshot(table, [.. views], localPart is null ? localReason : null, mtu, reconcile ? now : previous.LastReconcile);
+        _notReady = localPart is null && localReason?.Contains("exhausted", StringComparison.Ordinal) == true ? localReason : null;
+        WriteSubnetEnv(localPart, mtu);
+    }
+
+    private async Task WriteClaimAsync(OverlayClaim claim, CancellationToken cancellationToken)
+    {
+        var now = _time.GetTimestamp();
+        if (_written is { } written && written.Claim.Equals(claim) && _time.GetElapsedTime(written.At) < ClaimRetry)
+        {
+            return;
+        }
+
+        await _store.UpdateAsync(OverlayCatalog.KeyOf(claim.Node), OverlayCatalog.Write(claim), cancellationToken: cancellationToken).ConfigureAwait(false);
+        _written = (claim, now);
+        LogClaimed(_logger, claim.Subnet.ToString(), claim.Underlay.ToString());
+    }
+
+    /// <summary>The claims of nodes that expired from the member list go; the lowest-named reachable member writes it (any would compute the same).</summary>
+    private async Task ReleaseExpiredAsync(List<string> expired, Dictionary<string, OverlayClaim> claims, Dictionary<string, Member> members, CancellationToken cancellationToken)
+    {
+        if (expired.Count == 0)
+        {
+            return;
+        }
+
+        var lowest = members.Values.Where(m => m.IsReachable).Select(m => m.Name).Append(_membership.LocalName).Min(StringComparer.Ordinal);
+        foreach (var node in expired)
+        {
+            if (lowest == _membership.LocalName && claims.ContainsKey(node) && !members.ContainsKey(node))
+            {
+                await _store.UpdateAsync(OverlayCatalog.KeyOf(node), OverlayCatalog.Release(), cancellationToken: cancellationToken).ConfigureAwait(false);
+                LogReleasedExpired(_logger, node, claims[node].Subnet.ToString());
+            }
+
+            lock (_gate)
+            {
+                _expired.Remove(node);
+            }
+        }
+    }
+
+    /// <summary>
+    /// <c>data_dir/overlay/subnet.env</c> for CNI plugins, as flannel writes its own: the network, this node's subnet
+    /// (with the first address after the VTEP's), the MTU. Removed while the node holds no subnet.
+    /// </summary>
+    private void WriteSubnetEnv(OverlayLocal? local, int? mtu)
+    {
+        if (_stateDirectory is null)
+        {
+            return;
+        }
+
+        var path = Path.Combine(_stateDirectory, "subnet.env");
+        string? text = null;
+        if (local is not null)
+        {
+            var bytes = local.Subnet.BaseAddress.GetAddressBytes();
+            bytes[3]++;
+            text = string.Create(CultureInfo.InvariantCulture, $"LASHUP_NETWORK={local.Network}\nLASHUP_SUBNET={new IPAddress(bytes)}/{local.Subnet.PrefixLength}\nLASHUP_MTU={mtu}\nLASHUP_IPMASQ=false\n");
+        }
+
+        if (text == _envWritten)
+        {
+            return;
+        }
+
+        try
+        {
+            if (text is null)
+            {
+                File.Delete(path);
+            }
+            else
+            {
+                Directory.CreateDirectory(_stateDirectory);
+                var temporary = path + ".tmp";
+                File.WriteAllText(temporary, text);
+                File.Move(temporary, path, overwrite: true);
+            }
+
+            _envWritten = text;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            LogEnvNotWritten(_logger, e, path);
+        }
+    }
+
+    private async Task ReconcileTimerAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(_reconcileInterval, _time);
+        while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+        {
+            _reconcileDue = true;
+            Signal();
+        }
+    }
+
+    private async Task SignalLaterAsync(TimeSpan delay, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+            Signal();
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private void Signal()
+    {
+        try
+        {
+            if (_wake.CurrentCount == 0)
+            {
+                _wake.Release();
+            }
+        }
+        catch (SemaphoreFullException)
+        {
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    /// <summary>Runs a loop until the overlay stops, restarting it after a failure (a watch that ended, a bug) so that one failure never stops the overlay.</summary>
+    private async Task RunAsync(string what, Func<CancellationToken, Task> loop)
+    {
+        var token = _stopping.Token;
+        while (!token.IsCancellationRequested)
+        {
+            try
+            {
+                await loop(token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                LogLoopFailed(_logger, e, what);
+            }
+
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), _time, token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Overlay: the {Kind} pass failed; reconciling again shortly")]
+    private static partial void LogPassFailed(ILogger logger, Exception exception, string kind);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Overlay: repaired {Count} drifted entr(y/ies)")]
+    private static partial void LogDriftRepaired(ILogger logger, int count);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Overlay: claimed subnet {Subnet} (underlay {Underlay})")]
+    private static partial void LogClaimed(ILogger logger, string subnet, string underlay);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Overlay: released the claim of {Node} ({Subnet}), which expired from the member list")]
+    private static partial void LogReleasedExpired(ILogger logger, string node, string subnet);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Overlay: could not write {Path}")]
+    private static partial void LogEnvNotWritten(ILogger logger, Exception exception, string path);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Overlay: {What} failed; restarting it")]
+    private static partial void LogLoopFailed(ILogger logger, Exception exception, string what);
+}
