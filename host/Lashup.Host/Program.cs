@@ -63,6 +63,7 @@ root.Subcommands.Add(keysCommand);
 root.Subcommands.Add(KvCommand.Build(apiOption, configOption, jsonOption));
 root.Subcommands.Add(ServiceCommand.Build(apiOption, configOption, jsonOption));
 root.Subcommands.Add(VipCommand.Build(apiOption, configOption, jsonOption));
+root.Subcommands.Add(OverlayCommand.Build(apiOption, configOption, jsonOption));
 
 // The daemon handles SIGTERM/SIGINT itself (graceful, bounded by node.shutdown_timeout); System.CommandLine must not
 // kill the process after its own short timeout.
