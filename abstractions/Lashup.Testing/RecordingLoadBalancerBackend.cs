@@ -35,10 +35,9 @@ public sealed record LoadBalancerBackendCall(LoadBalancerCallKind Kind, LoadBala
 public sealed class RecordingLoadBalancerBackend : ILoadBalancerBackend
 {
     private readonly Lock _lock = new();
-    private readonly List<LoadBalancerBackendCall> _calls = [];
+    private readonly CallLog<LoadBalancerBackendCall> _log = new();
     private readonly Dictionary<VipKey, string> _refused = [];
     private LoadBalancerTable _programmed = LoadBalancerTable.Empty;
-    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Creates the backend.</summary>
     /// <param name="name">Its <see cref="Name"/>.</param>
@@ -54,16 +53,7 @@ public sealed class RecordingLoadBalancerBackend : ILoadBalancerBackend
     public string? UnsupportedMessage { get; set; }
 
     /// <summary>Every call so far, in order.</summary>
-    public IReadOnlyList<LoadBalancerBackendCall> Calls
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return [.. _calls];
-            }
-        }
-    }
+    public IReadOnlyList<LoadBalancerBackendCall> Calls => _log.Calls;
 
     /// <summary>What the backend holds programmed now (after <see cref="Drift"/>, what the "kernel" holds).</summary>
     public LoadBalancerTable Programmed
@@ -178,32 +168,10 @@ public sealed class RecordingLoadBalancerBackend : ILoadBalancerBackend
     /// <param name="condition">What to wait for (called with this backend).</param>
     /// <param name="timeout">How long at most.</param>
     /// <returns>Whether the condition held in time.</returns>
-    public async Task<bool> WaitUntilAsync(Func<RecordingLoadBalancerBackend, bool> condition, TimeSpan timeout)
+    public Task<bool> WaitUntilAsync(Func<RecordingLoadBalancerBackend, bool> condition, TimeSpan timeout)
     {
         ArgumentNullException.ThrowIfNull(condition);
-        using var cts = new CancellationTokenSource(timeout);
-        while (true)
-        {
-            Task changed;
-            lock (_lock)
-            {
-                changed = _changed.Task;
-            }
-
-            if (condition(this))
-            {
-                return true;
-            }
-
-            try
-            {
-                await changed.WaitAsync(cts.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return condition(this);
-            }
-        }
+        return _log.WaitUntilAsync(() => condition(this), timeout);
     }
 
     /// <summary>The calls of one kind so far.</summary>
@@ -211,16 +179,5 @@ public sealed class RecordingLoadBalancerBackend : ILoadBalancerBackend
     /// <returns>Those calls, in order.</returns>
     public ImmutableArray<LoadBalancerBackendCall> CallsOf(LoadBalancerCallKind kind) => [.. Calls.Where(c => c.Kind == kind)];
 
-    private void Record(LoadBalancerBackendCall call)
-    {
-        TaskCompletionSource changed;
-        lock (_lock)
-        {
-            _calls.Add(call);
-            changed = _changed;
-            _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        }
-
-        changed.TrySetResult();
-    }
+    private void Record(LoadBalancerBackendCall call) => _log.Record(call);
 }

@@ -35,11 +35,10 @@ public sealed record OverlayBackendCall(OverlayCallKind Kind, OverlayDelta? Delt
 public sealed class RecordingOverlayBackend : IOverlayBackend
 {
     private readonly Lock _lock = new();
-    private readonly List<OverlayBackendCall> _calls = [];
+    private readonly CallLog<OverlayBackendCall> _log = new();
     private readonly Dictionary<string, string> _refused = new(StringComparer.Ordinal);
     private OverlayTable _programmed = OverlayTable.Empty;
     private bool _reconciled;
-    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Creates the backend.</summary>
     /// <param name="name">Its <see cref="Name"/>.</param>
@@ -63,16 +62,7 @@ public sealed class RecordingOverlayBackend : IOverlayBackend
     public string? FailNext { get; set; }
 
     /// <summary>Every call so far, in order.</summary>
-    public IReadOnlyList<OverlayBackendCall> Calls
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return [.. _calls];
-            }
-        }
-    }
+    public IReadOnlyList<OverlayBackendCall> Calls => _log.Calls;
 
     /// <summary>What the backend holds programmed now (after <see cref="Drift"/>, what the "kernel" holds).</summary>
     public OverlayTable Programmed
@@ -197,32 +187,10 @@ public sealed class RecordingOverlayBackend : IOverlayBackend
     /// <param name="condition">What to wait for (called with this backend).</param>
     /// <param name="timeout">How long at most.</param>
     /// <returns>Whether the condition held in time.</returns>
-    public async Task<bool> WaitUntilAsync(Func<RecordingOverlayBackend, bool> condition, TimeSpan timeout)
+    public Task<bool> WaitUntilAsync(Func<RecordingOverlayBackend, bool> condition, TimeSpan timeout)
     {
         ArgumentNullException.ThrowIfNull(condition);
-        using var cts = new CancellationTokenSource(timeout);
-        while (true)
-        {
-            Task changed;
-            lock (_lock)
-            {
-                changed = _changed.Task;
-            }
-
-            if (condition(this))
-            {
-                return true;
-            }
-
-            try
-            {
-                await changed.WaitAsync(cts.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return condition(this);
-            }
-        }
+        return _log.WaitUntilAsync(() => condition(this), timeout);
     }
 
     /// <summary>The calls of one kind so far.</summary>
@@ -239,16 +207,5 @@ public sealed class RecordingOverlayBackend : IOverlayBackend
         }
     }
 
-    private void Record(OverlayBackendCall call)
-    {
-        TaskCompletionSource changed;
-        lock (_lock)
-        {
-            _calls.Add(call);
-            changed = _changed;
-            _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        }
-
-        changed.TrySetResult();
-    }
+    private void Record(OverlayBackendCall call) => _log.Record(call);
 }

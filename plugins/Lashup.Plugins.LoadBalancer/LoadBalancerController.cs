@@ -71,10 +71,8 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
     private readonly Dictionary<string, Member> _members = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (IPAddress Address, long At)> _claimsWritten = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _orphanSince = new(StringComparer.Ordinal);
-    private readonly SemaphoreSlim _wake = new(0, 1);
-    private readonly CancellationTokenSource _stopping = new();
+    private readonly ControlLoops _control;
     private readonly TaskCompletionSource _loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly List<Task> _loops = [];
     private NameAllocation _allocation = new(ImmutableDictionary<string, IPAddress>.Empty, ImmutableDictionary<string, IPAddress>.Empty, ImmutableDictionary<string, string>.Empty);
     private readonly Dictionary<string, (VersionVector Version, long Sequence)> _observed = new(StringComparer.Ordinal);
     private long _sequence;
@@ -110,6 +108,7 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
         _stateDirectory = stateDirectory;
         _time = time;
         _logger = logger;
+        _control = new ControlLoops("Load balancer", logger, time);
     }
 
     public int Stage => LifecycleStage.Dataplane;
@@ -137,22 +136,21 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await _backend.EnsureSupportedAsync(cancellationToken).ConfigureAwait(false);
-        _loops.Add(RunAsync("VIPs", WatchVipsAsync));
-        _loops.Add(RunAsync("named VIPs", WatchNamesAsync));
-        _loops.Add(RunAsync("services", WatchServicesAsync));
-        _loops.Add(RunAsync("members", WatchMembersAsync));
-        _loops.Add(RunAsync("the apply loop", ApplyLoopAsync));
-        _loops.Add(RunAsync("the reconcile timer", ReconcileTimerAsync));
+        _control.Start("VIPs", WatchVipsAsync);
+        _control.Start("named VIPs", WatchNamesAsync);
+        _control.Start("services", WatchServicesAsync);
+        _control.Start("members", WatchMembersAsync);
+        _control.Start("the apply loop", ApplyLoopAsync);
+        _control.StartTimer("the reconcile timer", _reconcileInterval, () =>
+        {
+            _reconcileDue = true;
+            _control.Signal();
+        });
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (!_stopping.IsCancellationRequested)
-        {
-            await _stopping.CancelAsync().ConfigureAwait(false);
-        }
-
-        await Task.WhenAll(_loops).WaitAsync(cancellationToken).ConfigureAwait(false);
+        await _control.StopAsync(cancellationToken).ConfigureAwait(false);
         if (!_keepOnStop && _ready)
         {
             try
@@ -167,24 +165,7 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
         }
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        if (!_stopping.IsCancellationRequested)
-        {
-            await _stopping.CancelAsync().ConfigureAwait(false);
-        }
-
-        try
-        {
-            await Task.WhenAll(_loops).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-
-        _stopping.Dispose();
-        _wake.Dispose();
-    }
+    public ValueTask DisposeAsync() => _control.DisposeAsync();
 
     /// <summary>The state of <paramref name="definitions"/> as this node would serve them now (for the admin API).</summary>
     public List<(VipState State, string? Reason)> Describe(IEnumerable<VipDefinition> definitions)
@@ -258,7 +239,7 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
-        Signal();
+        _control.Signal();
         while (_ready)
         {
             Task progress;
@@ -382,7 +363,7 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
                 UpdateMalformed();
             }
 
-            Signal();
+            _control.Signal();
         }
     }
 
@@ -421,7 +402,7 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
                 }
             }
 
-            Signal();
+            _control.Signal();
         }
     }
 
@@ -460,7 +441,7 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
                 }
             }
 
-            Signal();
+            _control.Signal();
         }
     }
 
@@ -493,7 +474,7 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
                 }
             }
 
-            Signal();
+            _control.Signal();
         }
     }
 
@@ -503,7 +484,7 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
     {
         while (true)
         {
-            await _wake.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await _control.WaitForSignalAsync(cancellationToken).ConfigureAwait(false);
             bool loaded;
             lock (_gate)
             {
@@ -527,7 +508,7 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
                 Interlocked.Increment(ref Stats.Failures);
                 LogPassFailed(_logger, e, reconcile ? "reconcile" : "apply");
                 _reconcileDue = true;
-                _ = SignalLaterAsync(RetryAfterFailure, cancellationToken);
+                _control.SignalAfter(RetryAfterFailure);
                 continue;
             }
 
@@ -666,7 +647,7 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
             if (!_orphanSince.TryGetValue(name, out var since))
             {
                 _orphanSince[name] = now;
-                _ = SignalLaterAsync(OrphanGrace, cancellationToken);
+                _control.SignalAfter(OrphanGrace);
             }
             else if (_time.GetElapsedTime(since, now) >= OrphanGrace)
             {
@@ -686,44 +667,7 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
         catch (Exception e) when (e is KvOverloadedException or KvValidationException or KvConflictException)
         {
             LogNameWriteFailed(_logger, e, what);
-            _ = SignalLaterAsync(ClaimRetry, cancellationToken);
-        }
-    }
-
-    private async Task ReconcileTimerAsync(CancellationToken cancellationToken)
-    {
-        using var timer = new PeriodicTimer(_reconcileInterval, _time);
-        while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
-        {
-            _reconcileDue = true;
-            Signal();
-        }
-    }
-
-    private async Task SignalLaterAsync(TimeSpan delay, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
-            Signal();
-        }
-        catch (OperationCanceledException)
-        {
-        }
-    }
-
-    private void Signal()
-    {
-        try
-        {
-            if (_wake.CurrentCount == 0)
-            {
-                _wake.Release();
-            }
-        }
-        catch (Exception e) when (e is SemaphoreFullException or ObjectDisposedException)
-        {
-            // Already signalled, or stopping.
+            _control.SignalAfter(ClaimRetry);
         }
     }
 
@@ -759,40 +703,6 @@ internal sealed partial class LoadBalancerController : ILifecycleParticipant, IR
             LogStateWriteFailed(_logger, e, _stateDirectory);
         }
     }
-
-    /// <summary>Runs a loop, restarting it (after a pause) if it fails, until the controller stops.</summary>
-    private async Task RunAsync(string what, Func<CancellationToken, Task> loop)
-    {
-        await Task.Yield();
-        var token = _stopping.Token;
-        while (!token.IsCancellationRequested)
-        {
-            try
-            {
-                await loop(token).ConfigureAwait(false);
-                return;
-            }
-            catch (OperationCanceledException) when (token.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                LogLoopFailed(_logger, e, what);
-                try
-                {
-                    await Task.Delay(TimeSpan.FromSeconds(1), _time, token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-            }
-        }
-    }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Load balancer: {What} failed; restarting it")]
-    private static partial void LogLoopFailed(ILogger logger, Exception exception, string what);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Load balancer: the {Kind} pass failed; reconciling again shortly")]
     private static partial void LogPassFailed(ILogger logger, Exception exception, string kind);

@@ -61,10 +61,8 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
     private readonly HashSet<string> _malformed = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Member> _members = new(StringComparer.Ordinal);
     private readonly HashSet<string> _expired = new(StringComparer.Ordinal);
-    private readonly SemaphoreSlim _wake = new(0, 1);
-    private readonly CancellationTokenSource _stopping = new();
+    private readonly ControlLoops _control;
     private readonly TaskCompletionSource _loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly List<Task> _loops = [];
     private (OverlayClaim Claim, long At)? _written;
     private long _startedAt;
     private bool _othersSeen;
@@ -98,6 +96,7 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
         _stateDirectory = stateDirectory;
         _time = time;
         _logger = logger;
+        _control = new ControlLoops("Overlay", logger, time);
     }
 
     public int Stage => LifecycleStage.Dataplane;
@@ -134,41 +133,23 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
     {
         await _backend.EnsureSupportedAsync(cancellationToken).ConfigureAwait(false);
         _startedAt = _time.GetTimestamp();
-        _loops.Add(RunAsync("claims", WatchClaimsAsync));
-        _loops.Add(RunAsync("members", WatchMembersAsync));
-        _loops.Add(RunAsync("the apply loop", ApplyLoopAsync));
-        _loops.Add(RunAsync("the reconcile timer", ReconcileTimerAsync));
+        _control.Start("claims", WatchClaimsAsync);
+        _control.Start("members", WatchMembersAsync);
+        _control.Start("the apply loop", ApplyLoopAsync);
+        _control.StartTimer("the reconcile timer", _reconcileInterval, () =>
+        {
+            _reconcileDue = true;
+            _control.Signal();
+        });
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         // The device and the entries stay (no traffic gap): the next start adopts them.
-        if (!_stopping.IsCancellationRequested)
-        {
-            await _stopping.CancelAsync().ConfigureAwait(false);
-        }
-
-        await Task.WhenAll(_loops).WaitAsync(cancellationToken).ConfigureAwait(false);
+        await _control.StopAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        if (!_stopping.IsCancellationRequested)
-        {
-            await _stopping.CancelAsync().ConfigureAwait(false);
-        }
-
-        try
-        {
-            await Task.WhenAll(_loops).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-
-        _stopping.Dispose();
-        _wake.Dispose();
-    }
+    public ValueTask DisposeAsync() => _control.DisposeAsync();
 
     /// <summary>
     /// Releases <paramref name="node"/>'s claim (<c>lashup overlay release</c>): refused while the node is reachable
@@ -190,7 +171,7 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
         }
 
         await _store.UpdateAsync(OverlayCatalog.KeyOf(node), OverlayCatalog.Release(), cancellationToken: cancellationToken).ConfigureAwait(false);
-        Signal();
+        _control.Signal();
         return claim?.Subnet;
     }
 
@@ -244,7 +225,7 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
                 Stats.Malformed = _malformed.Count;
             }
 
-            Signal();
+            _control.Signal();
         }
     }
 
@@ -279,7 +260,7 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
                 }
             }
 
-            Signal();
+            _control.Signal();
         }
     }
 
@@ -289,7 +270,7 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
     {
         while (true)
         {
-            await _wake.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await _control.WaitForSignalAsync(cancellationToken).ConfigureAwait(false);
             bool loaded;
             lock (_gate)
             {
@@ -314,7 +295,7 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
                 LogPassFailed(_logger, e, reconcile ? "reconcile" : "apply");
                 _notReady = $"the overlay backend failed: {e.Message}";
                 _reconcileDue = true;
-                _ = SignalLaterAsync(RetryAfterFailure, cancellationToken);
+                _control.SignalAfter(RetryAfterFailure);
                 continue;
             }
 
@@ -355,7 +336,7 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
             {
                 // This node's record may be on its way from the cluster (a wiped data folder): wait for it a little.
                 localReason = "waiting for the cluster's claims before claiming a subnet";
-                _ = SignalLaterAsync(ClaimSettle, cancellationToken);
+                _control.SignalAfter(ClaimSettle);
             }
             else
             {
@@ -436,7 +417,7 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
 
         if (nextExpiry is { } expiry)
         {
-            _ = SignalLaterAsync(expiry + TimeSpan.FromMilliseconds(50), cancellationToken);
+            _control.SignalAfter(expiry + TimeSpan.FromMilliseconds(50));
         }
 
         var table = new OverlayTable(localPart, peers.ToImmutable());
@@ -560,75 +541,6 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
         }
     }
 
-    private async Task ReconcileTimerAsync(CancellationToken cancellationToken)
-    {
-        using var timer = new PeriodicTimer(_reconcileInterval, _time);
-        while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
-        {
-            _reconcileDue = true;
-            Signal();
-        }
-    }
-
-    private async Task SignalLaterAsync(TimeSpan delay, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
-            Signal();
-        }
-        catch (OperationCanceledException)
-        {
-        }
-    }
-
-    private void Signal()
-    {
-        try
-        {
-            if (_wake.CurrentCount == 0)
-            {
-                _wake.Release();
-            }
-        }
-        catch (SemaphoreFullException)
-        {
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-    }
-
-    /// <summary>Runs a loop until the overlay stops, restarting it after a failure (a watch that ended, a bug) so that one failure never stops the overlay.</summary>
-    private async Task RunAsync(string what, Func<CancellationToken, Task> loop)
-    {
-        var token = _stopping.Token;
-        while (!token.IsCancellationRequested)
-        {
-            try
-            {
-                await loop(token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (token.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                LogLoopFailed(_logger, e, what);
-            }
-
-            try
-            {
-                await Task.Delay(TimeSpan.FromSeconds(1), _time, token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
-    }
-
     [LoggerMessage(Level = LogLevel.Warning, Message = "Overlay: the {Kind} pass failed; reconciling again shortly")]
     private static partial void LogPassFailed(ILogger logger, Exception exception, string kind);
 
@@ -643,7 +555,4 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Overlay: could not write {Path}")]
     private static partial void LogEnvNotWritten(ILogger logger, Exception exception, string path);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Overlay: {What} failed; restarting it")]
-    private static partial void LogLoopFailed(ILogger logger, Exception exception, string what);
 }

@@ -27,8 +27,7 @@ internal sealed partial class ClusterIndexer : ILifecycleParticipant, IReadiness
     private readonly Dictionary<string, ImmutableArray<ServiceInstance>> _services = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Member> _members = new(StringComparer.Ordinal);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _vips = new(StringComparer.Ordinal);
-    private readonly CancellationTokenSource _stopping = new();
-    private readonly List<Task> _loops = [];
+    private readonly ControlLoops _control;
     private volatile bool _servicesLoaded;
     private volatile bool _vipsLoaded;
 
@@ -40,6 +39,7 @@ internal sealed partial class ClusterIndexer : ILifecycleParticipant, IReadiness
         _zones = [.. zones];
         _nameServers = nameServers;
         _logger = logger;
+        _control = new ControlLoops("DNS index", logger);
     }
 
     public int Stage => LifecycleStage.Services - 10;
@@ -58,58 +58,15 @@ internal sealed partial class ClusterIndexer : ILifecycleParticipant, IReadiness
             _index.SetOwner(ClusterRecords.ZoneOwner(zone), ClusterRecords.ForZoneApex(zone, nameServers));
         }
 
-        _loops.Add(RunAsync("services", WatchServicesAsync));
-        _loops.Add(RunAsync("named VIPs", WatchVipsAsync));
-        _loops.Add(RunAsync("members", WatchMembersAsync));
+        _control.Start("services", WatchServicesAsync);
+        _control.Start("named VIPs", WatchVipsAsync);
+        _control.Start("members", WatchMembersAsync);
         return Task.CompletedTask;
     }
 
-    public async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await _stopping.CancelAsync().ConfigureAwait(false);
-        await Task.WhenAll(_loops).WaitAsync(cancellationToken).ConfigureAwait(false);
-    }
+    public Task StopAsync(CancellationToken cancellationToken) => _control.StopAsync(cancellationToken);
 
-    public async ValueTask DisposeAsync()
-    {
-        if (!_stopping.IsCancellationRequested)
-        {
-            await StopAsync(CancellationToken.None).ConfigureAwait(false);
-        }
-
-        _stopping.Dispose();
-    }
-
-    /// <summary>Runs a watch, restarting it (after a pause) if it fails, until the indexer stops.</summary>
-    private async Task RunAsync(string what, Func<CancellationToken, Task> loop)
-    {
-        await Task.Yield();
-        var token = _stopping.Token;
-        while (!token.IsCancellationRequested)
-        {
-            try
-            {
-                await loop(token).ConfigureAwait(false);
-                return;
-            }
-            catch (OperationCanceledException) when (token.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                LogWatchFailed(_logger, e, what);
-                try
-                {
-                    await Task.Delay(TimeSpan.FromSeconds(1), token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-            }
-        }
-    }
+    public ValueTask DisposeAsync() => _control.DisposeAsync();
 
     private async Task WatchServicesAsync(CancellationToken cancellationToken)
     {
@@ -266,6 +223,4 @@ internal sealed partial class ClusterIndexer : ILifecycleParticipant, IReadiness
 
     private bool IsReachable(string node) => _members.TryGetValue(node, out var member) && member.IsReachable;
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "DNS index: the watch of {What} failed; restarting it")]
-    private static partial void LogWatchFailed(ILogger logger, Exception exception, string what);
 }
