@@ -46,7 +46,7 @@ internal sealed class NetlinkAttributes
 
     public bool Has(ushort type) => _values.ContainsKey(type);
 
-    public ReadOnlyMemory<byte>? Bytes(ushort type) => _values.TryGetValue(type, out var value) ? value : null;
+    public ReadOnlyMemory<byte>? Bytes(ushort type) => _values.TryGetValue(type, out var value) ? value : (ReadOnlyMemory<byte>?)null;
 
     public byte? U8(ushort type) => Fixed(type, 1) is { } v ? v.Span[0] : null;
 

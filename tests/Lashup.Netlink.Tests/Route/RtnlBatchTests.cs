@@ -27,12 +27,11 @@ public sealed class RtnlBatchTests
             Alias: "lashup"));
 
         AssertBytes(Hex(
-            "88000000", "1000", "0506", "01000000", "00000000", // len 136, RTM_NEWLINK 16, REQUEST|ACK|EXCL|CREATE 0x605, seq 1, pid 0
+            "7c000000", "1000", "0506", "01000000", "00000000", // len 124, RTM_NEWLINK 16, REQUEST|ACK|EXCL|CREATE 0x605, seq 1, pid 0
             "00 00 0000 00000000 00000000 00000000",            // ifinfomsg: AF_UNSPEC, pad, type, index 0, flags 0, change 0
             "0c00 0300 6c617368757030 00",                      // IFLA_IFNAME 3: "lashup0\0"
             "0800 0400 aa050000",                               // IFLA_MTU 4: 1450
             "0a00 0100 024c00000001 0000",                      // IFLA_ADDRESS 1: the MAC, 2 bytes of padding
-            "0b00 1400 6c6173687570 00 00",                     // IFLA_IFALIAS 20: "lashup\0", 1 byte of padding
             "3c00 1280",                                        // IFLA_LINKINFO 18 | NLA_F_NESTED, 60 bytes
             "0a00 0100 76786c616e 00 0000",                     //   IFLA_INFO_KIND 1: "vxlan\0"
             "2c00 0280",                                        //   IFLA_INFO_DATA 2 | NLA_F_NESTED, 44 bytes
@@ -40,9 +39,13 @@ public sealed class RtnlBatchTests
             "0800 0400 c0a8010a",                               //     IFLA_VXLAN_LOCAL 4: 192.168.1.10
             "0600 0f00 12b5 0000",                              //     IFLA_VXLAN_PORT 15: 4789 big-endian
             "0500 0700 00 000000",                              //     IFLA_VXLAN_LEARNING 7: u8 0
-            "0800 0300 03000000"),                              //     IFLA_VXLAN_LINK 3: ifindex 3
+            "0800 0300 03000000",                               //     IFLA_VXLAN_LINK 3: ifindex 3
+            "38000000", "1000", "0500", "02000000", "00000000", // len 56, RTM_NEWLINK, REQUEST|ACK: the alias (ignored on create)
+            "00 00 0000 00000000 00000000 00000000",            // ifinfomsg: index 0, the link found by name
+            "0c00 0300 6c617368757030 00",                      // IFLA_IFNAME "lashup0\0"
+            "0b00 1400 6c6173687570 00 00"),                    // IFLA_IFALIAS 20: "lashup\0", 1 byte of padding
             batch.Writer.Finish(1));
-        Assert.Equal("RTM_NEWLINK create vxlan lashup0 (vni 1024, local 192.168.1.10, port 4789)", Assert.Single(batch.Operations));
+        Assert.Equal(["RTM_NEWLINK create vxlan lashup0 (vni 1024, local 192.168.1.10, port 4789)", "RTM_NEWLINK set alias of lashup0 to \"lashup\""], batch.Operations);
     }
 
     [Fact]

@@ -31,7 +31,11 @@ internal sealed class RtnlBatch
     /// <summary>The messages (for the client and the tests).</summary>
     internal NetlinkMessageWriter Writer => _writer;
 
-    /// <summary>Creates a VXLAN device (RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL: EEXIST when the name is taken).</summary>
+    /// <summary>
+    /// Creates a VXLAN device (RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL: EEXIST when the name is taken). The kernel
+    /// ignores IFLA_IFALIAS when it creates a link, so an alias is a second message (<see cref="SetAlias"/>): two
+    /// operations in the batch.
+    /// </summary>
     public RtnlBatch CreateVxlan(VxlanLinkSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
@@ -75,11 +79,6 @@ internal sealed class RtnlBatch
             _writer.PutBytes(IFLA_ADDRESS, MacBytes(mac, nameof(spec)));
         }
 
-        if (spec.Alias is not null)
-        {
-            _writer.PutString(IFLA_IFALIAS, spec.Alias);
-        }
-
         _writer.BeginNested(IFLA_LINKINFO)
             .PutString(IFLA_INFO_KIND, "vxlan")
             .BeginNested(IFLA_INFO_DATA)
@@ -96,7 +95,22 @@ internal sealed class RtnlBatch
         }
 
         _writer.EndNested().EndNested();
-        return Add($"RTM_NEWLINK create vxlan {spec.Name} (vni {vxlan.Vni}, local {vxlan.Local?.ToString() ?? "none"}, port {vxlan.Port})");
+        Add($"RTM_NEWLINK create vxlan {spec.Name} (vni {vxlan.Vni}, local {vxlan.Local?.ToString() ?? "none"}, port {vxlan.Port})");
+        return spec.Alias is null ? this : SetAlias(spec.Name, spec.Alias);
+    }
+
+    /// <summary>Sets the alias of the link named <paramref name="name"/> (RTM_NEWLINK by IFLA_IFNAME; "" clears it).</summary>
+    public RtnlBatch SetAlias(string name, string alias)
+    {
+        CheckName(name);
+        ArgumentNullException.ThrowIfNull(alias);
+        if (alias.Length > MaxAliasLength || !alias.All(char.IsAscii) || alias.Contains('\0', StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"a link alias is at most {MaxAliasLength} ASCII characters", nameof(alias));
+        }
+
+        _writer.Begin(RTM_NEWLINK, Ack, stackalloc byte[IfInfoLength]).PutString(IFLA_IFNAME, name).PutString(IFLA_IFALIAS, alias);
+        return Add($"RTM_NEWLINK set alias of {name} to \"{alias}\"");
     }
 
     /// <summary>Sets a link administratively up or down (RTM_NEWLINK with IFF_UP in ifi_change).</summary>

@@ -116,6 +116,9 @@ internal sealed class RtnlClient : IDisposable
     /// <summary>Creates a VXLAN device (EEXIST when the name is taken).</summary>
     public void CreateVxlan(VxlanLinkSpec spec) => ExecuteOrThrow(new RtnlBatch().CreateVxlan(spec));
 
+    /// <summary>Sets the alias of a link by name.</summary>
+    public void SetAlias(string name, string alias) => ExecuteOrThrow(new RtnlBatch().SetAlias(name, alias));
+
     /// <summary>Sets a link up or down.</summary>
     public void SetLinkUp(int interfaceIndex, bool up) => ExecuteOrThrow(new RtnlBatch().SetLinkUp(interfaceIndex, up));
 
