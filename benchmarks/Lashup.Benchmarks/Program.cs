@@ -18,6 +18,12 @@ if (args is ["nft-scale", .. var nftArgs])
     return;
 }
 
+if (args is ["rtnl-scale", .. var rtnlArgs])
+{
+    Lashup.Benchmarks.RtnlScale.Run(rtnlArgs);
+    return;
+}
+
 if (args is ["value-memory", .. var valueArgs])
 {
     Lashup.Benchmarks.ValueMemory.Run(valueArgs);

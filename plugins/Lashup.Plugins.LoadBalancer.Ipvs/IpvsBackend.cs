@@ -2,8 +2,8 @@ using System.Collections.Immutable;
 using System.Net;
 using Lashup.Abstractions.Lifecycle;
 using Lashup.Abstractions.LoadBalancing;
+using Lashup.Netlink;
 using Lashup.Plugins.LoadBalancer.Ipvs.Kernel;
-using Lashup.Plugins.LoadBalancer.Ipvs.Netlink;
 using Microsoft.Extensions.Logging;
 
 namespace Lashup.Plugins.LoadBalancer.Ipvs;
@@ -30,7 +30,7 @@ internal sealed partial class IpvsBackend : ILoadBalancerBackend, IReadinessChec
     /// <summary>IP_VS_SVC_F_HASHED: the kernel sets it on every service it holds.</summary>
     private const uint HashedFlag = 0x0002;
 
-    private readonly Func<IGenericNetlinkSocket> _openSocket;
+    private readonly Func<INetlinkSocket> _openSocket;
     private readonly string _scheduler;
     private readonly IpvsStateFile _state;
     private readonly bool _privileged;
@@ -47,7 +47,7 @@ internal sealed partial class IpvsBackend : ILoadBalancerBackend, IReadinessChec
     /// <param name="stateDirectory">Where the state file goes (<c>&lt;data_dir&gt;/loadbalancer</c>).</param>
     /// <param name="privileged">Whether the daemon runs as root (for the messages of <see cref="EnsureSupportedAsync"/>).</param>
     /// <param name="logger">The logger.</param>
-    public IpvsBackend(Func<IGenericNetlinkSocket> openSocket, string scheduler, string stateDirectory, bool privileged, ILogger<IpvsBackend> logger)
+    public IpvsBackend(Func<INetlinkSocket> openSocket, string scheduler, string stateDirectory, bool privileged, ILogger<IpvsBackend> logger)
     {
         _openSocket = openSocket;
         _scheduler = scheduler;
@@ -77,7 +77,7 @@ internal sealed partial class IpvsBackend : ILoadBalancerBackend, IReadinessChec
     public ValueTask EnsureSupportedAsync(CancellationToken cancellationToken)
     {
         var note = _privileged ? "" : NotRootNote;
-        IGenericNetlinkSocket socket;
+        INetlinkSocket socket;
         try
         {
             socket = _openSocket();

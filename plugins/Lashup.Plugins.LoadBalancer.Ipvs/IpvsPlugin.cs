@@ -1,8 +1,8 @@
 using Lashup.Abstractions.Lifecycle;
 using Lashup.Abstractions.LoadBalancing;
 using Lashup.Abstractions.Plugins;
+using Lashup.Netlink;
 using Lashup.Plugins.LoadBalancer.Ipvs;
-using Lashup.Plugins.LoadBalancer.Ipvs.Netlink;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
@@ -26,7 +26,7 @@ public sealed class IpvsPlugin : ILashupPlugin
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<IpvsOptions>, IpvsOptionsValidator>());
         var stateDirectory = Path.Combine(context.Node.DataDirectory, "loadbalancer");
         services.TryAddSingleton(sp => new IpvsBackend(
-            () => NetlinkSocket.Open(ReceiveTimeout),
+            () => NetlinkSocket.Open(NetlinkSocket.NETLINK_GENERIC, ReceiveTimeout),
             sp.GetRequiredService<IOptions<IpvsOptions>>().Value.Scheduler,
             stateDirectory,
             Environment.IsPrivilegedProcess,

@@ -1,7 +1,7 @@
 using System.Net;
 using Lashup.Abstractions.LoadBalancing;
 using Lashup.Abstractions.Networking;
-using Lashup.Plugins.LoadBalancer.Ipvs.Netlink;
+using Lashup.Netlink;
 using Lashup.Plugins.LoadBalancer.Ipvs.Tests.Fakes;
 using Microsoft.Extensions.Logging.Abstractions;
 

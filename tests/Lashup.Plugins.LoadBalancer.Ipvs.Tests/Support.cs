@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Lashup.Plugins.LoadBalancer.Ipvs.Netlink;
+using Lashup.Netlink;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Lashup.Plugins.LoadBalancer.Ipvs.Tests;
@@ -16,7 +16,7 @@ internal static class RealKernel
         var state = Directory.CreateTempSubdirectory("lashup-ipvs-probe-").FullName;
         try
         {
-            using var backend = new IpvsBackend(() => NetlinkSocket.Open(TimeSpan.FromSeconds(5)), "wlc", state, Environment.IsPrivilegedProcess, NullLogger<IpvsBackend>.Instance);
+            using var backend = new IpvsBackend(() => NetlinkSocket.Open(NetlinkSocket.NETLINK_GENERIC, TimeSpan.FromSeconds(5)), "wlc", state, Environment.IsPrivilegedProcess, NullLogger<IpvsBackend>.Instance);
             await backend.EnsureSupportedAsync(default);
             return null;
         }

@@ -7,6 +7,7 @@ using System.Net;
 using System.Net.Sockets;
 using Lashup.Abstractions.LoadBalancing;
 using Lashup.Abstractions.Networking;
+using Lashup.Netlink;
 using Lashup.Plugins.LoadBalancer.Ipvs.Netlink;
 
 namespace Lashup.Plugins.LoadBalancer.Ipvs.Kernel;
@@ -48,7 +49,7 @@ internal sealed class IpvsClient : IDisposable
 
     /// <summary>Resolves the IPVS family over <paramref name="socket"/> (owned by the client from then on).</summary>
     /// <exception cref="NetlinkException">No IPVS in this kernel (ENOENT), or the call failed.</exception>
-    public static IpvsClient Open(IGenericNetlinkSocket socket)
+    public static IpvsClient Open(INetlinkSocket socket)
     {
         var netlink = new GenericNetlinkClient(socket);
         try
@@ -203,7 +204,7 @@ internal sealed class IpvsClient : IDisposable
     }
 
     private NetlinkMessageWriter Request(byte command, bool dump) =>
-        new(Family, (ushort)(NetlinkWire.NLM_F_REQUEST | (dump ? NetlinkWire.NLM_F_DUMP : NetlinkWire.NLM_F_ACK)), command, IpvsProtocol.Version);
+        GenericNetlinkClient.Request(Family, (ushort)(NetlinkWire.NLM_F_REQUEST | (dump ? NetlinkWire.NLM_F_DUMP : NetlinkWire.NLM_F_ACK)), command, IpvsProtocol.Version);
 
     private void ServiceCommand(byte command, VipKey service, string? scheduler)
     {

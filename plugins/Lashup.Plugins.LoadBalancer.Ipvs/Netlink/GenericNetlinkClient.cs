@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Lashup.Netlink;
 
 namespace Lashup.Plugins.LoadBalancer.Ipvs.Netlink;
 
@@ -6,7 +7,7 @@ namespace Lashup.Plugins.LoadBalancer.Ipvs.Netlink;
 internal sealed record GenericNetlinkMessage(byte Command, byte Version, NetlinkAttributes Attributes);
 
 /// <summary>
-/// Generic netlink requests over one <see cref="IGenericNetlinkSocket"/>: resolves a family's id through the controller
+/// Generic netlink requests over one <see cref="INetlinkSocket"/>: resolves a family's id through the controller
 /// (nlctrl), sends a request and reads its acknowledgement (<see cref="Execute"/>) or its dump (<see cref="Dump"/>).
 /// Every request gets the next sequence number; replies to earlier requests (one that timed out) are skipped, a reply
 /// numbered ahead of the request is an error. Receives use one fixed buffer: a datagram larger than it, a message or
@@ -21,11 +22,22 @@ internal sealed class GenericNetlinkClient : IDisposable
     /// <summary>A dump longer than this many messages is refused (each IPVS service or destination is one).</summary>
     public const int MaxDumpMessages = 1 << 20;
 
-    private readonly IGenericNetlinkSocket _socket;
+    /// <summary>sizeof(struct genlmsghdr): u8 cmd, u8 version, u16 reserved.</summary>
+    public const int GenericHeaderLength = 4;
+
+    /// <summary>The generic netlink controller's fixed family id (GENL_ID_CTRL = NLMSG_MIN_TYPE).</summary>
+    public const ushort GENL_ID_CTRL = NetlinkWire.NLMSG_MIN_TYPE;
+
+    public const byte CTRL_CMD_GETFAMILY = 3;
+    public const byte CTRL_VERSION = 1;
+    public const ushort CTRL_ATTR_FAMILY_ID = 1;
+    public const ushort CTRL_ATTR_FAMILY_NAME = 2;
+
+    private readonly INetlinkSocket _socket;
     private readonly byte[] _buffer = new byte[ReceiveBufferSize];
     private uint _sequence;
 
-    public GenericNetlinkClient(IGenericNetlinkSocket socket, uint firstSequence = 0)
+    public GenericNetlinkClient(INetlinkSocket socket, uint firstSequence = 0)
     {
         _socket = socket;
         _sequence = firstSequence;
@@ -35,12 +47,12 @@ internal sealed class GenericNetlinkClient : IDisposable
     /// <exception cref="NetlinkException">Unknown family (errno ENOENT), or the call failed.</exception>
     public ushort ResolveFamily(string name)
     {
-        var request = new NetlinkMessageWriter(NetlinkWire.GENL_ID_CTRL, NetlinkWire.NLM_F_REQUEST | NetlinkWire.NLM_F_ACK, NetlinkWire.CTRL_CMD_GETFAMILY, NetlinkWire.CTRL_VERSION)
-            .PutString(NetlinkWire.CTRL_ATTR_FAMILY_NAME, name);
-        var replies = Call($"CTRL_CMD_GETFAMILY {name}", request, dump: false, NetlinkWire.GENL_ID_CTRL);
+        var request = Request(GENL_ID_CTRL, NetlinkWire.NLM_F_REQUEST | NetlinkWire.NLM_F_ACK, CTRL_CMD_GETFAMILY, CTRL_VERSION)
+            .PutString(CTRL_ATTR_FAMILY_NAME, name);
+        var replies = Call($"CTRL_CMD_GETFAMILY {name}", request, dump: false, GENL_ID_CTRL);
         foreach (var reply in replies)
         {
-            if (reply.Attributes.U16(NetlinkWire.CTRL_ATTR_FAMILY_ID) is { } id)
+            if (reply.Attributes.U16(CTRL_ATTR_FAMILY_ID) is { } id)
             {
                 return id;
             }
@@ -61,6 +73,14 @@ internal sealed class GenericNetlinkClient : IDisposable
 
     public void Dispose() => _socket.Dispose();
 
+    /// <summary>A generic netlink request: nlmsghdr, then genlmsghdr (<paramref name="command"/>, <paramref name="version"/>).</summary>
+    /// <param name="family">The family id (the nlmsghdr type).</param>
+    /// <param name="flags">NLM_F_* flags.</param>
+    /// <param name="command">The family's command.</param>
+    /// <param name="version">The family's interface version.</param>
+    public static NetlinkMessageWriter Request(ushort family, ushort flags, byte command, byte version) =>
+        new(family, flags, [command, version, 0, 0]);
+
     private List<GenericNetlinkMessage> Call(string what, NetlinkMessageWriter request, bool dump, ushort family)
     {
         var sequence = ++_sequence;
@@ -76,30 +96,13 @@ internal sealed class GenericNetlinkClient : IDisposable
             var length = _socket.Receive(_buffer);
             if (length > _buffer.Length)
             {
-                throw new NetlinkException($"{what}: a reply of {length} bytes does not fit the {_buffer.Length}-byte receive buffer");
+                throw NetlinkReply.TooLarge(what, length, _buffer.Length);
             }
 
             var offset = 0;
-            while (offset < length)
+            while (NetlinkReply.TryRead(_buffer.AsMemory(0, length), ref offset, what, out var message))
             {
-                var span = _buffer.AsSpan(offset, length - offset);
-                if (span.Length < NetlinkWire.MessageHeaderLength)
-                {
-                    throw new NetlinkException($"{what}: a truncated netlink message ({span.Length} bytes, less than a header)");
-                }
-
-                var messageLength = BinaryPrimitives.ReadUInt32LittleEndian(span);
-                if (messageLength < NetlinkWire.MessageHeaderLength || messageLength > (uint)span.Length)
-                {
-                    throw new NetlinkException($"{what}: a netlink message says {messageLength} bytes, {span.Length} were received");
-                }
-
-                var type = BinaryPrimitives.ReadUInt16LittleEndian(span[4..]);
-                var flags = BinaryPrimitives.ReadUInt16LittleEndian(span[6..]);
-                var messageSequence = BinaryPrimitives.ReadUInt32LittleEndian(span[8..]);
-                var payload = _buffer.AsMemory(offset + NetlinkWire.MessageHeaderLength, (int)messageLength - NetlinkWire.MessageHeaderLength);
-                offset += Math.Min(NetlinkWire.Align((int)messageLength), length - offset);
-
+                var (type, flags, messageSequence, payload) = (message.Type, message.Flags, message.Sequence, message.Payload);
                 if (messageSequence != sequence)
                 {
                     if (unchecked((int)(messageSequence - sequence)) < 0)
@@ -116,10 +119,10 @@ internal sealed class GenericNetlinkClient : IDisposable
                     case NetlinkWire.NLMSG_NOOP:
                         continue;
                     case NetlinkWire.NLMSG_ERROR:
-                        var error = ReadError(what, payload.Span);
+                        var error = NetlinkReply.ErrorOf(what, payload.Span);
                         if (error != 0)
                         {
-                            throw new NetlinkException($"{what}: {Errno.Describe(error)}{ExtendedAck(payload.Span, flags)}", error);
+                            throw NetlinkReply.Failure(what, error, payload.Span, flags);
                         }
 
                         // An acknowledgement ends a request; a dump ends with NLMSG_DONE.
@@ -145,7 +148,7 @@ internal sealed class GenericNetlinkClient : IDisposable
                     throw new NetlinkException($"{what}: a reply of netlink type {type}, expected family {family}");
                 }
 
-                if (payload.Length < NetlinkWire.GenericHeaderLength)
+                if (payload.Length < GenericHeaderLength)
                 {
                     throw new NetlinkException($"{what}: a reply without its generic netlink header");
                 }
@@ -158,53 +161,8 @@ internal sealed class GenericNetlinkClient : IDisposable
                 messages.Add(new GenericNetlinkMessage(
                     payload.Span[0],
                     payload.Span[1],
-                    NetlinkAttributes.Parse(payload[NetlinkWire.GenericHeaderLength..].ToArray(), what)));
+                    NetlinkAttributes.Parse(payload[GenericHeaderLength..].ToArray(), what)));
             }
-        }
-    }
-
-    /// <summary>The error of an NLMSG_ERROR (0 for an ack) as a positive errno.</summary>
-    private static int ReadError(string what, ReadOnlySpan<byte> payload)
-    {
-        if (payload.Length < 4)
-        {
-            throw new NetlinkException($"{what}: a truncated netlink error message");
-        }
-
-        var error = BinaryPrimitives.ReadInt32LittleEndian(payload);
-        if (error > 0 || error == int.MinValue)
-        {
-            throw new NetlinkException($"{what}: a netlink error message with error {error}");
-        }
-
-        return -error;
-    }
-
-    /// <summary>The kernel's own text for an error (NLMSGERR_ATTR_MSG), when it sent one: <c>: "..."</c>, else empty.</summary>
-    private static string ExtendedAck(ReadOnlySpan<byte> payload, ushort flags)
-    {
-        if ((flags & NetlinkWire.NLM_F_ACK_TLVS) == 0 || payload.Length < 4 + NetlinkWire.MessageHeaderLength)
-        {
-            return "";
-        }
-
-        // The echoed request: its header only when capped, else the whole of it.
-        var echoed = (flags & NetlinkWire.NLM_F_CAPPED) != 0
-            ? NetlinkWire.MessageHeaderLength
-            : NetlinkWire.Align((int)Math.Min(BinaryPrimitives.ReadUInt32LittleEndian(payload[4..]), int.MaxValue));
-        if (echoed < NetlinkWire.MessageHeaderLength || echoed > payload.Length - 4)
-        {
-            return "";
-        }
-
-        try
-        {
-            var attributes = NetlinkAttributes.Parse(payload[(4 + echoed)..].ToArray(), "the extended ack");
-            return attributes.String(NetlinkWire.NLMSGERR_ATTR_MSG) is { Length: > 0 } text ? $": \"{text}\"" : "";
-        }
-        catch (NetlinkException)
-        {
-            return "";
         }
     }
 }

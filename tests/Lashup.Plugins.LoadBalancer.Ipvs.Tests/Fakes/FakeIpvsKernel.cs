@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Text;
-using Lashup.Plugins.LoadBalancer.Ipvs.Netlink;
+using Lashup.Netlink;
 
 namespace Lashup.Plugins.LoadBalancer.Ipvs.Tests.Fakes;
 
@@ -36,7 +36,7 @@ internal sealed class FakeDestination
 internal sealed record FakeRequest(ushort Type, ushort Flags, uint Sequence, byte Command, string? Service, string? Destination, byte[] Bytes);
 
 /// <summary>
-/// A fake Linux kernel behind <see cref="IGenericNetlinkSocket"/>: the nlctrl family (CTRL_CMD_GETFAMILY) and IPVS's
+/// A fake Linux kernel behind <see cref="INetlinkSocket"/>: the nlctrl family (CTRL_CMD_GETFAMILY) and IPVS's
 /// generic netlink commands, decoded from the bytes by the layouts of include/uapi/linux/ip_vs.h with its own reader
 /// (written apart from the plugin's encoder: the numbers are spelled out here again, so a wrong attribute number or byte
 /// order in the plugin decodes to another service here and fails the test). It keeps an IPVS table, answers acks,
@@ -82,7 +82,7 @@ internal sealed class FakeIpvsKernel
     /// <summary>IPVS requests other than dumps (what changed the table, or tried to).</summary>
     public IEnumerable<FakeRequest> Changes => Requests.Where(r => r.Type == IpvsFamilyId && r.Command is not (GetService or GetDest));
 
-    public IGenericNetlinkSocket Open()
+    public INetlinkSocket Open()
     {
         SocketsOpened++;
         return new Socket(this);
@@ -410,7 +410,7 @@ internal sealed class FakeIpvsKernel
     }
 
     /// <summary>The fake socket: each request's replies wait in a queue for the next receives.</summary>
-    private sealed class Socket(FakeIpvsKernel kernel) : IGenericNetlinkSocket
+    private sealed class Socket(FakeIpvsKernel kernel) : INetlinkSocket
     {
         private readonly Queue<byte[]> _replies = new();
 

@@ -1,8 +1,8 @@
 using System.Net;
 using Lashup.Abstractions.LoadBalancing;
 using Lashup.Abstractions.Networking;
+using Lashup.Netlink;
 using Lashup.Plugins.LoadBalancer.Ipvs.Kernel;
-using Lashup.Plugins.LoadBalancer.Ipvs.Netlink;
 using Lashup.Plugins.LoadBalancer.Ipvs.Tests.Fakes;
 
 namespace Lashup.Plugins.LoadBalancer.Ipvs.Tests.Kernel;

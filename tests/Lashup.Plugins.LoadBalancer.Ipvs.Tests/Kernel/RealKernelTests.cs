@@ -1,7 +1,7 @@
 using System.Net;
-using System.Runtime.InteropServices;
 using Lashup.Abstractions.LoadBalancing;
 using Lashup.Abstractions.Networking;
+using Lashup.Netlink;
 using Lashup.Plugins.LoadBalancer.Ipvs.Kernel;
 using Lashup.Plugins.LoadBalancer.Ipvs.Netlink;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -14,15 +14,15 @@ namespace Lashup.Plugins.LoadBalancer.Ipvs.Tests.Kernel;
 /// the test is root — then a VIP is programmed inside a network namespace the test creates and deletes (the host's
 /// IPVS table is never touched). Elsewhere that test is skipped with the backend's own message.
 /// </summary>
-public sealed partial class RealKernelTests
+public sealed class RealKernelTests
 {
     [SkippableFact]
     public void NetlinkSocket_RealKernel_ResolvesTheControllerItself()
     {
         Skip.IfNot(OperatingSystem.IsLinux(), "netlink is Linux only");
-        using var client = new GenericNetlinkClient(NetlinkSocket.Open(TimeSpan.FromSeconds(5)));
+        using var client = new GenericNetlinkClient(NetlinkSocket.Open(NetlinkSocket.NETLINK_GENERIC, TimeSpan.FromSeconds(5)));
 
-        Assert.Equal(NetlinkWire.GENL_ID_CTRL, client.ResolveFamily("nlctrl"));
+        Assert.Equal(GenericNetlinkClient.GENL_ID_CTRL, client.ResolveFamily("nlctrl"));
         // (A name over GENL_NAMSIZ, 16 with the NUL, is EINVAL instead.)
         var e = Assert.Throws<NetlinkException>(() => client.ResolveFamily("lashupnone"));
         Assert.Equal(Errno.ENOENT, e.Errno);
@@ -75,49 +75,6 @@ public sealed partial class RealKernelTests
         }
     }
 
-    /// <summary>
-    /// A netlink socket of network namespace <paramref name="name"/>: opened on a thread of its own that enters the
-    /// namespace (setns) and leaves it; a socket stays in the namespace it was made in.
-    /// </summary>
-    private static NetlinkSocket OpenIn(string name)
-    {
-        NetlinkSocket? socket = null;
-        Exception? failure = null;
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                using var original = File.OpenHandle("/proc/thread-self/ns/net");
-                using var target = File.OpenHandle($"/var/run/netns/{name}");
-                if (SetNs((int)target.DangerousGetHandle(), CloneNewNet) != 0)
-                {
-                    throw new InvalidOperationException($"setns {name}: errno {Marshal.GetLastPInvokeError()}");
-                }
-
-                try
-                {
-                    socket = NetlinkSocket.Open(TimeSpan.FromSeconds(5));
-                }
-                finally
-                {
-                    if (SetNs((int)original.DangerousGetHandle(), CloneNewNet) != 0)
-                    {
-                        Environment.FailFast("cannot return a thread to its network namespace");
-                    }
-                }
-            }
-            catch (Exception e)
-            {
-                failure = e;
-            }
-        });
-        thread.Start();
-        Assert.True(thread.Join(TimeSpan.FromSeconds(10)), "opening a socket in the namespace hung");
-        return socket ?? throw new InvalidOperationException("cannot open a netlink socket in " + name, failure);
-    }
-
-    private const int CloneNewNet = 0x40000000;
-
-    [LibraryImport("libc", EntryPoint = "setns", SetLastError = true)]
-    private static partial int SetNs(int fd, int nstype);
+    /// <summary>A generic netlink socket of network namespace <paramref name="name"/> (a socket stays in the namespace it was made in).</summary>
+    private static NetlinkSocket OpenIn(string name) => NetlinkSocket.Open(NetlinkSocket.NETLINK_GENERIC, TimeSpan.FromSeconds(5), name);
 }

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Lashup.Netlink;
 using Lashup.Plugins.LoadBalancer.Ipvs.Netlink;
 
 namespace Lashup.Plugins.LoadBalancer.Ipvs.Tests.Netlink;
@@ -143,7 +144,7 @@ public sealed class GenericNetlinkClientTests
     }
 
     private static NetlinkMessageWriter Request(bool dump = false) =>
-        new(Family, (ushort)(NetlinkWire.NLM_F_REQUEST | (dump ? NetlinkWire.NLM_F_DUMP : NetlinkWire.NLM_F_ACK)), 1, 1);
+        GenericNetlinkClient.Request(Family, (ushort)(NetlinkWire.NLM_F_REQUEST | (dump ? NetlinkWire.NLM_F_DUMP : NetlinkWire.NLM_F_ACK)), 1, 1);
 
     private static ScriptedClient Client(params byte[][] datagrams) => new(datagrams);
 
@@ -184,7 +185,7 @@ public sealed class GenericNetlinkClientTests
 
         public void Dispose() => _socket.Dispose();
 
-        private sealed class Socket(byte[][] datagrams) : IGenericNetlinkSocket
+        private sealed class Socket(byte[][] datagrams) : INetlinkSocket
         {
             private readonly Queue<byte[]> _datagrams = new(datagrams);
 

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 
-namespace Lashup.Plugins.LoadBalancer.Ipvs.Netlink;
+namespace Lashup.Netlink;
 
 /// <summary>
 /// The attributes of one level of a netlink message, read with every length checked against what is there: an
@@ -46,7 +46,9 @@ internal sealed class NetlinkAttributes
 
     public bool Has(ushort type) => _values.ContainsKey(type);
 
-    public ReadOnlyMemory<byte>? Bytes(ushort type) => _values.TryGetValue(type, out var value) ? value : null;
+    public ReadOnlyMemory<byte>? Bytes(ushort type) => _values.TryGetValue(type, out var value) ? value : (ReadOnlyMemory<byte>?)null;
+
+    public byte? U8(ushort type) => Fixed(type, 1) is { } v ? v.Span[0] : null;
 
     public ushort? U16(ushort type) => Fixed(type, 2) is { } v ? BinaryPrimitives.ReadUInt16LittleEndian(v.Span) : null;
 

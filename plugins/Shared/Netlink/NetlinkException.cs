@@ -1,4 +1,4 @@
-namespace Lashup.Plugins.LoadBalancer.Ipvs.Netlink;
+namespace Lashup.Netlink;
 
 /// <summary>
 /// A netlink call that failed: the kernel answered with an error (<see cref="Errno"/> set), or its answer could not be

@@ -1,10 +1,10 @@
-namespace Lashup.Plugins.LoadBalancer.Ipvs.Netlink;
+namespace Lashup.Netlink;
 
 /// <summary>
-/// A generic netlink socket (AF_NETLINK, NETLINK_GENERIC) talking to the kernel: one request out, its replies in, one
-/// datagram at a time. The real one is <see cref="NetlinkSocket"/>; tests put a fake kernel behind this.
+/// A netlink socket (AF_NETLINK, any protocol) talking to the kernel: requests out, replies in, one datagram at a
+/// time. The real one is <see cref="NetlinkSocket"/>; tests put a fake kernel behind this.
 /// </summary>
-internal interface IGenericNetlinkSocket : IDisposable
+internal interface INetlinkSocket : IDisposable
 {
     /// <summary>Sends one request (one or more whole netlink messages) to the kernel.</summary>
     /// <param name="request">The bytes, as they go on the wire.</param>
