@@ -5,6 +5,7 @@ using System.Net;
 using Lashup.Abstractions.Cluster;
 using Lashup.Abstractions.Data;
 using Lashup.Abstractions.Lifecycle;
+using Lashup.Abstractions.LoadBalancing;
 using Lashup.Abstractions.Overlay;
 using Microsoft.Extensions.Logging;
 
@@ -52,6 +53,7 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
     private readonly SubnetAllocator _allocator;
     private readonly IPAddress? _underlayAddress;
     private readonly TimeSpan _grace;
+    private readonly TimeSpan _expireAfter;
     private readonly TimeSpan _reconcileInterval;
     private readonly string? _stateDirectory;
     private readonly TimeProvider _time;
@@ -60,16 +62,17 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
     private readonly Dictionary<string, OverlayClaim> _claims = new(StringComparer.Ordinal);
     private readonly HashSet<string> _malformed = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Member> _members = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _expired = new(StringComparer.Ordinal);
     private readonly ControlLoops _control;
     private readonly TaskCompletionSource _loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private (OverlayClaim Claim, long At)? _written;
-    private long _startedAt;
-    private bool _othersSeen;
+    private long? _loadedAt;
+    private long? _peerSeenAt;
+    private readonly Dictionary<string, long> _absentSince = new(StringComparer.Ordinal);
+    private DateTimeOffset? _wakeDue;
     private bool _claimsLoaded;
     private bool _membersLoaded;
     private volatile bool _ready;
-    private volatile bool _reconcileDue;
+    private int _reconcileDue;
     private volatile string? _notReady;
     private volatile OverlaySnapshot _snapshot = OverlaySnapshot.Empty;
     private string? _envWritten;
@@ -92,6 +95,7 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
             : throw new InvalidOperationException($"overlay.range: {error}");
         _underlayAddress = options.UnderlayAddress.Length > 0 ? IPAddress.Parse(options.UnderlayAddress) : null;
         _grace = options.PeerGrace;
+        _expireAfter = options.ExpireAfter;
         _reconcileInterval = options.ReconcileInterval;
         _stateDirectory = stateDirectory;
         _time = time;
@@ -132,13 +136,12 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await _backend.EnsureSupportedAsync(cancellationToken).ConfigureAwait(false);
-        _startedAt = _time.GetTimestamp();
         _control.Start("claims", WatchClaimsAsync);
         _control.Start("members", WatchMembersAsync);
         _control.Start("the apply loop", ApplyLoopAsync);
         _control.StartTimer("the reconcile timer", _reconcileInterval, () =>
         {
-            _reconcileDue = true;
+            Volatile.Write(ref _reconcileDue, 1);
             _control.Signal();
         });
     }
@@ -162,9 +165,12 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
         OverlayClaim? claim;
         lock (_gate)
         {
-            if (node == _membership.LocalName || (_members.TryGetValue(node, out var member) && member.IsReachable))
+            // Unreachable from here is not gone: a node behind a partition still programs its subnet, and would claim
+            // anew when the partition heals. Release only a node that is no member any more, or unreachable past peer_grace.
+            if (node == _membership.LocalName || (_members.TryGetValue(node, out var member)
+                && (member.IsReachable || member.State != MemberState.Left && _time.GetUtcNow() - member.Since < _grace)))
             {
-                throw new InvalidOperationException($"{node} is reachable: its overlay would claim a subnet again at once; release only a node that is gone");
+                throw new InvalidOperationException($"{node} is a member that is reachable, or unreachable for less than peer_grace: its overlay may still hold the subnet and would claim again; release only a node that is gone");
             }
 
             _claims.TryGetValue(node, out claim);
@@ -209,7 +215,6 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
                     else
                     {
                         _claims[node] = claim;
-                        _othersSeen |= node != _membership.LocalName;
                     }
 
                     if (malformed)
@@ -240,12 +245,10 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
                     if (change.Kind == MembershipChangeKind.Removed)
                     {
                         _members.Remove(change.Member.Name);
-                        _expired.Add(change.Member.Name);
                     }
                     else
                     {
                         _members[change.Member.Name] = change.Member;
-                        _expired.Remove(change.Member.Name);
                     }
                 }
                 else
@@ -282,8 +285,7 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
                 continue;
             }
 
-            var reconcile = !_ready || _reconcileDue;
-            _reconcileDue = false;
+            var reconcile = Interlocked.Exchange(ref _reconcileDue, 0) == 1 || !_ready;
             var started = Stopwatch.GetTimestamp();
             try
             {
@@ -293,8 +295,8 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
             {
                 Interlocked.Increment(ref Stats.Failures);
                 LogPassFailed(_logger, e, reconcile ? "reconcile" : "apply");
-                _notReady = $"the overlay backend failed: {e.Message}";
-                _reconcileDue = true;
+                _notReady = $"the overlay's last pass failed: {e.Message}";
+                Volatile.Write(ref _reconcileDue, 1);
                 _control.SignalAfter(RetryAfterFailure);
                 continue;
             }
@@ -314,14 +316,27 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
         var local = _membership.LocalName;
         Dictionary<string, OverlayClaim> claims;
         Dictionary<string, Member> members;
-        List<string> expired;
-        bool othersSeen;
         lock (_gate)
         {
             claims = new Dictionary<string, OverlayClaim>(_claims, StringComparer.Ordinal);
             members = new Dictionary<string, Member>(_members, StringComparer.Ordinal);
-            expired = [.. _expired];
-            othersSeen = _othersSeen;
+        }
+
+        if (_wakeDue is { } due && now >= due)
+        {
+            _wakeDue = null;
+        }
+
+        _loadedAt ??= _time.GetTimestamp();
+        if (_peerSeenAt is null && members.Values.Any(m => m.Name != local && m.IsReachable))
+        {
+            _peerSeenAt = _time.GetTimestamp();
+        }
+
+        // Records of nodes that are not (or no longer) members; an unusable underlay counts as malformed.
+        foreach (var bad in claims.Values.Where(c => !VipId.IsUsableAddress(c.Underlay, out _) ).Select(c => c.Node).ToList())
+        {
+            claims.Remove(bad);
         }
 
         var (winners, invalid) = _allocator.Resolve(claims.Values);
@@ -331,12 +346,20 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
         var holds = mine is not null && winners.TryGetValue(mine.Subnet, out var winner) && winner.Node == local;
         if (!holds)
         {
-            var othersReachable = members.Values.Any(m => m.Name != local && m.IsReachable);
-            if (mine is null && othersReachable && !othersSeen && _time.GetElapsedTime(_startedAt) < ClaimSettle)
+            // No record of its own yet: it may be on its way from the cluster (a wiped data folder, a restart on a new
+            // machine). Wait for it ClaimSettle from the moment a peer to sync with is known (or, alone, from loading),
+            // whatever other records arrive meanwhile: only this node's own record ends the wait early.
+            var waited = _time.GetElapsedTime(_peerSeenAt ?? _loadedAt.Value);
+            if (mine is null && waited < ClaimSettle)
             {
-                // This node's record may be on its way from the cluster (a wiped data folder): wait for it a little.
                 localReason = "waiting for the cluster's claims before claiming a subnet";
-                _control.SignalAfter(ClaimSettle);
+                WakeAt(now + (ClaimSettle - waited));
+            }
+            else if (mine is null && _store.Get(OverlayCatalog.KeyOf(local)) is { } arrived && OverlayCatalog.Read(arrived, out _) is not null)
+            {
+                // It arrived since this pass copied the claims: the next pass takes it.
+                localReason = "reading this node's claim";
+                _control.Signal();
             }
             else
             {
@@ -348,8 +371,11 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
                 var taken = winners.Where(w => w.Value.Node != local).Select(w => w.Key).ToHashSet();
                 if (_allocator.FirstFree(local, taken) is { } free)
                 {
+                    // A claim is later than every claim this node has seen, whatever its clock says: a node whose clock
+                    // is behind cannot take, by its timestamp, a subnet another node holds and it knows of.
+                    var claimedAt = Math.Max(now.ToUnixTimeMilliseconds(), claims.Values.Select(c => c.ClaimedAt).DefaultIfEmpty(0).Max() + 1);
                     localReason = $"claiming {free}";
-                    await WriteClaimAsync(new OverlayClaim(local, free, now.ToUnixTimeMilliseconds(), underlay, OverlayCatalog.VtepAddressOf(free), OverlayCatalog.VtepMacOf(local)), cancellationToken).ConfigureAwait(false);
+                    await WriteClaimAsync(new OverlayClaim(local, free, claimedAt, underlay, OverlayCatalog.VtepAddressOf(free), OverlayCatalog.VtepMacOf(local)), cancellationToken).ConfigureAwait(false);
                 }
                 else
                 {
@@ -363,7 +389,7 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
             await WriteClaimAsync(mine with { Underlay = underlay, VtepAddress = OverlayCatalog.VtepAddressOf(mine.Subnet), VtepMac = OverlayCatalog.VtepMacOf(local) }, cancellationToken).ConfigureAwait(false);
         }
 
-        await ReleaseExpiredAsync(expired, claims, members, cancellationToken).ConfigureAwait(false);
+        await ReleaseExpiredAsync(claims, members, now, cancellationToken).ConfigureAwait(false);
 
         var localPart = holds
             ? new OverlayLocal(local, _allocator.Range, mine!.Subnet, underlay, OverlayCatalog.VtepAddressOf(mine.Subnet), OverlayCatalog.VtepMacOf(local))
@@ -411,13 +437,14 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
                 nextExpiry = nextExpiry is null || left < nextExpiry ? left : nextExpiry;
             }
 
-            peers[claim.Node] = new OverlayPeer(claim.Node, claim.Subnet, claim.Underlay, claim.VtepAddress, claim.VtepMac);
+            // The VTEP address and MAC follow from the subnet and the name: what the record says of them is not trusted.
+            peers[claim.Node] = new OverlayPeer(claim.Node, claim.Subnet, claim.Underlay, OverlayCatalog.VtepAddressOf(claim.Subnet), OverlayCatalog.VtepMacOf(claim.Node));
             views.Add(new ClaimView(claim, member.IsReachable ? "programmed" : "unreachable", member.IsReachable ? null : "unreachable; kept for peer_grace"));
         }
 
         if (nextExpiry is { } expiry)
         {
-            _control.SignalAfter(expiry + TimeSpan.FromMilliseconds(50));
+            WakeAt(now + expiry + TimeSpan.FromMilliseconds(50));
         }
 
         var table = new OverlayTable(localPart, peers.ToImmutable());
@@ -453,7 +480,8 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
         var mtu = localPart is null ? (int?)null : _backend.MtuFor(localPart);
         var previous = _snapshot;
         _snapshot = new OverlaySnapshot(table, [.. views], localPart is null ? localReason : null, mtu, reconcile ? now : previous.LastReconcile);
-        _notReady = localPart is null && localReason?.Contains("exhausted", StringComparison.Ordinal) == true ? localReason : null;
+        // Without a subnet the node serves no container: not ready, with why (waiting, claiming, exhausted).
+        _notReady = localPart is null ? localReason ?? "this node holds no overlay subnet yet" : null;
         WriteSubnetEnv(localPart, mtu);
     }
 
@@ -470,28 +498,51 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
         LogClaimed(_logger, claim.Subnet.ToString(), claim.Underlay.ToString());
     }
 
-    /// <summary>The claims of nodes that expired from the member list go; the lowest-named reachable member writes it (any would compute the same).</summary>
-    private async Task ReleaseExpiredAsync(List<string> expired, Dictionary<string, OverlayClaim> claims, Dictionary<string, Member> members, CancellationToken cancellationToken)
+    /// <summary>
+    /// The claims of nodes absent from the member list for <c>core.expire_after</c> (they expired, or never came back)
+    /// are released, by the lowest-named reachable member that holds a claim (any would compute the same; two releasing
+    /// at once is harmless). Checked every pass, so a node that expired while this one was down is released too.
+    /// </summary>
+    private async Task ReleaseExpiredAsync(Dictionary<string, OverlayClaim> claims, Dictionary<string, Member> members, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        if (expired.Count == 0)
+        foreach (var present in _absentSince.Keys.Where(n => members.ContainsKey(n) || !claims.ContainsKey(n)).ToList())
+        {
+            _absentSince.Remove(present);
+        }
+
+        var local = _membership.LocalName;
+        var releaser = members.Values.Where(m => (m.IsReachable || m.Name == local) && claims.ContainsKey(m.Name)).Select(m => m.Name).Append(local).Min(StringComparer.Ordinal);
+        foreach (var (node, claim) in claims.Where(c => c.Key != local && !members.ContainsKey(c.Key)))
+        {
+            if (!_absentSince.TryGetValue(node, out var since))
+            {
+                _absentSince[node] = since = _time.GetTimestamp();
+            }
+
+            var absent = _time.GetElapsedTime(since);
+            if (absent < _expireAfter)
+            {
+                WakeAt(now + (_expireAfter - absent) + TimeSpan.FromMilliseconds(50));
+            }
+            else if (releaser == local)
+            {
+                await _store.UpdateAsync(OverlayCatalog.KeyOf(node), OverlayCatalog.Release(), cancellationToken: cancellationToken).ConfigureAwait(false);
+                _absentSince.Remove(node);
+                LogReleasedExpired(_logger, node, claim.Subnet.ToString());
+            }
+        }
+    }
+
+    /// <summary>Wakes the apply loop at <paramref name="due"/>, unless a wake-up is set for then or earlier (one timer, not one per pass).</summary>
+    private void WakeAt(DateTimeOffset due)
+    {
+        if (_wakeDue is { } pending && pending <= due)
         {
             return;
         }
 
-        var lowest = members.Values.Where(m => m.IsReachable).Select(m => m.Name).Append(_membership.LocalName).Min(StringComparer.Ordinal);
-        foreach (var node in expired)
-        {
-            if (lowest == _membership.LocalName && claims.ContainsKey(node) && !members.ContainsKey(node))
-            {
-                await _store.UpdateAsync(OverlayCatalog.KeyOf(node), OverlayCatalog.Release(), cancellationToken: cancellationToken).ConfigureAwait(false);
-                LogReleasedExpired(_logger, node, claims[node].Subnet.ToString());
-            }
-
-            lock (_gate)
-            {
-                _expired.Remove(node);
-            }
-        }
+        _wakeDue = due;
+        _control.SignalAfter(due - _time.GetUtcNow());
     }
 
     /// <summary>

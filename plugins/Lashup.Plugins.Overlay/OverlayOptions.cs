@@ -33,6 +33,9 @@ public sealed class OverlayOptions
     [Range(typeof(Duration), "1s", "1h")]
     public Duration ReconcileInterval { get; set; } = Duration.FromSeconds(30);
 
+    /// <summary>The core's <c>expire_after</c>: a node absent from the member list this long has its claim released.</summary>
+    internal TimeSpan ExpireAfter { get; set; } = TimeSpan.FromHours(24);
+
     /// <summary>The load balancer's named VIP range (<c>[loadbalancer] named_vip_range</c>), when it is on: the overlay must not overlap it.</summary>
     internal string? NamedVipRange { get; set; }
 }

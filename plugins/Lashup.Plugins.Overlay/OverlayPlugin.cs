@@ -1,5 +1,6 @@
 using Lashup.Abstractions.Admin;
 using Lashup.Abstractions.Cluster;
+using Lashup.Abstractions.Configuration;
 using Lashup.Abstractions.Data;
 using Lashup.Abstractions.Lifecycle;
 using Lashup.Abstractions.Overlay;
@@ -30,7 +31,12 @@ public sealed class OverlayPlugin : ILashupPlugin
         var vipRange = context.Root.GetSection("loadbalancer").GetChildren().Any() && context.Root["loadbalancer:enabled"] is not "false"
             ? context.Root["loadbalancer:named_vip_range"] ?? "10.200.0.0/16"
             : null;
-        services.PostConfigure<OverlayOptions>(o => o.NamedVipRange = vipRange);
+        var expireAfter = context.Root["core:expire_after"] is { } text && Duration.TryParse(text, out var parsed, out _) ? parsed.Value : TimeSpan.FromHours(24);
+        services.PostConfigure<OverlayOptions>(o =>
+        {
+            o.NamedVipRange = vipRange;
+            o.ExpireAfter = expireAfter;
+        });
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<OverlayOptions>, OverlayOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
         var stateDirectory = Path.Combine(context.Node.DataDirectory, "overlay");

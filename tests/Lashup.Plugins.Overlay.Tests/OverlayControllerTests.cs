@@ -119,7 +119,7 @@ public sealed class OverlayControllerTests
         // A wiped data folder: an empty store, the cluster (node-2) still holds node-1's record.
         await using var wiped = new OverlayHarness("node-1", time);
         wiped.AddPeer("node-2");
-        await wiped.StartAsync();
+        await wiped.StartAsync(settle: false);
         await Task.Delay(300);
         Assert.Null(wiped.Backend.Programmed.Local);
         Assert.Equal("waiting for the cluster's claims before claiming a subnet", wiped.Controller.Snapshot.LocalReason);
@@ -138,7 +138,7 @@ public sealed class OverlayControllerTests
         Write(node, "node-3", "10.240.1.0/24", 1);
         await node.StartAsync();
 
-        Assert.True(await WaitAsync(() => !((IReadinessCheck)node.Controller).Check().IsReady));
+        Assert.True(await WaitAsync(() => ((IReadinessCheck)node.Controller).Check().Reason?.StartsWith("the overlay range", StringComparison.Ordinal) == true));
         Assert.StartsWith("the overlay range 10.240.0.0/23 is exhausted", ((IReadinessCheck)node.Controller).Check().Reason, StringComparison.Ordinal);
         Assert.Null(node.Backend.Programmed.Local);
     }
@@ -158,12 +158,19 @@ public sealed class OverlayControllerTests
         await Assert.ThrowsAsync<InvalidOperationException>(() => node.Controller.ReleaseAsync("node-2", default));
         node.Members.SetState("node-2", MemberState.Unreachable);
         Assert.True(await WaitAsync(() => node.Controller.Snapshot.Claims.Any(c => c.Claim.Node == "node-2" && c.State == "unreachable")));
+        // Unreachable from here for less than peer_grace may be a partition: the node may still hold its subnet.
+        await Assert.ThrowsAsync<InvalidOperationException>(() => node.Controller.ReleaseAsync("node-2", default));
+        time.Advance(TimeSpan.FromSeconds(61));
         Assert.Equal(IPNetwork.Parse("10.240.2.0/24"), await node.Controller.ReleaseAsync("node-2", default));
         Assert.Null(OverlayCatalog.Read(node.Store.Get(OverlayCatalog.KeyOf("node-2"))!, out _));
         Assert.True(await node.Backend.WaitUntilAsync(b => !b.Programmed.Peers.ContainsKey("node-2"), OverlayHarness.Patience));
 
-        // node-3 expires from the member list: node-1, the lowest-named reachable member, releases its claim.
+        // node-3 expires from the member list: after expire_after, node-1, the lowest-named reachable member holding a
+        // claim, releases its claim.
         node.Members.RemoveMember("node-3");
+        await Task.Delay(200);
+        Assert.NotNull(OverlayCatalog.Read(node.Store.Get(OverlayCatalog.KeyOf("node-3"))!, out _));
+        time.Advance(TimeSpan.FromHours(24) + TimeSpan.FromSeconds(1));
         Assert.True(await WaitAsync(() => OverlayCatalog.Read(node.Store.Get(OverlayCatalog.KeyOf("node-3"))!, out _) is null));
     }
 
@@ -201,6 +208,98 @@ public sealed class OverlayControllerTests
         time.Advance(TimeSpan.FromSeconds(2));
         Assert.True(await node.Backend.WaitUntilAsync(b => b.Programmed.Peers.ContainsKey("node-2"), OverlayHarness.Patience));
         Assert.True(await WaitAsync(() => ((IReadinessCheck)node.Controller).Check().IsReady));
+    }
+
+    [Fact]
+    public async Task AWipedNode_WaitsForItsOwnRecord_EvenWhenOthersArriveFirst_AndIsNotReadyMeanwhile()
+    {
+        var time = NewTime();
+        var allocator = new SubnetAllocator(IPNetwork.Parse("10.240.0.0/16"), 24);
+        var first = allocator.FirstFree("node-1", new HashSet<IPNetwork>())!.Value;
+        var old = allocator.FirstFree("node-1", new HashSet<IPNetwork> { first })!.Value;
+        await using var wiped = new OverlayHarness("node-1", time);
+        wiped.AddPeer("node-2");
+        await wiped.StartAsync(settle: false);
+        Write(wiped, "node-2", "10.240.200.0/24", 1);
+        await Task.Delay(300);
+        Assert.Null(wiped.Backend.Programmed.Local);
+        var readiness = ((IReadinessCheck)wiped.Controller).Check();
+        Assert.False(readiness.IsReady);
+        Assert.Equal("waiting for the cluster's claims before claiming a subnet", readiness.Reason);
+
+        Write(wiped, "node-1", old.ToString(), 5);
+
+        Assert.Equal(old, await wiped.SubnetAsync());
+        Assert.True(await WaitAsync(() => ((IReadinessCheck)wiped.Controller).Check().IsReady));
+    }
+
+    [Fact]
+    public async Task AWipedNode_WhosePeersAppearLate_WaitsFromWhenAPeerIsKnown()
+    {
+        var time = NewTime();
+        await using var node = new OverlayHarness("node-1", time);
+        await node.StartAsync(settle: false);
+        time.Advance(TimeSpan.FromSeconds(5));
+        node.AddPeer("node-2");
+        await Task.Delay(200);
+        time.Advance(TimeSpan.FromSeconds(6));
+        await Task.Delay(300);
+        Assert.Null(node.Backend.Programmed.Local);
+
+        time.Advance(TimeSpan.FromSeconds(5));
+        await node.SubnetAsync();
+    }
+
+    [Fact]
+    public async Task ANodeWhoseClockIsBehind_ClaimsLaterThanEveryClaimItHasSeen()
+    {
+        var time = NewTime();
+        await using var node = new OverlayHarness("node-1", time);
+        node.AddPeer("node-2");
+        var future = time.GetUtcNow().AddHours(2).ToUnixTimeMilliseconds();
+        Write(node, "node-2", "10.240.2.0/24", future);
+        await node.StartAsync();
+
+        await node.SubnetAsync();
+
+        var mine = OverlayCatalog.Read(node.Store.Get(OverlayCatalog.KeyOf("node-1"))!, out _)!;
+        Assert.Equal(future + 1, mine.ClaimedAt);
+    }
+
+    [Fact]
+    public async Task APeersVtepAddressAndMac_ComeFromItsSubnetAndName_NotFromWhatItsRecordSays_AndABadUnderlayIsSkipped()
+    {
+        var time = NewTime();
+        await using var node = new OverlayHarness("node-1", time);
+        node.AddPeer("node-2");
+        node.AddPeer("node-3");
+        node.Store.ApplyRemote("node-2", OverlayCatalog.KeyOf("node-2"), OverlayCatalog.Write(new OverlayClaim(
+            "node-2", IPNetwork.Parse("10.240.2.0/24"), 1, OverlayHarness.UnderlayOf("node-2"), IPAddress.Parse("10.240.9.9"), OverlayCatalog.VtepMacOf("node-9"))));
+        node.Store.ApplyRemote("node-3", OverlayCatalog.KeyOf("node-3"), OverlayCatalog.Write(new OverlayClaim(
+            "node-3", IPNetwork.Parse("10.240.3.0/24"), 1, IPAddress.Parse("224.0.0.1"), null, null)));
+        await node.StartAsync();
+
+        Assert.True(await node.Backend.WaitUntilAsync(b => b.Programmed.Peers.ContainsKey("node-2"), OverlayHarness.Patience));
+        Assert.Equal(IPAddress.Parse("10.240.2.0"), node.Backend.Programmed.Peers["node-2"].VtepAddress);
+        Assert.Equal(OverlayCatalog.VtepMacOf("node-2"), node.Backend.Programmed.Peers["node-2"].VtepMac);
+        Assert.False(node.Backend.Programmed.Peers.ContainsKey("node-3"));
+    }
+
+    [Fact]
+    public async Task AClaimOfANodeThatExpiredWhileThisOneWasDown_IsReleasedAfterExpireAfter()
+    {
+        var time = NewTime();
+        await using var node = new OverlayHarness("node-1", time);
+        node.AddPeer("node-2");
+        Write(node, "node-2", "10.240.2.0/24", 1);
+        Write(node, "node-3", "10.240.3.0/24", 1);
+        await node.StartAsync();
+        await node.SubnetAsync();
+
+        time.Advance(TimeSpan.FromHours(24) + TimeSpan.FromSeconds(1));
+
+        Assert.True(await WaitAsync(() => OverlayCatalog.Read(node.Store.Get(OverlayCatalog.KeyOf("node-3"))!, out _) is null));
+        Assert.NotNull(OverlayCatalog.Read(node.Store.Get(OverlayCatalog.KeyOf("node-2"))!, out _));
     }
 
     [Theory]

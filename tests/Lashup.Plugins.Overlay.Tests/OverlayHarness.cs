@@ -50,10 +50,15 @@ internal sealed class OverlayHarness : IAsyncDisposable
     public Member AddPeer(string node, MemberState state = MemberState.Alive) =>
         Members.AddMember(node, new IPEndPoint(UnderlayOf(node), 7470), state);
 
-    public async Task StartAsync()
+    /// <summary>Starts the controller; with <paramref name="settle"/>, lets the claim wait pass (fake time).</summary>
+    public async Task StartAsync(bool settle = true)
     {
         await Controller.StartAsync(CancellationToken.None);
         await Controller.Loaded.WaitAsync(Patience);
+        if (settle)
+        {
+            Time.Advance(OverlayController.ClaimSettle);
+        }
     }
 
     /// <summary>This node's programmed subnet, once it has one.</summary>

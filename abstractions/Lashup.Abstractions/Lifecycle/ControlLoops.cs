@@ -4,7 +4,8 @@ namespace Lashup.Abstractions.Lifecycle;
 
 /// <summary>
 /// The background loops of a plugin's controller (its watches, its apply loop, its timers) and the wake-up they share:
-/// each loop runs until the controller stops and is started again a second after it fails (a watch that broke, a bug),
+/// each loop runs until the controller stops and is started again a second after it fails or returns (a watch that
+/// broke or completed, a bug), followed by a <see cref="Signal"/>,
 /// so that one failure never stops the controller; <see cref="Signal"/> wakes the apply loop, coalescing (many signals
 /// before it runs are one pass). The load balancer, the overlay and the DNS indexer use it; so may a vendor's plugin.
 /// </summary>
@@ -147,7 +148,14 @@ public sealed partial class ControlLoops : IAsyncDisposable
             try
             {
                 await loop(token).ConfigureAwait(false);
-                return;
+                if (token.IsCancellationRequested)
+                {
+                    return;
+                }
+
+                // A loop ends only when the loops stop: one that returned (a watch that completed) would leave the
+                // controller on stale state, so it is started again like one that failed.
+                LogLoopEnded(_logger, _owner, what);
             }
             catch (OperationCanceledException) when (token.IsCancellationRequested)
             {
@@ -156,17 +164,24 @@ public sealed partial class ControlLoops : IAsyncDisposable
             catch (Exception e)
             {
                 LogLoopFailed(_logger, e, _owner, what);
-                try
-                {
-                    await Task.Delay(RestartDelay, _time, token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
             }
+
+            try
+            {
+                await Task.Delay(RestartDelay, _time, token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            // The wake-up the loop may have taken before it failed is not lost: the next pass looks again.
+            Signal();
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Owner}: {What} ended while running; restarting it")]
+    private static partial void LogLoopEnded(ILogger logger, string owner, string what);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Owner}: {What} failed; restarting it")]
     private static partial void LogLoopFailed(ILogger logger, Exception exception, string owner, string what);
