@@ -57,6 +57,50 @@ public sealed class RtnlClientTests
     }
 
     [Fact]
+    public void RouteTo_ViaGateway_TheKernelsCloneDecoded()
+    {
+        var kernel = new ScriptedKernel();
+        kernel.Answer(seq => [Message(24, 0, seq, Hex(
+            "02 20 00 00 fe 02 00 01 00020000",             // rtmsg: inet /32, main, RTPROT_KERNEL, unicast, RTM_F_CLONED
+            "0800 0f00 fe000000",                           // RTA_TABLE 254
+            "0800 0100 c0a85803",                           // RTA_DST 192.168.88.3
+            "0800 0400 05000000",                           // RTA_OIF 5
+            "0800 0500 c0a84d02",                           // RTA_GATEWAY 192.168.77.2
+            "0800 0700 c0a84d01")), Ack(seq)]);             // RTA_PREFSRC 192.168.77.1
+        using var client = new RtnlClient(kernel);
+
+        var route = client.RouteTo(IPAddress.Parse("192.168.88.3"));
+
+        Assert.Equal(new RtnlRouteLookup(IPAddress.Parse("192.168.88.3"), 1, IPAddress.Parse("192.168.77.2"), 5, IPAddress.Parse("192.168.77.1")), route);
+        Assert.Equal(Show(Hex(
+            "24000000 1a00 0500 01000000 00000000",         // len 36, RTM_GETROUTE 26, REQUEST|ACK, seq 1
+            "02 20 00 00 00 00 00 00 00000000",             // rtmsg: inet, dst_len 32
+            "0800 0100 c0a85803")), Show(kernel.Sent.Single()));
+    }
+
+    [Fact]
+    public void RouteTo_NetworkUnreachable_Null()
+    {
+        var kernel = new ScriptedKernel();
+        kernel.Answer(seq => [Error(seq, -101, "")]);
+        using var client = new RtnlClient(kernel);
+
+        Assert.Null(client.RouteTo(IPAddress.Parse("203.0.113.9")));
+    }
+
+    [Fact]
+    public void RouteTo_OtherRefusal_Thrown()
+    {
+        var kernel = new ScriptedKernel();
+        kernel.Answer(seq => [Error(seq, -22, "Invalid values in header for route get request")]);
+        using var client = new RtnlClient(kernel);
+
+        var e = Assert.Throws<NetlinkException>(() => client.RouteTo(IPAddress.Parse("192.168.77.2")));
+        Assert.Contains("Invalid values in header for route get request", e.Message, StringComparison.Ordinal);
+        Assert.Equal(22, e.Errno);
+    }
+
+    [Fact]
     public void DumpRoutes_OursAmongForeign_OnlyOursOfMainTable()
     {
         var kernel = new ScriptedKernel();

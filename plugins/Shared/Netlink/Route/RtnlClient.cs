@@ -3,6 +3,8 @@
 // own; dumps are read until NLMSG_DONE and redone when the kernel flags them interrupted. The socket is an
 // INetlinkSocket, so the tests put a scripted kernel behind it and check every byte.
 using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
 using static Lashup.Netlink.NetlinkWire;
 using static Lashup.Netlink.Route.RtnlWire;
 
@@ -224,6 +226,44 @@ internal sealed class RtnlClient : IDisposable
     public List<RtnlRoute> DumpRoutes(byte protocol, uint table = RT_TABLE_MAIN) =>
         [.. DumpFamilies("RTM_GETROUTE dump", RTM_GETROUTE, RTM_NEWROUTE, RtLength, RtnlDecoder.DecodeRoute)
             .Where(r => r.Protocol == protocol && r.Table == table)];
+
+    /// <summary>
+    /// How the kernel reaches <paramref name="destination"/> (RTM_GETROUTE with RTA_DST, as <c>ip route get</c>): the
+    /// route's type, next hop and output link; null when it has no route (ENETUNREACH, EHOSTUNREACH).
+    /// </summary>
+    /// <param name="destination">An IPv4 or IPv6 address.</param>
+    /// <exception cref="NetlinkException">The kernel refused the question otherwise, or the exchange failed.</exception>
+    public RtnlRouteLookup? RouteTo(IPAddress destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        if (destination.AddressFamily is not (AddressFamily.InterNetwork or AddressFamily.InterNetworkV6))
+        {
+            throw new ArgumentException($"{destination} is neither IPv4 nor IPv6", nameof(destination));
+        }
+
+        var bytes = destination.GetAddressBytes();
+        Span<byte> header = stackalloc byte[RtLength];
+        header[0] = bytes.Length == 4 ? AF_INET : AF_INET6;
+        header[1] = (byte)(bytes.Length * 8);
+        var writer = new NetlinkMessageWriter(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_ACK, header).PutBytes(RTA_DST, bytes);
+        var what = $"RTM_GETROUTE {destination}";
+        var sequence = Reserve(1);
+        RtnlRouteLookup? route = null;
+        var failures = new List<RtnlFailure>();
+        Exchange(writer.Finish(sequence), sequence, 0, 1, [what], failures, message =>
+        {
+            if (message.Type == RTM_NEWROUTE)
+            {
+                route = RtnlDecoder.DecodeRouteLookup(message, destination);
+            }
+        });
+        if (failures.Count > 0)
+        {
+            return failures[0].Error.Errno is Errno.ENETUNREACH or Errno.EHOSTUNREACH ? null : throw failures[0].Error;
+        }
+
+        return route;
+    }
 
     public void Dispose() => _socket.Dispose();
 

@@ -154,6 +154,26 @@ internal static class RtnlDecoder
             attributes.U32(RTA_PRIORITY));
     }
 
+    /// <summary>
+    /// The RTM_NEWROUTE answering an RTM_GETROUTE for one address (the kernel flags it a clone, RTM_F_CLONED, which
+    /// <see cref="DecodeRoute"/> skips); null for another family.
+    /// </summary>
+    public static RtnlRouteLookup? DecodeRouteLookup(NetlinkMessage message, IPAddress destination)
+    {
+        var payload = Header(message, RtLength, "rtmsg");
+        var span = payload.Span;
+        if (AddressLength(span[0]) is not { } length)
+        {
+            return null;
+        }
+
+        var what = "RTM_NEWROUTE (route get)";
+        var attributes = NetlinkAttributes.Parse(payload[RtLength..], what);
+        var gateway = attributes.Bytes(RTA_GATEWAY) is { } gw ? Address(gw, length, what + " RTA_GATEWAY") : null;
+        var source = attributes.Bytes(RTA_PREFSRC) is { } src ? Address(src, length, what + " RTA_PREFSRC") : null;
+        return new RtnlRouteLookup(destination, span[7], gateway, (int)(attributes.U32(RTA_OIF) ?? 0), source);
+    }
+
     private static ReadOnlyMemory<byte> Header(NetlinkMessage message, int length, string name) =>
         message.Payload.Length >= length
             ? message.Payload

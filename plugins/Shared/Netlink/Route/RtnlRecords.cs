@@ -74,6 +74,14 @@ internal sealed record RtnlRoute(
     uint Table = RtnlWire.RT_TABLE_MAIN,
     uint? Metric = null);
 
+/// <summary>The kernel's answer to "how is this address reached" (RTM_GETROUTE for one address, as <c>ip route get</c>).</summary>
+/// <param name="Destination">The address asked about.</param>
+/// <param name="Type">rtm_type: RTN_UNICAST (1) for a remote address, RTN_LOCAL (2) for one of this host's, others for blackholes and the like.</param>
+/// <param name="Gateway">The next hop (RTA_GATEWAY); null when the address is on a directly connected network.</param>
+/// <param name="OutputInterface">The output link's index (RTA_OIF), 0 when none.</param>
+/// <param name="PreferredSource">The source address the kernel would use (RTA_PREFSRC), when it says.</param>
+internal sealed record RtnlRouteLookup(IPAddress Destination, byte Type, IPAddress? Gateway, int OutputInterface, IPAddress? PreferredSource);
+
 /// <summary>One operation of a batch that the kernel refused.</summary>
 /// <param name="Index">Its position in the batch.</param>
 /// <param name="Operation">What it was (<c>RTM_NEWROUTE (replace) 10.240.2.0/24 via ...</c>).</param>

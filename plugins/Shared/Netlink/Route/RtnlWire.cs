@@ -82,10 +82,12 @@ internal static class RtnlWire
     public const ushort RTA_OIF = 4;
     public const ushort RTA_GATEWAY = 5;
     public const ushort RTA_PRIORITY = 6;
+    public const ushort RTA_PREFSRC = 7;
     public const ushort RTA_TABLE = 15;
     public const byte RT_TABLE_UNSPEC = 0;
     public const uint RT_TABLE_MAIN = 254;
     public const byte RTN_UNICAST = 1;
+    public const byte RTN_LOCAL = 2;
     public const byte RT_SCOPE_UNIVERSE = 0;
     public const byte RT_SCOPE_LINK = 253;
 
