@@ -141,22 +141,7 @@ public sealed class NftablesTrafficTests : IAsyncLifetime
     private async Task StartAsync(string backend)
     {
         var config = Path.Combine(_folder, "lashup.toml");
-        await File.WriteAllTextAsync(config, $"""
-            [node]
-            name = "node-1"
-            cluster = "nft"
-            data_dir = "data"
-            shutdown_timeout = "5s"
-
-            [admin]
-            listen = "{Api}"
-
-            [plugins]
-            directories = ["{Path.Combine(TestEnvironment.RepoRoot, "artifacts", "plugins")}"]
-
-            [core]
-            listen = "127.0.0.1:{TestEnvironment.FreePort()}"
-
+        await File.WriteAllTextAsync(config, TestEnvironment.NodeToml("node-1", "nft", Api, $"127.0.0.1:{TestEnvironment.FreePort()}") + $"""
             [loadbalancer]
             backend = "{backend}"
             reconcile_interval = "1s"

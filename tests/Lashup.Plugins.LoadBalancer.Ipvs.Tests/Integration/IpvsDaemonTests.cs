@@ -56,22 +56,7 @@ public sealed class IpvsDaemonTests : IDisposable
     private string WriteConfig(string extra)
     {
         var path = Path.Combine(_folder, "lashup.toml");
-        File.WriteAllText(path, $"""
-            [node]
-            name = "node-1"
-            cluster = "ipvs"
-            data_dir = "data"
-            shutdown_timeout = "5s"
-
-            [admin]
-            listen = "127.0.0.1:{TestEnvironment.FreePort()}"
-
-            [plugins]
-            directories = ["{Path.Combine(TestEnvironment.RepoRoot, "artifacts", "plugins")}"]
-
-            [core]
-            listen = "127.0.0.1:{TestEnvironment.FreePort()}"
-
+        File.WriteAllText(path, TestEnvironment.NodeToml("node-1", "ipvs", $"127.0.0.1:{TestEnvironment.FreePort()}", $"127.0.0.1:{TestEnvironment.FreePort()}") + """
             [loadbalancer]
             backend = "ipvs"
 

@@ -119,22 +119,7 @@ public sealed class VipAddressDaemonTests
         public void Start(IReadOnlyList<string> wrapper, bool keepOnStop)
         {
             var config = Path.Combine(Folder, "lashup.toml");
-            File.WriteAllText(config, $"""
-                [node]
-                name = "node-1"
-                cluster = "lb"
-                data_dir = "data"
-                shutdown_timeout = "5s"
-
-                [admin]
-                listen = "{Api}"
-
-                [plugins]
-                directories = ["{Path.Combine(TestEnvironment.RepoRoot, "artifacts", "plugins")}"]
-
-                [core]
-                listen = "127.0.0.1:{_corePort}"
-
+            File.WriteAllText(config, TestEnvironment.NodeToml("node-1", "lb", Api, $"127.0.0.1:{_corePort}") + $"""
                 [loadbalancer]
                 backend = "userspace"
                 keep_on_stop = {(keepOnStop ? "true" : "false")}

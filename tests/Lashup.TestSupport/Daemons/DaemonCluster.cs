@@ -18,21 +18,7 @@ public sealed class DaemonCluster : IDisposable
         var daemon = new Daemon($"node-{index}", TestEnvironment.FreePort(), TestEnvironment.FreePort(), Path.Combine(_root, $"node-{index}")) { CoreAddress = coreAddress };
         Directory.CreateDirectory(daemon.Folder);
         var seedList = string.Join(", ", (seeds ?? Nodes.Take(1)).Select(s => $"\"{s.CoreAddress}:{s.CorePort}\""));
-        File.WriteAllText(daemon.ConfigPath, $"""
-            [node]
-            name = "{daemon.Name}"
-            cluster = "it"
-            data_dir = "data"
-            shutdown_timeout = "5s"
-
-            [admin]
-            listen = "127.0.0.1:{daemon.AdminPort}"
-
-            [plugins]
-            directories = ["{Path.Combine(TestEnvironment.RepoRoot, "artifacts", "plugins")}"]
-
-            [core]
-            listen = "{coreAddress}:{daemon.CorePort}"
+        File.WriteAllText(daemon.ConfigPath, TestEnvironment.NodeToml(daemon.Name, "it", $"127.0.0.1:{daemon.AdminPort}", $"{coreAddress}:{daemon.CorePort}") + $"""
             seeds = [{seedList}]
             join_retry_interval = "500ms"
             relink_interval = "3s"

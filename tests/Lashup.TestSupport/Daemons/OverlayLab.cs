@@ -304,21 +304,7 @@ public sealed class OverlayLab : IDisposable
         await node.Container.RunCheckedAsync("ip", "route", "add", "default", "via", gateway.ToString());
     }
 
-    private string Config(LabNode node, IPAddress? seed, string overlayToml) => $"""
-        [node]
-        name = "{node.Name}"
-        cluster = "overlay-lab"
-        data_dir = "data"
-        shutdown_timeout = "5s"
-
-        [admin]
-        listen = "127.0.0.1:9470"
-
-        [plugins]
-        directories = ["{Path.Combine(TestEnvironment.RepoRoot, "artifacts", "plugins")}"]
-
-        [core]
-        listen = "{node.Underlay}:7946"
+    private string Config(LabNode node, IPAddress? seed, string overlayToml) => TestEnvironment.NodeToml(node.Name, "overlay-lab", "127.0.0.1:9470", $"{node.Underlay}:7946") + $"""
         seeds = [{(seed is null ? "" : $"\"{seed}:7946\"")}]
         join_retry_interval = "500ms"
         relink_interval = "3s"

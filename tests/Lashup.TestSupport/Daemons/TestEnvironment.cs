@@ -12,6 +12,30 @@ public static class TestEnvironment
 
     public static string FixturePlugin(string name) => Path.Combine(RepoRoot, "artifacts", "test-plugins", name);
 
+    /// <summary>
+    /// The start of a daemon's config that the daemon tests share: <c>[node]</c> (data in <c>data</c>, a 5 s shutdown),
+    /// <c>[admin]</c> on <paramref name="admin"/>, <c>[plugins]</c> from the repository's build, and <c>[core]</c>
+    /// listening on <paramref name="core"/>; the caller appends more <c>[core]</c> keys, then its own sections.
+    /// </summary>
+    public static string NodeToml(string name, string cluster, string admin, string core) => $"""
+        [node]
+        name = "{name}"
+        cluster = "{cluster}"
+        data_dir = "data"
+        shutdown_timeout = "5s"
+
+        [admin]
+        listen = "{admin}"
+
+        [plugins]
+        directories = ["{Path.Combine(RepoRoot, "artifacts", "plugins")}"]
+
+        [core]
+        listen = "{core}"
+
+
+        """;
+
     public static bool IsCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>A TCP port free on 127.0.0.1 right now.</summary>
