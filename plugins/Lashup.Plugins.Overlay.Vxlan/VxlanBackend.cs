@@ -75,12 +75,14 @@ internal sealed partial class VxlanBackend : IOverlayBackend, IReadinessCheck, I
         try
         {
             var client = Client();
-            if (client.GetLink(_options.Device) is { } existing && existing.Alias != VxlanLayout.Alias)
+            if (client.GetLink(_options.Device) is { } existing)
             {
-                throw new InvalidOperationException(ForeignDevice(existing));
+                // Ours (from an earlier run): this kernel has VXLAN; a reconcile adopts it. Anyone else's: refused.
+                return existing.Alias == VxlanLayout.Alias ? ValueTask.CompletedTask : throw new InvalidOperationException(ForeignDevice(existing));
             }
 
-            // A device of a probe's name, created down (no socket bound) and deleted: the kernel takes our VXLAN settings.
+            // A device of a probe's name, created down (no socket bound) and deleted: the kernel takes our VXLAN settings
+            // (and no other VXLAN device holds our VNI on our port: EEXIST).
             var probe = "lashupvx" + Convert.ToHexStringLower(BitConverter.GetBytes(Random.Shared.Next()))[..6];
             client.CreateVxlan(new VxlanLinkSpec(probe, new VxlanSettings((uint)_options.Vni, null, (ushort)_options.Port, Learning: false)));
             if (client.GetLink(probe) is { } created)
@@ -93,7 +95,8 @@ internal sealed partial class VxlanBackend : IOverlayBackend, IReadinessCheck, I
             Failed(e);
             var why = e.Errno == Errno.EOPNOTSUPP || e.Message.Contains("Unknown device type", StringComparison.OrdinalIgnoreCase)
                 ? " (this kernel has no VXLAN support: load the vxlan module, modprobe vxlan)"
-                : e.Errno == Errno.EPERM ? " (needs root or CAP_NET_ADMIN)" : "";
+                : e.Errno == Errno.EPERM ? " (needs root or CAP_NET_ADMIN)"
+                : e.Errno == Errno.EEXIST ? $" (another VXLAN device uses vni {_options.Vni} on port {_options.Port}: remove it, or choose another [overlay.vxlan] vni)" : "";
             throw new InvalidOperationException($"the vxlan overlay backend cannot create a VXLAN device here: {e.Message}{why}", e);
         }
 
