@@ -157,7 +157,11 @@ internal sealed partial class VxlanBackend : IOverlayBackend, IReadinessCheck, I
         }
 
         changes.AddRange(delta.Removed.Select(node => new KeyValuePair<string, PeerEntries?>(node, null)));
-        var batch = VxlanLayout.Changes(_programmed, changes);
+        // A peer refused for a foreign route in its way has no route of ours: it is programmed as new (its route added
+        // again, refused again while the foreign one is there); the others from what they were.
+        var basis = _programmed.Where(p => _status.GetValueOrDefault(p.Key)?.Programmed != false)
+            .ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+        var batch = VxlanLayout.Changes(basis, changes);
         Run(Client(), batch, refused, "apply");
 
         var programmed = new Dictionary<string, PeerEntries>(_programmed, StringComparer.Ordinal);

@@ -209,11 +209,18 @@ public sealed class VxlanKernelTests : IAsyncLifetime
         Assert.True(backend.Check().IsReady);
         Assert.Contains("10.240.3.0/24 via 192.168.50.254 dev ul0 proto static", await Ns.RunCheckedAsync("ip", "route", "show", "10.240.3.0/24"), StringComparison.Ordinal);
 
-        // Once it is gone, the next reconcile programs the peer.
+        // A change of that peer while the foreign route is there: still refused, the foreign route still untouched.
+        var movedB = Table(A, B with { Underlay = IPAddress.Parse("192.168.50.33") });
+        await backend.ApplyAsync(OverlayDelta.Between(Two, movedB), default);
+        Assert.False(backend.Describe("node-b")!.Programmed);
+        Assert.Contains("10.240.3.0/24 via 192.168.50.254 dev ul0 proto static", await Ns.RunCheckedAsync("ip", "route", "show", "10.240.3.0/24"), StringComparison.Ordinal);
+
+        // Once it is gone, the next apply (or reconcile) programs the peer.
         await Ns.RunCheckedAsync("ip", "route", "del", "10.240.3.0/24", "proto", "static");
-        Assert.Equal(1, await backend.ReconcileAsync(Two, default));
-        AssertProgrammed(A, B);
+        await backend.ApplyAsync(OverlayDelta.Between(movedB, Two), default);
         Assert.Equal(OverlayProgramStatus.Ok, backend.Describe("node-b"));
+        AssertProgrammed(A, B);
+        Assert.Equal(0, await backend.ReconcileAsync(Two, default));
     }
 
     [SkippableFact]

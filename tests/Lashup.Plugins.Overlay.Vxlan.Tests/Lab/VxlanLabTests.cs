@@ -26,7 +26,7 @@ public sealed class VxlanLabTests(ITestOutputHelper output) : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        if (!OperatingSystem.IsLinux() || !Environment.IsPrivilegedProcess || !TestEnvironment.HasCommand("ip") || !TestEnvironment.HasCommand("ping"))
+        if (!OperatingSystem.IsLinux() || !Environment.IsPrivilegedProcess || !TestEnvironment.HasCommand("ip") || !TestEnvironment.HasCommand("ping") || !TestEnvironment.HasCommand("curl"))
         {
             return;
         }
@@ -72,7 +72,7 @@ public sealed class VxlanLabTests(ITestOutputHelper output) : IAsyncLifetime
     [SkippableFact]
     public async Task ThreeDaemons_ContainersPingAcrossNodes_KilledPeerRemovedAfterGrace_RestartKeepsSubnet()
     {
-        Skip.If(_namespaces.Count == 0 && !TestEnvironment.IsCi, "needs root, ip and ping (a namespace lab of its own); runs on CI");
+        Skip.If(_namespaces.Count == 0 && !TestEnvironment.IsCi, "needs root, ip, ping and curl (a namespace lab of its own); runs on CI");
         Assert.NotEmpty(_namespaces);
         try
         {
@@ -82,6 +82,9 @@ public sealed class VxlanLabTests(ITestOutputHelper output) : IAsyncLifetime
             }
 
             var subnets = await AllProgrammedAsync();
+            var metrics = await _hosts[0].RunCheckedAsync("curl", "-sf", "--max-time", "10", "http://127.0.0.1:9470/metrics");
+            Assert.Contains("lashup_overlay_netlink_errors_total 0", metrics, StringComparison.Ordinal);
+            Assert.Contains($"lashup_overlay_vxlan_peers {Nodes - 1}", metrics, StringComparison.Ordinal);
             for (var i = 0; i < Nodes; i++)
             {
                 await AttachContainerAsync(i, subnets[i]);
