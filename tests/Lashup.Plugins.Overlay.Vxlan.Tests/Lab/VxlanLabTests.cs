@@ -10,7 +10,7 @@ namespace Lashup.Plugins.Overlay.Vxlan.Tests.Lab;
 /// bridge in a fourth namespace, a veth per host, 192.168.60.0/24), each running a real <c>lashup</c> daemon with
 /// <c>[overlay] backend = "vxlan"</c>, and a "container" namespace per host (a veth to its host, an address in that
 /// node's subnet, the default route via the host's .1). Containers ping each other across nodes; a daemon killed -9
-/// has its entries removed on its peers after <c>peer_grace</c>; restarted, it keeps its subnet and pings again.
+/// has its entries removed on its peers after <c>peer_grace</c>; a route deleted by hand is back within a reconcile; restarted, it keeps its subnet and pings again.
 /// Every namespace (and with them every link, route and daemon) is removed even when the test fails.
 /// </summary>
 public sealed class VxlanLabTests(ITestOutputHelper output) : IAsyncLifetime
@@ -94,6 +94,18 @@ public sealed class VxlanLabTests(ITestOutputHelper output) : IAsyncLifetime
             var pinged = Stopwatch.StartNew();
             await AllPairsPingAsync(Enumerable.Range(0, Nodes).ToList(), TimeSpan.FromSeconds(2));
             output.WriteLine($"all {Nodes * (Nodes - 1)} pairs pinged {pinged.ElapsedMilliseconds} ms after the overlay was programmed everywhere");
+
+            // Drift on h1: a peer's route deleted by hand is back within a reconcile (reconcile_interval 5s) and
+            // counted; a foreign route through lashup0 stays.
+            var h1 = _hosts[0];
+            await h1.RunCheckedAsync("ip", "route", "del", subnets[1], "proto", "0x4c");
+            await h1.RunCheckedAsync("ip", "route", "add", "10.250.0.0/24", "via", subnets[1].Split('/')[0], "dev", "lashup0", "onlink", "proto", "static");
+            Assert.True(
+                await UntilAsync(async () => (await h1.RunCheckedAsync("ip", "route", "show", "proto", "0x4c")).Contains(subnets[1], StringComparison.Ordinal), TimeSpan.FromSeconds(15)),
+                $"h1 did not put back its route to {subnets[1]} within 15 s (reconcile_interval 5s)");
+            Assert.Contains("lashup_overlay_drift_repaired_total 1", await h1.RunCheckedAsync("curl", "-sf", "--max-time", "10", "http://127.0.0.1:9470/metrics"), StringComparison.Ordinal);
+            Assert.Contains("proto static", await h1.RunCheckedAsync("ip", "route", "show", "10.250.0.0/24"), StringComparison.Ordinal);
+            await AllPairsPingAsync(Enumerable.Range(0, Nodes).ToList(), TimeSpan.FromSeconds(2));
 
             // kill -9 node 3: its lashup0 and entries stay on its host (a crash leaves them); its peers drop it after peer_grace.
             var gone = Nodes - 1;
