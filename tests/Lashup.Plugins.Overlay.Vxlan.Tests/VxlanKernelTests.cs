@@ -244,6 +244,20 @@ public sealed class VxlanKernelTests : IAsyncLifetime
     }
 
     [SkippableFact]
+    public async Task EnsureSupported_AnotherVxlanDeviceOnOurVniAndPort_NamesIt()
+    {
+        SkipUnlessRoot();
+        await Ns.RunCheckedAsync("ip", "link", "add", "other0", "type", "vxlan", "id", "1024", "dstport", "4789");
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => NewBackend().EnsureSupportedAsync(default).AsTask());
+        Assert.Contains("EEXIST", e.Message, StringComparison.Ordinal);
+        Assert.EndsWith("(another VXLAN device uses vni 1024 on port 4789: remove it, or choose another [overlay.vxlan] vni)", e.Message, StringComparison.Ordinal);
+        Assert.Equal(["lo", "other0", "ul0", "ul1"], Kernel.DumpLinks().Select(l => l.Name).Order(StringComparer.Ordinal));
+
+        await NewBackend(vni: 1025).EnsureSupportedAsync(default);
+        Assert.Equal(["lo", "other0", "ul0", "ul1"], Kernel.DumpLinks().Select(l => l.Name).Order(StringComparer.Ordinal));
+    }
+
+    [SkippableFact]
     public async Task Reconcile_ChangedVni_DeviceRecreatedWithEverything()
     {
         SkipUnlessRoot();

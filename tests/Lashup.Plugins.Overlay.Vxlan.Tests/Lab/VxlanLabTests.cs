@@ -138,6 +138,25 @@ public sealed class VxlanLabTests(ITestOutputHelper output) : IAsyncLifetime
         }
     }
 
+    [SkippableFact]
+    public async Task Run_ForeignDeviceNamedLashup0_FailsToStartWithWhyAndLeavesIt()
+    {
+        Skip.If(_namespaces.Count == 0 && !TestEnvironment.IsCi, "needs root, ip, ping and curl (a namespace lab of its own); runs on CI");
+        Assert.NotEmpty(_namespaces);
+        await _hosts[0].RunCheckedAsync("ip", "link", "add", "lashup0", "type", "veth", "peer", "name", "lashup1");
+
+        Start(0);
+        await _daemons[0]!.WaitForExitAsync(Converge);
+
+        Assert.NotEqual(0, _daemons[0]!.ExitCode);
+        Assert.Contains(
+            "overlay failed to start: a device named lashup0 exists that Lashup did not create (kind veth, alias \"\", not \"lashup:vxlan\"); it is left untouched: remove or rename it, or set [overlay.vxlan] device to another name",
+            _daemons[0]!.Output,
+            StringComparison.Ordinal);
+        Assert.Contains("link/ether", await _hosts[0].RunCheckedAsync("ip", "link", "show", "lashup0"), StringComparison.Ordinal);
+        Assert.DoesNotContain("vxlan", await _hosts[0].RunCheckedAsync("ip", "-d", "link", "show", "lashup0"), StringComparison.Ordinal);
+    }
+
     private async Task<NetworkNamespace> CreateAsync(string tag)
     {
         var ns = await NetworkNamespace.CreateAsync(tag);
