@@ -254,6 +254,26 @@ public sealed class ConfigCheckTests
             "lashup.toml:4:1: loadbalancer.named_vip_range: expected a range in CIDR form such as \"10.200.0.0/16\", got \"web\""
         },
         {
+            "a VXLAN VNI out of range",
+            "[core]\n[overlay]\nenabled = true\nbackend = \"vxlan\"\n[overlay.vxlan]\nvni = 16777216\n",
+            "lashup.toml:6:1: overlay.vxlan.vni: must be between 1 and 16777215, got 16777216"
+        },
+        {
+            "a VXLAN port of 0",
+            "[core]\n[overlay]\nenabled = true\nbackend = \"vxlan\"\n[overlay.vxlan]\nport = 0\n",
+            "lashup.toml:6:1: overlay.vxlan.port: must be between 1 and 65535, got 0"
+        },
+        {
+            "a VXLAN device name longer than an interface name",
+            "[core]\n[overlay]\nenabled = true\nbackend = \"vxlan\"\n[overlay.vxlan]\ndevice = \"lashup-overlay-1\"\n",
+            "lashup.toml:6:1: overlay.vxlan.device: expected an interface name of 1-15 ASCII characters without '/', ':' or spaces (e.g. \"lashup0\"), got \"lashup-overlay-1\""
+        },
+        {
+            "a VXLAN MTU below IPv4's minimum",
+            "[core]\n[overlay]\nenabled = true\nbackend = \"vxlan\"\n[overlay.vxlan]\nmtu = 100\n",
+            "lashup.toml:6:1: overlay.vxlan.mtu: expected 0 (the underlay's MTU less 50, less 70 over IPv6) or 576-65485, got 100"
+        },
+        {
             "a named VIP range overlapping the overlay's",
             "[core]\n[overlay]\nenabled = false\nrange = \"10.200.4.0/24\"\n[loadbalancer]\nbackend = \"userspace\"\nnamed_vip_range = \"10.200.0.0/16\"\n",
             "lashup.toml:7:1: loadbalancer.named_vip_range: 10.200.0.0/16 overlaps the overlay's range 10.200.4.0/24 ([overlay] range); named VIPs need addresses no container has"
