@@ -41,10 +41,10 @@ public sealed class OverlayLab : IDisposable
     /// </summary>
     public static async Task<OverlayLab> StartAsync(string backend, int nodes = 3, string overlayToml = "", TimeSpan? timeout = null)
     {
-        var lab = new OverlayLab(backend);
+        var lab = await CreateAsync(backend, nodes, overlayToml);
         try
         {
-            await lab.BuildAsync(nodes, overlayToml, timeout ?? TimeSpan.FromSeconds(90));
+            await lab.StartAllAsync(timeout ?? TimeSpan.FromSeconds(90));
             return lab;
         }
         catch
@@ -52,6 +52,39 @@ public sealed class OverlayLab : IDisposable
             lab.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Builds the lab's namespaces, links and configs like <see cref="StartAsync"/> but starts no daemon (and wires no
+    /// container): for a test that prepares a host first, e.g. a daemon expected to fail (<see cref="RunUntilExitAsync"/>).
+    /// </summary>
+    public static async Task<OverlayLab> CreateAsync(string backend, int nodes = 3, string overlayToml = "")
+    {
+        var lab = new OverlayLab(backend);
+        try
+        {
+            await lab.BuildAsync(nodes, overlayToml);
+            return lab;
+        }
+        catch
+        {
+            lab.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Starts node <paramref name="i"/>'s daemon expecting it to exit (a refused start) and waits (bounded by
+    /// <paramref name="timeout"/>) until it has; returns it (exit code, output). Throws when it is still running.
+    /// </summary>
+    public async Task<LashupProcess> RunUntilExitAsync(int i, TimeSpan timeout)
+    {
+        var node = _nodes[i];
+        node.Process?.Dispose();
+        node.KilledOnPurpose = true;
+        node.Process = LashupProcess.StartWith(node.Host.Exec, "run", "--config", node.ConfigPath);
+        await node.Process.WaitForExitAsync(timeout);
+        return node.Process;
     }
 
     /// <summary>Node <paramref name="i"/>'s name (<c>node-1</c> for 0).</summary>
@@ -171,6 +204,25 @@ public sealed class OverlayLab : IDisposable
     public async Task<string[]> OverlayRoutesAsync(int i) =>
         (await _nodes[i].Host.RunCheckedAsync("ip", "route", "show", "proto", "0x4c")).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
+    /// <summary><c>ip neigh show dev <paramref name="device"/></c> in node <paramref name="i"/>'s host namespace, one a line.</summary>
+    public async Task<string[]> NeighboursAsync(int i, string device) =>
+        Lines(await _nodes[i].Host.RunCheckedAsync("ip", "neigh", "show", "dev", device));
+
+    /// <summary><c>bridge fdb show dev <paramref name="device"/></c> in node <paramref name="i"/>'s host namespace, one a line.</summary>
+    public async Task<string[]> FdbAsync(int i, string device) =>
+        Lines(await _nodes[i].Host.RunCheckedAsync("bridge", "fdb", "show", "dev", device));
+
+    /// <summary>The daemon's <c>/metrics</c> (admin API, <c>curl</c> in node <paramref name="i"/>'s host namespace).</summary>
+    public Task<string> MetricsAsync(int i) =>
+        _nodes[i].Host.RunCheckedAsync("curl", "-sf", "--max-time", "10", "http://127.0.0.1:9470/metrics");
+
+    /// <summary>Node <paramref name="i"/>'s host's routes, and the neighbours and FDB of <paramref name="device"/>, for a failed assertion's message.</summary>
+    public async Task<string> KernelStateAsync(int i, string device)
+    {
+        var host = _nodes[i].Host;
+        return $"{_nodes[i].Name} ({host.Name}):\n" + await host.RunAsync("ip", "route") + await host.RunAsync("ip", "neigh", "show", "dev", device) + await host.RunAsync("bridge", "fdb", "show", "dev", device);
+    }
+
     /// <summary>Polls <paramref name="condition"/> every 300 ms until it holds or <paramref name="timeout"/> passed; a daemon that exited unasked fails it.</summary>
     public async Task<bool> WaitAsync(Func<Task<bool>> condition, TimeSpan timeout)
     {
@@ -227,7 +279,9 @@ public sealed class OverlayLab : IDisposable
         }
     }
 
-    private async Task BuildAsync(int count, string overlayToml, TimeSpan timeout)
+    private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    private async Task BuildAsync(int count, string overlayToml)
     {
         _underlay = await NetworkNamespace.CreateAsync("ul");
         _namespaces.Add(_underlay);
@@ -245,14 +299,17 @@ public sealed class OverlayLab : IDisposable
             await _underlay.RunCheckedAsync("ip", "link", "set", port, "master", "br0", "up");
             await host.RunCheckedAsync("ip", "addr", "add", $"{underlay}/24", "dev", "eth0");
             await host.RunCheckedAsync("ip", "link", "set", "eth0", "up");
-            await host.RunCheckedAsync("sysctl", "-qw", "net.ipv4.ip_forward=1");
+            await host.RunCheckedAsync("sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0");
             await NetworkNamespace.RunHostAsync(true, "ip", "link", "add", "ct0", "netns", host.Name, "type", "veth", "peer", "name", "eth0", "netns", container.Name);
             var node = new LabNode($"node-{i + 1}", host, container, underlay, Path.Combine(_root, $"node-{i + 1}"));
             Directory.CreateDirectory(node.Folder);
             File.WriteAllText(node.ConfigPath, Config(node, i == 0 ? null : _nodes[0].Underlay, overlayToml));
             _nodes.Add(node);
         }
+    }
 
+    private async Task StartAllAsync(TimeSpan timeout)
+    {
         foreach (var node in _nodes)
         {
             node.Process = LashupProcess.StartWith(node.Host.Exec, "run", "--config", node.ConfigPath);
