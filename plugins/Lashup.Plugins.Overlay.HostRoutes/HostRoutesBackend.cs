@@ -131,9 +131,19 @@ internal sealed partial class HostRoutesBackend : IOverlayBackend, IReadinessChe
                 Resolve(client, peer, wanted, refused);
             }
 
+            // A VXLAN device the vxlan backend left when the backend was switched (its alias marks it): its onlink
+            // routes would take the peers' subnets from these routes. Deleting it removes its entries and routes too.
+            var leftovers = 0;
+            foreach (var device in client.DumpLinks().Where(l => l.Alias == VxlanAlias))
+            {
+                client.DeleteLink(device.Index);
+                LogLeftoverDevice(_logger, device.Name);
+                leftovers++;
+            }
+
             var (mtu, local) = LocalPart(client, desired.Local);
             var there = client.DumpRoutes(Protocol);
-            return Program(client, RoutePlan.Diff(there, wanted), wanted, refused, mtu, local);
+            return leftovers + Program(client, RoutePlan.Diff(there, wanted), wanted, refused, mtu, local);
         });
         return ValueTask.FromResult(repairs);
     }
@@ -344,6 +354,12 @@ internal sealed partial class HostRoutesBackend : IOverlayBackend, IReadinessChe
         _client?.Dispose();
         _client = null;
     }
+
+    /// <summary>The alias the vxlan backend marks its device with (kept in step with its <c>VxlanLayout.Alias</c>).</summary>
+    internal const string VxlanAlias = "lashup:vxlan";
+
+    [LoggerMessage(3, LogLevel.Information, "host-routes: removed {Device}, the device the vxlan backend left (the backend is host-routes now)")]
+    private static partial void LogLeftoverDevice(ILogger logger, string device);
 
     [LoggerMessage(1, LogLevel.Warning, "host-routes: peer {Node} is not programmed: {Reason}")]
     private static partial void LogRefused(ILogger logger, string node, string reason);

@@ -296,6 +296,16 @@ internal sealed partial class VxlanBackend : IOverlayBackend, IReadinessCheck, I
 
             link ??= client.GetLink(_options.Device) ?? throw new NetlinkException($"{_options.Device} was created but is not listed");
             var index = link.Index;
+
+            // Routes of Lashup's protocol through another device are what the host-routes backend (or this one under an
+            // earlier device name) left when the backend was switched: they would take the peers' subnets from ours.
+            foreach (var leftover in client.DumpRoutes(VxlanLayout.RouteProtocol).Where(r => r.OutputInterface != index))
+            {
+                client.DeleteRoute(leftover);
+                LogLeftoverRoute(_logger, $"{leftover.Destination}/{leftover.PrefixLength}");
+                repairs++;
+            }
+
             var refused = new Dictionary<string, string>(StringComparer.Ordinal);
             var entries = new Dictionary<string, PeerEntries>(StringComparer.Ordinal);
             foreach (var peer in desired.Peers.Values)
@@ -452,6 +462,9 @@ internal sealed partial class VxlanBackend : IOverlayBackend, IReadinessCheck, I
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "vxlan: re-creating {Device}, its settings changed: {Why}")]
     private static partial void LogRecreating(ILogger logger, string device, string why);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "vxlan: removed the route to {Subnet} another Lashup overlay backend left (its protocol, not through this device)")]
+    private static partial void LogLeftoverRoute(ILogger logger, string subnet);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "vxlan: removed {Device} with its entries and routes")]
     private static partial void LogCleared(ILogger logger, string device);

@@ -88,6 +88,24 @@ public sealed class HostRoutesKernelTests : IAsyncLifetime
     }
 
     [SkippableFact]
+    public async Task Reconcile_RemovesTheDeviceTheVxlanBackendLeft_AndNoOtherVxlanDevice()
+    {
+        SkipUnlessRoot();
+        await Ns.RunCheckedAsync("ip", "link", "add", "lashup0", "type", "vxlan", "id", "1024", "dstport", "4789", "local", "192.168.77.1", "nolearning");
+        await Ns.RunCheckedAsync("ip", "link", "set", "lashup0", "alias", HostRoutesBackend.VxlanAlias);
+        await Ns.RunCheckedAsync("ip", "link", "add", "other0", "type", "vxlan", "id", "7", "dstport", "4790", "local", "192.168.77.1", "nolearning");
+        var backend = NewBackend();
+        await backend.EnsureSupportedAsync(default);
+
+        Assert.Equal(3, await backend.ReconcileAsync(Two, default));
+
+        var links = await Ns.RunCheckedAsync("ip", "-o", "link", "show");
+        Assert.DoesNotContain("lashup0", links, StringComparison.Ordinal);
+        Assert.Contains("other0", links, StringComparison.Ordinal);
+        Assert.Equal(2, (await OursAsync()).Length);
+    }
+
+    [SkippableFact]
     public async Task Reconcile_TwoConnectedPeers_RouteEachViaItsUnderlay()
     {
         SkipUnlessRoot();

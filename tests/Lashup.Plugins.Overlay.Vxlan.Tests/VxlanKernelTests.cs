@@ -180,6 +180,22 @@ public sealed class VxlanKernelTests : IAsyncLifetime
     }
 
     [SkippableFact]
+    public async Task Reconcile_RemovesRoutesOfLashupsProtocolThatAnotherBackendLeft_NotOtherProtocols()
+    {
+        SkipUnlessRoot();
+        var backend = await BuiltAsync(Two);
+        // What the host-routes backend leaves when the backend is switched: a route per peer via its underlay.
+        await Ns.RunCheckedAsync("ip", "route", "add", "10.240.7.0/24", "via", "192.168.50.3", "proto", "0x4c");
+        await Ns.RunCheckedAsync("ip", "route", "add", "10.240.8.0/24", "via", "192.168.50.3", "proto", "static");
+
+        Assert.Equal(1, await backend.ReconcileAsync(Two, default));
+
+        Assert.Empty(await Ns.RunCheckedAsync("ip", "route", "show", "10.240.7.0/24"));
+        Assert.Contains("10.240.8.0/24 via 192.168.50.3", await Ns.RunCheckedAsync("ip", "route", "show", "10.240.8.0/24"), StringComparison.Ordinal);
+        AssertProgrammed(A, B);
+    }
+
+    [SkippableFact]
     public async Task Reconcile_VtepAddressRemovedByHand_AddressAndTheRoutesAndNeighboursItTookBack()
     {
         SkipUnlessRoot();
