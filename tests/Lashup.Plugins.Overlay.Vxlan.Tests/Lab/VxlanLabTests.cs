@@ -82,6 +82,29 @@ public sealed class VxlanLabTests(ITestOutputHelper output)
     }
 
     [SkippableFact]
+    public async Task TenPercentUnderlayLoss_TheOverlayStillConverges_AndEveryPairPings()
+    {
+        Skip.If(!CanRun && !TestEnvironment.IsCi, "needs root, ip, ping and curl (network namespaces, real daemons); runs on CI");
+        using var lab = await OverlayLab.StartAsync(Backend, timeout: Converge, underlayLossPercent: 10);
+        try
+        {
+            var subnets = await AllProgrammedAsync(lab);
+            Assert.Equal(lab.Count, subnets.Distinct().Count());
+
+            // A ping is one echo: with 10% loss each way some are lost, so each pair is retried (bounded) until one answers.
+            var pinged = Stopwatch.StartNew();
+            await AllPairsPingAsync(lab, TimeSpan.FromSeconds(20));
+            output.WriteLine($"at 10% underlay loss all pairs pinged {pinged.ElapsedMilliseconds} ms after the overlay was programmed everywhere");
+            Assert.True(await lab.UnderlayDroppedAsync() > 0, "the underlay dropped nothing: the loss rule did not apply");
+        }
+        catch
+        {
+            output.WriteLine(lab.Logs());
+            throw;
+        }
+    }
+
+    [SkippableFact]
     public async Task Run_ForeignDeviceNamedLashup0_FailsToStartWithWhyAndLeavesIt()
     {
         Skip.If(!CanRun && !TestEnvironment.IsCi, "needs root, ip, ping and curl (network namespaces, real daemons); runs on CI");

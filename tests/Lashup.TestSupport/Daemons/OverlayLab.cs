@@ -39,11 +39,16 @@ public sealed class OverlayLab : IDisposable
     /// <c>programmed</c>, then wires each container. <paramref name="overlayToml"/> is appended to every <c>[overlay]</c>
     /// section's config (e.g. an <c>[overlay.vxlan]</c> section).
     /// </summary>
-    public static async Task<OverlayLab> StartAsync(string backend, int nodes = 3, string overlayToml = "", TimeSpan? timeout = null)
+    public static async Task<OverlayLab> StartAsync(string backend, int nodes = 3, string overlayToml = "", TimeSpan? timeout = null, int underlayLossPercent = 0)
     {
         var lab = await CreateAsync(backend, nodes, overlayToml);
         try
         {
+            if (underlayLossPercent > 0)
+            {
+                await lab.SetUnderlayLossAsync(underlayLossPercent);
+            }
+
             await lab.StartAllAsync(timeout ?? TimeSpan.FromSeconds(90));
             return lab;
         }
@@ -277,6 +282,34 @@ public sealed class OverlayLab : IDisposable
         catch (IOException)
         {
         }
+    }
+
+    /// <summary>
+    /// Drops <paramref name="percent"/> % of the frames the underlay bridge forwards, chosen at random (nft's
+    /// <c>numgen random</c>: this kernel has no netem), so gossip, the store and VXLAN all see the loss; 0 removes it.
+    /// </summary>
+    public async Task SetUnderlayLossAsync(int percent)
+    {
+        var script = $"add table bridge lab_loss\ndelete table bridge lab_loss\n"
+            + (percent > 0 ? $"add table bridge lab_loss\nadd chain bridge lab_loss forward {{ type filter hook forward priority 0; policy accept; }}\nadd rule bridge lab_loss forward numgen random mod 100 < {percent.ToString(CultureInfo.InvariantCulture)} counter drop\n" : "");
+        var path = Path.Combine(Path.GetTempPath(), $"lashup-lab-loss-{Guid.NewGuid():N}.nft");
+        await File.WriteAllTextAsync(path, script);
+        try
+        {
+            await _underlay!.RunCheckedAsync("nft", "-f", path);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    /// <summary>Frames the underlay loss (<see cref="SetUnderlayLossAsync"/>) has dropped so far.</summary>
+    public async Task<long> UnderlayDroppedAsync()
+    {
+        var listing = await _underlay!.RunCheckedAsync("nft", "list", "table", "bridge", "lab_loss");
+        var match = System.Text.RegularExpressions.Regex.Match(listing, @"counter packets (\d+)");
+        return match.Success ? long.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
     }
 
     private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
