@@ -12,6 +12,12 @@ if (args is ["index-memory", .. var rest])
     return;
 }
 
+if (args is ["overlay-iperf", .. var iperfArgs])
+{
+    Lashup.Benchmarks.OverlayIperf.Run(iperfArgs);
+    return;
+}
+
 if (args is ["nft-scale", .. var nftArgs])
 {
     Lashup.Benchmarks.NftScale.Run(nftArgs);

@@ -107,6 +107,9 @@ public sealed class OverlayLab : IDisposable
     /// <summary>The host namespace of node <paramref name="i"/> (for <c>ip route</c>, <c>ip link</c> there).</summary>
     public NetworkNamespace HostNamespace(int i) => _nodes[i].Host;
 
+    /// <summary>The container namespace of node <paramref name="i"/>.</summary>
+    public NetworkNamespace ContainerNamespace(int i) => _nodes[i].Container;
+
     /// <summary>The daemon of node <paramref name="i"/> (its output, whether it exited).</summary>
     public LashupProcess Daemon(int i) => _nodes[i].Process ?? throw new InvalidOperationException($"{_nodes[i].Name} is not running");
 
