@@ -240,27 +240,7 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
         {
             lock (_gate)
             {
-                if (e.Change is { } change)
-                {
-                    if (change.Kind == MembershipChangeKind.Removed)
-                    {
-                        _members.Remove(change.Member.Name);
-                    }
-                    else
-                    {
-                        _members[change.Member.Name] = change.Member;
-                    }
-                }
-                else
-                {
-                    _members.Clear();
-                    foreach (var member in e.Snapshot)
-                    {
-                        _members[member.Name] = member;
-                    }
-
-                    _membersLoaded = true;
-                }
+                _membersLoaded |= e.ApplyTo(_members);
             }
 
             _control.Signal();
