@@ -69,6 +69,7 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
     private long? _peerSeenAt;
     private readonly Dictionary<string, long> _absentSince = new(StringComparer.Ordinal);
     private DateTimeOffset? _wakeDue;
+    private OverlayClaim? _lostClaim;
     private bool _claimsLoaded;
     private bool _membersLoaded;
     private volatile bool _ready;
@@ -343,9 +344,11 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
             }
             else
             {
-                if (mine is not null)
+                if (mine is not null && !mine.Equals(_lostClaim))
                 {
+                    // Counted once per claim lost: passes that run before the new claim is read back see the same one.
                     Interlocked.Increment(ref Stats.ClaimConflicts);
+                    _lostClaim = mine;
                 }
 
                 var taken = winners.Where(w => w.Value.Node != local).Select(w => w.Key).ToHashSet();
