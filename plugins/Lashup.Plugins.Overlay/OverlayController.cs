@@ -45,6 +45,9 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
     internal static readonly TimeSpan ClaimSettle = TimeSpan.FromSeconds(10);
 
     private static readonly TimeSpan ClaimRetry = TimeSpan.FromSeconds(10);
+
+    /// <summary>A claim time more than this ahead of this node's clock is not believed.</summary>
+    internal static readonly TimeSpan MaxClockLead = TimeSpan.FromDays(1);
     private static readonly TimeSpan RetryAfterFailure = TimeSpan.FromSeconds(1);
 
     private readonly IReplicatedStore _store;
@@ -314,8 +317,9 @@ internal sealed partial class OverlayController : ILifecycleParticipant, IReadin
             _peerSeenAt = _time.GetTimestamp();
         }
 
-        // Records of nodes that are not (or no longer) members; an unusable underlay counts as malformed.
-        foreach (var bad in claims.Values.Where(c => !VipId.IsUsableAddress(c.Underlay, out _) ).Select(c => c.Node).ToList())
+        // An unusable underlay, or a claim time further ahead than any clock may run (it would win every collision and,
+        // through the clamp below, push this node's own claim time to overflow): skipped.
+        foreach (var bad in claims.Values.Where(c => !VipId.IsUsableAddress(c.Underlay, out _) || c.ClaimedAt > now.ToUnixTimeMilliseconds() + (long)MaxClockLead.TotalMilliseconds).Select(c => c.Node).ToList())
         {
             claims.Remove(bad);
         }

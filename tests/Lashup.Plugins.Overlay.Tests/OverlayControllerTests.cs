@@ -267,6 +267,22 @@ public sealed class OverlayControllerTests
     }
 
     [Fact]
+    public async Task AClaimTimeFarInTheFuture_IsSkipped_AndDoesNotPushThisNodesClaimTime()
+    {
+        var time = NewTime();
+        await using var node = new OverlayHarness("node-1", time);
+        node.AddPeer("node-2");
+        Write(node, "node-2", "10.240.2.0/24", long.MaxValue);
+        await node.StartAsync();
+
+        await node.SubnetAsync();
+
+        var mine = OverlayCatalog.Read(node.Store.Get(OverlayCatalog.KeyOf("node-1"))!, out _)!;
+        Assert.Equal(time.GetUtcNow().ToUnixTimeMilliseconds(), mine.ClaimedAt);
+        Assert.False(node.Backend.Programmed.Peers.ContainsKey("node-2"));
+    }
+
+    [Fact]
     public async Task APeersVtepAddressAndMac_ComeFromItsSubnetAndName_NotFromWhatItsRecordSays_AndABadUnderlayIsSkipped()
     {
         var time = NewTime();
