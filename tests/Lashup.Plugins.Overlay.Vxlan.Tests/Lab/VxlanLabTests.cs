@@ -123,6 +123,60 @@ public sealed class VxlanLabTests(ITestOutputHelper output)
         Assert.DoesNotContain("vxlan", await host.RunCheckedAsync("ip", "-d", "link", "show", Device), StringComparison.Ordinal);
     }
 
+    [SkippableFact]
+    public async Task SwitchingBackend_VxlanToHostRoutesAndBack_RemovesThePreviousBackendsState_KeepsSubnets_AndPings()
+    {
+        Skip.If(!CanRun && !TestEnvironment.IsCi, "needs root, ip, ping and curl (network namespaces, real daemons); runs on CI");
+        using var lab = await OverlayLab.StartAsync(Backend, nodes: 2, timeout: Converge);
+        try
+        {
+            var subnets = await AllProgrammedAsync(lab);
+            await AllPairsPingAsync(lab, TimeSpan.FromSeconds(2));
+
+            // Every node restarted onto host-routes (one backend per cluster: a VXLAN packet has no device to land on at a
+            // host-routes node): the VXLAN device and its entries go, a route per peer via its underlay takes over.
+            for (var i = 0; i < lab.Count; i++)
+            {
+                Assert.Equal(lab.Subnet(i), await lab.RestartWithBackendAsync(i, "host-routes", Converge));
+            }
+
+            Assert.Equal(subnets, await AllProgrammedAsync(lab));
+            for (var i = 0; i < lab.Count; i++)
+            {
+                var host = i;
+                Assert.True(
+                    await lab.WaitAsync(async () => (await lab.HostNamespace(host).RunAsync("ip", "link", "show", Device)).Length == 0, Converge),
+                    $"{lab.NodeName(i)} still has {Device} after switching to host-routes:\n{await lab.HostNamespace(i).RunAsync("ip", "-d", "link")}");
+                var routes = await lab.OverlayRoutesAsync(i);
+                var peer = lab.Subnet(1 - i).ToString();
+                Assert.Contains(routes, r => r.StartsWith(peer, StringComparison.Ordinal) && r.Contains($"via {lab.Underlay(1 - i)} dev eth0", StringComparison.Ordinal));
+            }
+
+            await AllPairsPingAsync(lab, TimeSpan.FromSeconds(5));
+
+            // And back: vxlan deletes host-routes' routes (ours, not through its device) and programs its device again.
+            for (var i = 0; i < lab.Count; i++)
+            {
+                Assert.Equal(lab.Subnet(i), await lab.RestartWithBackendAsync(i, Backend, Converge));
+            }
+
+            Assert.Equal(subnets, await AllProgrammedAsync(lab));
+            for (var i = 0; i < lab.Count; i++)
+            {
+                var routes = await lab.OverlayRoutesAsync(i);
+                Assert.DoesNotContain(routes, r => r.Contains("dev eth0", StringComparison.Ordinal));
+                Assert.Contains(routes, r => r.StartsWith(lab.Subnet(1 - i).ToString(), StringComparison.Ordinal) && r.Contains($"dev {Device}", StringComparison.Ordinal));
+            }
+
+            await AllPairsPingAsync(lab, TimeSpan.FromSeconds(5));
+        }
+        catch
+        {
+            output.WriteLine(lab.Logs());
+            throw;
+        }
+    }
+
     /// <summary>Waits (bounded) until every daemon shows its subnet programmed and every other node programmed; the subnets (distinct).</summary>
     private static async Task<string[]> AllProgrammedAsync(OverlayLab lab)
     {

@@ -194,6 +194,27 @@ public sealed class OverlayLab : IDisposable
         throw new TimeoutException($"{node.Name} holds no subnet {timeout ?? TimeSpan.FromSeconds(60)} after its restart:\n{node.Process.Output}");
     }
 
+    /// <summary>
+    /// Stops node <paramref name="i"/>'s daemon with SIGTERM (as an operator's restart would; bounded), changes its
+    /// config's <c>[overlay] backend</c> to <paramref name="backend"/>, and starts it again like <see cref="RestartAsync"/>.
+    /// </summary>
+    public async Task<IPNetwork> RestartWithBackendAsync(int i, string backend, TimeSpan? timeout = null)
+    {
+        var node = _nodes[i];
+        if (node.Process is { HasExited: false } running)
+        {
+            node.KilledOnPurpose = true;
+            running.Terminate();
+            await running.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        var config = File.ReadAllLines(node.ConfigPath);
+        var line = Array.FindIndex(config, l => l.StartsWith("backend = ", StringComparison.Ordinal));
+        config[line] = $"backend = \"{backend}\"";
+        File.WriteAllLines(node.ConfigPath, config);
+        return await RestartAsync(i, timeout);
+    }
+
     /// <summary><c>lashup overlay show --json</c> on node <paramref name="i"/>, or null when the daemon does not answer.</summary>
     public Task<JsonElement?> ShowAsync(int i) => CliJsonAsync(i, "overlay", "show", "--json");
 
