@@ -11,6 +11,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
@@ -27,10 +28,10 @@ internal static partial class Daemon
     public const int ExitFailure = 1;
 
     /// <summary>Validates a config file as fully as possible without starting anything.</summary>
-    public static int Check(string? path, TextWriter stdout, TextWriter stderr)
+    public static int Check(string? path, TextWriter stdout, TextWriter stderr, InstallLayout? layout = null)
     {
         var errors = new List<ConfigException>();
-        var config = TryLoad(path, errors);
+        var config = TryLoad(path, errors, layout);
         if (config is not null && errors.Count == 0)
         {
             var declared = new List<(string, Type)>();
@@ -70,7 +71,7 @@ internal static partial class Daemon
     public static async Task<int> RunAsync(string? path, TextWriter stderr)
     {
         var errors = new List<ConfigException>();
-        var config = TryLoad(path, errors);
+        var config = TryLoad(path, errors, null);
         if (config is null || errors.Count > 0)
         {
             Report(errors, stderr);
@@ -101,6 +102,17 @@ internal static partial class Daemon
         builder.Services.AddSingleton(config);
         builder.Services.AddSingleton(new PrometheusExporter());
         builder.Services.AddSingleton<LifecycleOrchestrator>();
+        var notifier = new SystemdNotifier();
+        if (notifier.IsEnabled)
+        {
+            // First, so that it reports "starting" before plugins start and stops after them.
+            var watchdog = SystemdNotifications.WatchdogInterval(
+                Environment.GetEnvironmentVariable("WATCHDOG_USEC"), Environment.GetEnvironmentVariable("WATCHDOG_PID"), Environment.ProcessId);
+            builder.Services.AddHostedService(sp => new SystemdNotifications(
+                notifier, () => AdminApi.Readiness(sp), sp.GetRequiredService<IHostApplicationLifetime>(), watchdog, TimeProvider.System,
+                sp.GetRequiredService<ILogger<SystemdNotifications>>()));
+        }
+
         builder.Services.AddHostedService(sp => sp.GetRequiredService<LifecycleOrchestrator>());
         builder.Services.AddHostedService(sp => new MemoryTrimmer(
             config.Node.MemoryTrimInterval, TimeProvider.System, sp.GetRequiredService<ILogger<MemoryTrimmer>>(), sp.GetRequiredService<IMeterFactory>()));
@@ -148,6 +160,17 @@ internal static partial class Daemon
         {
             LogStartFailed(logger, e.Message);
             await stderr.WriteLineAsync($"lashup: failed to start: {e.Message}");
+            if (notifier.IsEnabled)
+            {
+                try
+                {
+                    notifier.Notify(new ServiceState($"STATUS=failed to start: {e.Message.ReplaceLineEndings(" ")}"));
+                }
+                catch (SocketException)
+                {
+                }
+            }
+
             await app.DisposeAsync();
             return ExitFailure;
         }
@@ -192,11 +215,11 @@ internal static partial class Daemon
         }
     }
 
-    private static LoadedConfiguration? TryLoad(string? path, List<ConfigException> errors)
+    private static LoadedConfiguration? TryLoad(string? path, List<ConfigException> errors, InstallLayout? layout)
     {
         try
         {
-            return ConfigLoader.Load(path, errors);
+            return ConfigLoader.Load(path, errors, layout);
         }
         catch (ConfigException e)
         {

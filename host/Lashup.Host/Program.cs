@@ -4,17 +4,25 @@ using Lashup.Host;
 using Lashup.Host.Cli;
 using Lashup.Host.Configuration;
 
-var configOption = new Option<string?>("--config", "-c") { Description = $"The TOML config file (default: {ConfigLoader.DefaultPath}, else the embedded default)" };
+var configOption = new Option<string?>("--config", "-c")
+{
+    Description = $"The TOML config file (default: ${InstallLayout.ConfigVariable}, else {InstallLayout.DefaultSystemConfigPath} when it exists, else the embedded default)",
+};
 var apiOption = new Option<string?>("--api") { Description = "The admin API of the daemon to talk to, e.g. http://127.0.0.1:9470 (default: admin.listen of --config)" };
 var jsonOption = new Option<bool>("--json") { Description = "Print JSON for scripts instead of a table" };
 
 var root = new RootCommand("lashup: a decentralized network control plane for container clusters");
+VersionCommand.AddTo(root);
 
 var run = new Command("run", "Run the daemon until SIGTERM or Ctrl-C") { configOption };
 run.SetAction((parse, _) => Daemon.RunAsync(parse.GetValue(configOption), Console.Error));
 root.Subcommands.Add(run);
 
-var checkFile = new Argument<string>("file") { Description = "The config file to validate" };
+var checkFile = new Argument<string?>("file")
+{
+    Description = "The config file to validate (default: the one `lashup run` would use)",
+    Arity = ArgumentArity.ZeroOrOne,
+};
 var check = new Command("check", "Validate a config file without starting anything (exit 2 on errors)") { checkFile };
 check.SetAction(parse => Daemon.Check(parse.GetValue(checkFile), Console.Out, Console.Error));
 var configCommand = new Command("config", "Work with config files") { check };

@@ -63,7 +63,7 @@ internal static class AdminApi
             new StatusResponse(
                 config.Node.Name,
                 config.Node.Cluster,
-                typeof(AdminApi).Assembly.GetName().Version?.ToString(3) ?? "0.0.0",
+                Cli.VersionCommand.Version,
                 Math.Round(started.Elapsed.TotalSeconds, 3),
                 Readiness(sp).Ready,
                 plugins),
@@ -156,7 +156,8 @@ internal static class AdminApi
         return buffer.ToArray();
     }
 
-    private static ReadyResponse Readiness(IServiceProvider sp)
+    /// <summary>What <c>/ready</c> answers: not ready while plugins start or stop, or while any readiness check says so.</summary>
+    internal static ReadyResponse Readiness(IServiceProvider sp)
     {
         var notReady = new List<ReadinessNote>();
         var degraded = new List<ReadinessNote>();

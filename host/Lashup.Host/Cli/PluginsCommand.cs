@@ -9,15 +9,17 @@ internal static class PluginsCommand
 {
     public sealed record Row(string Capability, string Name, string Version, bool Selected, string Folder);
 
-    public sealed record Output(IReadOnlyList<Row> Plugins, IReadOnlyList<string> Problems);
+    public sealed record Directory(string Path, string Source);
 
-    public static int Run(string? configPath, bool json, TextWriter stdout, TextWriter stderr)
+    public sealed record Output(string Config, IReadOnlyList<Directory> Directories, IReadOnlyList<Row> Plugins, IReadOnlyList<string> Problems);
+
+    public static int Run(string? configPath, bool json, TextWriter stdout, TextWriter stderr, InstallLayout? layout = null)
     {
         var errors = new List<ConfigException>();
         LoadedConfiguration config;
         try
         {
-            config = ConfigLoader.Load(configPath, errors);
+            config = ConfigLoader.Load(configPath, errors, layout);
         }
         catch (ConfigException e)
         {
@@ -31,11 +33,15 @@ internal static class PluginsCommand
         var problems = errors.Select(e => e.Message).ToList();
         if (json)
         {
-            stdout.WriteLine(JsonSerializer.Serialize(new Output(rows, problems), AdminJson.Options));
+            var directories = config.PluginDirectories.Select(d => new Directory(d.Path, d.SourceName)).ToList();
+            stdout.WriteLine(JsonSerializer.Serialize(new Output(config.DisplayName, directories, rows, problems), AdminJson.Options));
         }
         else
         {
-            stdout.WriteLine($"plugin directories: {string.Join(", ", config.Catalog.Directories)}");
+            stdout.WriteLine(config.Source == config.DisplayName || config.Source == "embedded default"
+                ? $"config: {config.DisplayName}"
+                : $"config: {config.DisplayName} (from {config.Source})");
+            stdout.WriteLine($"plugin directories: {string.Join(", ", config.PluginDirectories.Select(d => $"{d.Path} ({d.SourceName})"))}");
             Table.Write(stdout, ["CAPABILITY", "NAME", "VERSION", "SELECTED", "FOLDER"],
                 rows.Select(r => (IReadOnlyList<string>)[r.Capability, r.Name, r.Version, r.Selected ? "yes" : "no", r.Folder]));
             foreach (var p in problems)

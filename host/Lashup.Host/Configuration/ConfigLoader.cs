@@ -13,9 +13,6 @@ namespace Lashup.Host.Configuration;
 /// </summary>
 public static class ConfigLoader
 {
-    /// <summary>The default config file, relative to the working directory.</summary>
-    public const string DefaultPath = "config/lashup.toml";
-
     /// <summary>Host-owned top-level sections and their options types.</summary>
     internal static readonly IReadOnlyDictionary<string, Type> HostSections = new Dictionary<string, Type>(StringComparer.OrdinalIgnoreCase)
     {
@@ -41,10 +38,16 @@ public static class ConfigLoader
     /// <summary>Keys every subsystem section has besides its plugin's options.</summary>
     internal static readonly string[] SubsystemKeys = ["enabled", "provider"];
 
-    /// <summary>Loads <paramref name="path"/>, or the default file, or the embedded default when there is no file.</summary>
-    public static LoadedConfiguration Load(string? path, List<ConfigException> errors)
+    /// <summary>
+    /// Loads <paramref name="path"/>, else the file <c>$LASHUP_CONFIG</c> names, else the system file when it exists,
+    /// else the embedded default (see <see cref="InstallLayout.ChooseConfig"/>); <paramref name="layout"/> is this
+    /// process's unless given.
+    /// </summary>
+    public static LoadedConfiguration Load(string? path, List<ConfigException> errors, InstallLayout? layout = null)
     {
-        var document = ReadDocument(path, out var display, out var baseDirectory);
+        layout ??= InstallLayout.Current;
+        var choice = layout.ChooseConfig(path);
+        var document = ReadDocument(choice, layout, out var display, out var baseDirectory);
         var configuration = new ConfigurationBuilder().AddTomlDocument(document).Build();
         var validator = new OptionsSchemaValidator(configuration, document, errors);
 
@@ -52,13 +55,9 @@ public static class ConfigLoader
         var admin = BindHostSection<AdminOptions>(configuration, validator, "admin", errors);
         var plugins = BindHostSection<PluginsOptions>(configuration, validator, "plugins", errors);
         var logging = BindHostSection<LoggingOptions>(configuration, validator, "logging", errors);
-        if (plugins.Directories.Count == 0)
-        {
-            plugins.Directories.Add("../artifacts/plugins");
-        }
-
         plugins.Directories = [.. plugins.Directories.Select(d => Path.GetFullPath(d, baseDirectory))];
-        var catalog = PluginCatalog.Discover(plugins.Directories);
+        var pluginDirectories = layout.PluginDirectories(plugins.Directories);
+        var catalog = PluginCatalog.Discover(pluginDirectories.Select(d => d.Path));
         var directoriesLocation = document.Find("plugins:directories")?.Location;
         errors.AddRange(catalog.Problems.Select(p => new ConfigException(p, directoriesLocation, "plugins.directories")));
 
@@ -94,10 +93,12 @@ public static class ConfigLoader
             Document = document,
             Configuration = configuration,
             DisplayName = display,
+            Source = choice.Source,
             BaseDirectory = baseDirectory,
             Node = node,
             Admin = admin,
             Plugins = plugins,
+            PluginDirectories = pluginDirectories,
             Logging = logging,
             Catalog = catalog,
             Selected = selected,
@@ -115,28 +116,29 @@ public static class ConfigLoader
             && !string.Equals(section["enabled"], "false", StringComparison.OrdinalIgnoreCase);
     }
 
-    private static TomlDocument ReadDocument(string? path, out string display, out string baseDirectory)
+    private static TomlDocument ReadDocument(ConfigChoice choice, InstallLayout layout, out string display, out string baseDirectory)
     {
-        if (path is null && File.Exists(DefaultPath))
+        if (choice.Path is { } path)
         {
-            path = DefaultPath;
-        }
+            if (choice.Source == "$" + InstallLayout.ConfigVariable && !File.Exists(path))
+            {
+                throw new ConfigException($"{path}: no such file (${InstallLayout.ConfigVariable} names it)");
+            }
 
-        if (path is not null)
-        {
             var document = TomlDocument.Load(path);
             display = path;
             baseDirectory = Path.GetDirectoryName(Path.GetFullPath(path))!;
             return document;
         }
 
-        // The embedded default is config/lashup.toml as built; it behaves as if it sat in the source tree's config/
-        // folder, three levels above artifacts/bin/lashup/, so that its relative plugin folder finds artifacts/plugins.
+        // The embedded default is config/lashup.toml as built. With no file to be relative to, its relative paths (the
+        // data_dir) are relative to the working directory: the checkout from `dotnet run`, wherever `lashup run` is
+        // started otherwise; never the host's own folder, which an install makes read-only.
         using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream("Lashup.Host.default.toml")
             ?? throw new InvalidOperationException("the embedded default configuration is missing from this build");
         using var reader = new StreamReader(stream);
         display = "(embedded default config)";
-        baseDirectory = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "config"));
+        baseDirectory = Path.GetFullPath(layout.WorkingDirectory);
         return TomlDocument.Parse(reader.ReadToEnd(), display);
     }
 

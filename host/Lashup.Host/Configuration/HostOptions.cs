@@ -15,7 +15,10 @@ public sealed class NodeOptions
     [ConfigurationKeyName("cluster")]
     public string Cluster { get; set; } = "lashup";
 
-    /// <summary>Where durable state lives; relative paths are relative to the config file.</summary>
+    /// <summary>
+    /// Where durable state lives; relative paths are relative to the config file (to the working directory for the
+    /// embedded default, which has no file).
+    /// </summary>
     [ConfigurationKeyName("data_dir")]
     public string DataDir { get; set; } = "data";
 
@@ -49,7 +52,10 @@ public sealed class AdminOptions
 /// <summary><c>[plugins]</c>: where plugins are found.</summary>
 public sealed class PluginsOptions
 {
-    /// <summary>Folders holding one sub-folder per plugin; relative paths are relative to the config file.</summary>
+    /// <summary>
+    /// Folders holding one sub-folder per plugin, searched after the host's own plugin folder and the vendor folder
+    /// (<see cref="InstallLayout.PluginDirectories"/>); relative paths are relative to the config file.
+    /// </summary>
     [ConfigurationKeyName("directories")]
     public List<string> Directories { get; set; } = [];
 }

@@ -21,6 +21,9 @@ public sealed class LoadedConfiguration
     /// <summary>What to call the file in messages.</summary>
     public required string DisplayName { get; init; }
 
+    /// <summary>How the file was chosen: "--config", "$LASHUP_CONFIG", the system path or "embedded default".</summary>
+    public required string Source { get; init; }
+
     /// <summary>The folder relative paths are resolved against.</summary>
     public required string BaseDirectory { get; init; }
 
@@ -32,6 +35,9 @@ public sealed class LoadedConfiguration
 
     /// <summary><c>[plugins]</c> with directories made absolute.</summary>
     public required PluginsOptions Plugins { get; init; }
+
+    /// <summary>The folders searched for plugins: the built-in and vendor ones, then <c>[plugins] directories</c>.</summary>
+    public required ImmutableArray<PluginDirectory> PluginDirectories { get; init; }
 
     /// <summary><c>[logging]</c>.</summary>
     public required LoggingOptions Logging { get; init; }

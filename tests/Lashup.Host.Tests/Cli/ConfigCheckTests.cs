@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using Lashup.Host.Configuration;
 using Lashup.Host.Tests.Support;
 
 namespace Lashup.Host.Tests.Cli;
@@ -569,7 +570,10 @@ public sealed class ConfigCheckTests
     [Fact]
     public void Check_ShippedReferenceConfig_IsValid()
     {
-        var (code, stdout, stderr) = Check(Path.Combine(TestEnvironment.RepoRoot, "config", "lashup.toml"));
+        // It lists no plugin folder: the built-in plugins come from the host's folder, here the checkout's build.
+        using var setup = new TempSetup();
+        var layout = Configuration.InstallLayoutTests.Layout(setup, Path.Combine(TestEnvironment.RepoRoot, "artifacts", "bin", "lashup"));
+        var (code, stdout, stderr) = Check(Path.Combine(TestEnvironment.RepoRoot, "config", "lashup.toml"), layout);
 
         Assert.True(code == 0, stderr);
         Assert.Contains("ok", stdout, StringComparison.Ordinal);
@@ -619,11 +623,11 @@ public sealed class ConfigCheckTests
         return (code, stdout, stderr, stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
 
-    private static (int Code, string Stdout, string Stderr) Check(string path)
+    private static (int Code, string Stdout, string Stderr) Check(string path, InstallLayout? layout = null)
     {
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
-        var code = Daemon.Check(path, stdout, stderr);
+        var code = Daemon.Check(path, stdout, stderr, layout);
         return (code, stdout.ToString(), stderr.ToString());
     }
 }

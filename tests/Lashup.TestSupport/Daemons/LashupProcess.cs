@@ -9,13 +9,14 @@ public sealed partial class LashupProcess : IDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _output = new();
+    private readonly StringBuilder _standardOutput = new();
     private readonly Lock _lock = new();
 
     private LashupProcess(Process process)
     {
         _process = process;
-        _process.OutputDataReceived += (_, e) => Append(e.Data);
-        _process.ErrorDataReceived += (_, e) => Append(e.Data);
+        _process.OutputDataReceived += (_, e) => Append(e.Data, standardOutput: true);
+        _process.ErrorDataReceived += (_, e) => Append(e.Data, standardOutput: false);
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
     }
@@ -33,6 +34,18 @@ public sealed partial class LashupProcess : IDisposable
         }
     }
 
+    /// <summary>What the process wrote to stdout alone (<see cref="Output"/> has stdout and stderr as they came).</summary>
+    public string StandardOutput
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _standardOutput.ToString();
+            }
+        }
+    }
+
     public bool HasExited => _process.HasExited;
 
     public int ExitCode => _process.ExitCode;
@@ -40,10 +53,19 @@ public sealed partial class LashupProcess : IDisposable
     public static LashupProcess Start(params string[] args) => StartWith([], args);
 
     /// <summary>
+    /// Starts <c>lashup ARGS</c> with <paramref name="environment"/> on top of the defaults (see <see cref="StartWith"/>;
+    /// a null value removes a variable).
+    /// </summary>
+    public static LashupProcess StartWithEnvironment(IReadOnlyDictionary<string, string?> environment, params string[] args) =>
+        StartProcess([], environment, args);
+
+    /// <summary>
     /// Starts <c>lashup ARGS</c> through <paramref name="wrapper"/>, a command that runs the rest of its command line
     /// (<c>ip netns exec NS</c>, <c>setpriv --reuid ...</c>) and becomes it (exec), so that signals reach the daemon.
     /// </summary>
-    public static LashupProcess StartWith(IReadOnlyList<string> wrapper, params string[] args)
+    public static LashupProcess StartWith(IReadOnlyList<string> wrapper, params string[] args) => StartProcess(wrapper, new Dictionary<string, string?>(), args);
+
+    private static LashupProcess StartProcess(IReadOnlyList<string> wrapper, IReadOnlyDictionary<string, string?> environment, string[] args)
     {
         var info = new ProcessStartInfo(wrapper.Count > 0 ? wrapper[0] : "dotnet")
         {
@@ -52,6 +74,27 @@ public sealed partial class LashupProcess : IDisposable
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
+        // The test runner's own config and systemd context must not leak into the daemons: a machine may have a real
+        // /etc/lashup/lashup.toml (a package test installs one while other tests run), and a runner started by systemd
+        // has NOTIFY_SOCKET set.
+        foreach (var name in (string[])["LASHUP_CONFIG", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"])
+        {
+            info.Environment.Remove(name);
+        }
+
+        info.Environment["LASHUP_SYSTEM_CONFIG"] = "/nonexistent/lashup-tests/lashup.toml";
+        foreach (var (name, value) in environment)
+        {
+            if (value is null)
+            {
+                info.Environment.Remove(name);
+            }
+            else
+            {
+                info.Environment[name] = value;
+            }
+        }
+
         foreach (var part in wrapper.Skip(1).Concat(wrapper.Count > 0 ? ["dotnet"] : []))
         {
             info.ArgumentList.Add(part);
@@ -120,7 +163,7 @@ public sealed partial class LashupProcess : IDisposable
         _process.Dispose();
     }
 
-    private void Append(string? line)
+    private void Append(string? line, bool standardOutput)
     {
         if (line is null)
         {
@@ -130,6 +173,10 @@ public sealed partial class LashupProcess : IDisposable
         lock (_lock)
         {
             _output.AppendLine(line);
+            if (standardOutput)
+            {
+                _standardOutput.AppendLine(line);
+            }
         }
     }
 
