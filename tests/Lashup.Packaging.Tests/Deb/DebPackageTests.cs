@@ -10,7 +10,8 @@ namespace Lashup.Packaging.Tests.Deb;
 /// <summary>
 /// The Debian package, end to end on this machine: packaging/deb/build.sh over the publish.sh layout that ./test.sh
 /// makes in artifacts/install, dpkg -i, the files, the CLI, the daemon run as the systemd unit would run it (the
-/// lashup user, the unit's ambient capabilities, $NOTIFY_SOCKET, $WATCHDOG_USEC), then dpkg --purge and nothing left.
+/// lashup user, the unit's ambient capabilities, $NOTIFY_SOCKET, $WATCHDOG_USEC), an upgrade that keeps the edited
+/// conffile, then dpkg --purge and nothing left.
 /// The daemon runs in a network namespace of its own, so the packaged config's ports (admin 9470, gossip 7470, DNS
 /// 8053) cannot collide with other tests' daemons. While the package is installed /etc/lashup/lashup.toml exists; other
 /// tests' daemons do not read it (LashupProcess sets $LASHUP_SYSTEM_CONFIG).
@@ -71,6 +72,7 @@ public sealed class DebPackageTests
             await AssertInstalledAsync();
             await AssertCliAsync();
             await RunDaemonAsync();
+            await UpgradeAsync(layout, output.Path);
         }
         finally
         {
@@ -210,6 +212,25 @@ public sealed class DebPackageTests
                 daemon.WaitForExit(10_000);
             }
         }
+    }
+
+    /// <summary>An upgrade to a newer version keeps the edited conffile, the user and the daemon's state.</summary>
+    private static async Task UpgradeAsync(string layout, string output)
+    {
+        const string edit = "\n# edited by DebPackageTests\n";
+        await File.AppendAllTextAsync("/etc/lashup/lashup.toml", edit);
+        var state = Directory.GetFileSystemEntries("/var/lib/lashup").Order(StringComparer.Ordinal).ToList();
+        var newer = $"{Version}+1";
+        var build = await Command.RunCheckedAsync(TimeSpan.FromMinutes(5), Path.Combine(TestEnvironment.RepoRoot, "packaging", "deb", "build.sh"), "--layout", layout, "--out", output, "--version", newer);
+
+        await Command.RunCheckedAsync(TimeSpan.FromMinutes(2), "dpkg", "-i", "--force-depends", build.StandardOutput.Trim());
+
+        Assert.Equal(newer, (await Command.RunCheckedAsync(Short, "dpkg-query", "-W", "-f=${Version}", "lashup")).StandardOutput);
+        Assert.EndsWith(edit, await File.ReadAllTextAsync("/etc/lashup/lashup.toml"), StringComparison.Ordinal);
+        Assert.Equal(["/etc/lashup/lashup.toml"], Directory.GetFileSystemEntries("/etc/lashup"));
+        Assert.Equal("root:lashup 640", (await Command.RunCheckedAsync(Short, "stat", "-c", "%U:%G %a", "/etc/lashup/lashup.toml")).StandardOutput.Trim());
+        Assert.Equal("lashup:lashup 750", (await Command.RunCheckedAsync(Short, "stat", "-c", "%U:%G %a", "/var/lib/lashup")).StandardOutput.Trim());
+        Assert.Equal(state, Directory.GetFileSystemEntries("/var/lib/lashup").Order(StringComparer.Ordinal));
     }
 
     private static async Task<bool> ProgrammedAsync(NetworkNamespace ns, string added)
