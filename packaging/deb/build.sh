@@ -6,7 +6,7 @@
 # The package: the layout in /usr/lib/lashup (plus an empty plugins.d/ for other packages' plugins), /usr/bin/lashup
 # (a symlink to the apphost, which resolves its real path and finds .NET on its own), /etc/lashup/lashup.toml (a
 # conffile: config/lashup.toml with data_dir = "/var/lib/lashup" and the host name as node name), the systemd unit,
-# the maintainer scripts beside this file, and /usr/share/doc/lashup. Needs dpkg-deb, gzip and sed; nothing is
+# the maintainer scripts beside this file, lashup(1) and /usr/share/doc/lashup. Needs dpkg-deb, gzip and sed; nothing is
 # downloaded except by publish.sh (NuGet packages).
 set -euo pipefail
 
@@ -57,7 +57,8 @@ done
 root="$work/root"
 lib="$root/usr/lib/lashup"
 doc="$root/usr/share/doc/lashup"
-mkdir -p "$lib/plugins.d" "$root/usr/bin" "$root/etc/lashup" "$root/lib/systemd/system" "$doc" "$root/DEBIAN"
+man="$root/usr/share/man/man1"
+mkdir -p "$lib/plugins.d" "$root/usr/bin" "$root/etc/lashup" "$root/lib/systemd/system" "$doc" "$man" "$root/DEBIAN"
 cp -R "$layout/." "$lib/"
 # Modes as Debian wants them whatever the build machine's umask: folders 0755, files 0644, the apphost 0755.
 find "$root" -type d -exec chmod 0755 {} +
@@ -93,6 +94,8 @@ chmod 0644 "$root/etc/lashup/lashup.toml"
 install -m 0644 "$here/lashup.service" "$root/lib/systemd/system/lashup.service"
 install -m 0644 "$here/copyright" "$doc/copyright"
 install -m 0644 "$repo/README.md" "$doc/README.md"
+gzip -9n < "$here/lashup.1" > "$man/lashup.1.gz"
+chmod 0644 "$man/lashup.1.gz"
 
 # The date of the commit the package is built from (else now), so that a rebuild of one commit is the same package.
 epoch=${SOURCE_DATE_EPOCH:-$(git -C "$repo" log -1 --format=%ct 2>/dev/null || date +%s)}

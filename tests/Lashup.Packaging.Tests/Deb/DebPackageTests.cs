@@ -96,7 +96,7 @@ public sealed class DebPackageTests
                      "/usr/lib/lashup/plugins/Lashup.Plugins.Dns/Lashup.Plugins.Dns.dll",
                      "/usr/lib/lashup/plugins/Lashup.Plugins.LoadBalancer.Userspace/Lashup.Plugins.LoadBalancer.Userspace.dll",
                      "/etc/lashup/lashup.toml", "/lib/systemd/system/lashup.service", "/usr/share/doc/lashup/copyright",
-                     "/usr/share/doc/lashup/changelog.gz",
+                     "/usr/share/doc/lashup/changelog.gz", "/usr/share/man/man1/lashup.1.gz",
                  ])
         {
             Assert.Contains(path, listed);
@@ -119,6 +119,12 @@ public sealed class DebPackageTests
         var unit = await File.ReadAllTextAsync("/lib/systemd/system/lashup.service");
         Assert.Contains("\nExecStart=/usr/bin/lashup run --config /etc/lashup/lashup.toml\n", unit, StringComparison.Ordinal);
         Assert.Contains("\nType=notify\n", unit, StringComparison.Ordinal);
+        if (TestEnvironment.HasCommand("systemd-analyze"))
+        {
+            // Checks the unit's syntax, that ExecStart is executable and the man page its Documentation= names exists.
+            var verify = await Command.RunAsync(Short, ["systemd-analyze", "verify", "/lib/systemd/system/lashup.service"]);
+            Assert.True(verify.ExitCode == 0 && verify.Output.Trim().Length == 0, verify.Output);
+        }
     }
 
     private static async Task AssertCliAsync()
@@ -264,7 +270,7 @@ public sealed class DebPackageTests
                      "/usr/lib/lashup", "/etc/lashup", "/var/lib/lashup", "/usr/bin/lashup", "/lib/systemd/system/lashup.service",
                      "/etc/systemd/system/multi-user.target.wants/lashup.service", "/var/lib/systemd/deb-systemd-helper-enabled/lashup.service",
                      "/var/lib/systemd/deb-systemd-helper-masked/lashup.service",
-                     "/usr/share/doc/lashup",
+                     "/usr/share/doc/lashup", "/usr/share/man/man1/lashup.1.gz",
                  ])
         {
             // stat does not follow a symlink: a dangling one counts as left too.
