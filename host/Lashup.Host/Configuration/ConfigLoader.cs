@@ -120,6 +120,11 @@ public static class ConfigLoader
     {
         if (choice.Path is { } path)
         {
+            if (choice.Source == "$" + InstallLayout.ConfigVariable && !File.Exists(path))
+            {
+                throw new ConfigException($"{path}: no such file (${InstallLayout.ConfigVariable} names it)");
+            }
+
             var document = TomlDocument.Load(path);
             display = path;
             baseDirectory = Path.GetDirectoryName(Path.GetFullPath(path))!;

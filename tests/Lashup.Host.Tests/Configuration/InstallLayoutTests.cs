@@ -187,6 +187,17 @@ public sealed class InstallLayoutTests
     }
 
     [Fact]
+    public void Load_EnvironmentVariableNamesMissingFile_SaysWhereTheNameCameFrom()
+    {
+        using var setup = new TempSetup();
+        var missing = Path.Combine(setup.Root, "missing.toml");
+
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load(null, [], Layout(setup, setup.Root, environment: missing)));
+
+        Assert.Equal($"{missing}: no such file ($LASHUP_CONFIG names it)", e.Message);
+    }
+
+    [Fact]
     public void Load_FromSystemFile_RelativePathsAgainstItsFolder()
     {
         using var setup = new TempSetup();
