@@ -24,7 +24,12 @@ done
 repo=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-case "$out/" in "$repo/artifacts/"*) echo "$0: OUT must not be under artifacts/ (the Debug build ./test.sh uses)" >&2; exit 2 ;; esac
+# Not artifacts/ itself nor the Debug build's folders in it (what ./test.sh uses); artifacts/install is where ./test.sh
+# publishes for the package test.
+case "$out/" in
+  "$repo/artifacts/" | "$repo/artifacts/bin/"* | "$repo/artifacts/plugins/"* | "$repo/artifacts/test-plugins/"*)
+    echo "$0: OUT must not be artifacts/ or its bin/, plugins/ or test-plugins/ (the Debug build ./test.sh uses)" >&2; exit 2 ;;
+esac
 if [ -e "$out/plugins" ] || [ -e "$out/lashup.dll" ]; then
   echo "$0: $out already holds a layout; remove it first (a stale plugin would be loaded)" >&2; exit 2
 fi
