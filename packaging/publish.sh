@@ -47,12 +47,12 @@ mapfile -t plugins < <(grep -E '<ProjectReference [^>]*ReferenceOutputAssembly="
 [ ${#plugins[@]} -gt 0 ] || { echo "$0: no built-in plugins found in $host" >&2; exit 1; }
 
 echo "publishing the host into $out" >&2
-dotnet publish "$host" "${props[@]}" -p:OutDir="$build/host/" -o "$out" >/dev/null
+dotnet publish "$host" "${props[@]}" -p:OutDir="$build/host/" -o "$out" >&2
 for ref in "${plugins[@]}"; do
   project="host/Lashup.Host/$ref"
   name=$(basename "$ref" .csproj)
   echo "publishing $name into $out/plugins/$name" >&2
-  dotnet publish "$project" "${props[@]}" -p:OutDir="$build/$name/" -o "$out/plugins/$name" >/dev/null
+  dotnet publish "$project" "${props[@]}" -p:OutDir="$build/$name/" -o "$out/plugins/$name" >&2
 done
 
 # XML documentation files (for compilers, not for running); the .pdb files stay, for line numbers in stack traces.
