@@ -4,6 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 dotnet build Lashup.sln -nologo -v quiet
+# The release layout (Release, ReadyToRun) that the package test (tests/Lashup.Packaging.Tests) builds its .deb from.
+rm -rf artifacts/install
+packaging/publish.sh artifacts/install >/dev/null
 # The example vendor plugin builds on its own; the host's tests load it through its example TOML.
 dotnet build examples/static-records/static-records.sln -nologo -v quiet
 # The benchmarks are not tests, but they must keep building against the code they measure.

@@ -24,7 +24,12 @@ done
 repo=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-case "$out/" in "$repo/artifacts/"*) echo "$0: OUT must not be under artifacts/ (the Debug build ./test.sh uses)" >&2; exit 2 ;; esac
+# Not artifacts/ itself nor the Debug build's folders in it (what ./test.sh uses); artifacts/install is where ./test.sh
+# publishes for the package test.
+case "$out/" in
+  "$repo/artifacts/" | "$repo/artifacts/bin/"* | "$repo/artifacts/plugins/"* | "$repo/artifacts/test-plugins/"*)
+    echo "$0: OUT must not be artifacts/ or its bin/, plugins/ or test-plugins/ (the Debug build ./test.sh uses)" >&2; exit 2 ;;
+esac
 if [ -e "$out/plugins" ] || [ -e "$out/lashup.dll" ]; then
   echo "$0: $out already holds a layout; remove it first (a stale plugin would be loaded)" >&2; exit 2
 fi
@@ -42,12 +47,12 @@ mapfile -t plugins < <(grep -E '<ProjectReference [^>]*ReferenceOutputAssembly="
 [ ${#plugins[@]} -gt 0 ] || { echo "$0: no built-in plugins found in $host" >&2; exit 1; }
 
 echo "publishing the host into $out" >&2
-dotnet publish "$host" "${props[@]}" -p:OutDir="$build/host/" -o "$out" >/dev/null
+dotnet publish "$host" "${props[@]}" -p:OutDir="$build/host/" -o "$out" >&2
 for ref in "${plugins[@]}"; do
   project="host/Lashup.Host/$ref"
   name=$(basename "$ref" .csproj)
   echo "publishing $name into $out/plugins/$name" >&2
-  dotnet publish "$project" "${props[@]}" -p:OutDir="$build/$name/" -o "$out/plugins/$name" >/dev/null
+  dotnet publish "$project" "${props[@]}" -p:OutDir="$build/$name/" -o "$out/plugins/$name" >&2
 done
 
 # XML documentation files (for compilers, not for running); the .pdb files stay, for line numbers in stack traces.

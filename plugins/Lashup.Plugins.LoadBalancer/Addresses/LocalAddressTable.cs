@@ -33,19 +33,22 @@ internal interface ILocalAddressTable
 
 /// <summary>
 /// <see cref="ILocalAddressTable"/> through iproute2: <c>ip -j -4 addr show dev lo</c> to list, <c>ip -force -batch -</c>
-/// to add or remove many addresses in one process. Needs root (CAP_NET_ADMIN). With <c>netns</c>, works inside that
-/// network namespace (<c>ip -n</c>), which is how its tests run.
+/// to add or remove many addresses in one process. Needs root, or CAP_NET_ADMIN as an ambient capability (the package's
+/// systemd unit), which <c>ip</c> inherits. With <c>netns</c>, works inside that network namespace (<c>ip -n</c>), which
+/// is how its tests run.
 /// </summary>
 internal sealed class IpAddressTable : ILocalAddressTable
 {
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(30);
     private readonly string? _netns;
 
-    public IpAddressTable(string? netns = null)
+    /// <param name="netns">The network namespace to work in (tests), or null for the daemon's own.</param>
+    /// <param name="netAdmin">Whether <c>ip</c> gets CAP_NET_ADMIN; null: <see cref="NetAdmin.PassedToChildren"/>.</param>
+    public IpAddressTable(string? netns = null, bool? netAdmin = null)
     {
         _netns = netns;
         Unavailable = !OperatingSystem.IsLinux() ? "adding VIP addresses to lo needs Linux"
-            : !Environment.IsPrivilegedProcess ? "it is not an address of this host, and adding it to lo needs root (CAP_NET_ADMIN)"
+            : !(netAdmin ?? NetAdmin.PassedToChildren()) ? "it is not an address of this host, and adding it to lo needs root (CAP_NET_ADMIN)"
             : FindIp() is null ? "it is not an address of this host, and adding it to lo needs the ip command (iproute2), which is not installed"
             : null;
     }
