@@ -33,6 +33,8 @@ while [ $# -gt 0 ]; do
 done
 
 ns() { echo "lashup-h$1"; }
+# Whether the namespace named exactly $1 exists (other tools' lashup-h1-<id> namespaces are not ours).
+has_ns() { ip netns list | awk '{print $1}' | grep -qx -- "$1"; }
 addr() { echo "10.77.0.$1"; }
 step() { printf '\n== %s\n' "$*"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -43,7 +45,7 @@ teardown() {
   local pids=() h n pid
   for h in "${hosts[@]}"; do
     n=$(ns "$h")
-    if ip netns list | grep -qw "$n"; then
+    if has_ns "$n"; then
       for pid in $(ip netns pids "$n"); do pids+=("$pid"); done
     fi
     # A daemon whose namespace name is already gone still holds its pid file.
@@ -66,9 +68,9 @@ teardown() {
   fi
   for h in "${hosts[@]}"; do
     n=$(ns "$h")
-    if ip netns list | grep -qw "$n"; then ip netns del "$n"; fi
+    if has_ns "$n"; then ip netns del "$n"; fi
   done
-  if ip netns list | grep -qw "$bridge_ns"; then ip netns del "$bridge_ns"; fi
+  if has_ns "$bridge_ns"; then ip netns del "$bridge_ns"; fi
   rm -rf "$state"
 }
 
@@ -194,6 +196,8 @@ lashup="$layout/lashup"
 # A previous run's leftovers (a --keep, a killed run) go first.
 teardown
 trap on_exit EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
 start=$SECONDS
 
 # --- the network: a bridge in its own namespace, a veth from each host to it
@@ -328,5 +332,5 @@ if $keep; then
   echo "  ip netns exec lashup-h1 $lashup members --api $admin"
   echo "  ip netns exec lashup-h5 dig @$(addr 5) web.$zone"
   echo "  ip netns exec lashup-h3 $lashup kv list --api $admin"
-  echo "Remove everything with: $0 --down"
+  echo "Remove everything with: $repo/examples/five-hosts/run.sh --down"
 fi
