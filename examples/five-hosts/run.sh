@@ -101,11 +101,14 @@ on_exit() {
   exit "$rc"
 }
 
-# Polls "$@" every 0.5 s until it succeeds or TIMEOUT seconds pass: wait_for TIMEOUT DESCRIPTION COMMAND...
+# Polls "$@" every 0.5 s until it succeeds or TIMEOUT seconds pass (or a daemon exits): wait_for TIMEOUT DESCRIPTION COMMAND...
 wait_for() {
-  local timeout=$1 what=$2 start=$SECONDS
+  local timeout=$1 what=$2 start=$SECONDS h
   shift 2
   until "$@"; do
+    for h in "${hosts[@]}"; do
+      [ ! -f "$state/h$h/pid" ] || kill -0 "$(cat "$state/h$h/pid")" 2>/dev/null || fail "the daemon of h$h exited (waiting until $what)"
+    done
     if [ $((SECONDS - start)) -ge "$timeout" ]; then
       fail "timed out after ${timeout}s waiting until $what"
     fi
