@@ -121,16 +121,31 @@ cli() { local h=$1; shift; ip netns exec "$(ns "$h")" "$lashup" "$@" --api "$adm
 # One DNS question to host N: dig_at N NAME [TYPE]; the answers, one per line, sorted.
 dig_at() { ip netns exec "$(ns "$1")" dig @"$(addr "$1")" +short +time=1 +tries=1 "$2" "${3:-A}" | sort; }
 
-# Whether host N sees exactly the members named alive and the others unreachable: sees N "1 2 3" "4 5".
-sees() {
-  local h=$1 up=$2 gone=$3 json m
-  json=$(cli "$h" members --json 2>/dev/null) || return 1
-  for m in $up; do grep -q "\"name\":\"h$m\",\"address\":\"[^\"]*\",\"state\":\"alive\"" <<<"$json" || return 1; done
-  for m in $gone; do grep -q "\"name\":\"h$m\",\"address\":\"[^\"]*\",\"state\":\"unreachable\"" <<<"$json" || return 1; done
+# Runs the CLI on the five hosts at once, host N's output into $state/hN/FILE: on_all FILE ARGS...; fails when one does.
+on_all() {
+  local file=$1 h ok=true pids=()
+  shift
+  for h in "${hosts[@]}"; do
+    cli "$h" "$@" > "$state/h$h/$file" 2>/dev/null &
+    pids+=($!)
+  done
+  for h in "${pids[@]}"; do wait "$h" || ok=false; done
+  $ok
 }
-all_see_all() { local h; for h in "${hosts[@]}"; do sees "$h" "${hosts[*]}" "" || return 1; done; }
+# Whether host N (as last fetched by on_all) sees the members named alive and the others unreachable: sees N "1 2 3" "4 5".
+sees() {
+  local h=$1 up=$2 gone=$3 m
+  for m in $up; do grep -q "\"name\":\"h$m\",\"address\":\"[^\"]*\",\"state\":\"alive\"" "$state/h$h/members.json" || return 1; done
+  for m in $gone; do grep -q "\"name\":\"h$m\",\"address\":\"[^\"]*\",\"state\":\"unreachable\"" "$state/h$h/members.json" || return 1; done
+}
+all_see_all() {
+  local h
+  on_all members.json members --json || return 1
+  for h in "${hosts[@]}"; do sees "$h" "${hosts[*]}" "" || return 1; done
+}
 sides_split() {
   local h
+  on_all members.json members --json || return 1
   for h in "${side_a[@]}"; do sees "$h" "${side_a[*]}" "${side_b[*]}" || return 1; done
   for h in "${side_b[@]}"; do sees "$h" "${side_b[*]}" "${side_a[*]}" || return 1; done
 }
@@ -158,19 +173,13 @@ register() {
     echo "  h$h: service register $name --address $address -> not acknowledged (exit $?)"
   fi
 }
-replica() { cli "$1" kv list --json; }
-# Host N's replica as last fetched, one entry a line: entries N
+# Host N's replica as last fetched by on_all, one entry a line: entries N
 entries() { sed 's/{"key":"/\n&/g' "$state/h$1/replica.json"; }
 # Whether every host's replica is the same and holds every acknowledged write. The five are fetched at once (one
 # `lashup kv list --json` each), so the time to converge is measured to within a poll (about half a second).
 converged() {
-  local h entry key fragment pids=() ok=true
-  for h in "${hosts[@]}"; do
-    replica "$h" > "$state/h$h/replica.json" 2>/dev/null &
-    pids+=($!)
-  done
-  for h in "${pids[@]}"; do wait "$h" || ok=false; done
-  $ok || return 1
+  local h entry key fragment
+  on_all replica.json kv list --json || return 1
   for h in "${hosts[@]:1}"; do
     cmp -s "$state/h1/replica.json" "$state/h$h/replica.json" || return 1
   done
@@ -251,8 +260,8 @@ EOF
   echo $! > "$state/h$h/pid"
 done
 
-step "lashup members on every host (waiting until each sees all 5 alive, 60 s at most)"
-wait_for 60 "every host sees h1..h5 alive" all_see_all
+step "lashup members on every host (waiting until each sees all 5 alive, 90 s at most)"
+wait_for 90 "every host sees h1..h5 alive" all_see_all
 for h in "${hosts[@]}"; do
   echo "-- h$h"
   cli "$h" members
