@@ -75,9 +75,13 @@ teardown() {
 }
 
 [ "$(id -u)" -eq 0 ] || { echo "run.sh: needs root (network namespaces, nftables, DNS on port 53)" >&2; exit 2; }
-for tool in ip nft dig; do
-  command -v "$tool" >/dev/null || { echo "run.sh: needs $tool (iproute2, nftables, dnsutils)" >&2; exit 2; }
+for tool in ip nft dig flock; do
+  command -v "$tool" >/dev/null || { echo "run.sh: needs $tool (iproute2, nftables, dnsutils, util-linux)" >&2; exit 2; }
 done
+
+# One run (or --down) at a time: a second one would tear down the first's lab. The daemons do not inherit the lock.
+exec 9> /run/lashup-five-hosts.lock
+flock -w 150 9 || { echo "run.sh: another run.sh (or --down) still holds /run/lashup-five-hosts.lock after 150 s" >&2; exit 2; }
 
 if $down; then
   teardown
@@ -256,7 +260,7 @@ kv_sync_interval = "1s"
 [dns]
 listen = ["$(addr "$h"):53"]
 EOF
-  ip netns exec "$(ns "$h")" "$lashup" run --config "$state/h$h/lashup.toml" > "$state/h$h/lashup.log" 2>&1 &
+  ip netns exec "$(ns "$h")" "$lashup" run --config "$state/h$h/lashup.toml" > "$state/h$h/lashup.log" 2>&1 9>&- &
   echo $! > "$state/h$h/pid"
 done
 
