@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
     --layout) layout=${2:?--layout needs a folder}; shift 2 ;;
     --keep) keep=true; shift ;;
     --down) down=true; shift ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (run.sh [--layout DIR] [--keep] | --down)" >&2; exit 2 ;;
   esac
 done
