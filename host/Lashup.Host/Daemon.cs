@@ -114,7 +114,7 @@ internal static partial class Daemon
             var watchdog = SystemdNotifications.WatchdogInterval(
                 Environment.GetEnvironmentVariable("WATCHDOG_USEC"), Environment.GetEnvironmentVariable("WATCHDOG_PID"), Environment.ProcessId);
             builder.Services.AddHostedService(sp => new SystemdNotifications(
-                notifier, () => AdminApi.Readiness(sp), sp.GetRequiredService<IHostApplicationLifetime>(), watchdog, TimeProvider.System,
+                notifier, Environment.GetEnvironmentVariable("NOTIFY_SOCKET") ?? string.Empty, () => AdminApi.Readiness(sp), sp.GetRequiredService<IHostApplicationLifetime>(), watchdog, TimeProvider.System,
                 sp.GetRequiredService<ILogger<SystemdNotifications>>()));
         }
 
