@@ -57,6 +57,11 @@ internal static partial class Daemon
             StartupChecks.CheckDataDirectory(config, keepCreated: false, errors);
         }
 
+        foreach (var warning in config?.Warnings ?? [])
+        {
+            stderr.WriteLine($"warning: {warning}");
+        }
+
         if (errors.Count > 0)
         {
             Report(errors, stderr);
@@ -109,7 +114,7 @@ internal static partial class Daemon
             var watchdog = SystemdNotifications.WatchdogInterval(
                 Environment.GetEnvironmentVariable("WATCHDOG_USEC"), Environment.GetEnvironmentVariable("WATCHDOG_PID"), Environment.ProcessId);
             builder.Services.AddHostedService(sp => new SystemdNotifications(
-                notifier, () => AdminApi.Readiness(sp), sp.GetRequiredService<IHostApplicationLifetime>(), watchdog, TimeProvider.System,
+                notifier, Environment.GetEnvironmentVariable("NOTIFY_SOCKET") ?? string.Empty, () => AdminApi.Readiness(sp), sp.GetRequiredService<IHostApplicationLifetime>(), watchdog, TimeProvider.System,
                 sp.GetRequiredService<ILogger<SystemdNotifications>>()));
         }
 
@@ -141,6 +146,11 @@ internal static partial class Daemon
         }
 
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Lashup.Host");
+        foreach (var warning in config.Warnings)
+        {
+            LogConfigWarning(logger, warning);
+        }
+
         var plugins = activated.Select(a => new PluginInfo(
             a.Plugin.Descriptor.Capability, a.Plugin.Descriptor.Name, a.Plugin.Descriptor.Version.ToString(3), a.Plugin.Descriptor.Folder)).ToList();
         RegisterHostMetrics(app.Services.GetRequiredService<IMeterFactory>(), plugins);
@@ -286,6 +296,9 @@ internal static partial class Daemon
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Lashup node {Node} of cluster {Cluster} is up; admin API on {Admin}; plugins: {Plugins}")]
     private static partial void LogStarted(ILogger logger, string node, string cluster, string admin, string plugins);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Warning}")]
+    private static partial void LogConfigWarning(ILogger logger, string warning);
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "Failed to start: {Reason}")]
     private static partial void LogStartFailed(ILogger logger, string reason);

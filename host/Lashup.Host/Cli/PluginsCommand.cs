@@ -11,7 +11,7 @@ internal static class PluginsCommand
 
     public sealed record Directory(string Path, string Source);
 
-    public sealed record Output(string Config, IReadOnlyList<Directory> Directories, IReadOnlyList<Row> Plugins, IReadOnlyList<string> Problems);
+    public sealed record Output(string Config, IReadOnlyList<Directory> Directories, IReadOnlyList<Row> Plugins, IReadOnlyList<string> Problems, IReadOnlyList<string> Warnings);
 
     public static int Run(string? configPath, bool json, TextWriter stdout, TextWriter stderr, InstallLayout? layout = null)
     {
@@ -34,7 +34,7 @@ internal static class PluginsCommand
         if (json)
         {
             var directories = config.PluginDirectories.Select(d => new Directory(d.Path, d.SourceName)).ToList();
-            stdout.WriteLine(JsonSerializer.Serialize(new Output(config.DisplayName, directories, rows, problems), AdminJson.Options));
+            stdout.WriteLine(JsonSerializer.Serialize(new Output(config.DisplayName, directories, rows, problems, config.Warnings), AdminJson.Options));
         }
         else
         {
@@ -44,6 +44,11 @@ internal static class PluginsCommand
             stdout.WriteLine($"plugin directories: {string.Join(", ", config.PluginDirectories.Select(d => $"{d.Path} ({d.SourceName})"))}");
             Table.Write(stdout, ["CAPABILITY", "NAME", "VERSION", "SELECTED", "FOLDER"],
                 rows.Select(r => (IReadOnlyList<string>)[r.Capability, r.Name, r.Version, r.Selected ? "yes" : "no", r.Folder]));
+            foreach (var w in config.Warnings)
+            {
+                stderr.WriteLine($"warning: {w}");
+            }
+
             foreach (var p in problems)
             {
                 stderr.WriteLine($"error: {p}");

@@ -57,9 +57,13 @@ public static class ConfigLoader
         var logging = BindHostSection<LoggingOptions>(configuration, validator, "logging", errors);
         plugins.Directories = [.. plugins.Directories.Select(d => Path.GetFullPath(d, baseDirectory))];
         var pluginDirectories = layout.PluginDirectories(plugins.Directories);
-        var catalog = PluginCatalog.Discover(pluginDirectories.Select(d => d.Path));
+        var catalog = PluginCatalog.Discover(pluginDirectories);
         var directoriesLocation = document.Find("plugins:directories")?.Location;
-        errors.AddRange(catalog.Problems.Select(p => new ConfigException(p, directoriesLocation, "plugins.directories")));
+        // Located at [plugins] directories only when that is where the folder came from: a broken built-in or vendor
+        // plugin is no line of the config.
+        errors.AddRange(catalog.Problems.Select(p => p.Source == PluginDirectorySource.Config
+            ? new ConfigException(p.Message, directoriesLocation, "plugins.directories")
+            : new ConfigException(p.Message)));
 
         ValidateNode(node, document, errors);
         ValidateAdmin(admin, document, errors);
@@ -101,6 +105,7 @@ public static class ConfigLoader
             PluginDirectories = pluginDirectories,
             Logging = logging,
             Catalog = catalog,
+            Warnings = catalog.Warnings,
             Selected = selected,
         };
     }
@@ -122,7 +127,9 @@ public static class ConfigLoader
         {
             if (choice.Source == "$" + InstallLayout.ConfigVariable && !File.Exists(path))
             {
-                throw new ConfigException($"{path}: no such file (${InstallLayout.ConfigVariable} names it)");
+                throw new ConfigException(Directory.Exists(path)
+                    ? $"{path}: is a directory, not a file (${InstallLayout.ConfigVariable} names it)"
+                    : $"{path}: no such file (${InstallLayout.ConfigVariable} names it)");
             }
 
             var document = TomlDocument.Load(path);

@@ -57,6 +57,13 @@ public sealed record InstallLayout
     /// </summary>
     public const string SystemConfigVariable = "LASHUP_SYSTEM_CONFIG";
 
+    /// <summary>
+    /// The environment variable that replaces <see cref="DefaultVendorPluginDirectory"/>, as
+    /// <see cref="SystemConfigVariable"/> does the system file: unset or empty means the default; to search no vendor
+    /// folder, name one that does not exist (tests do, so that a machine's vendor plugins never load into them).
+    /// </summary>
+    public const string VendorPluginsVariable = "LASHUP_VENDOR_PLUGINS";
+
     /// <summary>The folder holding the host's assemblies (<see cref="AppContext.BaseDirectory"/> for the real host).</summary>
     public required string BaseDirectory { get; init; }
 
@@ -77,6 +84,7 @@ public sealed record InstallLayout
     {
         BaseDirectory = AppContext.BaseDirectory,
         SystemConfigPath = Environment.GetEnvironmentVariable(SystemConfigVariable) is { Length: > 0 } system ? system : DefaultSystemConfigPath,
+        VendorPluginDirectory = Environment.GetEnvironmentVariable(VendorPluginsVariable) is { Length: > 0 } vendor ? vendor : DefaultVendorPluginDirectory,
         ConfigFromEnvironment = Environment.GetEnvironmentVariable(ConfigVariable),
         WorkingDirectory = Directory.GetCurrentDirectory(),
     };
@@ -119,8 +127,11 @@ public sealed record InstallLayout
     }
 
     /// <summary>
-    /// The folders to search, in order and each once (by full path): the built-in folder and the vendor folder when they
-    /// exist, then <paramref name="configured"/> (absolute), which are searched (and reported missing) as listed.
+    /// The folders to search, in order and each once: the built-in folder and the vendor folder when they exist, then
+    /// <paramref name="configured"/> (absolute), which are searched (and reported missing) as listed. "Once" is by the
+    /// real path (<see cref="RealPath"/>): the host's own folder is its real path (the apphost and dotnet resolve
+    /// symlinks), so a config listing it through a symlink (<c>/opt/lashup/current/plugins</c>) names the same folder.
+    /// The first naming is kept, as written.
     /// </summary>
     public ImmutableArray<PluginDirectory> PluginDirectories(IEnumerable<string> configured)
     {
@@ -136,6 +147,45 @@ public sealed record InstallLayout
         }
 
         all.AddRange(configured.Select(d => new PluginDirectory(Path.GetFullPath(d), PluginDirectorySource.Config)));
-        return [.. all.DistinctBy(d => Path.TrimEndingDirectorySeparator(d.Path), StringComparer.Ordinal)];
+        return [.. all.DistinctBy(d => RealPath(d.Path), StringComparer.Ordinal)];
+    }
+
+    /// <summary>
+    /// <paramref name="path"/> made absolute with every symbolic link in it resolved, the folder itself and each parent
+    /// (as realpath(3), without P/Invoke); the part from the first component that does not exist is kept as written.
+    /// </summary>
+    public static string RealPath(string path) => Resolve(Path.GetFullPath(path), links: 0);
+
+    private static string Resolve(string full, int links)
+    {
+        var root = Path.GetPathRoot(full) ?? "/";
+        var parts = full[root.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries);
+        var current = root;
+        for (var i = 0; i < parts.Length; i++)
+        {
+            var next = Path.Combine(current, parts[i]);
+            var target = new FileInfo(next).LinkTarget;
+            if (target is null)
+            {
+                if (!Path.Exists(next))
+                {
+                    return Path.TrimEndingDirectorySeparator(Path.Combine([next, .. parts[(i + 1)..]]));
+                }
+
+                current = next;
+                continue;
+            }
+
+            // 40 links, as Linux allows before ELOOP: past that (a loop) the path stays as written from here on.
+            if (links >= 40)
+            {
+                return Path.TrimEndingDirectorySeparator(Path.Combine([next, .. parts[(i + 1)..]]));
+            }
+
+            // A relative target is relative to the link's folder, already real; the target's own components may be links.
+            current = Resolve(Path.GetFullPath(target, current), links + 1);
+        }
+
+        return Path.TrimEndingDirectorySeparator(current);
     }
 }

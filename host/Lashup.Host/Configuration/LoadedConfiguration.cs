@@ -45,6 +45,9 @@ public sealed class LoadedConfiguration
     /// <summary>Every plugin found.</summary>
     public required PluginCatalog Catalog { get; init; }
 
+    /// <summary>What is worth a look but no error (a plugin shadowed by an earlier folder's copy), one line each.</summary>
+    public ImmutableArray<string> Warnings { get; init; } = [];
+
     /// <summary>The plugins selected to run, subsystems before their sub-capabilities.</summary>
     public required ImmutableArray<SelectedPlugin> Selected { get; init; }
 

@@ -8,18 +8,20 @@ namespace Lashup.Host.Lifecycle;
 
 /// <summary>
 /// Tells systemd (<c>Type=notify</c>, through <c>$NOTIFY_SOCKET</c>) how the daemon is doing: <c>STATUS=starting</c>,
-/// <c>READY=1</c> once <c>/ready</c> first answers ready, <c>STATUS=</c> when readiness changes after that,
+/// <c>READY=1</c> once the host has started every plugin and the admin API listens (the service is up: a node whose
+/// seeds do not answer yet is up, not failed, and must not be killed by <c>TimeoutStartSec=</c>), with
+/// <c>STATUS=ready</c> or <c>STATUS=not ready: reasons</c> from <c>/ready</c> then and on every change of it after,
 /// <c>STOPPING=1</c> when a stop begins, and, with <c>WatchdogSec=</c> set, <c>WATCHDOG=1</c> at half its interval
 /// from this loop, so a daemon whose timers no longer run is restarted. Registered before the plugins' lifecycle so
-/// that it starts first and stops last.
+/// that it starts first and stops last. A failing socket is logged once, then again only after a send got through.
 /// </summary>
 /// <remarks>
 /// The sending is Microsoft.Extensions.Hosting.Systemd's <see cref="SystemdNotifier"/> (abstract socket names included);
-/// its <c>UseSystemd()</c> lifetime is not used: it reports ready when the host has started, before the plugins'
-/// readiness, and changes the console log format.
+/// its <c>UseSystemd()</c> lifetime is not used: it changes the console log format.
 /// </remarks>
 internal sealed partial class SystemdNotifications(
     ISystemdNotifier notifier,
+    string socket,
     Func<ReadyResponse> readiness,
     IHostApplicationLifetime lifetime,
     TimeSpan? watchdogInterval,
@@ -29,7 +31,9 @@ internal sealed partial class SystemdNotifications(
     /// <summary>How often readiness is looked at.</summary>
     public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(500);
 
+    private readonly Lock _sendLock = new();
     private volatile bool _stopping;
+    private bool _failing;
 
     /// <summary>
     /// Half the watchdog interval systemd asks for (<c>$WATCHDOG_USEC</c>), or null when it asks for none or asks
@@ -83,22 +87,21 @@ internal sealed partial class SystemdNotifications(
                     Send("WATCHDOG=1");
                 }
 
-                // Not before the admin API listens (the web server starts after the hosted services), so that /ready
-                // answers what READY=1 said.
+                // Not before every plugin has started and the admin API listens (the web server starts after the
+                // hosted services, then ApplicationStarted fires): READY=1 says the service is up, /ready answers.
                 if (_stopping || !lifetime.ApplicationStarted.IsCancellationRequested)
                 {
                     continue;
                 }
 
-                var answer = readiness();
-                var status = Status(answer);
-                if (!ready && answer.Ready)
+                var status = Status(readiness());
+                if (!ready)
                 {
                     ready = true;
                     lastStatus = status;
                     Send("READY=1\nSTATUS=" + status);
                 }
-                else if (ready && status != lastStatus)
+                else if (status != lastStatus)
                 {
                     lastStatus = status;
                     Send("STATUS=" + status);
@@ -111,18 +114,43 @@ internal sealed partial class SystemdNotifications(
         }
     }
 
-    private void Send(string message)
+    /// <summary>
+    /// Sends <paramref name="message"/>; a failure is logged when the previous send succeeded (a missing socket is
+    /// named as such: the runtime calls it "Cannot assign requested address"), so that a watchdog tick every few
+    /// seconds does not repeat it forever.
+    /// </summary>
+    internal void Send(string message)
     {
-        try
+        lock (_sendLock)
         {
-            notifier.Notify(new ServiceState(message));
-        }
-        catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException or ObjectDisposedException)
-        {
-            LogNotifyFailed(e.Message);
+            try
+            {
+                notifier.Notify(new ServiceState(message));
+                if (_failing)
+                {
+                    _failing = false;
+                    LogNotifyRecovered(socket);
+                }
+            }
+            catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException or ObjectDisposedException)
+            {
+                if (!_failing)
+                {
+                    _failing = true;
+                    LogNotifyFailed(socket, Reason(e));
+                }
+            }
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot notify systemd: {Reason}")]
-    private partial void LogNotifyFailed(string reason);
+    private string Reason(Exception e) =>
+        !socket.StartsWith('@') && !File.Exists(socket) && !Directory.Exists(socket)
+            ? $"no such socket ({e.Message})"
+            : e.Message;
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot notify systemd through {Socket}: {Reason}; not logged again until a notification gets through")]
+    private partial void LogNotifyFailed(string socket, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Notifying systemd through {Socket} works again")]
+    private partial void LogNotifyRecovered(string socket);
 }

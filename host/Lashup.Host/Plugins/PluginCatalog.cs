@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Lashup.Abstractions.Plugins;
+using Lashup.Host.Configuration;
 
 namespace Lashup.Host.Plugins;
 
@@ -9,18 +10,25 @@ namespace Lashup.Host.Plugins;
 /// </summary>
 public sealed class PluginCatalog
 {
-    private PluginCatalog(ImmutableArray<PluginDescriptor> plugins, ImmutableArray<string> problems, ImmutableArray<string> directories)
+    private PluginCatalog(ImmutableArray<PluginDescriptor> plugins, ImmutableArray<PluginProblem> problems, ImmutableArray<string> warnings, ImmutableArray<string> directories)
     {
         Plugins = plugins;
         Problems = problems;
+        Warnings = warnings;
         Directories = directories;
     }
 
     /// <summary>Usable plugins, sorted by capability then name.</summary>
     public ImmutableArray<PluginDescriptor> Plugins { get; }
 
-    /// <summary>One line per problem found (refused plugins, missing folders, duplicates).</summary>
-    public ImmutableArray<string> Problems { get; }
+    /// <summary>One per problem found (refused plugins, missing folders, one plugin twice in configured folders): errors.</summary>
+    public ImmutableArray<PluginProblem> Problems { get; }
+
+    /// <summary>
+    /// One line per plugin not loaded because an earlier folder has it too (the built-in one shadows a copy in the
+    /// vendor or a configured folder): the earlier copy is used, so this is no error.
+    /// </summary>
+    public ImmutableArray<string> Warnings { get; }
 
     /// <summary>The folders searched, as absolute paths.</summary>
     public ImmutableArray<string> Directories { get; }
@@ -32,45 +40,65 @@ public sealed class PluginCatalog
     public IEnumerable<PluginDescriptor> OfCapability(string capability) =>
         Plugins.Where(p => string.Equals(p.Capability, capability, StringComparison.OrdinalIgnoreCase));
 
-    /// <summary>Scans <paramref name="directories"/> (absolute paths).</summary>
-    public static PluginCatalog Discover(IEnumerable<string> directories)
+    /// <summary>
+    /// Scans <paramref name="directories"/> (absolute paths) in order. The first copy of a capability and name is the
+    /// one used; a later one is a warning, or, when both are in configured folders (the operator listed both and can
+    /// remove one), an error.
+    /// </summary>
+    public static PluginCatalog Discover(IEnumerable<PluginDirectory> directories)
     {
-        var plugins = new List<PluginDescriptor>();
-        var problems = new List<string>();
-        var dirs = directories.Select(Path.GetFullPath).ToImmutableArray();
+        var accepted = new List<PluginDescriptor>();
+        var firstSource = new Dictionary<(string, string), PluginDirectorySource>();
+        var problems = new List<PluginProblem>();
+        var warnings = new List<string>();
+        var dirs = directories.Select(d => d with { Path = Path.GetFullPath(d.Path) }).ToImmutableArray();
         foreach (var dir in dirs)
         {
-            if (!Directory.Exists(dir))
+            if (!Directory.Exists(dir.Path))
             {
-                problems.Add($"plugin directory {dir} does not exist");
+                problems.Add(new PluginProblem($"plugin directory {dir.Path} does not exist", dir.Source));
                 continue;
             }
 
-            foreach (var folder in Directory.EnumerateDirectories(dir).Order(StringComparer.Ordinal))
+            foreach (var folder in Directory.EnumerateDirectories(dir.Path).Order(StringComparer.Ordinal))
             {
                 var problem = Inspect(folder, out var descriptor);
                 if (problem is not null)
                 {
-                    problems.Add(problem);
+                    problems.Add(new PluginProblem(problem, dir.Source));
+                    continue;
                 }
-                else if (descriptor is not null)
+
+                if (descriptor is null)
                 {
-                    plugins.Add(descriptor);
+                    continue;
+                }
+
+                var key = (descriptor.Capability.ToLowerInvariant(), descriptor.Name.ToLowerInvariant());
+                if (!firstSource.TryGetValue(key, out var source))
+                {
+                    firstSource.Add(key, dir.Source);
+                    accepted.Add(descriptor);
+                    continue;
+                }
+
+                var first = accepted.First(p => (p.Capability.ToLowerInvariant(), p.Name.ToLowerInvariant()) == key);
+                if (source == PluginDirectorySource.Config && dir.Source == PluginDirectorySource.Config)
+                {
+                    problems.Add(new PluginProblem(
+                        $"plugins {first.Folder} and {descriptor.Folder} both claim {first.Capability}/{first.Name}; remove one", dir.Source));
+                }
+                else
+                {
+                    var which = source switch
+                    {
+                        PluginDirectorySource.BuiltIn => "the built-in one",
+                        PluginDirectorySource.Vendor => "the vendor one",
+                        _ => "the one",
+                    };
+                    warnings.Add($"plugin {descriptor.Capability}/{descriptor.Name} in {descriptor.Folder} is shadowed by {which} in {first.Folder}; it is not loaded");
                 }
             }
-        }
-
-        var accepted = new List<PluginDescriptor>();
-        foreach (var group in plugins.GroupBy(p => (p.Capability.ToLowerInvariant(), p.Name.ToLowerInvariant())))
-        {
-            var all = group.ToList();
-            if (all.Count > 1)
-            {
-                problems.Add($"plugins {string.Join(" and ", all.Select(p => p.Folder))} both claim {all[0].Capability}/{all[0].Name}; remove one");
-                continue;
-            }
-
-            accepted.Add(all[0]);
         }
 
         accepted.Sort((a, b) => (string.CompareOrdinal(a.Capability, b.Capability), string.CompareOrdinal(a.Name, b.Name)) switch
@@ -78,7 +106,7 @@ public sealed class PluginCatalog
             (0, var n) => n,
             (var c, _) => c,
         });
-        return new PluginCatalog([.. accepted], [.. problems], dirs);
+        return new PluginCatalog([.. accepted], [.. problems], [.. warnings], [.. dirs.Select(d => d.Path)]);
     }
 
     private static string? Inspect(string folder, out PluginDescriptor? descriptor)
@@ -153,3 +181,8 @@ public sealed class PluginCatalog
         return parts.Length <= 2 && parts.All(IsValidName) && parts[0] is not ("node" or "admin" or "plugins" or "logging");
     }
 }
+
+/// <summary>A plugin problem (an error) and the kind of folder it was found in, so that it is located in the config only when it came from there.</summary>
+/// <param name="Message">What is wrong, one line.</param>
+/// <param name="Source">Where the folder came from.</param>
+public sealed record PluginProblem(string Message, PluginDirectorySource Source);

@@ -115,20 +115,145 @@ public sealed class InstallLayoutTests
     }
 
     [Fact]
-    public void Load_SamePluginInBuiltInAndVendorFolder_BothClaimError()
+    public void Load_SamePluginInBuiltInAndVendorFolder_BuiltInLoadedVendorCopyWarned()
     {
         using var setup = new TempSetup("Fixture.Good");
         var vendor = Path.Combine(setup.Root, "vendor");
         Directory.CreateDirectory(vendor);
         CopyFixture("Fixture.Duplicate", vendor);
-        File.WriteAllText(setup.ConfigPath, "[fixture]\n");
+        File.WriteAllText(setup.ConfigPath, "[plugins]\ndirectories = []\n[fixture]\n");
+        var errors = new List<ConfigException>();
+
+        var config = ConfigLoader.Load(setup.ConfigPath, errors, Layout(setup, setup.Root));
+
+        Assert.True(errors.Count == 0, string.Join("\n", errors.Select(e => e.Message)));
+        Assert.Equal(
+            $"plugin fixture/good in {Path.Combine(vendor, "Fixture.Duplicate")} is shadowed by the built-in one in {Path.Combine(setup.PluginsDir, "Fixture.Good")}; it is not loaded",
+            Assert.Single(config.Warnings));
+        Assert.Equal([Path.Combine(setup.PluginsDir, "Fixture.Good")], config.Selected.Select(s => s.Descriptor.Folder));
+    }
+
+    [Fact]
+    public void Load_SamePluginInBuiltInAndConfiguredFolder_BuiltInLoadedConfiguredCopyWarned()
+    {
+        using var setup = new TempSetup("Fixture.Good");
+        var more = Directory.CreateDirectory(Path.Combine(setup.Root, "more")).FullName;
+        CopyFixture("Fixture.Duplicate", more);
+        File.WriteAllText(setup.ConfigPath, "[plugins]\ndirectories = [\"more\"]\n[fixture]\n");
+        var errors = new List<ConfigException>();
+
+        var config = ConfigLoader.Load(setup.ConfigPath, errors, Layout(setup, setup.Root));
+
+        Assert.True(errors.Count == 0, string.Join("\n", errors.Select(e => e.Message)));
+        Assert.Equal(
+            $"plugin fixture/good in {Path.Combine(more, "Fixture.Duplicate")} is shadowed by the built-in one in {Path.Combine(setup.PluginsDir, "Fixture.Good")}; it is not loaded",
+            Assert.Single(config.Warnings));
+        Assert.Equal(["fixture/good"], config.Selected.Select(s => s.Descriptor.ToString()));
+    }
+
+    [Fact]
+    public void Load_SamePluginInTwoConfiguredFolders_ErrorAtDirectoriesFirstCopyKept()
+    {
+        using var setup = new TempSetup();
+        var one = Directory.CreateDirectory(Path.Combine(setup.Root, "one")).FullName;
+        var two = Directory.CreateDirectory(Path.Combine(setup.Root, "two")).FullName;
+        CopyFixture("Fixture.Good", one);
+        CopyFixture("Fixture.Duplicate", two);
+        File.WriteAllText(setup.ConfigPath, "[plugins]\ndirectories = [\"one\", \"two\"]\n[fixture]\n");
+        var errors = new List<ConfigException>();
+
+        var config = ConfigLoader.Load(setup.ConfigPath, errors, Layout(setup, setup.Root));
+
+        // One error, at [plugins] directories; no follow-on "[fixture] is enabled but no plugin provides" error.
+        var error = Assert.Single(errors);
+        Assert.EndsWith($"plugins {Path.Combine(one, "Fixture.Good")} and {Path.Combine(two, "Fixture.Duplicate")} both claim fixture/good; remove one", error.Message, StringComparison.Ordinal);
+        Assert.Equal(2, error.Location?.Line);
+        Assert.Equal([Path.Combine(one, "Fixture.Good")], config.Catalog.Plugins.Select(p => p.Folder));
+    }
+
+    [Fact]
+    public void Load_BrokenPluginInVendorFolder_ErrorNotLocatedInTheConfig()
+    {
+        using var setup = new TempSetup();
+        var vendor = Path.Combine(setup.Root, "vendor");
+        Directory.CreateDirectory(vendor);
+        CopyFixture("Fixture.WrongMajor", vendor);
+        File.WriteAllText(setup.ConfigPath, "[plugins]\ndirectories = []\n");
         var errors = new List<ConfigException>();
 
         ConfigLoader.Load(setup.ConfigPath, errors, Layout(setup, setup.Root));
 
-        Assert.Contains(errors, e => e.Message.Contains(
-            $"plugins {Path.Combine(setup.PluginsDir, "Fixture.Good")} and {Path.Combine(vendor, "Fixture.Duplicate")} both claim fixture/good; remove one",
-            StringComparison.Ordinal));
+        var error = Assert.Single(errors);
+        Assert.Null(error.Location);
+        Assert.StartsWith($"plugin fixture/wrong-major in {Path.Combine(vendor, "Fixture.WrongMajor")} was built against", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_BuiltInFolderListedThroughSymlinkedFolder_SearchedOnce()
+    {
+        // /opt/lashup/current/plugins with current -> 0.2.0: the host's folder is the real path, the config the link.
+        using var setup = new TempSetup();
+        var release = Directory.CreateDirectory(Path.Combine(setup.Root, "opt", "0.2.0")).FullName;
+        var host = Path.Combine(release, "bin");
+        Directory.CreateDirectory(host);
+        var plugins = Directory.CreateDirectory(Path.Combine(host, "plugins")).FullName;
+        CopyFixture("Fixture.Good", plugins);
+        var linkedPlugins = Path.Combine(setup.Root, "plugins-link");
+        Directory.CreateSymbolicLink(linkedPlugins, plugins);
+        File.WriteAllText(setup.ConfigPath, $"[plugins]\ndirectories = [\"{linkedPlugins}\"]\n[fixture]\n");
+        var errors = new List<ConfigException>();
+
+        var config = ConfigLoader.Load(setup.ConfigPath, errors, Layout(setup, host));
+
+        Assert.True(errors.Count == 0, string.Join("\n", errors.Select(e => e.Message)));
+        Assert.Empty(config.Warnings);
+        Assert.Equal([$"{plugins} (built-in)"], Describe(config));
+        Assert.Equal(["fixture/good"], config.Selected.Select(s => s.Descriptor.ToString()));
+    }
+
+    [Fact]
+    public void Load_BuiltInFolderListedThroughSymlinkedParent_SearchedOnce()
+    {
+        using var setup = new TempSetup();
+        var release = Directory.CreateDirectory(Path.Combine(setup.Root, "opt", "0.2.0")).FullName;
+        var plugins = Directory.CreateDirectory(Path.Combine(release, "plugins")).FullName;
+        CopyFixture("Fixture.Good", plugins);
+        // current -> 0.2.0, relative, as a package's "current" link is.
+        Directory.CreateSymbolicLink(Path.Combine(setup.Root, "opt", "current"), "0.2.0");
+        var listed = Path.Combine(setup.Root, "opt", "current", "plugins");
+        File.WriteAllText(setup.ConfigPath, $"[plugins]\ndirectories = [\"{listed}\"]\n[fixture]\n");
+        var errors = new List<ConfigException>();
+
+        var config = ConfigLoader.Load(setup.ConfigPath, errors, Layout(setup, release));
+
+        Assert.True(errors.Count == 0, string.Join("\n", errors.Select(e => e.Message)));
+        Assert.Equal([$"{plugins} (built-in)"], Describe(config));
+        Assert.Equal(["fixture/good"], config.Selected.Select(s => s.Descriptor.ToString()));
+    }
+
+    [Fact]
+    public void RealPath_LinksAnywhereAndMissingTail_ResolvedAsRealpath()
+    {
+        using var setup = new TempSetup();
+        var real = Directory.CreateDirectory(Path.Combine(setup.Root, "a", "b")).FullName;
+        Directory.CreateSymbolicLink(Path.Combine(setup.Root, "l1"), "a");
+        Directory.CreateSymbolicLink(Path.Combine(setup.Root, "l2"), Path.Combine(setup.Root, "l1", "b"));
+        Directory.CreateSymbolicLink(Path.Combine(setup.Root, "loop1"), Path.Combine(setup.Root, "loop2"));
+        Directory.CreateSymbolicLink(Path.Combine(setup.Root, "loop2"), Path.Combine(setup.Root, "loop1"));
+
+        Assert.Equal(real, InstallLayout.RealPath(Path.Combine(setup.Root, "l1", "b")));
+        Assert.Equal(real, InstallLayout.RealPath(Path.Combine(setup.Root, "l2") + "/"));
+        Assert.Equal(Path.Combine(real, "missing", "x"), InstallLayout.RealPath(Path.Combine(setup.Root, "l2", "missing", "x")));
+        Assert.Equal(real, InstallLayout.RealPath(real));
+        Assert.NotNull(InstallLayout.RealPath(Path.Combine(setup.Root, "loop1", "x")));
+    }
+
+    [Fact]
+    public void Current_VendorPluginsVariable_ReplacesTheVendorFolder()
+    {
+        // The test process sets it (MachineIsolation), as LashupProcess does for the daemons it starts.
+        Assert.Equal(TestEnvironment.NoVendorPlugins, InstallLayout.Current.VendorPluginDirectory);
+        Assert.Equal(TestEnvironment.NoSystemConfig, InstallLayout.Current.SystemConfigPath);
     }
 
     [Fact]
@@ -195,6 +320,16 @@ public sealed class InstallLayoutTests
         var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load(null, [], Layout(setup, setup.Root, environment: missing)));
 
         Assert.Equal($"{missing}: no such file ($LASHUP_CONFIG names it)", e.Message);
+    }
+
+    [Fact]
+    public void Load_EnvironmentVariableNamesDirectory_SaysItIsADirectory()
+    {
+        using var setup = new TempSetup();
+
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load(null, [], Layout(setup, setup.Root, environment: setup.Root)));
+
+        Assert.Equal($"{setup.Root}: is a directory, not a file ($LASHUP_CONFIG names it)", e.Message);
     }
 
     [Fact]

@@ -25,7 +25,6 @@ public sealed class ContainerPackagingTests
 
     // The install layout the image has and the configs name.
     private const string InstallDir = "/usr/lib/lashup";
-    private const string PluginsDir = InstallDir + "/plugins";
     private const string ConfigFile = "/etc/lashup/lashup.toml";
     private const string DataDir = "/var/lib/lashup";
 
@@ -99,7 +98,8 @@ public sealed class ContainerPackagingTests
         var config = Load(temp.Path, text);
         Assert.Empty(NeededCapabilities(config));
         Assert.Equal(DataDir, ConfiguredValue(text, "data_dir"));
-        Assert.Equal([PluginsDir], ConfiguredPluginDirectories(text));
+        // The built-in folder (/usr/lib/lashup/plugins, beside the host) is always searched; listing it is redundant.
+        Assert.Empty(ConfiguredPluginDirectories(text));
     }
 
     [Fact]
@@ -212,11 +212,11 @@ public sealed class ContainerPackagingTests
         Assert.Equal(DataDir, Scalar(data, "hostPath", "path"));
         Assert.Equal(DataDir, MountPath(container, Scalar(data, "name")));
 
-        // The rendered config is where the daemon reads it, and the plugins where the image put them.
+        // The rendered config is where the daemon reads it; the plugins are the image's built-in ones.
         Assert.Equal(["run", "--config", ConfigFile], Sequence(container, "args").Select(a => a.ToString()));
         Assert.Equal(Path.GetDirectoryName(ConfigFile), MountPath(container, "config"));
         Assert.Equal(Path.GetDirectoryName(ConfigFile), MountPath(Assert.Single(Sequence(pod, "initContainers")), "config"));
-        Assert.Equal([PluginsDir], ConfiguredPluginDirectories(RenderedText()));
+        Assert.Empty(ConfiguredPluginDirectories(RenderedText()));
     }
 
     [Fact]
@@ -348,7 +348,7 @@ public sealed class ContainerPackagingTests
 
     /// <summary>
     /// <c>lashup config check</c>, in-process, on <paramref name="text"/> with the install paths moved to this machine's
-    /// (<c>/usr/lib/lashup/plugins</c> to the build's plugins, <c>/var/lib/lashup</c> to a temporary folder) and the
+    /// (the host to the build's, see <see cref="Layout"/>; <c>/var/lib/lashup</c> to a temporary folder) and the
     /// admin port moved to a free one (the check wants it free; another daemon on this shared machine may hold 9470).
     /// </summary>
     private static (int Code, string Output) Check(string folder, string text)
@@ -357,7 +357,7 @@ public sealed class ContainerPackagingTests
         File.WriteAllText(path, SwapInstallPaths(folder, text, TestEnvironment.FreePort()));
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
-        var code = Daemon.Check(path, stdout, stderr);
+        var code = Daemon.Check(path, stdout, stderr, Layout(folder));
         return (code, stdout.ToString() + stderr);
     }
 
@@ -368,7 +368,7 @@ public sealed class ContainerPackagingTests
         try
         {
             var errors = new List<ConfigException>();
-            var config = ConfigLoader.Load(path, errors);
+            var config = ConfigLoader.Load(path, errors, Layout(folder));
             Assert.True(errors.Count == 0, string.Join("\n", errors.Select(e => e.Message)));
             return config;
         }
@@ -380,14 +380,26 @@ public sealed class ContainerPackagingTests
 
     private static string SwapInstallPaths(string folder, string text, int? adminPort)
     {
+        Assert.Contains($"\"{DataDir}\"", text, StringComparison.Ordinal);
+        text = text.Replace($"\"{DataDir}\"", $"\"{Path.Combine(folder, "data")}\"", StringComparison.Ordinal);
+        return adminPort is null ? text : Regex.Replace(text, @"(?m)^listen = ""127\.0\.0\.1:9470""$", $"listen = \"127.0.0.1:{adminPort}\"");
+    }
+
+    /// <summary>
+    /// The host as installed, its built-in plugins beside it, moved to this machine's build: the checkout's
+    /// <c>artifacts/bin/lashup</c> with <c>artifacts/plugins</c>; no system config or vendor folder.
+    /// </summary>
+    private static InstallLayout Layout(string folder)
+    {
         var plugins = Path.Combine(TestEnvironment.RepoRoot, "artifacts", "plugins");
         Assert.True(Directory.Exists(Path.Combine(plugins, "Lashup.Plugins.Core")), $"the built-in plugins are not built in {plugins}: dotnet build Lashup.sln");
-        Assert.Contains($"\"{PluginsDir}\"", text, StringComparison.Ordinal);
-        Assert.Contains($"\"{DataDir}\"", text, StringComparison.Ordinal);
-        text = text
-            .Replace($"\"{PluginsDir}\"", $"\"{plugins}\"", StringComparison.Ordinal)
-            .Replace($"\"{DataDir}\"", $"\"{Path.Combine(folder, "data")}\"", StringComparison.Ordinal);
-        return adminPort is null ? text : Regex.Replace(text, @"(?m)^listen = ""127\.0\.0\.1:9470""$", $"listen = \"127.0.0.1:{adminPort}\"");
+        return new InstallLayout
+        {
+            BaseDirectory = Path.Combine(TestEnvironment.RepoRoot, "artifacts", "bin", "lashup"),
+            SystemConfigPath = TestEnvironment.NoSystemConfig,
+            VendorPluginDirectory = TestEnvironment.NoVendorPlugins,
+            WorkingDirectory = folder,
+        };
     }
 
     private static string? ConfiguredValue(string text, string key) =>

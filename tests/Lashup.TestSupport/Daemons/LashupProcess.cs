@@ -76,13 +76,14 @@ public sealed partial class LashupProcess : IDisposable
         };
         // The test runner's own config and systemd context must not leak into the daemons: a machine may have a real
         // /etc/lashup/lashup.toml (a package test installs one while other tests run), and a runner started by systemd
-        // has NOTIFY_SOCKET set.
+        // has NOTIFY_SOCKET set. Nor do a machine's vendor plugins (/usr/lib/lashup/plugins.d) load into them.
         foreach (var name in (string[])["LASHUP_CONFIG", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"])
         {
             info.Environment.Remove(name);
         }
 
-        info.Environment["LASHUP_SYSTEM_CONFIG"] = "/nonexistent/lashup-tests/lashup.toml";
+        info.Environment["LASHUP_SYSTEM_CONFIG"] = TestEnvironment.NoSystemConfig;
+        info.Environment["LASHUP_VENDOR_PLUGINS"] = TestEnvironment.NoVendorPlugins;
         foreach (var (name, value) in environment)
         {
             if (value is null)

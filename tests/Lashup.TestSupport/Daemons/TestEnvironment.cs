@@ -10,6 +10,23 @@ public static class TestEnvironment
 
     public static string HostDll => Path.Combine(RepoRoot, "artifacts", "bin", "lashup", "lashup.dll");
 
+    /// <summary>What <c>LASHUP_SYSTEM_CONFIG</c> is set to for tests: no file, so no machine's /etc/lashup/lashup.toml is read.</summary>
+    public const string NoSystemConfig = "/nonexistent/lashup-tests/lashup.toml";
+
+    /// <summary>What <c>LASHUP_VENDOR_PLUGINS</c> is set to for tests: no folder, so no machine's vendor plugins load.</summary>
+    public const string NoVendorPlugins = "/nonexistent/lashup-tests/plugins.d";
+
+    /// <summary>
+    /// Points this test process's own <c>LASHUP_SYSTEM_CONFIG</c> and <c>LASHUP_VENDOR_PLUGINS</c> away from the
+    /// machine, for in-process calls that use <c>InstallLayout.Current</c> (<c>Daemon.Check(path, ...)</c>,
+    /// <c>ConfigLoader.Load(path, errors)</c>); a test project calls it from a module initializer.
+    /// </summary>
+    public static void IsolateFromMachine()
+    {
+        Environment.SetEnvironmentVariable("LASHUP_SYSTEM_CONFIG", NoSystemConfig);
+        Environment.SetEnvironmentVariable("LASHUP_VENDOR_PLUGINS", NoVendorPlugins);
+    }
+
     public static string FixturePlugin(string name) => Path.Combine(RepoRoot, "artifacts", "test-plugins", name);
 
     /// <summary>
