@@ -118,7 +118,7 @@ Architecture: amd64
 Maintainer: $maintainer
 Installed-Size: $installed_size
 Depends: aspnetcore-runtime-10.0, adduser, libc6, libgcc-s1, libstdc++6
-Recommends: nftables
+Recommends: nftables, iproute2
 Section: net
 Priority: optional
 Description: decentralized network control plane for container clusters
