@@ -14,7 +14,8 @@ namespace Lashup.Plugins.Core.Store;
 /// <list type="number">
 /// <item>The writes are prepared one after another under the store's lock, in arrival order, each against the store
 /// as the earlier writes of its batch leave it (a compare-and-set or a second update of the same key sees them).
-/// Nothing is visible yet: reads, watchers and the anti-entropy digests still show the store as committed.</item>
+/// Nothing is visible yet: reads, watchers and the anti-entropy digests still show the store as committed. (Whether
+/// membership recorded this replica as departed is checked once per batch, before its first write.)</item>
 /// <item>The batch's rows are written in one transaction; the commit returns after its fsync.</item>
 /// <item>Only then, in the same order and still under the lock, each write is applied in memory, its watchers are told
 /// and its delta is handed to the multicast tree: no delta leaves the node, and no reader sees a value, before the
