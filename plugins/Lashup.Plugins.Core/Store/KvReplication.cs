@@ -73,6 +73,7 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
     {
         var errors = new List<string>();
         var deltas = new List<(KvKey Key, string Origin, ulong Counter, CrdtMap Delta)>();
+        void flush() => MergeAll(deltas, errors);
         foreach (var (topic, from, payload) in messages)
         {
             if (topic == DeltaTopic)
@@ -80,7 +81,9 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
                 DeltaMessage delta;
                 try
                 {
-                    delta = DecodeDelta(from, payload);
+                    // An undecodable delta is quarantined after the deltas held back before it are merged, as one at a
+                    // time: a valid delta of its key merged after it would end the quarantine it starts.
+                    delta = DecodeDelta(from, payload, flush);
                 }
                 catch (Exception e) when (e is MessagePackSerializationException or CrdtCodecException or KvValidationException or FormatException
                                               or InvalidOperationException or ArgumentException or EndOfStreamException)
@@ -158,9 +161,10 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
         store.MergeDelta(message.Key, message.Replica, message.Counter, message.Delta);
     }
 
-    /// <summary>Decodes a delta (or a whole entry: then with its version) broadcast by <paramref name="origin"/>.</summary>
+    /// <summary>Decodes a delta (or a whole entry: then with its version) broadcast by <paramref name="origin"/>; one
+    /// whose value cannot be decoded is quarantined (after <paramref name="beforeQuarantine"/>).</summary>
     /// <exception cref="FormatException">The message is malformed, or its writer is not <paramref name="origin"/>.</exception>
-    private DeltaMessage DecodeDelta(string origin, byte[] payload)
+    private DeltaMessage DecodeDelta(string origin, byte[] payload, Action? beforeQuarantine = null)
     {
         var reader = new MessagePackReader(payload);
         var fields = reader.ReadArrayHeader();
@@ -180,6 +184,7 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
         }
         catch (CrdtCodecException e)
         {
+            beforeQuarantine?.Invoke();
             store.QuarantineFromPeer(key.ToString(), origin, e.Message, writer: replica);
             throw;
         }
