@@ -1,5 +1,6 @@
 using Lashup.Abstractions.Data;
 using Lashup.Crdt;
+using Microsoft.Extensions.Logging;
 
 namespace Lashup.Plugins.Core.Store;
 
@@ -20,8 +21,12 @@ namespace Lashup.Plugins.Core.Store;
 /// <item>Only then, in the same order and still under the lock, each write is applied in memory, its watchers are told
 /// and its delta is handed to the multicast tree: no delta leaves the node, and no reader sees a value, before the
 /// write is on disk.</item>
-/// <item>Then each caller's task completes: an update is acknowledged only once durable.</item>
+/// <item>Then each caller's task completes: an update is acknowledged only once durable. A watcher or broadcast that
+/// fails after the commit is logged and costs nothing else: the write stays applied and acknowledged.</item>
 /// </list>
+/// <para>At most <see cref="MaxQueued"/> updates wait; more are refused with <see cref="KvOverloadedException"/>. A
+/// caller's cancellation token is observed only while its update waits in the queue: it is then removed, never
+/// written; once a commit has taken it, it completes as if not canceled.</para>
 /// <para>Each caller has its own outcome. A write refused on its own (a validation error, a compare-and-set conflict
 /// against the committed store) fails alone; the others of its batch go on. When the commit fails, nothing of the
 /// batch was written and nothing changes in memory: every write of it fails with the disk's error, and so does a
@@ -31,6 +36,17 @@ internal sealed partial class KvStore
 {
     /// <summary>At most this many local updates per commit, so that the store's lock is never held for long.</summary>
     internal const int MaxBatch = 256;
+
+    /// <summary>
+    /// At most this many local updates wait behind the commit in flight (four batches); one more is refused with
+    /// <see cref="KvOverloadedException"/> instead of queued. A commit is one fsync (milliseconds), so a full queue is
+    /// drained in four of them; what waits longer than that is a writer outrunning the disk, and a client told to come
+    /// back (503 with Retry-After at the admin API) sheds that load where a queue without end would only grow.
+    /// </summary>
+    internal const int MaxQueued = 4 * MaxBatch;
+
+    /// <summary>How long a writer refused at <see cref="MaxQueued"/> is told to wait (the admin API's Retry-After).</summary>
+    internal static readonly TimeSpan QueueFullRetryAfter = TimeSpan.FromSeconds(1);
 
     private readonly Lock _queueLock = new();
     private List<PendingUpdate> _queued = [];
@@ -48,13 +64,25 @@ internal sealed partial class KvStore
         }
     }
 
-    /// <summary>Queues a local update; the caller that finds no commit in flight commits the queue at once itself.</summary>
-    private ValueTask<KvEntry> Enqueue(KvKey key, IReadOnlyList<CrdtOp> ops, VersionVector? expectedVersion)
+    /// <summary>
+    /// Queues a local update; the caller that finds no commit in flight commits the queue at once itself. A caller
+    /// that waits can cancel only while its update is still queued: it is then removed and never written; once a
+    /// commit has taken it, the update completes whatever the token says (it may already be on disk).
+    /// </summary>
+    /// <exception cref="KvOverloadedException"><see cref="MaxQueued"/> updates already wait.</exception>
+    private ValueTask<KvEntry> Enqueue(KvKey key, IReadOnlyList<CrdtOp> ops, VersionVector? expectedVersion, CancellationToken cancellationToken)
     {
         var pending = new PendingUpdate(key, ops, expectedVersion);
         bool lead;
         lock (_queueLock)
         {
+            if (_queued.Count >= MaxQueued)
+            {
+                throw new KvOverloadedException(
+                    $"{MaxQueued} updates already wait for the store's disk (it is slower than the writes coming in); nothing was written: retry",
+                    QueueFullRetryAfter);
+            }
+
             _queued.Add(pending);
             lead = !_committing;
             _committing = true;
@@ -67,7 +95,39 @@ internal sealed partial class KvStore
 
         // A lone write is done by now: its outcome is returned (or thrown) as before group commit, synchronously.
         var done = pending.Done.Task;
-        return done.IsCompleted ? ValueTask.FromResult(done.GetAwaiter().GetResult()) : new ValueTask<KvEntry>(done);
+        return done.IsCompleted ? ValueTask.FromResult(done.GetAwaiter().GetResult())
+            : cancellationToken.CanBeCanceled ? WaitQueuedAsync(pending, cancellationToken)
+            : new ValueTask<KvEntry>(done);
+    }
+
+    /// <summary>Waits for a queued update; its token removes it from the queue if no commit has taken it yet.</summary>
+    private async ValueTask<KvEntry> WaitQueuedAsync(PendingUpdate pending, CancellationToken cancellationToken)
+    {
+        static void Cancel(object? state, CancellationToken token)
+        {
+            var (store, pending) = ((KvStore, PendingUpdate))state!;
+            store.CancelQueued(pending, token);
+        }
+
+        using (cancellationToken.UnsafeRegister(Cancel, (this, pending)))
+        {
+            return await pending.Done.Task.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Removes a canceled update from the queue and cancels its caller, unless a commit took it already.</summary>
+    private void CancelQueued(PendingUpdate pending, CancellationToken cancellationToken)
+    {
+        bool removed;
+        lock (_queueLock)
+        {
+            removed = _queued.Remove(pending);
+        }
+
+        if (removed)
+        {
+            pending.Done.TrySetCanceled(cancellationToken);
+        }
     }
 
     /// <summary>Commits what is queued; if more arrived meanwhile, the next batch is led from the thread pool, so that
@@ -117,6 +177,11 @@ internal sealed partial class KvStore
     /// <summary>Prepares, commits and applies one batch of local updates under the lock, then completes their callers.</summary>
     private void CommitBatch(List<PendingUpdate> batch)
     {
+        if (batch.Count == 0)
+        {
+            return; // its updates were canceled while queued
+        }
+
         var staged = new StagedWrites();
         lock (_lock)
         {
@@ -189,9 +254,11 @@ internal sealed partial class KvStore
 
         var current = pendingEntry ?? _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
         var expectedVersion = pending.ExpectedVersion;
-        if (expectedVersion is not null && QuarantinedOnDisk(key))
+        if (expectedVersion is not null && pendingEntry is null && QuarantinedOnDisk(key))
         {
-            // Its version here is unknown: the unreadable row held updates this replica cannot compare with.
+            // Its version here is unknown: the unreadable row held updates this replica cannot compare with. (Not once
+            // an earlier write of this batch replaced the row: its commit ends the quarantine, as one write at a time;
+            // if that commit fails, this update fails with it, as a dependent.)
             throw new KvOverloadedException(
                 $"\"{key}\" cannot be compared-and-set here: its row in the store file is quarantined (see lashup kv quarantine); " +
                 "a peer's copy replaces it at the next anti-entropy exchange, retry then",
@@ -282,29 +349,50 @@ internal sealed partial class KvStore
             return false;
         }
 
+        // Durable from here on: every write is applied in memory (memory is what the disk holds) and acknowledged, whatever
+        // fails after it. A watcher or a broadcast that fails costs only that step of that write (logged; a delta not
+        // sent is carried by anti-entropy), never the writes after it nor the callers of the batch.
         foreach (var write in writes)
         {
-            if (write.Waiter is not null)
+            var local = write.Waiter is not null;
+            if (local)
             {
                 Stats.LocalUpdates++;
-                EndQuarantine(write.Updated.Key, "a local write replaced it");
             }
             else
             {
                 Stats.DeltasMerged++;
-                EndQuarantine(write.Updated.Key, "a valid copy was merged");
+            }
+
+            try
+            {
+                EndQuarantine(write.Updated.Key, local ? "a local write replaced it" : "a valid copy was merged");
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                LogAfterCommitFailed(write.Updated.Key.ToString(), "ending its quarantine", e);
             }
 
             Publish(write.Previous, write.Updated);
-            if (write.Waiter is not null && _broadcast.Delta(write.Updated.Key, _replica, write.Updated.Version[_replica], write.Delta!))
+            try
             {
-                Stats.DeltasSent++;
+                if (local && _broadcast.Delta(write.Updated.Key, _replica, write.Updated.Version[_replica], write.Delta!))
+                {
+                    Stats.DeltasSent++;
+                }
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                LogAfterCommitFailed(write.Updated.Key.ToString(), "broadcasting its delta", e);
             }
         }
 
         staged.Clear();
         return true;
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The update of {Key} is committed and applied, but {Step} failed (a delta not sent reaches the peers by anti-entropy)")]
+    private partial void LogAfterCommitFailed(string key, string step, Exception exception);
 
     /// <summary>
     /// Merges deltas from other nodes (each as <see cref="MergeDelta"/> would, in order) with one commit for all of
@@ -358,7 +446,8 @@ internal sealed partial class KvStore
     {
         public KvKey Key { get; } = key;
 
-        public IReadOnlyList<CrdtOp> Ops { get; } = ops;
+        /// <summary>The caller's ops, copied: a list the caller changes after the call is not what gets written.</summary>
+        public IReadOnlyList<CrdtOp> Ops { get; } = [.. ops];
 
         public VersionVector? ExpectedVersion { get; } = expectedVersion;
 

@@ -148,7 +148,7 @@ internal sealed partial class KvStore
             await Task.Delay(TimeSpan.FromMilliseconds(50), _time, cancellationToken).ConfigureAwait(false);
         }
 
-        return await Enqueue(key, ops, expectedVersion).ConfigureAwait(false);
+        return await Enqueue(key, ops, expectedVersion, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Under the lock: discards the replica if membership recorded its identity as departed.</summary>

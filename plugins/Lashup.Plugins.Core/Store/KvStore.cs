@@ -196,7 +196,8 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         KvLimits.Validate(key, ops);
 
         // Committed with the updates that queue up meanwhile (KvStore.Commit.cs); a lone one at once, on this thread.
-        return AwaitingDepartures ? UpdateWhenSettledAsync(key, ops, expectedVersion, cancellationToken) : Enqueue(key, ops, expectedVersion);
+        // The token cancels only while the update waits in the queue, never once a commit has taken it.
+        return AwaitingDepartures ? UpdateWhenSettledAsync(key, ops, expectedVersion, cancellationToken) : Enqueue(key, ops, expectedVersion, cancellationToken);
     }
 
     /// <summary>An atomic local update as this node's replica (<see cref="ReplicaName"/>), markers included, committed
@@ -394,7 +395,16 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         _buckets[bucket] ^= VersionHash(entry);
         _entries = _entries.SetItem(entry.Key, entry);
         var marker = PruneMarker.IsMarker(entry.Key);
-        Notify(entry, marker);
+
+        // The entry is committed: a watcher that fails to take it does not undo it, nor keep the next ones from it.
+        try
+        {
+            Notify(entry, marker);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            LogAfterCommitFailed(entry.Key.ToString(), "telling its watchers", e);
+        }
 
         if (marker)
         {

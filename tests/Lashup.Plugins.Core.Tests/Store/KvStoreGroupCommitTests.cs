@@ -1,4 +1,5 @@
 using Lashup.Abstractions.Data;
+using Lashup.Crdt;
 using Lashup.Plugins.Core.Store;
 
 namespace Lashup.Plugins.Core.Tests.Store;
@@ -212,6 +213,133 @@ public sealed class KvStoreGroupCommitTests : IDisposable
         Assert.All(reopened.List(KvKey.Parse("svc")).Where(e => e.Key.ToString() != "svc/k0"), e => Assert.Equal(4, e.Value.GetORSet("endpoints")!.Elements.Count()));
     }
 
+    [Fact]
+    public async Task UpdateAsync_QueueFull_RefusedAsOverloadedUntilItDrains()
+    {
+        var disk = new GatedDisk(_dir);
+        using var store = await TestStores.OpenAsync("node-1", _dir, disk: () => disk);
+        var (first, queued) = await QueueBehindFirstAsync(store, disk, KvStore.MaxQueued, i => new Write(KvKey.Parse($"flood/{i % 100}"), [new LwwSet(["v"], $"{i}")]));
+
+        // One more than the queue holds is refused at once (the admin API: 503 with Retry-After), and not queued.
+        var refused = await Assert.ThrowsAsync<KvOverloadedException>(async () => await store.UpdateAsync(KvKey.Parse("flood/over"), [new LwwSet(["v"], "x")]));
+        Assert.Equal(KvStore.QueueFullRetryAfter, refused.RetryAfter);
+        Assert.Equal(KvStore.MaxQueued, store.QueuedCount);
+
+        disk.Open();
+        await first.WaitAsync(Bound);
+        await Task.WhenAll(queued).WaitAsync(Bound);
+        Assert.Equal(0, store.QueuedCount);
+        Assert.Null(store.Get(KvKey.Parse("flood/over")));
+        Assert.NotNull(await store.UpdateAsync(KvKey.Parse("flood/over"), [new LwwSet(["v"], "x")]));
+    }
+
+    [Fact]
+    public async Task UpdateAsync_CanceledWhileQueued_RemovedAndNeverWritten()
+    {
+        var disk = new GatedDisk(_dir);
+        using var store = await TestStores.OpenAsync("node-1", _dir, disk: () => disk);
+        var (first, queued) = await QueueBehindFirstAsync(store, disk, 1, _ => new Write(KvKey.Parse("svc/kept"), [new LwwSet(["v"], "kept")]));
+        using var cts = new CancellationTokenSource();
+        var canceled = store.UpdateAsync(KvKey.Parse("svc/canceled"), [new LwwSet(["v"], "x")], null, cts.Token).AsTask();
+        Assert.Equal(2, store.QueuedCount);
+
+        cts.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => canceled.WaitAsync(Bound));
+        Assert.Equal(1, store.QueuedCount);
+
+        disk.Open();
+        await first.WaitAsync(Bound);
+        await queued[0].WaitAsync(Bound);
+        Assert.Null(store.Get(KvKey.Parse("svc/canceled")));
+        store.Dispose();
+        using var reopened = await OpenAsync();
+        Assert.Null(reopened.Get(KvKey.Parse("svc/canceled")));
+        Assert.NotNull(reopened.Get(KvKey.Parse("svc/kept")));
+    }
+
+    [Fact]
+    public async Task UpdateAsync_CanceledAfterItsCommitStarted_CompletesAndIsWritten()
+    {
+        var disk = new GatedDisk(_dir);
+        using var store = await TestStores.OpenAsync("node-1", _dir, disk: () => disk);
+        disk.Close();
+        var first = Task.Run(async () => await store.UpdateAsync(KvKey.Parse("svc/first"), [new LwwSet(["v"], "first")]));
+        Assert.True(disk.Entered.Wait(Bound), "the first commit never reached the disk");
+        using var cts = new CancellationTokenSource();
+        var taken = store.UpdateAsync(KvKey.Parse("svc/taken"), [new LwwSet(["v"], "x")], null, cts.Token).AsTask();
+
+        // The first commit goes through; the next one (with the update) is held inside the disk, then the token fires.
+        disk.PassOne();
+        await first.WaitAsync(Bound);
+        Assert.True(disk.Entered.Wait(Bound), "the second commit never reached the disk");
+        Assert.Equal(0, store.QueuedCount);
+        cts.Cancel();
+        disk.Open();
+
+        var entry = await taken.WaitAsync(Bound);
+        Assert.Equal(entry, store.Get(KvKey.Parse("svc/taken")));
+    }
+
+    [Fact]
+    public async Task UpdateAsync_BroadcastThrowsAfterCommit_EveryWriteAppliedAndAcknowledged()
+    {
+        var disk = new GatedDisk(_dir);
+        var broadcast = new ThrowingBroadcast { ThrowOn = KvKey.Parse("t/1") };
+        using (var store = await TestStores.OpenAsync("node-1", _dir, broadcast: broadcast, disk: () => disk))
+        {
+            var (first, queued) = await QueueBehindFirstAsync(store, disk, 4, i => new Write(KvKey.Parse($"t/{i}"), [new LwwSet(["v"], $"{i}")]));
+            disk.Open();
+            await first.WaitAsync(Bound);
+
+            // Durable, so applied and acknowledged, each of them; the delta that could not be sent is anti-entropy's.
+            var results = await Task.WhenAll(queued).WaitAsync(Bound);
+            Assert.All(results, (r, i) => Assert.Equal(r, store.Get(KvKey.Parse($"t/{i}"))));
+            Assert.Equal(["svc/first", "t/0", "t/2", "t/3"], broadcast.Sent.Select(k => k.ToString()));
+        }
+
+        using var reopened = await OpenAsync();
+        Assert.All(Enumerable.Range(0, 4), i => Assert.Equal($"{i}", reopened.Get(KvKey.Parse($"t/{i}"))!.Value.GetLwwRegister("v")!.Value));
+    }
+
+    [Fact]
+    public async Task UpdateAsync_OpsListChangedAfterTheCall_WritesWhatWasPassed()
+    {
+        var disk = new GatedDisk(_dir);
+        using var store = await TestStores.OpenAsync("node-1", _dir, disk: () => disk);
+        var ops = new List<CrdtOp> { new LwwSet(["v"], "passed") };
+        var (first, queued) = await QueueBehindFirstAsync(store, disk, 1, _ => new Write(KvKey.Parse("alias"), ops));
+        ops[0] = new LwwSet(["v"], "changed after the call returned");
+
+        disk.Open();
+        await first.WaitAsync(Bound);
+        Assert.Equal("passed", (await queued[0].WaitAsync(Bound)).Value.GetLwwRegister("v")!.Value);
+    }
+
+    [Fact]
+    public async Task UpdateAsync_CompareAndSetAfterAWriteOverAQuarantinedRowInItsBatch_LikeOneByOne()
+    {
+        using (var file = SqliteKvPersistence.Open(Path.Combine(_dir, "core"), "test", "node-1"))
+        {
+            file.Put("lock", [0x01, 0xc1], Lashup.Plugins.Core.Store.CrdtCodec.EncodeVersion(new VersionVector([KeyValuePair.Create("node-2", 4UL)])));
+        }
+
+        var disk = new GatedDisk(_dir);
+        using var store = await TestStores.OpenAsync("node-1", _dir, disk: () => disk);
+        Assert.Single(store.Quarantined());
+        var mine = VersionVector.Empty.Increment(store.ReplicaName);
+        var (first, queued) = await QueueBehindFirstAsync(store, disk, 2, i => i == 0
+            ? new Write(KvKey.Parse("lock"), [new LwwSet(["v"], "w")])
+            : new Write(KvKey.Parse("lock"), [new LwwSet(["v"], "cas")], mine));
+
+        disk.Open();
+        await first.WaitAsync(Bound);
+
+        // One at a time, the write ends the quarantine and the compare-and-set against its version passes: so in a batch.
+        Assert.Equal(mine, (await queued[0].WaitAsync(Bound)).Version);
+        Assert.Equal("cas", (await queued[1].WaitAsync(Bound)).Value.GetLwwRegister("v")!.Value);
+        Assert.Empty(store.Quarantined());
+    }
+
     /// <summary>
     /// Starts a write whose commit is held inside the disk, then queues <paramref name="count"/> updates behind it
     /// (they cannot commit before it: the store's lock is held), and returns them all, not yet completed.
@@ -239,12 +367,34 @@ public sealed class KvStoreGroupCommitTests : IDisposable
     /// <summary>One update a test queues.</summary>
     private sealed record Write(KvKey Key, IReadOnlyList<CrdtOp> Ops, VersionVector? Expected = null);
 
+    /// <summary>Records the keys whose deltas it sends; throws for one key, as a failing multicast would.</summary>
+    private sealed class ThrowingBroadcast : IKvBroadcast
+    {
+        public KvKey? ThrowOn { get; init; }
+
+        public List<KvKey> Sent { get; } = [];
+
+        public bool Delta(KvKey key, string writer, ulong counter, CrdtMap delta)
+        {
+            if (key == ThrowOn)
+            {
+                throw new InvalidOperationException("injected broadcast failure");
+            }
+
+            Sent.Add(key);
+            return true;
+        }
+
+        public bool Entry(KvEntry entry, string sender) => true;
+    }
+
     /// <summary>SQLite, with a gate that can hold the next write inside the disk and a switch that fails the next
     /// write of several rows (a batch) as a full or failing disk would; records the rows of every write that succeeded.</summary>
     private sealed class GatedDisk(string dir) : IKvPersistence
     {
         private readonly SqliteKvPersistence _inner = SqliteKvPersistence.Open(System.IO.Path.Combine(dir, "core"), "test", "node-1");
         private readonly ManualResetEventSlim _gate = new(true);
+        private volatile bool _closeAfterNext;
 
         public ManualResetEventSlim Entered { get; } = new(false);
 
@@ -262,6 +412,13 @@ public sealed class KvStoreGroupCommitTests : IDisposable
 
         public void Open() => _gate.Set();
 
+        /// <summary>Lets the write held in the disk through, and holds the next one.</summary>
+        public void PassOne()
+        {
+            _closeAfterNext = true;
+            _gate.Set();
+        }
+
         public IEnumerable<(string Key, byte[] Value, byte[] Version)> ReadAll() => _inner.ReadAll();
 
         public void Put(string key, byte[] value, byte[] version) => Write(1, () => _inner.Put(key, value, version));
@@ -273,6 +430,12 @@ public sealed class KvStoreGroupCommitTests : IDisposable
         {
             Entered.Set();
             Assert.True(_gate.Wait(Bound), "the gate was never opened");
+            if (_closeAfterNext)
+            {
+                _closeAfterNext = false;
+                Close();
+            }
+
             if (FailNextBatch && rows > 1)
             {
                 FailNextBatch = false;
