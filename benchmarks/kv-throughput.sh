@@ -141,6 +141,11 @@ print(f"node-3 keys gained per second: {[int(samples[i][1] - samples[i - 10][1])
 print(f"node-3 /v1/kv?prefix=bench: {len(present)} keys, {len(missing)} acknowledged keys missing")
 print(f"node-3: deltas merged {d('lashup_core_store_deltas_merged_total'):.0f}, skipped {d('lashup_core_store_deltas_skipped_total'):.0f}, "
       f"entries repaired by anti-entropy {d('lashup_core_store_entries_repaired_total'):.0f}, inbox dropped {d('lashup_core_store_inbox_dropped_total'):.0f}")
+def per_commit(node, start, end, counter):
+    commits = end.get("lashup_core_store_commits_total", 0) - start.get("lashup_core_store_commits_total", 0)
+    return f"{node} {(end.get(counter, 0) - start.get(counter, 0)) / commits:.1f}" if commits else f"{node} n/a (no commit counter)"
+print("group commit, writes per transaction: " + per_commit("node-1 updates", start[0], end[0], "lashup_core_store_local_updates_total") + ", "
+      + per_commit("node-2 deltas", start[1], end[1], "lashup_core_store_deltas_merged_total") + ", " + per_commit("node-3 deltas", start3, end3, "lashup_core_store_deltas_merged_total"))
 sent = [e.get("lashup_core_bytes_sent_total", 0) - s.get("lashup_core_bytes_sent_total", 0) for s, e in zip(start + [start3], end + [end3])]
 print("bytes sent per update (all gossip traffic): " + ", ".join(f"node-{i + 1} {b / total:.0f}" for i, b in enumerate(sent)))
 used = [(b[0] - a[0], b[1] - a[1]) for a, b in zip(cpu0, cpu1)]

@@ -6,7 +6,13 @@ cleanup() { kill -9 "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; 
 trap cleanup EXIT
 
 # publish_lashup PLUGIN...   e.g. publish_lashup Core Dns  ->  $work/install/bin/lashup.dll, $work/install/plugins/*
+# With LASHUP_INSTALL set to an earlier $work/install (kept aside), that build is used instead: to compare two builds
+# run after run in the same conditions without publishing in between.
 publish_lashup() {
+  if [[ -n ${LASHUP_INSTALL:-} ]]; then
+    ln -s "$LASHUP_INSTALL" "$work/install"
+    return
+  fi
   dotnet publish host/Lashup.Host -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
     -p:OutDir="$work/build/host/" -o "$work/install/bin" -nologo -v quiet >/dev/null
   local plugin

@@ -17,6 +17,7 @@ internal sealed class CoreMetricsRegistration(IMeterFactory meters, CoreRuntime 
         meter.CreateObservableGauge("lashup.core.store_keys", () => store.Count, description: "Keys in this node's replica");
         meter.CreateObservableCounter("lashup.core.store_local_updates", () => Volatile.Read(ref store.Stats.LocalUpdates), description: "Updates applied on this node");
         meter.CreateObservableCounter("lashup.core.store_write_failures", () => Volatile.Read(ref store.Stats.WriteFailures), description: "Updates refused because the disk write failed");
+        meter.CreateObservableCounter("lashup.core.store_commits", () => Volatile.Read(ref store.Stats.Commits), description: "Transactions (one fsync each) that committed local updates or queued-up deltas together; updates and deltas merged per commit is the group commit's batch size");
         meter.CreateObservableCounter("lashup.core.store_deltas_sent", () => Volatile.Read(ref store.Stats.DeltasSent), description: "Deltas of local updates broadcast");
         meter.CreateObservableCounter("lashup.core.store_deltas_merged", () => Volatile.Read(ref store.Stats.DeltasMerged), description: "Deltas from other nodes merged");
         meter.CreateObservableCounter("lashup.core.store_deltas_skipped", () => Volatile.Read(ref store.Stats.DeltasSkipped), description: "Deltas left to anti-entropy (duplicate or after a gap)");

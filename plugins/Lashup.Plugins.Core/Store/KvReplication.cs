@@ -63,9 +63,108 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
         }
     }
 
+    /// <summary>
+    /// Handles several messages in order, as <see cref="Receive"/> one after another would, but merges the plain deltas
+    /// among them (not pruning markers, not whole entries) with one commit for each run of them (group commit,
+    /// <see cref="KvStore.MergeDeltas"/>): the replication worker passes what queued up in its inbox.
+    /// </summary>
+    /// <returns>Why messages were dropped (malformed), if any.</returns>
+    public List<string> ReceiveAll(IReadOnlyList<(string Topic, string From, byte[] Payload)> messages)
+    {
+        var errors = new List<string>();
+        var deltas = new List<(KvKey Key, string Origin, ulong Counter, CrdtMap Delta)>();
+        void flush() => MergeAll(deltas, errors);
+        foreach (var (topic, from, payload) in messages)
+        {
+            if (topic == DeltaTopic)
+            {
+                DeltaMessage delta;
+                try
+                {
+                    // An undecodable delta is quarantined after the deltas held back before it are merged, as one at a
+                    // time: a valid delta of its key merged after it would end the quarantine it starts.
+                    delta = DecodeDelta(from, payload, flush);
+                }
+                catch (Exception e) when (e is MessagePackSerializationException or CrdtCodecException or KvValidationException or FormatException
+                                              or InvalidOperationException or ArgumentException or EndOfStreamException)
+                {
+                    store.Stats.BadMessages++;
+                    errors.Add(e.Message);
+                    continue;
+                }
+
+                if (delta.Version is null && !PruneMarker.IsMarker(delta.Key))
+                {
+                    deltas.Add((delta.Key, delta.Replica, delta.Counter, delta.Delta));
+                    continue;
+                }
+
+                MergeAll(deltas, errors);
+                Guard(() => Apply(delta), errors);
+                continue;
+            }
+
+            MergeAll(deltas, errors);
+            if (Receive(topic, from, payload) is { } error)
+            {
+                errors.Add(error);
+            }
+        }
+
+        MergeAll(deltas, errors);
+        return errors;
+    }
+
+    private void MergeAll(List<(KvKey Key, string Origin, ulong Counter, CrdtMap Delta)> deltas, List<string> errors)
+    {
+        if (deltas.Count > 0)
+        {
+            Guard(() => store.MergeDeltas(deltas), errors);
+            deltas.Clear();
+        }
+    }
+
+    /// <summary>Runs a merge, counting what <see cref="Receive"/> counts as a bad message.</summary>
+    private void Guard(Action merge, List<string> errors)
+    {
+        try
+        {
+            merge();
+        }
+        catch (Exception e) when (e is MessagePackSerializationException or CrdtCodecException or KvValidationException or FormatException
+                                      or InvalidOperationException or ArgumentException or EndOfStreamException)
+        {
+            store.Stats.BadMessages++;
+            errors.Add(e.Message);
+        }
+    }
+
     /// <summary>Handles a delta broadcast by <paramref name="origin"/>.</summary>
     /// <exception cref="FormatException">The message is malformed, or its writer is not <paramref name="origin"/>.</exception>
-    public void OnDelta(string origin, byte[] payload)
+    public void OnDelta(string origin, byte[] payload) => Apply(DecodeDelta(origin, payload));
+
+    private void Apply(DeltaMessage message)
+    {
+        if (message.Version is { } version)
+        {
+            // A whole entry (a pruning collapse): merged as anti-entropy merges one, unless its sender departed.
+            if (departures.Departures.IsDeparted(message.Replica))
+            {
+                store.Stats.PrunedDeltasDropped++;
+                return;
+            }
+
+            store.MergeEntry(message.Key, message.Delta, version);
+            return;
+        }
+
+        store.MergeDelta(message.Key, message.Replica, message.Counter, message.Delta);
+    }
+
+    /// <summary>Decodes a delta (or a whole entry: then with its version) broadcast by <paramref name="origin"/>; one
+    /// whose value cannot be decoded is quarantined (after <paramref name="beforeQuarantine"/>).</summary>
+    /// <exception cref="FormatException">The message is malformed, or its writer is not <paramref name="origin"/>.</exception>
+    private DeltaMessage DecodeDelta(string origin, byte[] payload, Action? beforeQuarantine = null)
     {
         var reader = new MessagePackReader(payload);
         var fields = reader.ReadArrayHeader();
@@ -85,26 +184,16 @@ internal sealed class KvReplication(KvStore store, IReplicationNetwork network, 
         }
         catch (CrdtCodecException e)
         {
+            beforeQuarantine?.Invoke();
             store.QuarantineFromPeer(key.ToString(), origin, e.Message, writer: replica);
             throw;
         }
 
-        if (fields == 5)
-        {
-            // A whole entry (a pruning collapse): merged as anti-entropy merges one, unless its sender departed.
-            var version = CrdtCodec.DecodeVersion(reader.ReadBytes()?.ToArray() ?? []);
-            if (departures.Departures.IsDeparted(replica))
-            {
-                store.Stats.PrunedDeltasDropped++;
-                return;
-            }
-
-            store.MergeEntry(key, delta, version);
-            return;
-        }
-
-        store.MergeDelta(key, replica, counter, delta);
+        var version = fields == 5 ? CrdtCodec.DecodeVersion(reader.ReadBytes()?.ToArray() ?? []) : null;
+        return new DeltaMessage(key, replica, counter, delta, version);
     }
+
+    private readonly record struct DeltaMessage(KvKey Key, string Replica, ulong Counter, CrdtMap Delta, VersionVector? Version);
 
     /// <summary>Starts an anti-entropy round with a random active neighbour, if there is one (none while this replica
     /// waits to learn whether it was removed, and none with a neighbour that speaks as a departed replica).</summary>

@@ -63,6 +63,13 @@ internal sealed partial class KvStore
     {
         get
         {
+            // Only set at start: once false it stays false, and every local update asks without queueing for the lock
+            // behind the commit in flight (group commit, KvStore.Commit.cs).
+            if (!Volatile.Read(ref _awaiting))
+            {
+                return false;
+            }
+
             lock (_lock)
             {
                 return IsAwaiting();
@@ -141,7 +148,7 @@ internal sealed partial class KvStore
             await Task.Delay(TimeSpan.FromMilliseconds(50), _time, cancellationToken).ConfigureAwait(false);
         }
 
-        return Update(key, ops, expectedVersion);
+        return await Enqueue(key, ops, expectedVersion, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Under the lock: discards the replica if membership recorded its identity as departed.</summary>

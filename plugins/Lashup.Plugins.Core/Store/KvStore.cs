@@ -195,94 +195,30 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         // Reserved keys (the pruning markers under lashup/prune), op limits (KvLimits); an empty list writes nothing.
         KvLimits.Validate(key, ops);
 
-        return AwaitingDepartures ? UpdateWhenSettledAsync(key, ops, expectedVersion, cancellationToken) : ValueTask.FromResult(Update(key, ops, expectedVersion));
+        // Committed with the updates that queue up meanwhile (KvStore.Commit.cs); a lone one at once, on this thread.
+        // The token cancels only while the update waits in the queue, never once a commit has taken it.
+        return AwaitingDepartures ? UpdateWhenSettledAsync(key, ops, expectedVersion, cancellationToken) : Enqueue(key, ops, expectedVersion, cancellationToken);
     }
 
-    /// <summary>An atomic local update as this node's replica (<see cref="ReplicaName"/>); markers included.</summary>
+    /// <summary>An atomic local update as this node's replica (<see cref="ReplicaName"/>), markers included, committed
+    /// at once on the calling thread (not through the group commit queue: it may be called under the store's lock).</summary>
     private KvEntry Update(KvKey key, IReadOnlyList<CrdtOp> ops, VersionVector? expectedVersion)
     {
+        var pending = new PendingUpdate(key, ops, expectedVersion);
+        var staged = new StagedWrites();
+        KvEntry result;
         lock (_lock)
         {
-            var disk = _disk ?? throw new KvException("the store is not open (the node is starting or stopping)");
-            CheckOwnDeparture();
-            if (_entries.GetValueOrDefault(key)?.Version[_replica] == CollapsedVersion)
+            if (_disk is not null)
             {
-                // A collapse of this replica reached it: the cluster removed it (cut off or down for expire_after) and
-                // pruned it before this node learnt it. What it holds is stale: it starts over under a new identity.
-                DiscardReplica("a collapse of it by the cluster reached this node");
-                throw new KvOverloadedException(
-                    $"this node's replica was removed by the cluster while it was cut off; it is re-syncing from its peers as {_replica}: retry",
-                    _options.KvSyncInterval.Value);
+                CheckOwnDeparture();
             }
 
-            if (_replicaDiscardPending)
-            {
-                throw new KvException($"this node's replica was removed by the cluster and could not be emptied ({_diskError}); nothing was written");
-            }
-
-            var current = _entries.GetValueOrDefault(key) ?? new KvEntry(key, CrdtMap.Empty, VersionVector.Empty);
-            if (expectedVersion is not null && QuarantinedOnDisk(key))
-            {
-                // Its version here is unknown: the unreadable row held updates this replica cannot compare with.
-                throw new KvOverloadedException(
-                    $"\"{key}\" cannot be compared-and-set here: its row in the store file is quarantined (see lashup kv quarantine); " +
-                    "a peer's copy replaces it at the next anti-entropy exchange, retry then",
-                    _options.KvSyncInterval.Value);
-            }
-
-            if (expectedVersion is not null && !expectedVersion.Equals(current.Version))
-            {
-                throw new KvConflictException(key, expectedVersion, current);
-            }
-
-            CrdtMap value, delta;
-            byte[] encoded;
-            try
-            {
-                (value, delta) = current.Map.Apply(ops, _replica, _time.GetUtcNow().ToUnixTimeMilliseconds());
-                if (delta.IsBottom)
-                {
-                    return current;
-                }
-
-                // Encoded before anything is kept: what the codec refuses is never acknowledged (KvLimits).
-                encoded = CrdtCodec.EncodeMap(value);
-            }
-            catch (Exception e) when (e is OverflowException or CrdtCodecException)
-            {
-                throw new KvValidationException(key, e.Message);
-            }
-
-            if (encoded.Length > _options.MaxValueSize && !PruneMarker.IsMarker(key))
-            {
-                throw new KvValidationException(key, $"the value of \"{key}\" would be {encoded.Length} bytes; the limit is {_options.MaxValueSize} (core.max_value_size)");
-            }
-
-            var updated = new KvEntry(key, value, current.Version.Increment(_replica));
-            try
-            {
-                disk.Put(key.ToString(), encoded, CrdtCodec.EncodeVersion(updated.Version));
-                _diskError = null;
-            }
-            catch (KvPersistenceException e)
-            {
-                // Nothing changes in memory: a write that is not on disk is not acknowledged.
-                _diskError = e.Message;
-                Stats.WriteFailures++;
-                LogWriteFailed(key.ToString(), e.Message);
-                throw new KvException($"the update of \"{key}\" could not be written: {e.Message}; nothing was changed");
-            }
-
-            Stats.LocalUpdates++;
-            EndQuarantine(key, "a local write replaced it");
-            Publish(current, updated);
-            if (_broadcast.Delta(key, _replica, updated.Version[_replica], delta))
-            {
-                Stats.DeltasSent++;
-            }
-
-            return updated;
+            result = Prepare(pending, staged);
+            Commit(staged);
         }
+
+        return pending.Error is { } error ? throw error : result;
     }
 
     public async IAsyncEnumerable<KvChange> WatchAsync(KvKey prefix, [EnumeratorCancellation] CancellationToken cancellationToken)
@@ -459,7 +395,16 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
         _buckets[bucket] ^= VersionHash(entry);
         _entries = _entries.SetItem(entry.Key, entry);
         var marker = PruneMarker.IsMarker(entry.Key);
-        Notify(entry, marker);
+
+        // The entry is committed: a watcher that fails to take it does not undo it, nor keep the next ones from it.
+        try
+        {
+            Notify(entry, marker);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            LogAfterCommitFailed(entry.Key.ToString(), "telling its watchers", e);
+        }
 
         if (marker)
         {
@@ -487,6 +432,7 @@ internal sealed partial class KvStore : IReplicatedStore, ILifecycleParticipant,
     internal sealed class StoreStats
     {
         public long LocalUpdates;
+        public long Commits;
         public long WriteFailures;
         public long DeltasMerged;
         public long DeltasSkipped;
