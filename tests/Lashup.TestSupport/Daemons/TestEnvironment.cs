@@ -55,17 +55,53 @@ public static class TestEnvironment
 
     public static bool IsCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>A TCP port free on 127.0.0.1 right now.</summary>
     /// <summary>Whether <paramref name="command"/> is an executable on the PATH.</summary>
     public static bool HasCommand(string command) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
             .Any(dir => dir.Length > 0 && File.Exists(Path.Combine(dir, command)));
 
+    /// <summary>
+    /// A port free on 127.0.0.1 for TCP and UDP right now, from below Linux's ephemeral range (32768-60999): a port the
+    /// kernel handed out for <c>bind(0)</c> is also what any process's next outgoing connection may take as its local
+    /// port before the daemon that was given it binds it (seen: "admin.listen ... is already in use" while other test
+    /// assemblies ran). Each test process walks 20000-32767 from a random start and never hands a port out twice.
+    /// </summary>
     public static int FreePort()
     {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
+        lock (PortGate)
+        {
+            for (var tries = 0; tries < PortRangeEnd - PortRangeStart; tries++)
+            {
+                var port = PortRangeStart + (_nextPort++ - PortRangeStart) % (PortRangeEnd - PortRangeStart);
+                if (CanBind(port))
+                {
+                    return port;
+                }
+            }
+
+            throw new InvalidOperationException($"no free port on 127.0.0.1 in {PortRangeStart}-{PortRangeEnd - 1}");
+        }
+    }
+
+    private const int PortRangeStart = 20000;
+    private const int PortRangeEnd = 32768;
+    private static readonly Lock PortGate = new();
+    private static int _nextPort = PortRangeStart + Random.Shared.Next(PortRangeEnd - PortRangeStart);
+
+    private static bool CanBind(int port)
+    {
+        try
+        {
+            using var tcp = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            tcp.Bind(new IPEndPoint(IPAddress.Loopback, port));
+            using var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            udp.Bind(new IPEndPoint(IPAddress.Loopback, port));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
     }
 
     private static string FindRepoRoot()
