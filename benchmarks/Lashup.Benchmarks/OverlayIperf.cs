@@ -30,6 +30,7 @@ internal static class OverlayIperf
         if (settings is not null)
         {
             Console.WriteLine($"vxlan: the daemons' device: vni {settings.Vni}, port {settings.Port}, mtu {settings.Mtu}; the reference is made with the same");
+            Console.WriteLine("vxlan: the daemons' device: " + (await lab.HostNamespace(0).RunCheckedAsync("ip", "-d", "link", "show", "lashup0")).Trim());
         }
 
         var overlay = new List<double>();
@@ -53,6 +54,12 @@ internal static class OverlayIperf
             }
 
             await ExpectPingAsync(lab, "the hand-made " + backend);
+            if (round == 0 && settings is not null)
+            {
+                // Both devices as the kernel has them: what the comparison compares.
+                Console.WriteLine("vxlan: the hand-made device: " + (await lab.HostNamespace(0).RunCheckedAsync("ip", "-d", "link", "show", ReferenceDevice)).Trim());
+            }
+
             reference.Add(await MeasureAsync(lab.ContainerNamespace(1), lab.ContainerNamespace(0), lab.ContainerAddress(1).ToString(), seconds));
             underlay.Add(await MeasureAsync(lab.HostNamespace(1), lab.HostNamespace(0), lab.Underlay(1).ToString(), seconds));
 
