@@ -34,12 +34,24 @@ internal static class OverlayIperf
         }
 
         var overlay = new List<double>();
+        var paused = new List<double>();
         var reference = new List<double>();
         var underlay = new List<double>();
         for (var round = 0; round < rounds; round++)
         {
             // Alternating, so that a slower moment of the machine does not fall on one path only.
             overlay.Add(await MeasureAsync(lab.ContainerNamespace(1), lab.ContainerNamespace(0), lab.ContainerAddress(1).ToString(), seconds));
+
+            // The same kernel state with the daemons paused (SIGSTOP): the data path alone, without the daemons' CPU.
+            await SignalDaemonsAsync(lab, "STOP");
+            try
+            {
+                paused.Add(await MeasureAsync(lab.ContainerNamespace(1), lab.ContainerNamespace(0), lab.ContainerAddress(1).ToString(), seconds));
+            }
+            finally
+            {
+                await SignalDaemonsAsync(lab, "CONT");
+            }
 
             for (var i = 0; i < 2; i++)
             {
@@ -80,9 +92,10 @@ internal static class OverlayIperf
         var r = Median(reference);
         var u = Median(underlay);
         Console.WriteLine($"{backend}: container to container, programmed by lashup: {Describe(overlay)}");
+        Console.WriteLine($"{backend}: the same, the daemons paused (SIGSTOP):      {Describe(paused)}");
         Console.WriteLine($"{backend}: container to container, programmed by hand:   {Describe(reference)}");
         Console.WriteLine($"{backend}: host to host over the bare underlay:          {Describe(underlay)}");
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{backend}: lashup / by hand = {o / r:0.000}; lashup / bare underlay = {o / u:0.000}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{backend}: lashup / by hand = {o / r:0.000}; paused / by hand = {Median(paused) / r:0.000}; lashup / bare underlay = {o / u:0.000}"));
     }
 
     private static async Task ExpectPingAsync(OverlayLab lab, string what)
@@ -139,6 +152,14 @@ internal static class OverlayIperf
         else
         {
             await host.RunCheckedAsync("ip", "route", "del", lab.Subnet(1 - i).ToString());
+        }
+    }
+
+    private static async Task SignalDaemonsAsync(OverlayLab lab, string signal)
+    {
+        for (var i = 0; i < 2; i++)
+        {
+            await NetworkNamespace.RunHostAsync(true, "kill", "-" + signal, lab.Daemon(i).Id.ToString(CultureInfo.InvariantCulture));
         }
     }
 
