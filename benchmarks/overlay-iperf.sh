@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # TCP throughput through the overlay, against the real kernel in network namespaces of its own (root): the daemon
 # tests' lab with two nodes on each backend (vxlan, host-routes), iperf3 from one container namespace to the other,
-# alternately through what the daemons programmed and through the same path made by hand with ip/bridge (the daemons
+# alternately through what the daemons programmed (with the daemons running, then paused with SIGSTOP) and through
+# the same path made by hand with ip/bridge (the daemons
 # killed, their state deleted; for vxlan a device with the daemons' VNI, port and MTU, a neighbour, an FDB entry and an
 # onlink route per peer; for host-routes a plain route), and host to host over the bare underlay; ROUNDS rounds of
 # SECONDS each; prints medians and ratios. Everything it creates is deleted at the end (namespaces, daemons).
